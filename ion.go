@@ -1,0 +1,159 @@
+// Package ion is the root of Ion, a library of concurrency and resilience
+// primitives in which every primitive and every call-shaping behaviour is a
+// [policy.Policy]: a middleware around func(ctx) (T, error) that composes
+// with every other.
+//
+// This package holds only what every other package shares: the sentinels
+// [ErrRejected] and [ErrInvalidConfig], the typed errors [ConfigError] and
+// [PanicError], and the helper [RetryAfter]. It imports no other Ion package.
+//
+// # Packages
+//
+//   - policy: Func, Policy, Compose and the pipeline; the call-shaping
+//     policies Retry, Timeout, Fallback and Hedge; the shared outcome
+//     classification (Success, Failure, Ignored).
+//   - policy/policytest: scripted functions, recorders and assertions for
+//     unit-testing policies and the code that uses them.
+//   - limit: token bucket, leaky bucket, multi-tier and keyed rate limiters.
+//   - sem: a weighted semaphore with FIFO, LIFO or no fairness; its policy
+//     is the bulkhead.
+//   - breaker: a circuit breaker with consecutive, count-window, time-window
+//     and slow-call trip rules.
+//   - pool: a bounded worker pool that accounts for every accepted task.
+//   - observe: Logger, Metrics and Tracer interfaces, a log/slog adapter and
+//     an in-memory recorder for tests.
+//
+// # Composition order
+//
+// policy.Compose(a, b, c) runs a call as a(b(c(fn))): the first policy is the
+// outermost. The recommended order, outermost first, is
+//
+//	Fallback → Retry → Breaker → Limiter / Bulkhead → Timeout → fn
+//
+// Fallback is outermost so that it sees the final outcome of everything inside
+// it, including rejections, and answers once per call. Retry wraps the
+// breaker so that every attempt is counted by the breaker and an open
+// breaker's Retry-After paces the retries. The breaker sits outside the
+// limiter and bulkhead so that a rejection caused by our own load shedding is
+// not mistaken for a sick dependency. The limiter and bulkhead guard the
+// dependency per attempt, so a retry storm still obeys them. Timeout is
+// innermost: it bounds each attempt, and a timeout it fires reaches the
+// breaker and the retry as a Failure.
+//
+// # Errors, bad input and panics
+//
+// This is the one stance of the whole module:
+//
+//   - Every rejection matches its package's sentinel and [ErrRejected] with
+//     errors.Is. A rejection that knows when to come back (a limiter, an open
+//     breaker) carries the delay; [RetryAfter] returns it, and policy.Retry
+//     never retries such a rejection sooner.
+//   - Context errors are wrapped with %w, never replaced, so
+//     errors.Is(err, context.DeadlineExceeded) keeps working.
+//   - Constructors never panic. A value with an obvious documented default is
+//     defaulted; a value with none (a NaN or negative rate, a negative
+//     capacity, a nil function or sink) makes the primitive fail closed:
+//     every call returns a [*ConfigError] that matches [ErrInvalidConfig] and
+//     names the parameter. Nothing ever fails open.
+//   - Per-call bad input (a negative count, a weight above capacity) returns
+//     its sentinel at once, without blocking and without changing state.
+//   - A release of more than is held never grows capacity past its bound: the
+//     excess is ignored and reported to the primitive's Logger.
+//   - A panic in user code on the caller's goroutine is never swallowed: the
+//     policy releases what it holds, records a Failure and re-panics. Where
+//     Ion's own goroutines run user code (pool workers, hedge attempts) the
+//     panic becomes a [*PanicError] returned to the caller.
+package ion
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// ErrRejected is matched by every error a policy returns when it refuses to
+// run a call (rate limited, bulkhead full, breaker open, pool closed, ...).
+// Test for it with errors.Is.
+var ErrRejected = errors.New("ion: rejected")
+
+// ErrInvalidConfig is matched by every error caused by bad configuration: a
+// constructor argument or option with no sensible default, a nil policy or a
+// nil function. Primitives built from such configuration fail closed: every
+// call returns the error. Test for it with errors.Is; errors.As with a
+// [*ConfigError] gives the parameter.
+var ErrInvalidConfig = errors.New("ion: invalid configuration")
+
+// ConfigError reports an invalid configuration value. It matches
+// [ErrInvalidConfig] with errors.Is.
+type ConfigError struct {
+	Pkg    string // the package that rejected the value, such as "limit".
+	Param  string // the parameter or option, such as "burst".
+	Reason string // why it was rejected, such as "must not be negative, got -1".
+}
+
+// Error returns "<pkg>: invalid configuration: <param>: <reason>".
+func (e *ConfigError) Error() string {
+	return e.Pkg + ": invalid configuration: " + e.Param + ": " + e.Reason
+}
+
+// Is reports whether target is [ErrInvalidConfig].
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// NewConfigError returns a [*ConfigError] for pkg and param whose reason is
+// formatted from format and args. It is meant for Ion's packages and for
+// users who write their own policies.
+func NewConfigError(pkg, param, format string, args ...any) *ConfigError {
+	return &ConfigError{Pkg: pkg, Param: param, Reason: fmt.Sprintf(format, args...)}
+}
+
+// PanicError is returned when user code panics on a goroutine that Ion owns
+// (a pool worker, a hedge attempt): the panic is recovered there and handed
+// to the caller as this error, so it can never crash the process.
+type PanicError struct {
+	Value any    // the value passed to panic.
+	Stack []byte // the stack of the panicking goroutine, from runtime/debug.Stack.
+}
+
+// NewPanicError returns a [*PanicError] for v with the current goroutine's
+// stack. Call it from the deferred function that recovered v.
+func NewPanicError(v any) *PanicError {
+	return &PanicError{Value: v, Stack: debug.Stack()}
+}
+
+// Error returns "ion: panic: <value>".
+func (e *PanicError) Error() string { return fmt.Sprintf("ion: panic: %v", e.Value) }
+
+// Unwrap returns the panic value if it is an error, so errors.Is sees through
+// a panic(err).
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// RetryAfter reports how long the rejection err asks the caller to wait
+// before trying again. It finds the first error in err's chain with a method
+// RetryAfter() time.Duration (limit.LimitedError, breaker.OpenError, ...) and
+// returns its value and true; otherwise it returns 0 and false. A negative
+// value is reported as 0. It does not allocate.
+func RetryAfter(err error) (time.Duration, bool) {
+	for err != nil {
+		if ra, ok := err.(interface{ RetryAfter() time.Duration }); ok {
+			return max(ra.RetryAfter(), 0), true
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if d, ok := RetryAfter(e); ok {
+					return d, true
+				}
+			}
+			return 0, false
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}

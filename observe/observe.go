@@ -1,0 +1,129 @@
+// Package observe provides the pluggable observability of Ion: the [Logger],
+// [Metrics] and [Tracer] roles, an adapter over log/slog, and a [Recorder]
+// that implements all three in memory for tests.
+//
+// # Cost model
+//
+// Every Ion primitive takes its sinks by option (WithLogger, WithMetrics,
+// WithTracer in each package). With none configured the cost is nil: the
+// primitive holds nil instruments and skips them with a nil check, with no
+// allocation and no interface call on the hot path.
+//
+// With a [Metrics] sink configured, a primitive resolves its instruments once,
+// at construction, as OpenTelemetry and Prometheus do: [Metrics.Counter],
+// [Metrics.Gauge] and [Metrics.Histogram] are called with the metric name and
+// its fixed labels and return a [Counter], [Gauge] or [Histogram]. Per call,
+// the primitive only calls Add, Set or Observe with a number, so the success
+// path does not allocate (no ...any boxing). Logging happens only on rare
+// events (state changes, panics, misuse). Tracing starts one span per policy
+// execution and ends it with the outcome and the error; its cost is the
+// tracer's own.
+//
+// # Metric names
+//
+// Names are uniform: ion_<package>_<what>, with a "name" label carrying the
+// primitive's name (WithName). Counters end in _total, durations are
+// histograms in seconds ending in _seconds. For example:
+//
+//	ion_breaker_state{name}                        gauge: 0 closed, 1 open, 2 half-open, ...
+//	ion_breaker_calls_total{name,outcome}          counter
+//	ion_limit_requests_total{name,result}          counter: result=allowed|limited
+//	ion_sem_acquire_total{name,result}             counter
+//	ion_pool_tasks_total{name,result}              counter
+//	ion_policy_retries_total{name}                 counter
+//
+// Each package's doc lists the metrics it records.
+package observe
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Label is one metric label, a key and a value fixed when an instrument is
+// resolved.
+type Label struct {
+	Key, Value string
+}
+
+// L returns the Label key=value.
+func L(key, value string) Label { return Label{Key: key, Value: value} }
+
+// Metrics resolves instruments. Ion calls its methods only at construction,
+// never per call, so implementations may allocate and take locks freely.
+// Implementations must be safe for concurrent use and must return a non-nil
+// instrument; calling the same method twice with the same name and labels
+// should return instruments that record into the same series.
+type Metrics interface {
+	Counter(name string, labels ...Label) Counter
+	Gauge(name string, labels ...Label) Gauge
+	Histogram(name string, labels ...Label) Histogram
+}
+
+// Counter is a monotonically increasing count. Add is called on hot paths: it
+// must be safe for concurrent use and should neither block nor allocate.
+type Counter interface {
+	Add(delta int64)
+}
+
+// Gauge is a value that goes up and down. Set is called on hot paths: it must
+// be safe for concurrent use and should neither block nor allocate.
+type Gauge interface {
+	Set(v float64)
+}
+
+// Histogram records a distribution of values (durations in seconds). Observe
+// is called on hot paths: it must be safe for concurrent use and should
+// neither block nor allocate.
+type Histogram interface {
+	Observe(v float64)
+}
+
+// Logger receives Ion's rare events: state changes, recovered panics,
+// misuse that has no error to return. Implementations must be safe for
+// concurrent use. Ion never calls a Logger while holding a lock.
+type Logger interface {
+	Log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr)
+}
+
+// Tracer starts one span per policy execution. Start returns the context to
+// pass to the inner call and the span, which Ion ends exactly once.
+type Tracer interface {
+	Start(ctx context.Context, name string) (context.Context, Span)
+}
+
+// Span is a started span. End is called exactly once with the outcome of the
+// execution ("success", "failure", "ignored" or "rejected") and the error the
+// caller received (nil on success).
+type Span interface {
+	End(outcome string, err error)
+}
+
+// Nop returns a [Metrics] whose instruments discard everything. Ion does not
+// need it (a nil sink already costs nothing); it is for users who want a
+// non-nil value.
+func Nop() Metrics { return nop{} }
+
+type nop struct{}
+
+func (nop) Counter(string, ...Label) Counter     { return nop{} }
+func (nop) Gauge(string, ...Label) Gauge         { return nop{} }
+func (nop) Histogram(string, ...Label) Histogram { return nop{} }
+func (nop) Add(int64)                            {}
+func (nop) Set(float64)                          {}
+func (nop) Observe(float64)                      {}
+
+// Slog returns a [Logger] that writes to l. A nil l returns nil, which every
+// Ion option rejects with an error matching ion.ErrInvalidConfig.
+func Slog(l *slog.Logger) Logger {
+	if l == nil {
+		return nil
+	}
+	return slogLogger{l}
+}
+
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	s.l.LogAttrs(ctx, level, msg, attrs...)
+}
