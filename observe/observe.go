@@ -38,6 +38,8 @@ package observe
 import (
 	"context"
 	"log/slog"
+	"runtime"
+	"time"
 )
 
 // Label is one metric label, a key and a value fixed when an instrument is
@@ -113,17 +115,35 @@ func (nop) Add(int64)                            {}
 func (nop) Set(float64)                          {}
 func (nop) Observe(float64)                      {}
 
-// Slog returns a [Logger] that writes to l. A nil l returns nil, which every
-// Ion option rejects with an error matching ion.ErrInvalidConfig.
+// Slog returns a [Logger] that writes to l's handler: each Log becomes one
+// slog record with the given level, message and attrs, plus whatever
+// attributes and groups l carries. A record below the handler's level is
+// dropped before it is built. The record's source location (for a handler
+// with AddSource) is the code that called Log, not this adapter.
+//
+// A nil l returns nil, which every Ion option rejects with an error matching
+// ion.ErrInvalidConfig.
 func Slog(l *slog.Logger) Logger {
 	if l == nil {
 		return nil
 	}
-	return slogLogger{l}
+	return slogLogger{l.Handler()}
 }
 
-type slogLogger struct{ l *slog.Logger }
+type slogLogger struct{ h slog.Handler }
 
 func (s slogLogger) Log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	s.l.LogAttrs(ctx, level, msg, attrs...)
+	if ctx == nil {
+		ctx = context.Background() // handlers may call ctx methods; never hand them nil
+	}
+	if !s.h.Enabled(ctx, level) {
+		return
+	}
+	// Build the record here rather than through slog.Logger.LogAttrs, which
+	// would report this function as the source of every record.
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:]) // skip runtime.Callers and this method
+	r := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	r.AddAttrs(attrs...)
+	_ = s.h.Handle(ctx, r) // a Logger has no error to return; slog.Logger drops it too
 }
