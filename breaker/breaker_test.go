@@ -1,0 +1,333 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/breaker"
+	"github.com/ionkit/ion/policy"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errBoom = errors.New("boom")
+
+// op is one step of a state-machine table.
+type op int
+
+const (
+	call    op = iota // a call that succeeds at once
+	fail              // a call that fails at once
+	ignore            // a call that the caller cancels (Ignored)
+	slow              // a call that succeeds after d
+	slowErr           // a call that fails after d
+	wait              // time passes: d
+	trip              // Trip
+	reset             // Reset
+	disable           // Disable
+	enable            // Enable
+	check             // nothing: only check the state
+)
+
+func (o op) String() string {
+	return [...]string{"call", "fail", "ignore", "slow", "slowErr", "wait", "trip", "reset", "disable", "enable", "check"}[o]
+}
+
+type step struct {
+	op   op
+	d    time.Duration
+	want breaker.State // the state after the step
+	// For calls: the rejection expected (nil: the call runs), and for an
+	// open rejection the expected Retry-After.
+	rejected   error
+	retryAfter time.Duration
+}
+
+// run performs s on cb through the adapter and checks its result and the
+// state after it. It must run inside a synctest bubble.
+func (s step) run(t *testing.T, i int, cb *breaker.Breaker) {
+	t.Helper()
+	p := breaker.Policy[int](cb)
+	ran := false
+	switch s.op {
+	case check:
+	case wait:
+		time.Sleep(s.d)
+	case trip:
+		cb.Trip()
+	case reset:
+		cb.Reset()
+	case disable:
+		cb.Disable()
+	case enable:
+		cb.Enable()
+	default:
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err := policy.Run(ctx, p, func(ctx context.Context) (int, error) {
+			ran = true
+			switch s.op {
+			case fail:
+				return 0, errBoom
+			case ignore:
+				cancel()
+				return 0, ctx.Err()
+			case slow:
+				time.Sleep(s.d)
+			case slowErr:
+				time.Sleep(s.d)
+				return 0, errBoom
+			}
+			return 1, nil
+		})
+		switch {
+		case s.rejected != nil:
+			require.ErrorIs(t, err, s.rejected, "step %d (%v): the call must be rejected", i, s.op)
+			require.ErrorIs(t, err, ion.ErrRejected, "step %d (%v): every rejection matches ion.ErrRejected", i, s.op)
+			require.False(t, ran, "step %d (%v): a rejected call must not run", i, s.op)
+			if s.retryAfter != 0 {
+				d, ok := ion.RetryAfter(err)
+				require.True(t, ok, "step %d: an open rejection carries Retry-After", i)
+				require.Equal(t, s.retryAfter, d, "step %d: Retry-After is the time left until half-open", i)
+			}
+		case s.op == fail || s.op == slowErr:
+			require.ErrorIs(t, err, errBoom, "step %d (%v)", i, s.op)
+		case s.op == ignore:
+			require.ErrorIs(t, err, context.Canceled, "step %d (%v)", i, s.op)
+		default:
+			require.NoError(t, err, "step %d (%v)", i, s.op)
+		}
+	}
+	require.Equal(t, s.want, cb.State(), "step %d (%v %v): state after the step", i, s.op, s.d)
+}
+
+func TestStateMachine(t *testing.T) {
+	const ns = time.Nanosecond
+	open := func(retryAfter time.Duration) step {
+		return step{op: call, want: breaker.Open, rejected: breaker.ErrOpen, retryAfter: retryAfter}
+	}
+	tests := []struct {
+		name  string
+		opts  []breaker.Option
+		steps []step
+	}{
+		{
+			name: "consecutive/defaults",
+			steps: []step{
+				{op: fail}, {op: fail}, {op: fail}, {op: fail},
+				{op: call}, // a success resets the run
+				{op: fail}, {op: fail}, {op: fail}, {op: fail},
+				{op: ignore}, // the caller's cancellation neither counts nor resets
+				{op: fail, want: breaker.Open},
+				open(30 * time.Second),
+				{op: wait, d: 30*time.Second - ns, want: breaker.Open},
+				open(ns), // open exactly for the duration, not a nanosecond less
+				{op: wait, d: ns, want: breaker.HalfOpen},
+				{op: call, want: breaker.HalfOpen}, // 1 of 2 successes
+				{op: call, want: breaker.Closed},
+				{op: fail}, {op: fail}, {op: fail}, {op: fail}, // a fresh run after closing
+				{op: fail, want: breaker.Open},
+			},
+		},
+		{
+			name: "consecutive/probe-failure-reopens-with-fresh-duration",
+			opts: []breaker.Option{breaker.WithConsecutiveFailures(1), breaker.WithOpenDuration(10 * time.Second)},
+			steps: []step{
+				{op: fail, want: breaker.Open},
+				{op: wait, d: 10 * time.Second, want: breaker.HalfOpen},
+				{op: wait, d: time.Hour, want: breaker.HalfOpen}, // half-open has no timeout
+				{op: call, want: breaker.HalfOpen},
+				{op: fail, want: breaker.Open}, // one failure re-opens despite a success
+				open(10 * time.Second),
+				{op: wait, d: 10*time.Second - ns, want: breaker.Open},
+				{op: wait, d: ns, want: breaker.HalfOpen},
+				{op: ignore, want: breaker.HalfOpen}, // counts neither way
+				{op: call, want: breaker.HalfOpen},
+				{op: call, want: breaker.Closed},
+			},
+		},
+		{
+			name: "count-window",
+			opts: []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithCountWindow(4, 3)},
+			steps: []step{
+				{op: fail}, {op: call}, // 2 calls: below the minimum of 3
+				{op: call},                 // f,c,c: 1/3
+				{op: call},                 // f,c,c,c: 1/4
+				{op: ignore}, {op: ignore}, // not recorded
+				{op: fail},                     // c,c,c,f: the oldest failure slid out, 1/4
+				{op: fail, want: breaker.Open}, // c,c,f,f: 2/4 = 0.5 reaches the rate
+				open(30 * time.Second),
+				{op: wait, d: 30 * time.Second, want: breaker.HalfOpen},
+				{op: call, want: breaker.HalfOpen}, {op: call, want: breaker.Closed},
+				{op: fail}, {op: fail}, // the window restarted empty on closing: 2 < 3 calls
+				{op: call, want: breaker.Open}, // f,f,c: 2/3 ≥ 0.5, tripped by a success's recording
+			},
+		},
+		{
+			name: "time-window",
+			opts: []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithTimeWindow(10*time.Second, 10, 3)},
+			steps: []step{
+				{op: fail}, {op: fail}, // 2 < 3 calls
+				{op: wait, d: 10 * time.Second},
+				{op: fail}, // the first two expired: 1 call
+				{op: call},
+				{op: wait, d: 5 * time.Second},
+				{op: fail, want: breaker.Open}, // f,c,f within 5 s: 2/3
+			},
+		},
+		{
+			name: "time-window/minimum-throughput",
+			opts: []breaker.Option{breaker.WithTimeWindow(time.Second, 4, 5)},
+			steps: []step{
+				// The default failure rate is 0.5 with a window alone.
+				{op: fail}, {op: fail}, {op: fail}, {op: fail}, // 4 < 5 calls
+				{op: wait, d: time.Second},
+				{op: fail}, {op: fail}, {op: fail}, {op: fail},
+				{op: call, want: breaker.Open}, // 4/5
+			},
+		},
+		{
+			name: "slow-calls",
+			opts: []breaker.Option{breaker.WithSlowCalls(time.Second, 0.5), breaker.WithCountWindow(2, 2)},
+			steps: []step{
+				{op: slow, d: time.Second - ns}, // not slow
+				{op: call},                      // 0/2
+				{op: slow, d: time.Second, want: breaker.Open}, // slow at exactly the threshold: 1/2
+				{op: wait, d: 30 * time.Second, want: breaker.HalfOpen},
+				{op: slow, d: time.Second, want: breaker.Open}, // a slow probe fails
+			},
+		},
+		{
+			name: "slow-calls/keep-consecutive-failure-rule",
+			opts: []breaker.Option{breaker.WithSlowCalls(time.Second, 1), breaker.WithConsecutiveFailures(2)},
+			steps: []step{
+				{op: fail},
+				{op: fail, want: breaker.Open}, // the window's minimum (100) is far away
+			},
+		},
+		{
+			name: "slow-and-failure-rate",
+			opts: []breaker.Option{
+				breaker.WithFailureRate(0.5), breaker.WithSlowCalls(time.Second, 0.5),
+				breaker.WithCountWindow(4, 4),
+			},
+			steps: []step{
+				{op: fail}, {op: slow, d: time.Second}, {op: call}, {op: call}, // failure 1/4, slow 1/4
+				// f,s,c,c → s,c,c,fs: failure 1/4, slow 2/4 reaches the slow rate.
+				{op: slowErr, d: time.Second, want: breaker.Open},
+			},
+		},
+		{
+			name: "backoff",
+			opts: []breaker.Option{
+				breaker.WithConsecutiveFailures(1), breaker.WithOpenDuration(10 * time.Second),
+				breaker.WithOpenBackoff(2, 30*time.Second),
+			},
+			steps: []step{
+				{op: fail, want: breaker.Open},
+				{op: wait, d: 10 * time.Second, want: breaker.HalfOpen},
+				{op: fail, want: breaker.Open}, // second opening: 20 s
+				{op: wait, d: 20*time.Second - ns, want: breaker.Open},
+				{op: wait, d: ns, want: breaker.HalfOpen},
+				{op: fail, want: breaker.Open}, // third: 40 s capped at 30 s
+				open(30 * time.Second),
+				{op: wait, d: 30 * time.Second, want: breaker.HalfOpen},
+				{op: call, want: breaker.HalfOpen}, {op: call, want: breaker.Closed},
+				{op: fail, want: breaker.Open}, // closing reset the growth: 10 s
+				{op: wait, d: 10 * time.Second, want: breaker.HalfOpen},
+			},
+		},
+		{
+			name: "manual",
+			opts: []breaker.Option{breaker.WithConsecutiveFailures(2)},
+			steps: []step{
+				{op: fail},
+				{op: trip, want: breaker.ForcedOpen},
+				{op: call, want: breaker.ForcedOpen, rejected: breaker.ErrOpen},
+				{op: wait, d: 24 * time.Hour, want: breaker.ForcedOpen}, // never expires
+				{op: enable, want: breaker.ForcedOpen},                  // only leaves Disabled
+				{op: reset, want: breaker.Closed},
+				{op: fail}, // the run started over: 1 of 2
+				{op: reset},
+				{op: fail}, // Reset of a closed breaker cleared the run again
+				{op: disable, want: breaker.Disabled},
+				{op: fail, want: breaker.Disabled}, {op: fail, want: breaker.Disabled}, {op: fail, want: breaker.Disabled},
+				{op: enable, want: breaker.Closed},
+				{op: fail},
+				{op: fail, want: breaker.Open},
+				{op: disable, want: breaker.Disabled},
+				{op: wait, d: time.Hour, want: breaker.Disabled},
+				{op: trip, want: breaker.ForcedOpen},
+				{op: disable, want: breaker.Disabled},
+				{op: reset, want: breaker.Closed},
+			},
+		},
+		{
+			name: "presets/QuickFailover",
+			opts: []breaker.Option{breaker.QuickFailover()},
+			steps: []step{
+				{op: fail}, {op: fail}, {op: fail, want: breaker.Open},
+				{op: wait, d: 10 * time.Second, want: breaker.HalfOpen},
+				{op: call, want: breaker.Closed}, // 1 success closes
+			},
+		},
+		{
+			name: "presets/Conservative",
+			opts: []breaker.Option{breaker.Conservative()},
+			steps: append(repeat(step{op: fail}, 9),
+				step{op: fail, want: breaker.Open},
+				step{op: wait, d: 60*time.Second - ns, want: breaker.Open},
+				step{op: wait, d: ns, want: breaker.HalfOpen},
+				step{op: call, want: breaker.HalfOpen}, step{op: call, want: breaker.HalfOpen},
+				step{op: call, want: breaker.Closed}, // 3 successes close
+			),
+		},
+		{
+			name: "presets/Aggressive-then-override",
+			opts: []breaker.Option{breaker.Aggressive(), breaker.WithOpenDuration(time.Second)},
+			steps: []step{
+				{op: fail}, {op: fail, want: breaker.Open},
+				{op: wait, d: time.Second, want: breaker.HalfOpen},
+				{op: call, want: breaker.Closed},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cb := breaker.New(tc.name, tc.opts...)
+				require.NoError(t, cb.Err())
+				for i, s := range tc.steps {
+					s.run(t, i, cb)
+				}
+			})
+		})
+	}
+}
+
+func repeat(s step, n int) []step {
+	out := make([]step, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func TestStateString(t *testing.T) {
+	for s, want := range map[breaker.State]string{
+		breaker.Closed: "closed", breaker.Open: "open", breaker.HalfOpen: "half-open",
+		breaker.ForcedOpen: "forced-open", breaker.Disabled: "disabled", breaker.State(9): "State(9)",
+	} {
+		assert.Equal(t, want, s.String())
+	}
+	var zero breaker.State
+	assert.Equal(t, breaker.Closed, zero, "the zero State is Closed")
+}
