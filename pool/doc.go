@@ -1,0 +1,103 @@
+// Package pool provides a bounded worker pool that accounts for every task
+// it accepts, and [Policy], which makes the pool a policy.Policy so that a
+// pipeline's calls run on its workers.
+//
+// # The model
+//
+// A [Pool] runs at most Size tasks at once on worker goroutines, started on
+// demand and kept until Close (or a shrinking [Pool.Resize]). Up to queueSize
+// further tasks wait in a queue, taken in FIFO (default) or LIFO order
+// ([WithQueueOrder]); a queueSize of 0 makes each submission a hand-off to a
+// worker. A submission is accepted when an idle worker takes it, a new worker
+// is started for it, or it is queued. [Pool.Submit] blocks while the queue is
+// full; [Pool.TrySubmit] fails at once with [ErrQueueFull]. Blocked
+// submitters are admitted in FIFO order.
+//
+// Three ways in, one engine:
+//
+//   - [Pool.Submit] and [Pool.TrySubmit] run a [Task], fire and forget.
+//   - [Go] runs a policy.Func[T] and returns a [Future] for its result.
+//   - [Policy] runs the rest of a pipeline on a worker while the caller waits.
+//
+// # Nothing is lost
+//
+// Every accepted task runs exactly once, unless it is reported instead: a
+// task whose queue wait passed the limit of [WithMaxQueueWait] is not run
+// and reports [ErrExpired]; a task a forced Close removed reports an error
+// matching [ErrClosed]. Reports go to the task's caller ([Go], [Policy]) or to
+// the handler of [WithDiscardHandler], and are counted. At any time
+//
+//	accepted = Queued + Running + Completed + Failed + Panicked + Expired + Discarded
+//
+// in [Pool.Metrics]. A panicking task becomes a [*ion.PanicError] (value and
+// stack) for its caller, the panic handler ([WithPanicHandler]) and the
+// Logger, and counts as panicked, not completed. A task that calls
+// runtime.Goexit is reported the same way (the PanicError's value is an error
+// saying so); its worker is replaced, so the pool neither hangs nor shrinks.
+//
+// # Shutting down
+//
+// [Pool.Close] stops intake at once, runs every accepted task and waits for
+// the workers to exit; if its ctx ends first, it cancels the running tasks'
+// contexts, removes and reports the queued ones, and returns how many. The
+// gentle [Pool.Drain] waits the same way (without polling) but leaves the pool
+// draining when its ctx ends. [Pool.Wait] waits until the pool is idle
+// without closing it. All three are idempotent and safe to call from a task of
+// the same pool: such a call does not wait for its own task.
+//
+// # Task context
+//
+// A task's ctx is derived from the base context ([WithBaseContext], default
+// context.Background()): it carries the base context's values and is
+// cancelled when the base context is, and when a forced Close cancels the
+// running tasks (context.Cause is then ErrClosed). It also carries the
+// values (looked up after the base context's) and the deadline of the
+// submitter's ctx, but not its cancellation: Submit's ctx bounds the wait to
+// be accepted, and a fire-and-forget task outlives the request that submitted
+// it. A task submitted with context.Background() runs with a context shared
+// by all such tasks, so submitting and running it allocates nothing; other
+// contexts cost one small allocation per task, plus context.WithDeadline's
+// when they carry a deadline. [Policy] is the exception: its calls run with
+// the caller's own ctx (cancellation included), cancelled when the caller
+// gives up. A task's ctx is meant for the duration of the task.
+//
+// # Decisions where the issue is silent
+//
+//   - size <= 0 means runtime.GOMAXPROCS(0); a negative queueSize has no
+//     sensible default and makes the pool fail closed (every call returns an
+//     error matching ion.ErrInvalidConfig, see [Pool.Err]).
+//   - Close returns (number of tasks discarded, error) rather than a typed
+//     error, so the count needs no errors.As.
+//   - Resize(n <= 0) is per-call bad input: it returns an error matching
+//     ion.ErrInvalidConfig and changes nothing.
+//   - Expired tasks are found when a worker takes a task or a submitter finds
+//     the queue full; the pool runs no timer of its own.
+//   - Rejected counts refused submissions: pool closed, queue full, or ctx
+//     ended while blocked. A nil task or ctx is bad input and is not counted.
+//   - To tell a call from one of its own tasks, Close, Drain and Wait compare
+//     goroutine ids (parsed once per worker start and once per call, never per
+//     task): the ctx cannot be trusted to be the task's.
+//
+// # Metrics
+//
+// With [WithMetrics], the pool records, each with the label name:
+//
+//	ion_pool_tasks_total{name,result}   counter: result=completed|failed|panicked|rejected|expired|discarded
+//	ion_pool_queued{name}               gauge: tasks in the queue
+//	ion_pool_running{name}              gauge: tasks running
+//	ion_pool_size{name}                 gauge: the target number of workers
+//	ion_pool_queue_wait_seconds{name}   histogram: time from acceptance to start
+//
+// With a Metrics sink each submission and each task reads the clock once.
+// With [WithTracer], each task run on a worker is a span "pool.task" and each
+// [Policy] execution a span "pool.execute".
+//
+// # Performance
+//
+// Submit is one short critical section: it hands the task to a parked worker
+// (waking it through its own channel), starts a worker, or appends to a
+// ring buffer of value items. A worker takes its next task in one critical
+// section too. Neither allocates: a blocked submitter's state is recycled,
+// and the queue grows by doubling only up to queueSize. The benchmarks in
+// pool_bench_test.go compare it with a channel-fed set of goroutines.
+package pool

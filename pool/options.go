@@ -1,0 +1,217 @@
+package pool
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/observe"
+	"github.com/ionkit/ion/policy"
+)
+
+// Order is the order in which workers take queued tasks. The zero value is
+// [FIFO].
+type Order uint8
+
+const (
+	// FIFO runs the oldest queued task first. It is the default.
+	FIFO Order = iota
+	// LIFO runs the newest queued task first: under overload the freshest
+	// work, whose caller is most likely still waiting, is served while older
+	// tasks age out (pair it with [WithMaxQueueWait]).
+	LIFO
+)
+
+// String returns "FIFO", "LIFO" or "Order(n)".
+func (o Order) String() string {
+	switch o {
+	case FIFO:
+		return "FIFO"
+	case LIFO:
+		return "LIFO"
+	}
+	return "Order(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Option configures a [Pool]. Options are applied in order by [New]; a
+// later option of the same kind replaces an earlier one.
+type Option interface {
+	apply(*config)
+}
+
+type config struct {
+	name      string
+	base      context.Context
+	onPanic   func(*ion.PanicError)
+	onDiscard func(ctx context.Context, task Task, err error)
+	logger    observe.Logger
+	metrics   observe.Metrics
+	tracer    observe.Tracer
+	taskPol   policy.Policy[struct{}]
+	order     Order
+	maxWait   time.Duration
+	err       error // the first invalid option; makes the pool fail closed
+}
+
+// newConfig returns the defaults with opts applied: no name, a Background
+// base context, FIFO order, no queue-wait limit, no hooks and no sinks.
+func newConfig(opts []Option) config {
+	c := config{base: context.Background()}
+	for _, o := range opts {
+		if o == nil {
+			c.fail("opts", "nil option")
+			continue
+		}
+		o.apply(&c)
+	}
+	return c
+}
+
+func (c *config) fail(param, format string, args ...any) {
+	if c.err == nil {
+		c.err = ion.NewConfigError("pool", param, format, args...)
+	}
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// WithName names the pool. The name labels its metrics and log records and
+// appears in the adapter's String ("pool(name)").
+func WithName(name string) Option {
+	return optionFunc(func(c *config) { c.name = name })
+}
+
+// WithBaseContext sets the context every task context is derived from: its
+// values are visible to every task and its cancellation cancels every task's
+// context (the pool itself keeps accepting and running tasks). The default is
+// context.Background(). A nil ctx makes the pool fail closed.
+func WithBaseContext(ctx context.Context) Option {
+	return optionFunc(func(c *config) {
+		if ctx == nil {
+			c.fail("WithBaseContext", "nil context")
+			return
+		}
+		c.base = ctx
+	})
+}
+
+// WithPanicHandler sets a function called on the worker's goroutine with the
+// [*ion.PanicError] of every task that panics or calls runtime.Goexit, after
+// the task has been counted as panicked. It is called for tasks submitted with
+// [Go] and [Policy] too, whose callers also receive the error. A panic in fn
+// itself is recovered and logged. A nil fn makes the pool fail closed.
+func WithPanicHandler(fn func(*ion.PanicError)) Option {
+	return optionFunc(func(c *config) {
+		if fn == nil {
+			c.fail("WithPanicHandler", "nil function")
+			return
+		}
+		c.onPanic = fn
+	})
+}
+
+// WithDiscardHandler sets a function called once for every accepted task of
+// [Pool.Submit] or [Pool.TrySubmit] that will not run, with the ctx it was
+// submitted with: err matches [ErrExpired] when its queue wait passed the
+// limit of [WithMaxQueueWait], and [ErrClosed] (wrapping the ctx error of
+// [Pool.Close]) when a forced Close discarded it. Tasks of [Go] and [Policy]
+// report the same errors to their callers instead. fn runs without any lock
+// held, on the goroutine that discarded the task; a panic in fn is recovered
+// and logged. A nil fn makes the pool fail closed.
+func WithDiscardHandler(fn func(ctx context.Context, task Task, err error)) Option {
+	return optionFunc(func(c *config) {
+		if fn == nil {
+			c.fail("WithDiscardHandler", "nil function")
+			return
+		}
+		c.onDiscard = fn
+	})
+}
+
+// WithLogger sets the Logger for rare events: task panics (Error), forced
+// closes (Warn), resizes (Info) and panics in hooks (Error). A nil logger
+// makes the pool fail closed.
+func WithLogger(l observe.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l == nil {
+			c.fail("WithLogger", "nil logger")
+			return
+		}
+		c.logger = l
+	})
+}
+
+// WithMetrics sets the Metrics sink; the instruments are resolved once, by
+// [New]. The package doc lists the metrics. A nil sink makes the pool fail
+// closed.
+func WithMetrics(m observe.Metrics) Option {
+	return optionFunc(func(c *config) {
+		if m == nil {
+			c.fail("WithMetrics", "nil metrics")
+			return
+		}
+		c.metrics = m
+	})
+}
+
+// WithTracer sets the Tracer: one span "pool.task" per task run on a worker
+// for [Pool.Submit], [Pool.TrySubmit] and [Go], and one span "pool.execute"
+// per [Policy] execution on the caller's goroutine. A nil tracer makes the
+// pool fail closed.
+func WithTracer(t observe.Tracer) Option {
+	return optionFunc(func(c *config) {
+		if t == nil {
+			c.fail("WithTracer", "nil tracer")
+			return
+		}
+		c.tracer = t
+	})
+}
+
+// WithTaskPolicy runs every task under pol, on the worker: a per-task
+// timeout, a retry, a limiter shared with other code. pol sees the task's
+// context; its error is the task's error. As with policy.Do, a task whose
+// context is already done when it starts is not handed to pol and fails with
+// the context's error. A nil pol makes the pool fail closed.
+func WithTaskPolicy(pol policy.Policy[struct{}]) Option {
+	return optionFunc(func(c *config) {
+		if pol == nil {
+			c.fail("WithTaskPolicy", "nil policy")
+			return
+		}
+		c.taskPol = pol
+	})
+}
+
+// WithQueueOrder sets the order in which workers take queued tasks; the
+// default is [FIFO]. Submitters blocked on a full queue are always admitted
+// in FIFO order. An unknown order makes the pool fail closed.
+func WithQueueOrder(o Order) Option {
+	return optionFunc(func(c *config) {
+		if o != FIFO && o != LIFO {
+			c.fail("WithQueueOrder", "unknown order %d", int(o))
+			return
+		}
+		c.order = o
+	})
+}
+
+// WithMaxQueueWait bounds how long an accepted task may wait in the queue: a
+// task still queued d after it was accepted is not run; it counts as expired
+// and reports [ErrExpired] (to its caller, or to the discard handler). Expiry
+// is checked when a worker takes a task and when a submitter finds the queue
+// full, so an expired task is reported as soon as a worker or a submitter
+// looks at the queue. 0, the default, means no limit; a negative d makes the
+// pool fail closed. With a limit set, each submission reads the clock once.
+func WithMaxQueueWait(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.fail("WithMaxQueueWait", "must not be negative, got %v", d)
+			return
+		}
+		c.maxWait = d
+	})
+}

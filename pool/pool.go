@@ -1,0 +1,744 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/reject"
+	"github.com/ionkit/ion/observe"
+	"github.com/ionkit/ion/policy"
+)
+
+// Task is a unit of work run by a worker of a [Pool]. Its ctx is the task
+// context described in the package doc; it should honour it. Its error is
+// counted as a failure; it is not returned to the submitter (use [Go] or
+// [Policy] to get a result back).
+type Task func(ctx context.Context) error
+
+var (
+	// ErrClosed is returned by every submission after Close or Drain has
+	// begun, and to blocked submitters when the pool closes. Tasks that a
+	// forced Close discards report an error that matches it too.
+	ErrClosed error = reject.New("pool: closed")
+	// ErrQueueFull is returned by TrySubmit when no worker is idle and the
+	// queue is full.
+	ErrQueueFull error = reject.New("pool: queue full")
+	// ErrExpired is reported for an accepted task that waited in the queue
+	// longer than the limit of [WithMaxQueueWait]; the task was not run.
+	ErrExpired error = reject.New("pool: task expired in the queue")
+	// ErrNilTask is returned for a nil task or function. It matches
+	// ion.ErrInvalidConfig; the call changes no state.
+	ErrNilTask error = ion.NewConfigError("pool", "task", "nil task")
+)
+
+var (
+	errNilCtx = ion.NewConfigError("pool", "ctx", "nil context")
+	errGoexit = errors.New("pool: task called runtime.Goexit")
+)
+
+// Pool is a bounded worker pool: at most Size tasks run at once, on worker
+// goroutines started on demand and kept until Close or a shrinking Resize;
+// up to queueSize more wait in a queue. Every accepted task is accounted
+// for: it runs exactly once, or it is reported (expired, or discarded by a
+// forced Close) to its caller or to the discard handler, and counted.
+//
+// Most callers want [Pool.Submit] for fire-and-forget work, [Go] for a typed
+// result, or [Policy] to run a pipeline's calls on the pool, and
+// [Pool.Close] at shutdown.
+//
+// The zero value is not usable; call [New]. A Pool is safe for concurrent use
+// by multiple goroutines, including its own tasks.
+type Pool struct {
+	cfg       config
+	err       error // configuration error; every call returns it
+	qcap      int
+	stamp     bool // items carry their enqueue time (max queue wait or metrics)
+	baseVals  bool // the base context may carry values (it is not Background)
+	baseCmp   bool // the base context's dynamic type is comparable
+	epoch     time.Time
+	runCtx    context.Context         // parent of every detached task ctx; cancelled by a forced Close
+	cancelRun context.CancelCauseFunc // cancels runCtx with cause ErrClosed
+	inst      *instruments            // nil without a Metrics sink
+	done      chan struct{}           // closed (once, under mu) when the pool is closed and its last worker has exited
+	blockPool sync.Pool               // of *submitter
+
+	// mu guards the fields below.
+	mu          sync.Mutex
+	size        int             // target number of workers; changed by Resize
+	workers     int             // live worker goroutines
+	exiting     int             // workers woken to exit that have not exited yet
+	running     int             // tasks taken by a worker and not yet accounted
+	selfWaiting int             // tasks of this pool blocked in its Close, Drain or Wait
+	idle        []*worker       // parked workers, most recently parked last
+	all         []*worker       // every live worker, to recognise calls from a task
+	queue       deque           // accepted tasks not yet taken
+	blocked     submitters      // submitters waiting for room, FIFO
+	watchers    []chan struct{} // closed and cleared when the pool goes quiet
+	closed      bool            // set by the first Close or Drain; never cleared
+	doneClosed  bool            // done has been closed
+	completed   uint64
+	failed      uint64
+	panicked    uint64
+	rejected    uint64
+	expired     uint64
+	discarded   uint64
+}
+
+// worker is the state of one worker goroutine.
+type worker struct {
+	wake    chan struct{} // capacity 1; a token means job is set (an empty job means exit)
+	job     item          // written under p.mu by the waker, read after the wake token
+	gid     atomic.Uint64 // id of the goroutine currently running this worker
+	idx     int           // position in p.all; guarded by p.mu
+	expired []item        // reused buffer of tasks found expired; owned by the worker goroutine
+}
+
+// outcome is how a worker's previous task ended, accounted by next.
+type outcome uint8
+
+const (
+	noTask outcome = iota
+	completed
+	failed
+	panicked
+)
+
+// New returns a pool of size workers and a queue of queueSize tasks.
+//
+// A size of 0 or less means runtime.GOMAXPROCS(0). A queueSize of 0 makes
+// every submission a hand-off: it is accepted only when a worker takes it. A
+// negative queueSize, or an invalid option, makes the pool fail closed: every
+// call returns an error matching ion.ErrInvalidConfig that names the
+// parameter, also reported by [Pool.Err]. New never panics and starts no
+// goroutine; workers start on demand, up to size.
+func New(size, queueSize int, opts ...Option) *Pool {
+	cfg := newConfig(opts)
+	if size <= 0 {
+		size = runtime.GOMAXPROCS(0)
+	}
+	p := &Pool{
+		cfg:   cfg,
+		err:   cfg.err,
+		qcap:  max(queueSize, 0),
+		size:  size,
+		epoch: time.Now(),
+		done:  make(chan struct{}),
+	}
+	if queueSize < 0 && p.err == nil {
+		p.err = ion.NewConfigError("pool", "queueSize", "must not be negative, got %d", queueSize)
+	}
+	p.runCtx, p.cancelRun = context.WithCancelCause(cfg.base)
+	p.baseVals = cfg.base != context.Background()
+	p.baseCmp = reflect.TypeOf(cfg.base).Comparable()
+	p.stamp = cfg.maxWait > 0 || cfg.metrics != nil
+	if cfg.metrics != nil {
+		p.inst = newInstruments(cfg.metrics, cfg.name)
+		p.inst.size.Set(float64(size))
+	}
+	return p
+}
+
+// Err returns the configuration error that makes p fail closed, or nil.
+func (p *Pool) Err() error { return p.err }
+
+// Submit runs task on a worker. It returns once the task is accepted: handed
+// to an idle worker, given a newly started worker, or queued. While the queue
+// is full it blocks until there is room, ctx ends (the error wraps ctx.Err()
+// and the task will not run) or the pool closes ([ErrClosed]). Submitters
+// blocked on a full queue are admitted in FIFO order.
+//
+// The task's ctx carries ctx's values and deadline but not its cancellation:
+// see the package doc. A nil task returns [ErrNilTask]; a nil ctx an error
+// matching ion.ErrInvalidConfig; an already-done ctx its error, wrapped.
+// Submit with context.Background() allocates nothing.
+func (p *Pool) Submit(ctx context.Context, task Task) error {
+	switch {
+	case task == nil:
+		return ErrNilTask
+	case ctx == nil:
+		return errNilCtx
+	case p.err != nil:
+		return p.err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pool: submit: %w", err)
+	}
+	return p.submit(ctx, item{ctx: ctx, task: task}, true)
+}
+
+// TrySubmit is Submit without blocking: when no worker is idle and the queue
+// is full it returns [ErrQueueFull] at once, and [ErrClosed] once the pool is
+// closed. The task runs with a context derived from the base context only.
+// It is safe to call from a task of the same pool.
+func (p *Pool) TrySubmit(task Task) error {
+	switch {
+	case task == nil:
+		return ErrNilTask
+	case p.err != nil:
+		return p.err
+	}
+	return p.submit(context.Background(), item{ctx: context.Background(), task: task}, false)
+}
+
+// submit accepts it (or refuses it) as described for Submit; block selects
+// between Submit and TrySubmit. ctx bounds the wait.
+func (p *Pool) submit(ctx context.Context, it item, block bool) error {
+	var now int64
+	if p.stamp {
+		now = p.now()
+		it.enq = now
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.rejected++
+		p.mu.Unlock()
+		p.countRejected()
+		return ErrClosed
+	}
+	// An idle worker exists only while the queue is empty (a worker parks
+	// only after finding nothing to take), so handing over keeps FIFO order.
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		w.job = it
+		p.running++
+		running := p.running
+		p.mu.Unlock()
+		w.wake <- struct{}{} // capacity 1 and empty: the worker consumed its last token before parking
+		p.gaugeRunning(running)
+		return nil
+	}
+	if p.workers-p.exiting < p.size {
+		w := p.addWorkerLocked()
+		p.running++
+		running := p.running
+		p.mu.Unlock()
+		// Owner: p. Exit: next reports no more work (closed and drained, or
+		// shrunk by Resize). Join: p.done, closed by the last worker to exit
+		// a closed pool, which Close and Drain wait for.
+		go p.work(w, it, noTask)
+		p.gaugeRunning(running)
+		return nil
+	}
+	var expired []item
+	if p.cfg.maxWait > 0 && p.queue.len() == p.qcap {
+		p.expireLocked(now, &expired)
+		p.refillLocked(now)
+	}
+	if p.queue.len() < p.qcap {
+		p.queue.pushBack(it)
+		queued := p.queue.len()
+		p.mu.Unlock()
+		p.flushExpired(expired)
+		p.gaugeQueued(queued)
+		return nil
+	}
+	if !block {
+		p.rejected++
+		p.mu.Unlock()
+		p.flushExpired(expired)
+		p.countRejected()
+		return ErrQueueFull
+	}
+	s := p.getSubmitter()
+	s.it = it
+	p.blocked.pushBack(s)
+	p.mu.Unlock()
+	p.flushExpired(expired)
+
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		p.mu.Lock()
+		if s.state == waiting {
+			p.blocked.remove(s)
+			p.rejected++
+			p.mu.Unlock()
+			p.putSubmitter(s)
+			p.countRejected()
+			return fmt.Errorf("pool: submit: %w", ctx.Err())
+		}
+		p.mu.Unlock()
+		<-s.ready // decided while we were cancelled: the token is already sent
+	}
+	state := s.state // written under mu before the token was sent
+	p.putSubmitter(s)
+	if state == refused {
+		p.countRejected()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (p *Pool) getSubmitter() *submitter {
+	if s, ok := p.blockPool.Get().(*submitter); ok {
+		return s
+	}
+	return &submitter{ready: make(chan struct{}, 1)}
+}
+
+func (p *Pool) putSubmitter(s *submitter) {
+	*s = submitter{ready: s.ready} // state back to waiting, references dropped
+	p.blockPool.Put(s)
+}
+
+// decideLocked settles a blocked submitter; must be called with p.mu held.
+// The buffered send never blocks: each submitter is decided once.
+func decideLocked(s *submitter, st submitState) {
+	s.state = st
+	s.ready <- struct{}{}
+}
+
+// refillLocked moves blocked submitters into free queue slots, oldest
+// first; must be called with p.mu held.
+func (p *Pool) refillLocked(now int64) {
+	for !p.blocked.empty() && p.queue.len() < p.qcap {
+		s := p.blocked.popFront()
+		s.it.enq = now
+		p.queue.pushBack(s.it)
+		decideLocked(s, accepted)
+	}
+}
+
+// expireLocked moves the queued tasks whose wait passed the limit to *out;
+// must be called with p.mu held. The front of the queue is always its oldest
+// task, in LIFO order too, so only the front needs looking at.
+func (p *Pool) expireLocked(now int64, out *[]item) {
+	limit := int64(p.cfg.maxWait)
+	for p.queue.len() > 0 && now-p.queue.at(0).enq > limit {
+		*out = append(*out, p.queue.popFront())
+		p.expired++
+	}
+}
+
+// takeLocked removes the next task to run: from the queue in the configured
+// order, or, with an empty queue, from the first blocked submitter (the
+// hand-off of a zero-size queue). Expired tasks met on the way go to *exp.
+// Must be called with p.mu held.
+func (p *Pool) takeLocked(now int64, exp *[]item) (item, bool) {
+	if p.cfg.maxWait > 0 && p.queue.len() > 0 {
+		p.expireLocked(now, exp)
+		p.refillLocked(now)
+	}
+	if p.queue.len() > 0 {
+		var it item
+		if p.cfg.order == LIFO {
+			it = p.queue.popBack()
+		} else {
+			it = p.queue.popFront()
+		}
+		p.refillLocked(now)
+		return it, true
+	}
+	if s := p.blocked.popFront(); s != nil {
+		it := s.it
+		decideLocked(s, accepted)
+		return it, true
+	}
+	return item{}, false
+}
+
+// addWorkerLocked registers a new worker; must be called with p.mu held.
+// The caller starts its goroutine.
+func (p *Pool) addWorkerLocked() *worker {
+	w := &worker{wake: make(chan struct{}, 1), idx: len(p.all)}
+	p.all = append(p.all, w)
+	p.workers++
+	return w
+}
+
+// exitLocked unregisters w, whose goroutine is about to return; must be
+// called with p.mu held.
+func (p *Pool) exitLocked(w *worker) {
+	last := len(p.all) - 1
+	p.all[w.idx] = p.all[last]
+	p.all[w.idx].idx = w.idx
+	p.all[last] = nil
+	p.all = p.all[:last]
+	p.workers--
+	if p.closed && p.workers == 0 {
+		p.closeDoneLocked()
+	}
+	p.notifyLocked()
+}
+
+func (p *Pool) closeDoneLocked() {
+	if !p.doneClosed {
+		p.doneClosed = true
+		close(p.done)
+	}
+}
+
+// notifyLocked wakes every goroutine waiting in Close, Drain or Wait to
+// re-check its condition; must be called with p.mu held.
+func (p *Pool) notifyLocked() {
+	for i, ch := range p.watchers {
+		close(ch)
+		p.watchers[i] = nil
+	}
+	p.watchers = p.watchers[:0]
+}
+
+// quietLocked reports whether nothing is queued, blocked or running, not
+// counting, when self is set, the tasks that are themselves waiting in
+// Close, Drain or Wait. Must be called with p.mu held.
+func (p *Pool) quietLocked(self bool) bool {
+	if p.queue.len() > 0 || !p.blocked.empty() {
+		return false
+	}
+	return p.running == 0 || self && p.running <= p.selfWaiting
+}
+
+// work is the body of a worker goroutine: run it (unless empty), then every
+// task next hands over, until next says stop. fin is the outcome of a task
+// not yet accounted (after a Goexit).
+func (p *Pool) work(w *worker, it item, fin outcome) {
+	w.gid.Store(goid())
+	if it.empty() {
+		var ok bool
+		if it, ok = p.next(w, fin); !ok {
+			return
+		}
+	}
+	for {
+		fin = p.run(w, &it)
+		var ok bool
+		if it, ok = p.next(w, fin); !ok {
+			return
+		}
+	}
+}
+
+// next accounts the outcome of w's previous task and returns the next task
+// for w, parking w until one is handed over. It returns false when w must
+// exit: the pool is closed and drained, or has more workers than its size.
+func (p *Pool) next(w *worker, fin outcome) (item, bool) {
+	var now int64
+	if p.stamp {
+		now = p.now()
+	}
+	p.mu.Lock()
+	switch fin {
+	case completed:
+		p.completed++
+		p.running--
+	case failed:
+		p.failed++
+		p.running--
+	case panicked:
+		p.panicked++
+		p.running--
+	}
+	if len(p.watchers) > 0 && p.quietLocked(true) {
+		p.notifyLocked()
+	}
+	if p.workers-p.exiting > p.size {
+		p.exitLocked(w)
+		p.mu.Unlock()
+		return item{}, false
+	}
+	if it, ok := p.takeLocked(now, &w.expired); ok {
+		p.running++
+		queued, running := p.queue.len(), p.running
+		p.mu.Unlock()
+		p.flushExpired(w.expired)
+		clear(w.expired)
+		w.expired = w.expired[:0]
+		if p.inst != nil {
+			p.inst.queued.Set(float64(queued))
+			p.inst.running.Set(float64(running))
+		}
+		return it, true
+	}
+	if p.closed {
+		p.exitLocked(w)
+		p.mu.Unlock()
+		p.flushExpired(w.expired)
+		return item{}, false
+	}
+	p.idle = append(p.idle, w)
+	running := p.running
+	p.mu.Unlock()
+	p.flushExpired(w.expired)
+	clear(w.expired)
+	w.expired = w.expired[:0]
+	p.gaugeRunning(running)
+
+	<-w.wake
+	it := w.job
+	w.job = item{}
+	if it.empty() {
+		p.mu.Lock()
+		p.exiting--
+		p.exitLocked(w)
+		p.mu.Unlock()
+		return item{}, false
+	}
+	return it, true
+}
+
+// run runs one task on w's goroutine and reports its result. A panic is
+// recovered into a *ion.PanicError. runtime.Goexit cannot be stopped: the
+// deferred function reports the task as panicked and starts a replacement
+// goroutine for w, which accounts the task and carries on, so the pool
+// neither hangs nor loses a worker.
+func (p *Pool) run(w *worker, it *item) (out outcome) {
+	if p.inst != nil {
+		p.inst.wait.Observe(time.Duration(p.now() - it.enq).Seconds())
+	}
+	ctx, release := p.taskContext(it)
+	var span observe.Span
+	if p.cfg.tracer != nil && !it.attached {
+		ctx, span = p.cfg.tracer.Start(ctx, "pool.task")
+	}
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		r := recover()
+		var pe *ion.PanicError
+		if r != nil {
+			pe = ion.NewPanicError(r)
+		} else {
+			pe = &ion.PanicError{Value: errGoexit, Stack: debug.Stack()}
+		}
+		if release != nil {
+			release()
+		}
+		p.report(it, span, pe, panicked)
+		if r == nil {
+			// Owner: p. Exit and join: as for every worker (see submit).
+			// It replaces this goroutine, which Goexit is ending.
+			go p.work(w, item{}, panicked)
+		}
+		out = panicked
+	}()
+	err := p.exec(ctx, it)
+	returned = true
+	if release != nil {
+		release()
+	}
+	out = completed
+	if err != nil {
+		out = failed
+	}
+	p.report(it, span, err, out)
+	return out
+}
+
+// exec runs it under the task policy, if any.
+func (p *Pool) exec(ctx context.Context, it *item) error {
+	if p.cfg.taskPol != nil {
+		if it.call != nil {
+			return policy.Do(ctx, p.cfg.taskPol, it.call.run)
+		}
+		return policy.Do(ctx, p.cfg.taskPol, it.task)
+	}
+	if it.call != nil {
+		return it.call.run(ctx)
+	}
+	return it.task(ctx)
+}
+
+// report delivers a finished task's result: the panic handler and logger
+// first (so a caller that receives the panic sees their effects), then the
+// caller, the span and the counters. It runs on the worker without the lock.
+func (p *Pool) report(it *item, span observe.Span, err error, out outcome) {
+	if out == panicked {
+		pe, _ := err.(*ion.PanicError)
+		if p.cfg.logger != nil {
+			p.cfg.logger.Log(context.Background(), slog.LevelError, "pool: task panicked",
+				slog.String("name", p.cfg.name), slog.Any("panic", pe.Value), slog.String("stack", string(pe.Stack)))
+		}
+		if h := p.cfg.onPanic; h != nil {
+			p.safely("panic handler", func() { h(pe) })
+		}
+	}
+	if it.call != nil {
+		it.call.finish(err)
+	}
+	if span != nil {
+		switch out {
+		case completed:
+			span.End("success", nil)
+		default:
+			span.End("failure", err)
+		}
+	}
+	if p.inst != nil {
+		switch out {
+		case completed:
+			p.inst.completed.Add(1)
+		case failed:
+			p.inst.failed.Add(1)
+		case panicked:
+			p.inst.panicked.Add(1)
+		}
+	}
+}
+
+// flushExpired reports the tasks in exp as expired. It runs without the lock.
+func (p *Pool) flushExpired(exp []item) {
+	for i := range exp {
+		p.discard(&exp[i], ErrExpired)
+		if p.inst != nil {
+			p.inst.expired.Add(1)
+		}
+	}
+}
+
+// discard reports that it will not run, with err, to its caller or to the
+// discard handler. It runs without the lock.
+func (p *Pool) discard(it *item, err error) {
+	if it.call != nil {
+		it.call.finish(err)
+		return
+	}
+	if h := p.cfg.onDiscard; h != nil {
+		p.safely("discard handler", func() { h(it.ctx, it.task, err) })
+	}
+}
+
+// safely calls the hook fn, recovering and logging a panic in it so that a
+// faulty hook can neither kill a worker nor lose the reports after it.
+func (p *Pool) safely(hook string, fn func()) {
+	defer func() {
+		if r := recover(); r != nil && p.cfg.logger != nil {
+			p.cfg.logger.Log(context.Background(), slog.LevelError, "pool: "+hook+" panicked",
+				slog.String("name", p.cfg.name), slog.Any("panic", r))
+		}
+	}()
+	fn()
+}
+
+// now returns the monotonic time since the pool's epoch, in nanoseconds.
+func (p *Pool) now() int64 { return int64(time.Since(p.epoch)) }
+
+// Resize sets the number of workers to n. Growing starts workers at once for
+// queued tasks and blocked submitters, which are admitted as the new workers
+// take tasks; further workers start on demand. Shrinking stops idle workers
+// at once and lets running tasks finish: their workers exit afterwards, so
+// Running may exceed the new size until they do.
+//
+// n <= 0 returns an error matching ion.ErrInvalidConfig and changes nothing;
+// a closed pool returns [ErrClosed]. Resize does not block.
+func (p *Pool) Resize(n int) error {
+	if p.err != nil {
+		return p.err
+	}
+	if n <= 0 {
+		return ion.NewConfigError("pool", "n", "Resize: must be positive, got %d", n)
+	}
+	var now int64
+	if p.stamp {
+		now = p.now()
+	}
+	type start struct {
+		w  *worker
+		it item
+	}
+	var starts []start
+	var expired []item
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	old := p.size
+	p.size = n
+	for p.workers-p.exiting > p.size && len(p.idle) > 0 {
+		w := p.idle[len(p.idle)-1]
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+		p.exiting++
+		w.job = item{}
+		w.wake <- struct{}{}
+	}
+	for p.workers-p.exiting < p.size {
+		it, ok := p.takeLocked(now, &expired)
+		if !ok {
+			break
+		}
+		p.running++
+		starts = append(starts, start{p.addWorkerLocked(), it})
+	}
+	p.mu.Unlock()
+	for _, s := range starts {
+		// Owner: p. Exit and join: as for every worker (see submit).
+		go p.work(s.w, s.it, noTask)
+	}
+	p.flushExpired(expired)
+	if p.inst != nil {
+		p.inst.size.Set(float64(n))
+	}
+	if p.cfg.logger != nil && old != n {
+		p.cfg.logger.Log(context.Background(), slog.LevelInfo, "pool: resized",
+			slog.String("name", p.cfg.name), slog.Int("from", old), slog.Int("to", n))
+	}
+	return nil
+}
+
+// Snapshot is a point-in-time view of a pool's state and counters, taken
+// under one lock so that its fields are consistent with each other. Every
+// accepted task is in exactly one of Queued, Running, Completed, Failed,
+// Panicked, Expired or Discarded.
+type Snapshot struct {
+	Size      int  // the target number of workers
+	Workers   int  // live worker goroutines (started on demand, up to Size)
+	QueueSize int  // the queue's capacity
+	Queued    int  // accepted tasks waiting for a worker
+	Running   int  // tasks running on a worker
+	Blocked   int  // submitters blocked on a full queue (not yet accepted)
+	Closed    bool // Close or Drain has begun
+
+	Completed uint64 // tasks that returned nil
+	Failed    uint64 // tasks that returned an error
+	Panicked  uint64 // tasks that panicked or called runtime.Goexit
+	Rejected  uint64 // submissions refused: closed, queue full, or ctx ended while blocked
+	Expired   uint64 // accepted tasks not run because their queue wait passed the limit
+	Discarded uint64 // accepted tasks not run because a forced Close or their Policy caller withdrew them
+}
+
+// Metrics returns a snapshot of p's state and counters. It takes p's lock
+// briefly and does not allocate.
+func (p *Pool) Metrics() Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Snapshot{
+		Size:      p.size,
+		Workers:   p.workers - p.exiting,
+		QueueSize: p.qcap,
+		Queued:    p.queue.len(),
+		Running:   p.running,
+		Closed:    p.closed,
+		Completed: p.completed,
+		Failed:    p.failed,
+		Panicked:  p.panicked,
+		Rejected:  p.rejected,
+		Expired:   p.expired,
+		Discarded: p.discarded,
+	}
+	for b := p.blocked.head; b != nil; b = b.next {
+		s.Blocked++
+	}
+	return s
+}
+
+// String returns "pool(name)", or "pool" for an unnamed pool.
+func (p *Pool) String() string {
+	if p.cfg.name == "" {
+		return "pool"
+	}
+	return "pool(" + p.cfg.name + ")"
+}

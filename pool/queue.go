@@ -1,0 +1,161 @@
+package pool
+
+import "context"
+
+// item is one accepted (or offered) task. It is stored by value in the queue
+// so that a fire-and-forget submission allocates nothing.
+type item struct {
+	ctx      context.Context // the submitter's ctx: values and deadline (attached: the task ctx itself)
+	task     Task            // the task of Submit and TrySubmit, or nil
+	call     runner          // the call of Go and Policy, or nil
+	enq      int64           // when it entered the queue, in ns since the pool's epoch; set only when stamping
+	attached bool            // ctx is the task ctx, cancelled by the Policy caller (see taskContext)
+}
+
+// empty reports whether it carries no work: a worker woken with an empty job
+// exits.
+func (it *item) empty() bool { return it.task == nil && it.call == nil }
+
+// deque is a growable ring buffer of items: FIFO pops the front, LIFO the
+// back, expiry always inspects the front (the oldest). It grows by doubling up
+// to the pool's queue size, so a huge queueSize costs memory only when used.
+// It is not safe for concurrent use; the pool guards it with its mutex.
+type deque struct {
+	buf  []item
+	head int // index of the front item in buf
+	n    int // number of items
+}
+
+func (q *deque) len() int { return q.n }
+
+// at returns the i-th item from the front; 0 <= i < q.n.
+func (q *deque) at(i int) *item {
+	j := q.head + i
+	if j >= len(q.buf) {
+		j -= len(q.buf)
+	}
+	return &q.buf[j]
+}
+
+// pushBack appends it, growing the buffer if it is full.
+func (q *deque) pushBack(it item) {
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	*q.at(q.n) = it
+	q.n++
+}
+
+func (q *deque) grow() {
+	buf := make([]item, max(8, 2*len(q.buf)))
+	for i := range q.n {
+		buf[i] = *q.at(i)
+	}
+	q.buf, q.head = buf, 0
+}
+
+// popFront removes and returns the front item; q must not be empty.
+func (q *deque) popFront() item {
+	p := q.at(0)
+	it := *p
+	*p = item{} // release references for the garbage collector
+	q.head++
+	if q.head == len(q.buf) {
+		q.head = 0
+	}
+	q.n--
+	return it
+}
+
+// popBack removes and returns the back item; q must not be empty.
+func (q *deque) popBack() item {
+	p := q.at(q.n - 1)
+	it := *p
+	*p = item{}
+	q.n--
+	return it
+}
+
+// removeCall removes the item whose call is c and reports whether it was
+// there. It shifts the items behind it forward: O(n), used only when a
+// Policy caller gives up on a queued call.
+func (q *deque) removeCall(c runner) bool {
+	for i := range q.n {
+		if q.at(i).call != c {
+			continue
+		}
+		for j := i; j < q.n-1; j++ {
+			*q.at(j) = *q.at(j + 1)
+		}
+		*q.at(q.n - 1) = item{}
+		q.n--
+		return true
+	}
+	return false
+}
+
+// drain removes and returns every item, front first.
+func (q *deque) drain() []item {
+	out := make([]item, 0, q.n)
+	for q.n > 0 {
+		out = append(out, q.popFront())
+	}
+	return out
+}
+
+// submitter is a goroutine blocked in Submit (or Policy) because the queue is
+// full. It is linked into the pool's FIFO list and recycled through a
+// sync.Pool so that blocking allocates nothing in the steady state.
+type submitter struct {
+	it         item
+	ready      chan struct{} // capacity 1; receives one token when state leaves waiting
+	state      submitState   // guarded by the pool's mu
+	prev, next *submitter    // guarded by the pool's mu
+}
+
+type submitState uint8
+
+const (
+	waiting  submitState = iota // in the list, not yet decided
+	accepted                    // its item was queued or handed to a worker
+	refused                     // the pool closed first
+)
+
+// submitters is an intrusive doubly linked FIFO list of blocked submitters.
+type submitters struct {
+	head, tail *submitter
+}
+
+func (l *submitters) empty() bool { return l.head == nil }
+
+func (l *submitters) pushBack(s *submitter) {
+	s.prev, s.next = l.tail, nil
+	if l.tail == nil {
+		l.head = s
+	} else {
+		l.tail.next = s
+	}
+	l.tail = s
+}
+
+func (l *submitters) remove(s *submitter) {
+	if s.prev == nil {
+		l.head = s.next
+	} else {
+		s.prev.next = s.next
+	}
+	if s.next == nil {
+		l.tail = s.prev
+	} else {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
+}
+
+func (l *submitters) popFront() *submitter {
+	s := l.head
+	if s != nil {
+		l.remove(s)
+	}
+	return s
+}

@@ -1,0 +1,232 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/observe"
+	"github.com/ionkit/ion/policy"
+)
+
+var errNilPool = ion.NewConfigError("pool", "p", "nil pool")
+
+// runner is a call whose result goes back to a caller: a [Future] of Go or a
+// call of the Policy adapter. The pool calls finish exactly once per
+// accepted runner: after run, or instead of it when the call expires or is
+// discarded.
+type runner interface {
+	run(ctx context.Context) error
+	finish(err error)
+}
+
+// Future is the result of a call started by [Go]: it becomes ready when the
+// call has returned on a worker, or will never run.
+type Future[T any] struct {
+	fn   policy.Func[T]
+	v    T
+	err  error         // written before done is closed
+	done chan struct{} // closed by finish
+}
+
+// Go runs fn on a worker of p and returns a [Future] for its result. It
+// admits fn like [Pool.Submit]: it blocks while the queue is full until there
+// is room, ctx ends (an error wrapping ctx.Err()) or p closes ([ErrClosed]),
+// and fn's context carries ctx's values and deadline but not its
+// cancellation. Once Go has returned a Future, the Future always becomes
+// ready: with fn's result, a [*ion.PanicError] if fn panicked, [ErrExpired], or
+// an error matching ErrClosed if a forced Close discarded it.
+//
+// A nil p, fn or ctx returns an error matching ion.ErrInvalidConfig (for fn,
+// [ErrNilTask]). Go allocates the Future (two allocations).
+func Go[T any](ctx context.Context, p *Pool, fn policy.Func[T]) (*Future[T], error) {
+	switch {
+	case p == nil:
+		return nil, errNilPool
+	case fn == nil:
+		return nil, ErrNilTask
+	case ctx == nil:
+		return nil, errNilCtx
+	case p.err != nil:
+		return nil, p.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pool: submit: %w", err)
+	}
+	f := &Future[T]{fn: fn, done: make(chan struct{})}
+	if err := p.submit(ctx, item{ctx: ctx, call: f}, true); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Future[T]) run(ctx context.Context) error {
+	v, err := f.fn(ctx)
+	f.v = v
+	return err
+}
+
+func (f *Future[T]) finish(err error) {
+	f.err = err
+	close(f.done)
+}
+
+// Done returns a channel that is closed when the result is ready.
+func (f *Future[T]) Done() <-chan struct{} { return f.done }
+
+// Wait blocks until the result is ready and returns it, or until ctx ends,
+// returning an error wrapping ctx.Err(); the call itself is not affected by
+// ctx. A ready result is returned even if ctx is done. Wait may be called any
+// number of times, from any goroutine.
+func (f *Future[T]) Wait(ctx context.Context) (T, error) {
+	select {
+	case <-f.done:
+		return f.v, f.err
+	default:
+	}
+	select {
+	case <-f.done:
+		return f.v, f.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("pool: wait for result: %w", ctx.Err())
+	}
+}
+
+// Policy returns the policy that runs each call on a worker of p: next runs
+// on a worker with a context derived from the caller's ctx (its values,
+// deadline and cancellation), and the caller waits for the result. The call
+// is admitted like [Pool.Submit]: while the queue is full the caller blocks
+// until there is room, its ctx ends, or p closes ([ErrClosed], a rejection).
+//
+// When the caller's ctx ends while the call waits in the queue, the call is
+// withdrawn (it will never run; counted as discarded) and Execute returns an
+// error wrapping ctx.Err(). When it ends while the call runs, Execute cancels
+// the call's context and waits for next to return before returning its
+// result: next is never used after Execute returns, as the policy.Next
+// contract requires, so a call that ignores its context holds the caller. A
+// forced Close acts the same way (a queued call reports an error matching
+// ErrClosed). A panic in next becomes a [*ion.PanicError] returned to the
+// caller; it is not re-panicked, because it happened on the worker.
+//
+// An already-done ctx fails the call without submitting it. A nil p gives a
+// policy whose every call returns an error matching ion.ErrInvalidConfig.
+// With a Tracer, each execution is one span "pool.execute", ended with the
+// outcome ("rejected" for ErrClosed and ErrExpired). Each call allocates its
+// result slot and a cancellable context (about five allocations).
+func Policy[T any](p *Pool) policy.Policy[T] {
+	return &adapter[T]{p: p}
+}
+
+type adapter[T any] struct{ p *Pool }
+
+// call is one execution of the adapter: next, run on a worker, and its
+// result.
+type call[T any] struct {
+	next policy.Next[T]
+	v    T
+	err  error         // written before done is closed
+	done chan struct{} // closed by finish
+}
+
+func (c *call[T]) run(ctx context.Context) error {
+	v, err := c.next.Call(ctx)
+	c.v = v
+	return err
+}
+
+func (c *call[T]) finish(err error) {
+	c.err = err
+	close(c.done)
+}
+
+// Execute implements policy.Policy.
+func (a *adapter[T]) Execute(ctx context.Context, next policy.Next[T]) (T, error) {
+	var zero T
+	p := a.p
+	switch {
+	case p == nil:
+		return zero, errNilPool
+	case ctx == nil:
+		return zero, errNilCtx
+	case p.err != nil:
+		return zero, p.err
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	var span observe.Span
+	if p.cfg.tracer != nil {
+		ctx, span = p.cfg.tracer.Start(ctx, "pool.execute")
+	}
+	v, err := a.execute(ctx, next)
+	if span != nil {
+		outcome := "rejected"
+		if !errors.Is(err, ion.ErrRejected) {
+			outcome = next.Classify(ctx, v, err).String()
+		}
+		span.End(outcome, err)
+	}
+	return v, err
+}
+
+func (a *adapter[T]) execute(ctx context.Context, next policy.Next[T]) (T, error) {
+	var zero T
+	p := a.p
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &call[T]{next: next, done: make(chan struct{})}
+	if err := p.submit(ctx, item{ctx: tctx, call: c, attached: true}, true); err != nil {
+		return zero, err
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if p.withdraw(c) {
+			return zero, fmt.Errorf("pool: call withdrawn before it ran: %w", ctx.Err())
+		}
+		cancel()
+		<-c.done // next must not outlive Execute
+	case <-p.runCtx.Done():
+		// A forced Close (which discards the call if still queued and
+		// finishes it) or the base context ended.
+		if p.withdraw(c) {
+			return zero, fmt.Errorf("pool: base context done before the call ran: %w", context.Cause(p.runCtx))
+		}
+		cancel()
+		<-c.done
+	}
+	return c.v, c.err
+}
+
+// String returns the pool's String, such as "pool(payments)".
+func (a *adapter[T]) String() string {
+	if a.p == nil {
+		return "pool(nil)"
+	}
+	return a.p.String()
+}
+
+// withdraw removes the queued call c and reports whether it was still
+// queued; if it was not, it has been taken by a worker or reported, and its
+// finish will be (or has been) called.
+func (p *Pool) withdraw(c runner) bool {
+	var now int64
+	if p.stamp {
+		now = p.now()
+	}
+	p.mu.Lock()
+	ok := p.queue.removeCall(c)
+	if ok {
+		p.discarded++
+		p.refillLocked(now)
+	}
+	queued := p.queue.len()
+	p.mu.Unlock()
+	if ok && p.inst != nil {
+		p.inst.discarded.Add(1)
+		p.gaugeQueued(queued)
+	}
+	return ok
+}
