@@ -32,7 +32,10 @@ type Call struct {
 // accessors return copies and may be called at any time, also while calls
 // are running. A Recorder is safe for concurrent use by multiple goroutines;
 // a call is recorded before the wrapped Func runs and counted as running
-// until it returns or panics. The zero value is not usable; call [Record].
+// until it returns or panics. Recording takes a short lock and appends to
+// the history, so it allocates: wrap a Recorder around calls whose count and
+// timing you check, not around calls whose allocations you measure. The zero
+// value behaves like Record(nil); call [Record].
 type Recorder[T any] struct {
 	fn policy.Func[T]
 
