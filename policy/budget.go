@@ -2,7 +2,6 @@ package policy
 
 import (
 	"math"
-	"strconv"
 	"sync"
 	"time"
 
@@ -67,11 +66,6 @@ func NewBudget(ratio float64, minPerSecond int) *Budget {
 // Err returns the configuration error that makes the policies using b fail
 // closed, or nil.
 func (b *Budget) Err() error { return b.err }
-
-// String describes the budget, for example "budget(0.1/call+10/s)".
-func (b *Budget) String() string {
-	return "budget(" + strconv.FormatFloat(b.ratio, 'g', -1, 64) + "/call+" + strconv.FormatInt(b.floor, 10) + "/s)"
-}
 
 // bucketLocked returns the bucket of second sec, reset if it held an older
 // second. It must be called with b.mu held.
