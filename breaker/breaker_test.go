@@ -3,6 +3,9 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -331,3 +335,231 @@ func TestStateString(t *testing.T) {
 	var zero breaker.State
 	assert.Equal(t, breaker.Closed, zero, "the zero State is Closed")
 }
+
+// TestConcurrentExactCounts runs 10 goroutines × 10,000 calls with mixed
+// outcomes while another goroutine keeps resetting the breaker: every
+// outcome and rejection the callers saw is counted exactly once, and the
+// metrics agree.
+func TestConcurrentExactCounts(t *testing.T) {
+	errIgnore := errors.New("ignore")
+	for name, opts := range map[string][]breaker.Option{
+		"consecutive": {breaker.WithConsecutiveFailures(3)},
+		"count-window": {breaker.WithFailureRate(0.5), breaker.WithCountWindow(20, 10),
+			breaker.WithSlowCalls(time.Hour, 1)},
+		"time-window": {breaker.WithFailureRate(0.5), breaker.WithTimeWindow(time.Minute, 6, 10)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := observe.NewRecorder()
+			cb := breaker.New("c", append(opts, breaker.WithMetrics(rec))...)
+			p := policy.Compose(breaker.Policy[int](cb)).WithClassifier(func(_ int, err error) policy.Outcome {
+				switch {
+				case err == nil:
+					return policy.Success
+				case errors.Is(err, errIgnore):
+					return policy.Ignored
+				}
+				return policy.Failure
+			})
+			const goroutines, calls = 10, 10_000
+			var succ, fails, ign, rej atomic.Int64
+			var wg sync.WaitGroup
+			stop := make(chan struct{})
+			resetter := make(chan struct{})
+			// Owner: this test. Exits when stop is closed; joined on resetter.
+			go func() {
+				defer close(resetter)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						cb.Reset()
+						runtime.Gosched()
+					}
+				}
+			}()
+			for g := range goroutines {
+				wg.Go(func() {
+					ctx := context.Background()
+					for i := range calls {
+						// Bursts of failures between mixed stretches,
+						// so that every rule trips now and then.
+						kind := (g*7 + i) % 4
+						if (i/100)%3 == 2 && kind != 3 {
+							kind = 2
+						}
+						_, err := p.Run(ctx, func(context.Context) (int, error) {
+							switch kind {
+							case 0, 1:
+								return 1, nil
+							case 2:
+								return 0, errBoom
+							}
+							return 0, errIgnore
+						})
+						switch {
+						case errors.Is(err, ion.ErrRejected):
+							rej.Add(1)
+						case err == nil:
+							succ.Add(1)
+						case errors.Is(err, errBoom):
+							fails.Add(1)
+						default:
+							ign.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(stop)
+			<-resetter
+			s := cb.Snapshot()
+			assert.Equal(t, int64(goroutines*calls), succ.Load()+fails.Load()+ign.Load()+rej.Load())
+			assert.Equal(t, succ.Load(), s.Successes, "successes")
+			assert.Equal(t, fails.Load(), s.Failures, "failures")
+			assert.Equal(t, ign.Load(), s.Ignored, "ignored")
+			assert.Equal(t, rej.Load(), s.Rejected, "rejections")
+			assert.Positive(t, rej.Load(), "the breaker tripped at some point")
+			n := observe.L("name", "c")
+			assert.Equal(t, s.Successes, rec.Count("ion_breaker_calls_total", n, observe.L("outcome", "success")))
+			assert.Equal(t, s.Failures, rec.Count("ion_breaker_calls_total", n, observe.L("outcome", "failure")))
+			assert.Equal(t, s.Ignored, rec.Count("ion_breaker_calls_total", n, observe.L("outcome", "ignored")))
+			assert.Equal(t, s.Rejected, rec.Count("ion_breaker_rejections_total", n))
+		})
+	}
+}
+
+// TestRollingWindowExpiry checks that calls leave a time window when their
+// bucket falls out of it, and not before.
+func TestRollingWindowExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cb := breaker.New("w", breaker.WithFailureRate(0.6), breaker.WithTimeWindow(10*time.Second, 10, 1))
+		done := func(o policy.Outcome) {
+			t.Helper()
+			tk, err := cb.Allow()
+			require.NoError(t, err)
+			tk.Done(o)
+		}
+		done(policy.Success) // t=0, bucket 0
+		time.Sleep(9 * time.Second)
+		done(policy.Failure) // t=9 s: s,f = 1/2 < 0.6
+		assert.Equal(t, breaker.Closed, cb.State())
+		assert.InDelta(t, 0.5, cb.Snapshot().FailureRate, 1e-9)
+
+		time.Sleep(time.Second - time.Nanosecond) // t=10 s - 1 ns: bucket 0 still inside
+		assert.InDelta(t, 0.5, cb.Snapshot().FailureRate, 1e-9, "the success is still in the window")
+		time.Sleep(time.Nanosecond) // t=10 s: bucket 0 expired
+		assert.InDelta(t, 1.0, cb.Snapshot().FailureRate, 1e-9, "the success left the window")
+		done(policy.Failure) // f,f = 1
+		assert.Equal(t, breaker.Open, cb.State())
+
+		time.Sleep(30 * time.Second)
+		done(policy.Success)
+		done(policy.Success)
+		require.Equal(t, breaker.Closed, cb.State())
+		assert.Zero(t, cb.Snapshot().FailureRate, "closing starts an empty window")
+
+		// A long quiet spell empties the whole window.
+		done(policy.Success)
+		time.Sleep(5 * time.Second)
+		done(policy.Failure) // s,s,s,f: 1/4
+		require.Equal(t, breaker.Closed, cb.State())
+		time.Sleep(time.Hour)
+		assert.Zero(t, cb.Snapshot().FailureRate, "every bucket expired")
+		done(policy.Success)
+		assert.Zero(t, cb.Snapshot().FailureRate, "only the new success counts, not the old failure")
+	})
+}
+
+func TestJitterIsSeededAndBounded(t *testing.T) {
+	durations := func(seed uint64) []time.Duration {
+		var out []time.Duration
+		synctest.Test(t, func(t *testing.T) {
+			cb := breaker.New("j", breaker.WithConsecutiveFailures(1), breaker.WithOpenDuration(10*time.Second),
+				breaker.WithJitter(0.5, seed))
+			for range 20 {
+				tk, err := cb.Allow()
+				require.NoError(t, err)
+				tk.Done(policy.Failure)
+				_, err = cb.Allow()
+				d, ok := ion.RetryAfter(err)
+				require.True(t, ok)
+				out = append(out, d)
+				cb.Reset()
+			}
+		})
+		return out
+	}
+	a, b, c := durations(1), durations(1), durations(2)
+	assert.Equal(t, a, b, "the same seed gives the same open durations")
+	assert.NotEqual(t, a, c, "another seed gives others")
+	distinct := map[time.Duration]bool{}
+	for _, d := range a {
+		assert.GreaterOrEqual(t, d, 5*time.Second, "jitter 0.5 of 10 s")
+		assert.LessOrEqual(t, d, 15*time.Second, "jitter 0.5 of 10 s")
+		distinct[d] = true
+	}
+	assert.Greater(t, len(distinct), 10, "the durations vary")
+}
+
+func TestBackoffWithJitterNeverExceedsMax(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cb := breaker.New("j", breaker.WithConsecutiveFailures(1), breaker.WithOpenDuration(time.Second),
+			breaker.WithOpenBackoff(3, 20*time.Second), breaker.WithJitter(1, 7),
+			breaker.WithHalfOpenMaxCalls(1), breaker.WithSuccessThreshold(1))
+		tk, _ := cb.Allow()
+		tk.Done(policy.Failure)
+		for range 50 {
+			_, err := cb.Allow()
+			d, ok := ion.RetryAfter(err)
+			require.True(t, ok)
+			require.LessOrEqual(t, d, 20*time.Second, "never longer than the backoff max")
+			time.Sleep(d)
+			tk, err := cb.Allow()
+			require.NoError(t, err, "half-open after the open duration")
+			tk.Done(policy.Failure)
+		}
+	})
+}
+
+func TestZeroAllocs(t *testing.T) {
+	ctx := context.Background()
+	for name, opts := range map[string][]breaker.Option{
+		"consecutive":  nil,
+		"count-window": {breaker.WithFailureRate(0.5)},
+		"time-window":  {breaker.WithTimeWindow(time.Minute, 60, 10), breaker.WithSlowCalls(time.Second, 0.5)},
+		"metrics":      {breaker.WithMetrics(observe.NewRecorder())},
+	} {
+		cb := breaker.New(name, opts...)
+		p := breaker.Policy[int](cb)
+		allocs := testing.AllocsPerRun(1000, func() {
+			if _, err := policy.Run(ctx, p, ok); err != nil {
+				t.Fatal(err)
+			}
+		})
+		assert.Zero(t, allocs, "%s: a closed-state success through policy.Run must not allocate", name)
+		allocs = testing.AllocsPerRun(1000, func() {
+			tk, err := cb.Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk.Done(policy.Success)
+		})
+		assert.Zero(t, allocs, "%s: Allow+Done in the closed state must not allocate", name)
+		allocs = testing.AllocsPerRun(1000, func() {
+			if _, err := policy.Run(ctx, p, failing); err == nil {
+				t.Fatal("want the error")
+			}
+			cb.Reset()
+		})
+		assert.Zero(t, allocs, "%s: a closed-state failure must not allocate", name)
+	}
+	cb := breaker.New("forced")
+	cb.Trip()
+	allocs := testing.AllocsPerRun(1000, func() { _, _ = policy.Run(ctx, breaker.Policy[int](cb), ok) })
+	assert.Zero(t, allocs, "a forced-open rejection must not allocate")
+	allocs = testing.AllocsPerRun(1000, func() { _ = cb.State(); _ = cb.Snapshot() })
+	assert.Zero(t, allocs, "State and Snapshot must not allocate")
+}
+
+func failing(context.Context) (int, error) { return 0, errBoom }
