@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -62,6 +63,9 @@ func fill(t *testing.T, p *pool.Pool, g *gate, size int) {
 
 func nop(context.Context) error { return nil }
 
+// nilCtx is a nil ctx on purpose: no call may panic on it.
+var nilCtx context.Context
+
 func TestNewDefaults(t *testing.T) {
 	p := newPool(t, 0, 5)
 	m := p.Metrics()
@@ -85,7 +89,7 @@ func TestNewFailsClosed(t *testing.T) {
 	}{
 		{"negative queue", -1, nil, "queueSize"},
 		{"nil option", 0, []pool.Option{nil}, "opts"},
-		{"nil base context", 0, []pool.Option{pool.WithBaseContext(nil)}, "WithBaseContext"}, //nolint:staticcheck // testing nil on purpose
+		{"nil base context", 0, []pool.Option{pool.WithBaseContext(nilCtx)}, "WithBaseContext"},
 		{"nil panic handler", 0, []pool.Option{pool.WithPanicHandler(nil)}, "WithPanicHandler"},
 		{"nil discard handler", 0, []pool.Option{pool.WithDiscardHandler(nil)}, "WithDiscardHandler"},
 		{"nil logger", 0, []pool.Option{pool.WithLogger(nil)}, "WithLogger"},
@@ -141,7 +145,7 @@ func TestSubmitBadInput(t *testing.T) {
 		want error
 	}{
 		{"nil task", context.Background(), nil, pool.ErrNilTask},
-		{"nil ctx", nil, nop, ion.ErrInvalidConfig},
+		{"nil ctx", nilCtx, nop, ion.ErrInvalidConfig},
 		{"done ctx", cancelled, nop, context.Canceled},
 	}
 	for _, tc := range tests {
@@ -428,16 +432,20 @@ func TestTaskContext(t *testing.T) {
 }
 
 func TestTaskContextDeadlineFires(t *testing.T) {
-	p := newPool(t, 1, 1)
-	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), ctxKey("k"), "v"), time.Millisecond)
-	defer cancel()
-	errc := make(chan error, 1)
-	require.NoError(t, p.Submit(ctx, func(ctx context.Context) error {
-		<-ctx.Done() // must close by the submitter's deadline
-		errc <- ctx.Err()
-		return ctx.Err()
-	}))
-	assert.ErrorIs(t, <-errc, context.DeadlineExceeded)
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, 1, 1)
+		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), ctxKey("k"), "v"), time.Millisecond)
+		defer cancel()
+		errc := make(chan error, 1)
+		start := time.Now()
+		require.NoError(t, p.Submit(ctx, func(ctx context.Context) error {
+			<-ctx.Done() // must close by the submitter's deadline
+			errc <- ctx.Err()
+			return ctx.Err()
+		}))
+		assert.ErrorIs(t, <-errc, context.DeadlineExceeded)
+		assert.Equal(t, time.Millisecond, time.Since(start), "the task ctx is done exactly at the submitter's deadline")
+	})
 }
 
 func TestResizeUpWakesBlockedSubmitters(t *testing.T) {
@@ -584,25 +592,27 @@ func TestTaskPolicy(t *testing.T) {
 			return next.Call(ctx)
 		})
 	}
-	p := newPool(t, 1, 2, pool.WithTaskPolicy(timeout(time.Millisecond)))
-	errc := make(chan error, 1)
-	require.NoError(t, p.Submit(context.Background(), func(ctx context.Context) error {
-		<-ctx.Done()
-		errc <- ctx.Err()
-		return ctx.Err()
-	}))
-	assert.ErrorIs(t, <-errc, context.DeadlineExceeded, "the task policy's timeout must reach the task")
-	f, err := pool.Go(context.Background(), p, func(ctx context.Context) (string, error) {
-		_, ok := ctx.Deadline()
-		if !ok {
-			return "", errors.New("no deadline")
-		}
-		return "ok", nil
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, 1, 2, pool.WithTaskPolicy(timeout(time.Millisecond)))
+		errc := make(chan error, 1)
+		require.NoError(t, p.Submit(context.Background(), func(ctx context.Context) error {
+			<-ctx.Done()
+			errc <- ctx.Err()
+			return ctx.Err()
+		}))
+		assert.ErrorIs(t, <-errc, context.DeadlineExceeded, "the task policy's timeout must reach the task")
+		f, err := pool.Go(context.Background(), p, func(ctx context.Context) (string, error) {
+			_, ok := ctx.Deadline()
+			if !ok {
+				return "", errors.New("no deadline")
+			}
+			return "ok", nil
+		})
+		require.NoError(t, err)
+		v, err := f.Wait(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "ok", v, "Go's calls run under the task policy too")
+		require.NoError(t, p.Wait(context.Background()))
+		assert.Equal(t, uint64(1), p.Metrics().Failed)
 	})
-	require.NoError(t, err)
-	v, err := f.Wait(context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, "ok", v, "Go's calls run under the task policy too")
-	require.NoError(t, p.Wait(context.Background()))
-	assert.Equal(t, uint64(1), p.Metrics().Failed)
 }

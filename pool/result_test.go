@@ -1,0 +1,312 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/observe"
+	"github.com/ionkit/ion/policy"
+	"github.com/ionkit/ion/pool"
+)
+
+func TestGo(t *testing.T) {
+	p := newPool(t, 2, 2)
+	errBoom := errors.New("boom")
+	tests := []struct {
+		name    string
+		fn      policy.Func[int]
+		want    int
+		wantErr error
+	}{
+		{"value", func(context.Context) (int, error) { return 7, nil }, 7, nil},
+		{"error", func(context.Context) (int, error) { return 0, errBoom }, 0, errBoom},
+		{"value and error", func(context.Context) (int, error) { return 3, errBoom }, 3, errBoom},
+		{"panic", func(context.Context) (int, error) { panic(errBoom) }, 0, errBoom},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := pool.Go(context.Background(), p, tc.fn)
+			require.NoError(t, err)
+			<-f.Done()
+			v, err := f.Wait(context.Background())
+			assert.Equal(t, tc.want, v)
+			assert.ErrorIs(t, err, tc.wantErr)
+			v2, err2 := f.Wait(context.Background())
+			assert.Equal(t, v, v2, "Wait may be called again")
+			assert.Equal(t, err, err2)
+		})
+	}
+	f, err := pool.Go(context.Background(), p, func(context.Context) (int, error) { panic("p") })
+	require.NoError(t, err)
+	_, err = f.Wait(context.Background())
+	var pe *ion.PanicError
+	require.ErrorAs(t, err, &pe, "a panic reaches the Go caller as a *ion.PanicError")
+	assert.Equal(t, "p", pe.Value)
+	require.NoError(t, p.Wait(context.Background()))
+	m := p.Metrics()
+	assert.Equal(t, uint64(1), m.Completed)
+	assert.Equal(t, uint64(2), m.Failed)
+	assert.Equal(t, uint64(2), m.Panicked)
+}
+
+func TestGoBadInput(t *testing.T) {
+	p := pool.New(1, 1)
+	fn := func(context.Context) (int, error) { return 1, nil }
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := pool.Go(context.Background(), nil, fn)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig, "nil pool")
+	_, err = pool.Go[int](context.Background(), p, nil)
+	assert.ErrorIs(t, err, pool.ErrNilTask, "nil fn")
+	_, err = pool.Go(nilCtx, p, fn)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig, "nil ctx")
+	_, err = pool.Go(done, p, fn)
+	assert.ErrorIs(t, err, context.Canceled, "done ctx")
+	_, err = p.Close(context.Background())
+	require.NoError(t, err)
+	_, err = pool.Go(context.Background(), p, fn)
+	assert.ErrorIs(t, err, pool.ErrClosed, "closed pool")
+	assert.ErrorIs(t, err, ion.ErrRejected)
+}
+
+func TestFutureWaitCtx(t *testing.T) {
+	p := newPool(t, 1, 1)
+	release := make(chan struct{})
+	f, err := pool.Go(context.Background(), p, func(context.Context) (string, error) {
+		<-release
+		return "late", nil
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = f.Wait(ctx)
+	require.ErrorIs(t, err, context.Canceled, "Wait returns when its ctx ends")
+	close(release)
+	v, err := f.Wait(context.Background())
+	require.NoError(t, err, "the call is not affected by a Wait's ctx")
+	assert.Equal(t, "late", v)
+	v, err = f.Wait(ctx)
+	assert.NoError(t, err, "a ready result is returned even with a done ctx")
+	assert.Equal(t, "late", v)
+}
+
+func TestPolicyRunsOnWorker(t *testing.T) {
+	p := newPool(t, 2, 4, pool.WithName("io"))
+	pipe := policy.Compose(pool.Policy[string](p))
+	assert.Equal(t, []string{"pool(io)"}, pipe.Layers())
+	v, err := pipe.Run(context.Background(), func(ctx context.Context) (string, error) {
+		return "ran", nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "ran", v)
+	require.NoError(t, p.Wait(context.Background()))
+	assert.Equal(t, uint64(1), p.Metrics().Completed, "the call ran as a task of the pool")
+	assert.Equal(t, "pool(nil)", pool.Policy[int](nil).(interface{ String() string }).String())
+}
+
+func TestPolicyCallerContext(t *testing.T) {
+	base := context.WithValue(context.Background(), ctxKey("base"), "b")
+	p := newPool(t, 1, 1, pool.WithBaseContext(base))
+	ctx := context.WithValue(context.Background(), ctxKey("caller"), "c")
+	v, err := policy.Run(ctx, pool.Policy[[2]any](p), func(ctx context.Context) ([2]any, error) {
+		return [2]any{ctx.Value(ctxKey("caller")), ctx.Value(ctxKey("base"))}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, [2]any{"c", "b"}, v, "a Policy call sees the caller's and the base context's values")
+}
+
+func TestPolicyCallerCancelWhileRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, 1, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		proceed := make(chan struct{})
+		var nextReturned atomic.Bool
+		type result struct {
+			v   int
+			err error
+		}
+		res := make(chan result, 1)
+		go func() {
+			v, err := policy.Run(ctx, pool.Policy[int](p), func(ctx context.Context) (int, error) {
+				<-ctx.Done()
+				<-proceed // next keeps running after its ctx is cancelled
+				nextReturned.Store(true)
+				return 5, ctx.Err()
+			})
+			res <- result{v, err}
+		}()
+		synctest.Wait()
+		cancel()
+		synctest.Wait()
+		assert.Empty(t, res, "Execute must not return while next still runs on the worker")
+		close(proceed)
+		r := <-res
+		assert.True(t, nextReturned.Load(), "next had returned before Execute did")
+		assert.ErrorIs(t, r.err, context.Canceled, "the caller's cancellation reached next's ctx")
+		assert.Equal(t, 5, r.v, "Execute returns what next returned")
+	})
+}
+
+func TestPolicyCallerCancelWhileQueued(t *testing.T) {
+	p := newPool(t, 1, 2)
+	g := newGate()
+	fill(t, p, g, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var ran atomic.Bool
+	errc := make(chan error, 1)
+	go func() {
+		_, err := policy.Run(ctx, pool.Policy[int](p), func(context.Context) (int, error) {
+			ran.Store(true)
+			return 1, nil
+		})
+		errc <- err
+	}()
+	for p.Metrics().Queued != 1 {
+		runtime.Gosched()
+	}
+	cancel()
+	err := <-errc
+	require.ErrorIs(t, err, context.Canceled, "a queued call is withdrawn when its caller gives up")
+	m := p.Metrics()
+	assert.Zero(t, m.Queued, "the withdrawn call leaves the queue")
+	assert.Equal(t, uint64(1), m.Discarded)
+	g.open()
+	require.NoError(t, p.Wait(context.Background()))
+	assert.False(t, ran.Load(), "a withdrawn call never runs")
+}
+
+func TestPolicyCallerCancelWhileBlocked(t *testing.T) {
+	p := newPool(t, 1, 0)
+	g := newGate()
+	fill(t, p, g, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := policy.Run(ctx, pool.Policy[int](p), func(context.Context) (int, error) { return 1, nil })
+		errc <- err
+	}()
+	waitBlocked(t, p, 1)
+	cancel()
+	assert.ErrorIs(t, <-errc, context.Canceled)
+	assert.Equal(t, uint64(1), p.Metrics().Rejected)
+	g.open()
+}
+
+func TestPolicyRejectsAndFailsClosed(t *testing.T) {
+	rec := observe.NewRecorder()
+	p := pool.New(1, 1, pool.WithTracer(rec))
+	pol := pool.Policy[int](p)
+	fn := func(context.Context) (int, error) { return 1, nil }
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := policy.Run(done, pol, fn)
+	assert.ErrorIs(t, err, context.Canceled, "an already-done ctx fails the call")
+	_, err = pol.Execute(nilCtx, policy.Next[int]{})
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig, "nil ctx")
+	_, err = policy.Run(context.Background(), pool.Policy[int](nil), fn)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig, "nil pool fails closed")
+
+	_, err = p.Close(context.Background())
+	require.NoError(t, err)
+	_, err = policy.Run(context.Background(), pol, fn)
+	assert.ErrorIs(t, err, pool.ErrClosed)
+	assert.ErrorIs(t, err, ion.ErrRejected, "a closed pool's refusal is a rejection")
+	spans := rec.Spans()
+	require.Len(t, spans, 1, "one span per execution that got past input checks")
+	assert.Equal(t, observe.SpanRecord{Name: "pool.execute", Ended: true, Outcome: "rejected", Err: err}, spans[0])
+}
+
+func TestPolicySpans(t *testing.T) {
+	rec := observe.NewRecorder()
+	p := newPool(t, 1, 1, pool.WithTracer(rec))
+	pol := pool.Policy[int](p)
+	_, err := policy.Run(context.Background(), pol, func(context.Context) (int, error) { return 1, nil })
+	require.NoError(t, err)
+	_, err = policy.Run(context.Background(), pol, func(context.Context) (int, error) { return 0, errors.New("x") })
+	require.Error(t, err)
+	spans := rec.Spans()
+	require.Len(t, spans, 2, "a Policy call is one span, not one per side")
+	assert.Equal(t, "success", spans[0].Outcome)
+	assert.Equal(t, "failure", spans[1].Outcome)
+}
+
+func TestPolicyPanicIsReturned(t *testing.T) {
+	p := newPool(t, 1, 1)
+	_, err := policy.Run(context.Background(), pool.Policy[int](p), func(context.Context) (int, error) {
+		panic("worker")
+	})
+	var pe *ion.PanicError
+	require.ErrorAs(t, err, &pe, "a panic in next comes back as a PanicError, not a crash")
+	assert.Equal(t, "worker", pe.Value)
+}
+
+func TestPolicyForcedClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := pool.New(1, 2)
+		pol := pool.Policy[int](p)
+		running := make(chan error, 1)
+		queued := make(chan error, 1)
+		go func() {
+			_, err := policy.Run(context.Background(), pol, func(ctx context.Context) (int, error) {
+				<-ctx.Done()
+				return 0, context.Cause(ctx)
+			})
+			running <- err
+		}()
+		synctest.Wait()
+		go func() {
+			_, err := policy.Run(context.Background(), pol, func(context.Context) (int, error) { return 1, nil })
+			queued <- err
+		}()
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		n, err := p.Close(ctx)
+		assert.Equal(t, 1, n)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorIs(t, <-queued, pool.ErrClosed, "a queued Policy call is discarded by a forced Close")
+		assert.ErrorIs(t, <-running, context.Canceled, "a running Policy call's ctx is cancelled by a forced Close")
+		_, err = p.Close(context.Background())
+		require.NoError(t, err)
+	})
+}
+
+func TestPolicyBaseCancelledWhileQueued(t *testing.T) {
+	base, cancelBase := context.WithCancel(context.Background())
+	p := newPool(t, 1, 2, pool.WithBaseContext(base))
+	g := newGate()
+	fill(t, p, g, 1)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := policy.Run(context.Background(), pool.Policy[int](p), func(context.Context) (int, error) { return 1, nil })
+		errc <- err
+	}()
+	for p.Metrics().Queued != 1 {
+		runtime.Gosched()
+	}
+	cancelBase()
+	assert.ErrorIs(t, <-errc, context.Canceled, "a queued call is withdrawn when the base context ends")
+	g.open()
+}
+
+func TestPolicyExpired(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, 1, 1, pool.WithMaxQueueWait(time.Millisecond))
+		require.NoError(t, p.Submit(context.Background(), func(context.Context) error {
+			time.Sleep(5 * time.Millisecond)
+			return nil
+		}))
+		_, err := policy.Run(context.Background(), pool.Policy[int](p), func(context.Context) (int, error) { return 1, nil })
+		assert.ErrorIs(t, err, pool.ErrExpired, "a Policy call that waited too long is rejected with ErrExpired")
+		assert.ErrorIs(t, err, ion.ErrRejected)
+	})
+}
