@@ -1,0 +1,97 @@
+// Package sem provides a weighted semaphore with strict FIFO, LIFO or no
+// fairness, and the bulkhead: a policy that bounds the concurrency of calls
+// by that semaphore.
+//
+// # The model
+//
+// A [Weighted] holds a fixed number of permits, its capacity. A caller
+// acquires n of them with [Weighted.Acquire] (blocking) or
+// [Weighted.TryAcquire] (not blocking), uses the resource they stand for,
+// and gives them back with [Weighted.Release]. A caller that cannot be served
+// at once waits in a queue until it is granted its permits, its ctx is done
+// or the semaphore's [WithAcquireTimeout] expires.
+//
+//	s := sem.NewWeighted(10)
+//	if err := s.Acquire(ctx, 3); err != nil {
+//		return err // holds nothing
+//	}
+//	defer s.Release(3)
+//
+// # Fairness
+//
+// [WithFairness] decides who is served when permits free up:
+//
+//   - [FIFO] (the default) is strict: callers are served in arrival order.
+//     While anyone waits, neither TryAcquire nor a new Acquire takes permits
+//     ahead of them, and the head of the queue is served first even when a
+//     smaller caller behind it would fit. This head-of-line blocking is what
+//     keeps large weights from starving: with a semaphore of N used as a
+//     read-write lock (readers take 1, writers N), a writer is never
+//     overtaken by a stream of readers.
+//   - [LIFO] serves the newest caller first, including a new caller whose
+//     permits are free. It keeps latency low for fresh requests under
+//     overload, at the cost of starving the oldest waiters, who should carry
+//     deadlines.
+//   - [None] takes free permits whenever they fit, for callers arriving and
+//     for the queue alike (the oldest waiters that fit are served first).
+//     It gives the most throughput and no ordering guarantee; a large weight
+//     can starve behind small ones.
+//
+// # Cancellation
+//
+// Cancellation is exact: Acquire returns nil holding its permits, or an error
+// holding nothing, never both and never neither, however a grant races the
+// end of ctx or the acquire timeout. A ctx that is already done fails the
+// call even when permits are free (golang/go#63615), and so does a ctx found
+// done when the grant arrives. A waiter that gives up serves the waiters its
+// departure unblocks: a cancelled FIFO head no longer holds back the smaller
+// waiters behind it (golang/go#37852). Errors wrap ctx.Err() with %w;
+// errors.Is(err, context.DeadlineExceeded) also holds for an expired
+// [WithAcquireTimeout], whose error matches [ErrFull] as well.
+//
+// # Bad input and releases beyond capacity
+//
+// Nothing panics. A capacity below 1 or an invalid option makes the
+// semaphore fail closed: [Weighted.Err] reports a *ion.ConfigError that
+// every Acquire returns, and TryAcquire returns false. A negative weight
+// returns [ErrInvalidWeight] and a weight above capacity
+// [ErrWeightExceedsCapacity], at once, without blocking anyone or changing
+// state. A weight of 0 is a no-op success. Release is not tracked per
+// holder; a release that would raise the free permits above the capacity
+// never grows the semaphore: the excess is ignored, logged at Warn and
+// counted (ion_sem_over_released_total). This is the module-wide stance
+// stated in package ion.
+//
+// # The bulkhead
+//
+// [Policy] turns a semaphore into a [policy.Policy]: each call holds the
+// permits of its weight while it runs, and a call that finds none is
+// rejected with [ErrFull] (matching ion.ErrRejected) without running. By
+// default it does not wait: a bulkhead sheds load rather than queueing it.
+// [WithMaxWait] lets a call wait a bounded time. The permits are released on
+// every path, panics included.
+//
+// # Metrics
+//
+// With [WithMetrics], a semaphore records:
+//
+//	ion_sem_acquire_total{name,result}    counter: result=acquired|rejected|timeout|canceled|invalid
+//	ion_sem_in_use{name}                  gauge: permits held, set after each acquire and release
+//	ion_sem_waiting{name}                 gauge: callers queued, set when the queue changes
+//	ion_sem_wait_seconds{name}            histogram: time spent queued, per caller that queued
+//	ion_sem_over_released_total{name}     counter: permits released beyond capacity and ignored
+//
+// "rejected" counts a TryAcquire that returned false and a bulkhead call
+// rejected without waiting; "timeout" an expired acquire timeout or max
+// wait; "invalid" a weight below 0 or above capacity. The gauges are set
+// after the operation without a lock, so under contention a concurrent
+// update can briefly overwrite a newer value.
+//
+// # Cost
+//
+// An Acquire or TryAcquire served at once is one compare-and-swap, and so is
+// a Release with nobody waiting; none of them allocates, with or without
+// metrics. Only a caller that has to wait takes the lock and allocates its
+// queue entry (and a timer, with a timeout). The package starts no
+// goroutines.
+package sem

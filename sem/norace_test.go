@@ -1,0 +1,5 @@
+//go:build !race
+
+package sem_test
+
+const raceEnabled = false

@@ -1,0 +1,207 @@
+package sem
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/observe"
+	"github.com/ionkit/ion/policy"
+)
+
+// PolicyOption configures the bulkhead built by [Policy].
+type PolicyOption interface {
+	applyPolicy(*policyConfig)
+}
+
+type policyConfig struct {
+	weight  int64
+	maxWait time.Duration
+	err     error
+}
+
+type policyOptionFunc func(*policyConfig)
+
+func (f policyOptionFunc) applyPolicy(c *policyConfig) { f(c) }
+
+// WithWeight sets the permits each call holds while it runs; the default is
+// 1. A weight below 1 or above the semaphore's capacity makes the bulkhead
+// fail closed with an error matching ion.ErrInvalidConfig.
+func WithWeight(n int64) PolicyOption {
+	return policyOptionFunc(func(c *policyConfig) { c.weight = n })
+}
+
+// WithMaxWait lets a call wait up to d for its permits, in the semaphore's
+// queue and under its [Fairness], before it is rejected with an error
+// matching [ErrFull], ion.ErrRejected and context.DeadlineExceeded. The
+// caller's ctx still bounds the wait. The default 0 does not wait: a call
+// that cannot be served at once is rejected with [ErrFull] (see [Policy]). A
+// negative d makes the bulkhead fail closed with an error matching
+// ion.ErrInvalidConfig.
+func WithMaxWait(d time.Duration) PolicyOption {
+	return policyOptionFunc(func(c *policyConfig) {
+		if d < 0 && c.err == nil {
+			c.err = ion.NewConfigError("sem", "WithMaxWait", "must not be negative, got %v", d)
+		}
+		c.maxWait = d
+	})
+}
+
+// Policy returns the bulkhead: a [policy.Policy] that bounds the calls
+// running through it (and through every other policy or caller sharing s)
+// by the semaphore's capacity, each call holding the permits of its weight
+// ([WithWeight], default 1) while it runs.
+//
+// A call that finds no permit is rejected without running: by default at
+// once, with [ErrFull], because a bulkhead's job is to shed load, not to
+// queue it (queueing there would only move the overload into waiting
+// goroutines); with [WithMaxWait] after waiting up to that long, with an
+// error matching ErrFull and context.DeadlineExceeded. Both match
+// ion.ErrRejected. The max wait replaces the semaphore's
+// [WithAcquireTimeout]. Under FIFO a call never takes permits ahead of
+// callers already waiting, even with no wait of its own.
+//
+// An already-done ctx fails the call before it takes a permit, with an error
+// wrapping ctx.Err(); so does a ctx that ends while the call waits. The
+// permits are released when the call returns, on every path: a panic in the
+// call releases them too (and is recorded as a failure on the span) before
+// it continues up the stack, never swallowed. With a Tracer ([WithTracer]
+// on s) each call gets one span, ended with "success", "failure", "ignored"
+// or "rejected".
+//
+// A nil s, a fail-closed s or an invalid option gives a bulkhead whose every
+// call returns an error matching ion.ErrInvalidConfig without running. A
+// call served at once adds no allocation; the bulkhead's String describes
+// it, as in "bulkhead(db, capacity 10, FIFO, weight 1, no wait)".
+func Policy[T any](s *Weighted, opts ...PolicyOption) policy.Policy[T] {
+	c := policyConfig{weight: 1}
+	for i, o := range opts {
+		if o == nil {
+			if c.err == nil {
+				c.err = ion.NewConfigError("sem", "opts", "nil PolicyOption at position %d", i)
+			}
+			continue
+		}
+		o.applyPolicy(&c)
+	}
+	b := &bulkhead[T]{s: s, weight: c.weight, maxWait: c.maxWait, err: c.err}
+	switch {
+	case s == nil:
+		b.err = ion.NewConfigError("sem", "Policy", "nil *Weighted")
+	case s.err != nil:
+		b.err = s.err
+	case b.err != nil:
+	case c.weight < 1 || c.weight > s.capacity:
+		b.err = ion.NewConfigError("sem", "WithWeight", "must be in 1..%d (the capacity), got %d", s.capacity, c.weight)
+	}
+	b.desc = b.describe()
+	return b
+}
+
+// bulkhead is the policy returned by Policy.
+type bulkhead[T any] struct {
+	s       *Weighted
+	weight  int64
+	maxWait time.Duration
+	desc    string // String and the span name, built once
+	err     error  // non-nil: every call returns it
+}
+
+// Execute implements policy.Policy.
+func (b *bulkhead[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, err error) {
+	if b.err != nil {
+		return v, b.err
+	}
+	if ctx == nil {
+		return v, errNilCtx
+	}
+	s := b.s
+	var span observe.Span
+	if s.tracer != nil {
+		ctx, span = s.tracer.Start(ctx, b.desc)
+	}
+	if err = b.acquire(ctx); err != nil {
+		if span != nil {
+			outcome := "rejected"
+			if !errors.Is(err, ion.ErrRejected) {
+				outcome = policy.Ignored.String() // the caller's own ctx ended
+			}
+			span.End(outcome, err)
+		}
+		return v, err
+	}
+
+	// The deferred release runs on every path. Without it a panic in next
+	// would leak the permits for good (failsafe-go's bulkhead does). The
+	// panic is recovered only to record it and is raised again at once;
+	// returned tells a panic from runtime.Goexit, which recover does not
+	// stop and which must go on unchanged.
+	returned := false
+	defer func() {
+		s.Release(b.weight)
+		if returned {
+			return
+		}
+		r := recover()
+		if span != nil {
+			var perr error
+			if r != nil {
+				perr = ion.NewPanicError(r)
+			}
+			span.End(policy.Failure.String(), perr)
+		}
+		if r != nil {
+			panic(r)
+		}
+	}()
+	v, err = next.Call(ctx)
+	returned = true
+	if span != nil {
+		span.End(next.Classify(ctx, v, err).String(), err)
+	}
+	return v, err
+}
+
+// acquire takes the call's permits or returns why it cannot.
+func (b *bulkhead[T]) acquire(ctx context.Context) error {
+	s := b.s
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return s.fail(ctxErr(ctx), resCanceled)
+		default:
+		}
+	}
+	if s.tryTake(b.weight) {
+		return nil
+	}
+	if b.maxWait == 0 {
+		return s.fail(ErrFull, resRejected)
+	}
+	return s.wait(ctx, done, b.weight, b.maxWait)
+}
+
+// String describes the bulkhead, as in
+// "bulkhead(db, capacity 10, FIFO, weight 1, no wait)".
+func (b *bulkhead[T]) String() string { return b.desc }
+
+func (b *bulkhead[T]) describe() string {
+	if b.err != nil {
+		return "bulkhead(invalid: " + b.err.Error() + ")"
+	}
+	d := "bulkhead("
+	if b.s.name != "" {
+		d += b.s.name + ", "
+	}
+	d += "capacity " + strconv.FormatInt(b.s.capacity, 10) + ", " + b.s.fairness.String() +
+		", weight " + strconv.FormatInt(b.weight, 10)
+	if b.maxWait > 0 {
+		d += ", max wait " + b.maxWait.String()
+	} else {
+		d += ", no wait"
+	}
+	return d + ")"
+}

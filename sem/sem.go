@@ -1,0 +1,519 @@
+package sem
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/observe"
+)
+
+// The state word packs the available permits (the low 63 bits, enough for
+// any int64 capacity) with queuedBit, which is set while the wait queue is
+// not empty.
+const (
+	queuedBit = uint64(1) << 63
+	availMask = queuedBit - 1
+)
+
+// Weighted is a weighted semaphore: callers acquire and release any number
+// of permits up to its capacity, and callers that cannot be served at once
+// wait in a queue served in the order given by its [Fairness].
+//
+// Most callers want [Weighted.Acquire] and a deferred [Weighted.Release], or
+// [Policy] to bound the concurrency of calls through a pipeline (the
+// bulkhead). [Weighted.TryAcquire] never blocks.
+//
+// A Weighted built from an invalid configuration fails closed: [Weighted.Err]
+// reports the error, every Acquire returns it, TryAcquire returns false and
+// Release does nothing. The zero value is a semaphore of capacity 0, which
+// grants nothing (every positive weight exceeds its capacity); build one
+// with [NewWeighted].
+//
+// A Weighted is safe for concurrent use by multiple goroutines.
+type Weighted struct {
+	// Immutable after NewWeighted.
+	capacity int64 // 0 when err != nil, so that every weight takes the checked path
+	fairness Fairness
+	barge    bool          // LIFO and None: a caller may take free permits while others wait
+	timeout  time.Duration // WithAcquireTimeout; 0 for none
+	name     string
+	err      error          // non-nil: fail closed
+	logger   observe.Logger // nil without WithLogger
+	tracer   observe.Tracer // nil without WithTracer
+	m        *instruments   // nil without WithMetrics
+
+	// The padding keeps state, written by every Acquire and Release, on a
+	// cache line of its own, so that the fields above stay shared in every
+	// core's cache instead of bouncing with each write.
+	_ [64]byte
+
+	// state is the permit count and queuedBit; see the protocol below.
+	state atomic.Uint64
+
+	_ [56]byte
+
+	// nwait mirrors q.len for Waiting; written with mu held.
+	nwait atomic.Int64
+
+	// mu guards the fields below.
+	mu sync.Mutex
+	q  queue // the waiters, oldest at the front
+}
+
+// The protocol between the lock-free fast paths and the queue.
+//
+// Acquire and TryAcquire take permits with one CAS on state; Release returns
+// them with one CAS. Waiters are queued, granted and removed with mu held.
+// The two meet in queuedBit:
+//
+//  1. The bit is set only with mu held, by a caller that is about to queue,
+//     in the same CAS that observed too few permits (takeLocked); it is
+//     cleared only with mu held, when the queue becomes empty (grantLocked).
+//     So, whenever mu is free, the bit is set exactly when someone waits.
+//
+//  2. Release's fast path CAS expects the bit clear. Once the bit is set,
+//     every release fails its CAS, takes mu and runs grantLocked, which sees
+//     the queue. A waiter can therefore never miss the release that would
+//     have served it (no lost wakeup): the release either came before its
+//     CAS (and the waiter saw those permits and took them) or after (and
+//     found the waiter queued under mu).
+//
+//  3. FIFO's fast path CAS also expects the bit clear. Setting the bit and a
+//     fast-path take are CASes on the same word, hence totally ordered: a
+//     take either happened before the waiter queued, or it fails and falls
+//     to the slow path, which queues behind the waiter. Nobody barges past a
+//     FIFO queue.
+//
+//  4. LIFO and None let a caller take free permits while others wait
+//     (barge). Such takes only ever lower the count, so a waiter that found
+//     too few permits still has too few until a release, which goes through
+//     mu (point 2); grantLocked takes with a CAS loop because those takes
+//     may run concurrently with it.
+//
+//  5. A grant is decided with mu held: the permits are taken, the waiter is
+//     removed, granted is set and ready is closed, all in one critical
+//     section. A waiter that gives up takes mu and looks at granted: if set,
+//     the grant won the race and the waiter hands the permits back, so an
+//     error always means holding nothing and nil always means holding the
+//     permits. No permit is lost either way.
+
+// NewWeighted returns a semaphore of capacity permits, all available,
+// configured by opts. It never panics: a capacity below 1 or an invalid
+// option returns a semaphore that fails closed, whose every Acquire returns
+// a *ion.ConfigError matching ion.ErrInvalidConfig that names the parameter
+// (see [Weighted.Err]).
+func NewWeighted(capacity int64, opts ...Option) *Weighted {
+	c := newConfig(opts)
+	if capacity < 1 {
+		c.fail(ion.NewConfigError("sem", "capacity", "must be at least 1, got %d", capacity))
+	}
+	s := &Weighted{
+		fairness: c.fairness,
+		barge:    c.fairness != FIFO,
+		timeout:  c.timeout,
+		name:     c.name,
+		err:      c.err,
+		logger:   c.logger,
+		tracer:   c.tracer,
+	}
+	if s.err != nil {
+		return s
+	}
+	s.capacity = capacity
+	s.state.Store(uint64(capacity))
+	if c.metrics != nil {
+		s.m = newInstruments(c.metrics, c.name)
+	}
+	return s
+}
+
+// Err returns the configuration error that makes s fail closed, or nil.
+func (s *Weighted) Err() error { return s.err }
+
+// Capacity returns the number of permits s was built with, or 0 if s fails
+// closed.
+func (s *Weighted) Capacity() int64 { return s.capacity }
+
+// Available returns the number of permits free at this instant. Under FIFO
+// a free permit may still be unavailable to a new caller, reserved by the
+// queue's head. The value is a snapshot, stale as soon as it returns.
+func (s *Weighted) Available() int64 { return int64(s.state.Load() & availMask) }
+
+// Waiting returns the number of callers blocked in Acquire at this instant.
+// The value is a snapshot, stale as soon as it returns.
+func (s *Weighted) Waiting() int { return int(s.nwait.Load()) }
+
+// Acquire acquires n permits, blocking until they are granted, ctx is done,
+// or the semaphore's [WithAcquireTimeout] expires. It returns nil holding
+// the n permits, which the caller must give back with [Weighted.Release], or
+// an error holding nothing.
+//
+// An Acquire waits when too few permits are free and, under [FIFO], when
+// anyone is already waiting; the [Fairness] decides the order in which
+// waiters are served.
+//
+// Errors:
+//   - ctx already done, or done while waiting: an error wrapping ctx.Err(),
+//     even if permits are free (a done ctx never acquires).
+//   - the acquire timeout expired: an error matching [ErrFull],
+//     ion.ErrRejected and context.DeadlineExceeded.
+//   - n < 0: [ErrInvalidWeight]; n > Capacity(): [ErrWeightExceedsCapacity];
+//     both at once, without blocking and without changing state.
+//   - a fail-closed semaphore: its configuration error; a nil ctx: an error
+//     matching ion.ErrInvalidConfig.
+//
+// Acquire(ctx, 0) returns nil at once (unless ctx is done) and holds
+// nothing. Served without waiting, an Acquire is one CAS and does not
+// allocate; a caller that waits allocates its queue entry (and a timer with
+// WithAcquireTimeout).
+func (s *Weighted) Acquire(ctx context.Context, n int64) error {
+	if ctx == nil || uint64(n)-1 >= uint64(s.capacity) {
+		return s.acquireChecked(ctx, n)
+	}
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return s.fail(ctxErr(ctx), resCanceled)
+		default:
+		}
+	}
+	if s.tryTake(n) {
+		return nil
+	}
+	return s.wait(ctx, done, n, s.timeout)
+}
+
+// acquireChecked handles the calls that the fast path's single comparison
+// sends aside: a fail-closed semaphore, a nil ctx, and n outside 1..capacity.
+func (s *Weighted) acquireChecked(ctx context.Context, n int64) error {
+	switch {
+	case s.err != nil:
+		return s.err
+	case ctx == nil:
+		return errNilCtx
+	case n < 0:
+		return s.fail(ErrInvalidWeight, resInvalid)
+	case n > s.capacity:
+		return s.fail(ErrWeightExceedsCapacity, resInvalid)
+	}
+	// n == 0: no permits to take, but a done ctx still fails the call.
+	if ctx.Err() != nil {
+		return s.fail(ctxErr(ctx), resCanceled)
+	}
+	return nil
+}
+
+// TryAcquire acquires n permits if it can do so at once and reports whether
+// it did; it never blocks. Under [FIFO] it fails while anyone is waiting,
+// even if n permits are free, so it never barges past the queue. It returns
+// false, changing nothing, for n < 0, n > Capacity() and a fail-closed
+// semaphore; TryAcquire(0) returns true and holds nothing. It is one CAS and
+// does not allocate.
+func (s *Weighted) TryAcquire(n int64) bool {
+	if uint64(n)-1 >= uint64(s.capacity) {
+		if n == 0 && s.err == nil {
+			return true
+		}
+		if s.err == nil {
+			s.m.count(resInvalid)
+		}
+		return false
+	}
+	if s.tryTake(n) {
+		return true
+	}
+	s.m.count(resRejected)
+	return false
+}
+
+// Release gives back n permits and serves the waiters they unblock. It never
+// blocks for longer than a short critical section.
+//
+// Release is not tracked per holder: the caller must release what it
+// acquired. A release that would raise the free permits above the capacity
+// never grows the semaphore: the permits beyond capacity are ignored,
+// reported to the Logger and counted by ion_sem_over_released_total. A
+// negative n is ignored and reported the same way; Release(0) and a release
+// on a fail-closed semaphore do nothing. Release does not panic.
+//
+// With nobody waiting, Release is one CAS and does not allocate.
+func (s *Weighted) Release(n int64) {
+	if uint64(n)-1 >= uint64(s.capacity) {
+		s.releaseChecked(n)
+		return
+	}
+	for {
+		st := s.state.Load()
+		// The second test (a release beyond capacity) is only meaningful
+		// with the bit clear, which the first test ensures.
+		if st&queuedBit != 0 || n > s.capacity-int64(st) {
+			s.releaseSlow(n)
+			return
+		}
+		if s.state.CompareAndSwap(st, st+uint64(n)) {
+			if m := s.m; m != nil {
+				m.inUse.Set(float64(s.capacity - int64(st) - n))
+			}
+			return
+		}
+	}
+}
+
+// releaseChecked handles the releases that the fast path's single
+// comparison sends aside.
+func (s *Weighted) releaseChecked(n int64) {
+	switch {
+	case s.err != nil || n == 0:
+	case n < 0:
+		if s.logger != nil {
+			s.logger.Log(context.Background(), slog.LevelWarn, "sem: Release of a negative weight ignored",
+				slog.String("name", s.name), slog.Int64("n", n))
+		}
+	default: // n > capacity: certainly an over-release, clamped by releaseSlow
+		s.releaseSlow(n)
+	}
+}
+
+// tryTake takes n permits if they are free and, under FIFO, nobody waits
+// (protocol points 3 and 4).
+func (s *Weighted) tryTake(n int64) bool {
+	for {
+		st := s.state.Load()
+		if st&queuedBit != 0 && !s.barge {
+			return false
+		}
+		if int64(st&availMask) < n {
+			return false
+		}
+		if s.state.CompareAndSwap(st, st-uint64(n)) {
+			if m := s.m; m != nil {
+				m.results[resAcquired].Add(1)
+				m.inUse.Set(float64(s.capacity - int64((st-uint64(n))&availMask)))
+			}
+			return true
+		}
+	}
+}
+
+// wait is Acquire's slow path: it queues the caller and blocks until the
+// grant, done or the timeout (none when timeout is 0).
+func (s *Weighted) wait(ctx context.Context, done <-chan struct{}, n int64, timeout time.Duration) error {
+	s.mu.Lock()
+	if s.takeLocked(n) {
+		s.mu.Unlock()
+		s.acquiredAfter(time.Time{})
+		return nil
+	}
+	w := &waiter{n: n, ready: make(chan struct{})}
+	s.q.pushBack(w)
+	s.nwait.Store(int64(s.q.len))
+	s.mu.Unlock()
+
+	var start time.Time
+	if m := s.m; m != nil {
+		start = time.Now()
+		m.waiting.Set(float64(s.nwait.Load()))
+	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+
+	select {
+	case <-w.ready:
+		// Granted. A ctx that ended meanwhile still fails the call, as
+		// one done before the call would (golang/go#63615): hand the
+		// permits back so the error holds nothing.
+		select {
+		case <-done:
+			s.releaseSlow(n)
+			return s.failAfter(ctxErr(ctx), resCanceled, start)
+		default:
+		}
+		s.acquiredAfter(start)
+		return nil
+	case <-done:
+		s.abandon(w)
+		return s.failAfter(ctxErr(ctx), resCanceled, start)
+	case <-expired:
+		s.abandon(w)
+		return s.failAfter(&timeoutError{wait: timeout}, resTimeout, start)
+	}
+}
+
+// abandon removes w, whose caller gives up, from the queue; if the grant won
+// the race, it hands w's permits back instead (protocol point 5). Either way
+// it serves the waiters that now fit: a cancelled head may have been all that
+// blocked them (golang/go#37852).
+func (s *Weighted) abandon(w *waiter) {
+	s.mu.Lock()
+	var excess int64
+	if w.granted {
+		excess = s.addLocked(w.n)
+	} else {
+		s.q.remove(w)
+	}
+	s.grantLocked()
+	s.mu.Unlock()
+	s.afterSlow(excess)
+}
+
+// releaseSlow returns n permits with mu held and serves the waiters.
+func (s *Weighted) releaseSlow(n int64) {
+	s.mu.Lock()
+	excess := s.addLocked(n)
+	s.grantLocked()
+	s.mu.Unlock()
+	s.afterSlow(excess)
+}
+
+// afterSlow reports, with mu released, what a slow path did: the gauges,
+// and a release beyond capacity.
+func (s *Weighted) afterSlow(excess int64) {
+	if m := s.m; m != nil {
+		m.inUse.Set(float64(s.capacity - s.Available()))
+		m.waiting.Set(float64(s.nwait.Load()))
+		if excess > 0 {
+			m.overReleased.Add(excess)
+		}
+	}
+	if excess > 0 && s.logger != nil {
+		s.logger.Log(context.Background(), slog.LevelWarn, "sem: released more permits than held; the excess is ignored",
+			slog.String("name", s.name), slog.Int64("excess", excess), slog.Int64("capacity", s.capacity))
+	}
+}
+
+// takeLocked takes n permits for a caller that has not queued, or, if it
+// may not, sets queuedBit so that the caller can queue (protocol point 1).
+// It must be called with s.mu held.
+func (s *Weighted) takeLocked(n int64) bool {
+	for {
+		st := s.state.Load()
+		queued := st&queuedBit != 0
+		if (!queued || s.barge) && int64(st&availMask) >= n {
+			if s.state.CompareAndSwap(st, st-uint64(n)) {
+				return true
+			}
+			continue
+		}
+		if queued {
+			// Only takes run without mu while the bit is set, so the
+			// count cannot rise until we unlock: the caller must queue.
+			return false
+		}
+		if s.state.CompareAndSwap(st, st|queuedBit) {
+			return false
+		}
+	}
+}
+
+// addLocked returns n permits to the count, clamped to the capacity, and
+// returns the excess that was ignored. It must be called with s.mu held.
+func (s *Weighted) addLocked(n int64) (excess int64) {
+	for {
+		st := s.state.Load()
+		room := s.capacity - int64(st&availMask)
+		add := min(n, room)
+		if s.state.CompareAndSwap(st, st+uint64(add)) {
+			return n - add
+		}
+	}
+}
+
+// grantLocked serves the waiters that fit, in the order of s.fairness, and
+// clears queuedBit when the queue empties. It must be called with s.mu held.
+func (s *Weighted) grantLocked() {
+	switch s.fairness {
+	case FIFO:
+		// Head-of-line blocking: stop at the first waiter that does not
+		// fit, so that a large weight is not starved by smaller ones
+		// behind it.
+		for w := s.q.front; w != nil && s.takeQueuedLocked(w.n); w = s.q.front {
+			s.wakeLocked(w)
+		}
+	case LIFO:
+		for w := s.q.back; w != nil && s.takeQueuedLocked(w.n); w = s.q.back {
+			s.wakeLocked(w)
+		}
+	default: // None
+		// One pass from the oldest suffices: the count only falls during
+		// the pass (releases need mu), so a waiter skipped for not
+		// fitting would not fit later in the pass either.
+		for w := s.q.front; w != nil; {
+			next := w.next
+			if s.takeQueuedLocked(w.n) {
+				s.wakeLocked(w)
+			}
+			w = next
+		}
+	}
+	if s.q.len == 0 {
+		for {
+			st := s.state.Load()
+			if st&queuedBit == 0 || s.state.CompareAndSwap(st, st&^queuedBit) {
+				break
+			}
+		}
+	}
+	s.nwait.Store(int64(s.q.len))
+}
+
+// takeQueuedLocked takes n permits for a queued waiter if they are free. It
+// must be called with s.mu held.
+func (s *Weighted) takeQueuedLocked(n int64) bool {
+	for {
+		st := s.state.Load()
+		if int64(st&availMask) < n {
+			return false
+		}
+		if s.state.CompareAndSwap(st, st-uint64(n)) {
+			return true
+		}
+	}
+}
+
+// wakeLocked hands the permits already taken for w to w. It must be called
+// with s.mu held.
+func (s *Weighted) wakeLocked(w *waiter) {
+	s.q.remove(w)
+	w.granted = true
+	close(w.ready)
+}
+
+// fail counts a failed acquisition with result r and returns err.
+func (s *Weighted) fail(err error, r result) error {
+	s.m.count(r)
+	return err
+}
+
+// failAfter counts a failed acquisition with result r that waited since
+// start and returns err.
+func (s *Weighted) failAfter(err error, r result, start time.Time) error {
+	if m := s.m; m != nil {
+		m.results[r].Add(1)
+		m.wait.Observe(time.Since(start).Seconds())
+	}
+	return err
+}
+
+// acquiredAfter counts a slow-path acquisition; start is when the caller
+// queued, or zero if it did not.
+func (s *Weighted) acquiredAfter(start time.Time) {
+	if m := s.m; m != nil {
+		m.results[resAcquired].Add(1)
+		m.inUse.Set(float64(s.capacity - s.Available()))
+		if !start.IsZero() {
+			m.wait.Observe(time.Since(start).Seconds())
+		}
+	}
+}
+
+// ctxErr wraps the error of the done ctx.
+func ctxErr(ctx context.Context) error { return &ctxError{err: ctx.Err()} }
