@@ -98,9 +98,11 @@ func (b *Budget) withdraw(now time.Time) bool {
 	var calls, granted int64
 	for i := range b.buckets {
 		k := &b.buckets[i]
-		// A bucket counts if it belongs to the window (sec-9 .. sec); one
-		// left from before a clock jump backwards (k.sec > sec) does not.
-		if k.sec > sec-budgetWindow && k.sec <= sec {
+		// A bucket counts if it belongs to the window (sec-9 .. sec). One
+		// left from before a wall-clock jump backwards (k.sec > sec) counts
+		// too, so that a jump never forgets the grants already made; it is
+		// reset when its slot is next used.
+		if k.sec > sec-budgetWindow {
 			calls += k.calls
 			granted += k.ratio
 		}

@@ -54,8 +54,8 @@ func TestBudgetSteps(t *testing.T) {
 		}},
 		{"clock jumps back", 1, 0, []step{
 			{time.Hour, 2, true},
-			{time.Hour - 5*time.Second, 0, false}, // the calls of the future do not count
-			{time.Hour, 0, true},
+			{time.Hour - 5*time.Second, 0, true}, // the calls and grants made "later" still count
+			{time.Hour, 0, false},                // 2 grants for 2 calls
 		}},
 	}
 	for _, tc := range tests {
