@@ -35,8 +35,9 @@ type Breaker struct {
 	failureRate float64 // 0 = off
 	slowDur     int64   // nanoseconds; 0 = no slow-call rule
 	slowRate    float64
-	windowed    bool // a rate rule is configured: closed results go through mu
-	timed       bool // the window is a time window
+	timedCalls  uint64 // 1 with the slow-call rule: Allow reads the clock
+	windowed    bool   // a rate rule is configured: closed results go through mu
+	timed       bool   // the window is a time window
 
 	openDur          int64
 	backoffFactor    float64
@@ -118,6 +119,9 @@ func New(name string, opts ...Option) *Breaker {
 	b.failureRate = c.failureRate
 	b.slowDur = int64(c.slowDuration)
 	b.slowRate = c.slowRate
+	if b.slowDur > 0 {
+		b.timedCalls = 1
+	}
 	b.windowed = c.failureRate > 0 || c.slowDuration > 0
 	if b.windowed {
 		b.win = newWindow(&c)

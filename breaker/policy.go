@@ -46,9 +46,16 @@ func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, 
 	if b.tracer != nil {
 		return p.traced(ctx, next)
 	}
-	t, err := b.Allow()
-	if err != nil {
-		return zero, err
+	// Allow's closed path, inlined by hand (Allow is over the inlining
+	// budget); everything else goes through allowSlow.
+	var t Ticket
+	if w := b.word.Load(); w&stateMask|b.timedCalls == 0 {
+		t = Ticket{b: b, gen: genOf(w)}
+	} else {
+		var err error
+		if t, err = b.allowSlow(); err != nil {
+			return zero, err
+		}
 	}
 	// The flag, not recover, spots a panic (or runtime.Goexit): the panic
 	// keeps its original stack, and the deferred call is open-coded, so the

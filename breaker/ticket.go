@@ -39,31 +39,31 @@ type Ticket struct {
 // Allow and Done are the two-step form for middleware that cannot wrap a
 // function; [Policy] does both for a function and classifies its outcome.
 func (b *Breaker) Allow() (Ticket, error) {
+	// Small enough to inline: the closed path without the slow-call rule.
+	if w := b.word.Load(); w&stateMask|b.timedCalls == 0 {
+		return Ticket{b: b, gen: uint32(w>>stateBits) & genMask}, nil
+	}
+	return b.allowSlow()
+}
+
+// allowSlow handles Allow outside the closed path.
+func (b *Breaker) allowSlow() (Ticket, error) {
 	w := b.word.Load()
-	if s := stateOf(w); s == Closed || s == Disabled {
-		// Two returns, not one Ticket variable filled in two steps: the
-		// compiler then builds the result in place (a partial store followed
-		// by a wide copy stalls store forwarding, ~5 ns).
+	switch stateOf(w) {
+	case Closed, Disabled:
 		if b.slowDur == 0 {
 			return Ticket{b: b, gen: genOf(w)}, nil
 		}
 		return Ticket{b: b, gen: genOf(w), start: b.now()}, nil
-	}
-	return b.allowSlow(w)
-}
-
-// allowSlow handles Allow outside the closed and disabled states.
-func (b *Breaker) allowSlow(w uint64) (Ticket, error) {
-	if b.err != nil {
-		return Ticket{}, b.err
-	}
-	if stateOf(w) == ForcedOpen {
+	case ForcedOpen:
+		if b.err != nil {
+			return Ticket{}, b.err
+		}
 		b.countRejection()
 		return Ticket{}, ErrOpen
 	}
 	now := b.now()
-	switch stateOf(w) {
-	case Open:
+	if stateOf(w) == Open {
 		if until := b.openUntil.Load(); now < until {
 			return Ticket{}, b.rejectOpen(until - now)
 		}
@@ -153,11 +153,29 @@ func (b *Breaker) countRejection() {
 // success there writes shared memory only if failures preceded it. Done
 // may run listeners (see [WithListener]) when the outcome changes the state.
 func (t *Ticket) Done(o policy.Outcome) {
-	b := t.b
-	if b == nil {
+	// Small enough to inline, so that the caller's Ticket stays on its stack.
+	if b := t.b; b != nil {
+		t.b = nil
+		b.done(t, o)
+	}
+}
+
+// done records the outcome of t's call.
+func (b *Breaker) done(t *Ticket, o policy.Outcome) {
+	if o == policy.Success && b.slowDur == 0 && !b.windowed {
+		// The closed consecutive-rule success: count it and, unless a run
+		// of failures is to be cut, stop there. A closed word with no
+		// failures needs no write, whatever its generation.
+		b.successes.Add(1)
+		if in := b.inst; in != nil {
+			in.calls[policy.Success].Add(1)
+		}
+		if w := b.word.Load(); w&^(genMask<<stateBits) == uint64(Closed) {
+			return
+		}
+		b.record(t, o, false, 0)
 		return
 	}
-	t.b = nil
 	if o > policy.Ignored {
 		o = policy.Failure
 	}
@@ -168,7 +186,11 @@ func (t *Ticket) Done(o policy.Outcome) {
 		slow = now-t.start >= b.slowDur
 	}
 	b.count(o, slow)
+	b.record(t, o, slow, now)
+}
 
+// record applies a counted outcome to the state.
+func (b *Breaker) record(t *Ticket, o policy.Outcome, slow bool, now int64) {
 	w := b.word.Load()
 	if !sameGen(w, t.gen) {
 		return // stale: the breaker changed state since Allow
