@@ -1,0 +1,106 @@
+// Package limit provides rate limiters: a token bucket, a leaky bucket, a
+// keyed limiter with bounded memory and a multi-tier limiter for API
+// gateways, and [Policy], which puts any of them in front of a call as a
+// policy.Policy.
+//
+// # Limiters
+//
+//   - [TokenBucket]: a bucket of burst tokens refilled at a [Rate]; it
+//     starts full. The one most callers want.
+//   - [LeakyBucket]: the same limiter seen as a meter, a bucket of some
+//     capacity that each request fills and that leaks at a rate; it starts
+//     empty.
+//   - [Keyed]: a token bucket per key (tenant, client IP, host), with at most
+//     WithMaxKeys keys and lazy expiry of idle ones.
+//   - [MultiTier]: global, route and per-id tiers (resource, sub-resource,
+//     user), charged all-or-nothing, with route patterns, server-header
+//     integration, pause and statistics.
+//
+// Rates are built with [PerSecond], [PerMinute], [PerHour], [Per] and
+// [Every]; [Inf] is unlimited.
+//
+// # The model
+//
+// Every limiter runs the same engine, GCRA (the generic cell rate
+// algorithm), the virtual-scheduling form of a token bucket: its whole
+// state is one number, the time at which the bucket would be full again,
+// updated with a compare-and-swap. Allow is therefore lock-free: one
+// monotonic clock read, a load, integer arithmetic and a compare-and-swap,
+// with no allocation. Time is fixed-point with 30 significant bits per
+// token interval, so rates from 1e-10 to 1e12 per second are exact to about
+// one part in a billion, nothing overflows, and the arithmetic never drifts
+// (the truncation and overflow bugs of golang.org/x/time/rate, golang/go
+// #34861, #39984 and #71154, cannot happen).
+//
+// # Waiting and reservations
+//
+// Wait and WaitN take tokens through reservations: each waiter is given its
+// time when it calls, so waiters are served in order and a large request is
+// not starved by small ones. A wait that cannot end before the ctx deadline
+// (or would never end, at a zero rate) fails at once with a [*LimitedError]
+// and consumes nothing; a wait whose ctx ends gives its tokens back. ReserveN
+// returns a [Reservation] for callers that schedule the work themselves. A
+// refused request (n above the burst, a wait that does not fit) never
+// changes the limiter's state (golang/go #52584).
+//
+// # Time and tests
+//
+// Methods that take a now time.Time (AllowN, ReserveN, ...) use it instead
+// of the clock: they are the seam for table tests. A now earlier than a
+// previous one mints no tokens. The other methods read time.Now (through
+// time.Since); they start no goroutine, and the only timer (a wait's) is
+// stopped on every path, so every limiter works inside a testing/synctest
+// bubble. Temporary limits and pauses end lazily, at the first use after
+// their end, without any timer. A limiter should be used within the bubble
+// (or outside any bubble) where it was built.
+//
+// # As a policy
+//
+// [Policy] adapts any [Limiter]: [*TokenBucket] and [*LeakyBucket] are
+// Limiters, and [Keyed.By] and [MultiTier.By] derive a key or a request from
+// each call's ctx. By default a call the limiter does not admit at once is
+// rejected with a [*LimitedError]: it matches [ErrLimited] and
+// ion.ErrRejected, and ion.RetryAfter returns when to come back, which
+// policy.Retry honours. [WithMaxWait] waits for admission instead, within a
+// bound and the ctx deadline.
+//
+// # Bad input
+//
+// A NaN, negative or -Inf rate, a negative burst, a zero burst with a finite
+// non-zero rate, a nil sink and the like make a limiter fail closed: every
+// call refuses and returns a *ion.ConfigError that names the parameter
+// (Err reports it). Per call, a negative n returns [ErrNegativeN] and an n
+// above the burst [ErrExceedsBurst], at once and without changing state;
+// n = 0 is admitted and changes nothing.
+//
+// # Metrics
+//
+// With WithMetrics, the limiters record:
+//
+//	ion_limit_requests_total{name,result}     counter: result=allowed|limited; Allow, Wait and Admit
+//	                                          decisions (a wait ended by its ctx is not counted)
+//	ion_limit_wait_seconds{name}              histogram: the wait of each admitted Wait or Admit
+//	ion_limit_keys{name[,tier]}               gauge: keys remembered (Keyed; MultiTier per tier)
+//	ion_limit_evictions_total{name[,tier],reason}  counter: reason=idle|capacity (Keyed, MultiTier)
+//	ion_limit_tier_limited_total{name,tier}   counter: MultiTier refusals by tier
+//	ion_limit_pauses_total{name}              counter: MultiTier pauses
+//
+// The instruments are resolved once, at construction; recording does not
+// allocate, and without WithMetrics it costs a nil check.
+//
+// # Decisions
+//
+// Where the issue left room, this package chose:
+//
+//   - A LeakyBucket is the GCRA meter, not a queue: it admits exactly what a
+//     token bucket of the same rate and capacity admits, and reports its
+//     level instead of its tokens.
+//   - DrainTo only lowers the tokens; setters (SetRate, SetBurst) return an
+//     error for invalid values and change nothing then; while a temporary
+//     limit is in force they change the limits restored when it ends.
+//   - A zero rate is valid: the burst is admitted once, then nothing, and a
+//     wait for more fails at once with a LimitedError whose Delay is the
+//     maximum Duration.
+//   - Keyed and MultiTier forget a key by default only once its bucket is
+//     full again (losslessly); WithIdleTTL trades accuracy for memory.
+package limit

@@ -1,0 +1,183 @@
+package limit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The rate-limit headers UpdateFromHeader reads. http.Header.Get
+// canonicalizes them, so any spelling a server sends is found.
+const (
+	hdrLimit      = "X-RateLimit-Limit"
+	hdrRemaining  = "X-RateLimit-Remaining"
+	hdrReset      = "X-RateLimit-Reset"
+	hdrResetAfter = "X-RateLimit-Reset-After"
+	hdrRetryAfter = "Retry-After"
+	hdrGlobal     = "X-RateLimit-Global"
+	hdrBucket     = "X-RateLimit-Bucket"
+)
+
+// headerInfo is what a response's rate-limit headers say; a negative field
+// is absent.
+type headerInfo struct {
+	limit, remaining       int64
+	resetAfter, retryAfter time.Duration
+	global                 bool
+	bucket                 string
+}
+
+// parseHeader reads h at now. Malformed headers are reported, each as an
+// error matching ErrHeader, and treated as absent.
+func parseHeader(h http.Header, now time.Time) (headerInfo, error) {
+	info := headerInfo{limit: -1, remaining: -1, resetAfter: -1, retryAfter: -1}
+	var errs []error
+	bad := func(name, v, why string) {
+		errs = append(errs, fmt.Errorf("%w: %s %q: %s", ErrHeader, name, v, why))
+	}
+	count := func(name string, least int64) int64 {
+		v := strings.TrimSpace(h.Get(name))
+		if v == "" {
+			return -1
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil:
+			bad(name, v, "not an integer")
+		case n < least:
+			bad(name, v, "must be at least "+strconv.FormatInt(least, 10))
+		case n > maxBurst:
+			bad(name, v, "too large")
+		default:
+			return n
+		}
+		return -1
+	}
+	info.limit = count(hdrLimit, 1)
+	info.remaining = count(hdrRemaining, 0)
+
+	if v := strings.TrimSpace(h.Get(hdrResetAfter)); v != "" {
+		if d, ok := seconds(v); ok {
+			info.resetAfter = d
+		} else {
+			bad(hdrResetAfter, v, "not a non-negative number of seconds")
+		}
+	} else if v := strings.TrimSpace(h.Get(hdrReset)); v != "" {
+		epoch, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(epoch) || math.IsInf(epoch, 0) {
+			bad(hdrReset, v, "not a Unix time in seconds")
+		} else {
+			info.resetAfter = secondsToDuration(max(epoch-float64(now.UnixNano())/1e9, 0))
+		}
+	}
+
+	if v := strings.TrimSpace(h.Get(hdrRetryAfter)); v != "" {
+		if d, ok := seconds(v); ok {
+			info.retryAfter = d
+		} else if t, err := http.ParseTime(v); err == nil {
+			info.retryAfter = max(t.Sub(now), 0)
+		} else {
+			bad(hdrRetryAfter, v, "neither seconds nor an HTTP date")
+		}
+	}
+
+	switch v := strings.TrimSpace(h.Get(hdrGlobal)); {
+	case v == "" || strings.EqualFold(v, "false"):
+	case strings.EqualFold(v, "true"):
+		info.global = true
+	default:
+		bad(hdrGlobal, v, "not true or false")
+	}
+	info.bucket = strings.TrimSpace(h.Get(hdrBucket))
+	return info, errors.Join(errs...)
+}
+
+// seconds parses a non-negative, finite number of seconds.
+func seconds(v string) (time.Duration, bool) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0) || math.IsInf(f, 1) {
+		return 0, false
+	}
+	return secondsToDuration(f), true
+}
+
+func secondsToDuration(f float64) time.Duration {
+	if f*1e9 >= float64(never) {
+		return never
+	}
+	return time.Duration(math.Ceil(f * 1e9))
+}
+
+// UpdateFromHeader applies the rate-limit headers of a server's response to
+// req (read with http.Header.Get, so any capitalization matches), to keep
+// the limiter in step with the server:
+//
+//   - X-RateLimit-Bucket maps req's route to the server's bucket: every
+//     route mapped to the same bucket (with the same major parameters)
+//     shares one route bucket from then on.
+//   - X-RateLimit-Limit becomes the route bucket's burst.
+//   - X-RateLimit-Remaining drains the route bucket to that many tokens
+//     (it never adds tokens); when it is 0, the bucket admits nothing
+//     before X-RateLimit-Reset-After seconds (or the Unix time
+//     X-RateLimit-Reset) have passed.
+//   - Retry-After (seconds or an HTTP date) holds the route bucket for that
+//     long; with X-RateLimit-Global: true it pauses the whole limiter
+//     instead (for Retry-After, or else Reset-After).
+//
+// It returns an error matching [ErrHeader] for each malformed header (and
+// for a global limit without a duration); the well-formed headers are
+// applied anyway. It does not block.
+func (m *MultiTier) UpdateFromHeader(req Request, h http.Header) error {
+	if m.err != nil {
+		return m.err
+	}
+	now := time.Now()
+	ns := offsetOf(now)
+	info, err := parseHeader(h, now)
+	if b := m.routeBucket(req, ns, info.bucket); b != nil {
+		if info.limit > 0 {
+			_ = b.update(ns, func(perm limits) (limits, error) {
+				perm.burst = int(info.limit)
+				return perm, checkLimits(perm.rate, perm.burst, "", "burst")
+			})
+		}
+		if info.remaining >= 0 {
+			b.drainTo(ns, info.remaining)
+			if info.remaining == 0 && info.resetAfter > 0 {
+				b.holdUntil(ns, satAdd(ns, int64(info.resetAfter)))
+			}
+		}
+		if !info.global && info.retryAfter > 0 {
+			b.holdUntil(ns, satAdd(ns, int64(info.retryAfter)))
+		}
+	}
+	if info.global {
+		d := info.retryAfter
+		if d < 0 {
+			d = info.resetAfter
+		}
+		if d <= 0 {
+			return errors.Join(err, fmt.Errorf("%w: %s without %s or %s", ErrHeader, hdrGlobal, hdrRetryAfter, hdrResetAfter))
+		}
+		m.Pause(now.Add(d))
+		if m.logger != nil {
+			m.logger.Log(context.Background(), slog.LevelWarn, "limit: the server reported a global rate limit; pausing",
+				slog.String("name", m.name), slog.Duration("for", d))
+		}
+	}
+	return err
+}
+
+// satAdd returns a+b for an offset a and b >= 0, saturating at maxOffset.
+func satAdd(a, b int64) int64 {
+	if a >= 0 && b > maxOffset-a {
+		return maxOffset
+	}
+	return min(a+min(b, maxOffset-1), maxOffset)
+}

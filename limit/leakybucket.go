@@ -1,0 +1,145 @@
+package limit
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/ionkit/ion/observe"
+)
+
+// LeakyBucket is a leaky bucket used as a meter, the GCRA form: each
+// admitted request pours n units into a bucket of the given capacity, which
+// leaks at rate units per second; a request that would overflow it is
+// refused (or, with Wait, scheduled for when it fits). Admissions beyond
+// the capacity are therefore evenly spaced, one every 1/rate.
+//
+// It starts empty, so capacity requests are admitted at once. A leaky
+// bucket of capacity c and a token bucket of burst c at the same rate admit
+// exactly the same requests (the level is c minus the tokens); the leaky
+// bucket speaks of the level a request fills rather than of the tokens it
+// takes. It shares the engine, the guarantees and the method family of
+// [TokenBucket]: lock-free Allow, fair reservations, live changes,
+// explicit-time methods for tests.
+//
+// A LeakyBucket built with an invalid rate or capacity fails closed: every
+// method admits nothing and returns the configuration error, which
+// [LeakyBucket.Err] reports. There is no usable zero value: use
+// [NewLeakyBucket]. A LeakyBucket is safe for concurrent use by multiple
+// goroutines.
+type LeakyBucket struct {
+	c core
+}
+
+// NewLeakyBucket returns an empty leaky bucket of the given capacity that
+// leaks at rate. A rate of [Inf] admits everything; a zero rate admits
+// capacity units in all and then nothing.
+//
+// A NaN, negative or -Inf rate, a negative capacity, a zero capacity with a
+// finite non-zero rate, or a capacity above 2^50 make the bucket fail closed
+// with an error matching ion.ErrInvalidConfig that names the parameter. The
+// options used are WithName, WithLogger, WithMetrics and WithTracer.
+func NewLeakyBucket(rate Rate, capacity int, opts ...Option) *LeakyBucket {
+	lim := &LeakyBucket{}
+	lim.c.init("leaky-bucket", rate, capacity, "capacity", opts)
+	return lim
+}
+
+// Err returns the configuration error that makes the bucket fail closed, or
+// nil.
+func (lim *LeakyBucket) Err() error { return lim.c.err }
+
+// Allow is shorthand for AllowN(time.Now(), 1). It reads the monotonic
+// clock once and does not allocate.
+func (lim *LeakyBucket) Allow() bool { return lim.c.allowN(nowNs(), 1) }
+
+// AllowN reports whether n units fit in the bucket at now, and pours them
+// if so. It never blocks and does not allocate. n = 0 is always allowed and
+// changes nothing; a negative n, an n above the capacity, or a bucket that
+// failed closed are refused without changing state.
+func (lim *LeakyBucket) AllowN(now time.Time, n int) bool {
+	return lim.c.allowN(offsetOf(now), n)
+}
+
+// Wait is shorthand for WaitN(ctx, 1).
+func (lim *LeakyBucket) Wait(ctx context.Context) error { return lim.c.waitN(ctx, 1, -1) }
+
+// WaitN blocks until n units fit, pours them and returns nil; it behaves and
+// fails exactly as [TokenBucket.WaitN] does ([ErrExceedsBurst] for an n
+// above the capacity).
+func (lim *LeakyBucket) WaitN(ctx context.Context, n int) error {
+	return lim.c.waitN(ctx, n, -1)
+}
+
+// Admit implements [Limiter]: it pours one unit, waiting for room at most
+// maxWait (and strictly before ctx's deadline), and otherwise fails at once
+// with a [*LimitedError], consuming nothing.
+func (lim *LeakyBucket) Admit(ctx context.Context, maxWait time.Duration) error {
+	return lim.c.waitN(ctx, 1, max(int64(maxWait), 0))
+}
+
+// ReserveN reserves room for n units at now and returns the [Reservation];
+// see [TokenBucket.ReserveN].
+func (lim *LeakyBucket) ReserveN(now time.Time, n int) *Reservation {
+	return lim.c.reserveN(offsetOf(now), n)
+}
+
+// SetRate changes the leak rate from now on, keeping the level; see
+// [TokenBucket.SetRate].
+func (lim *LeakyBucket) SetRate(r Rate) error {
+	return lim.c.setLimits(r, 0, true, false, "capacity")
+}
+
+// SetCapacity changes the capacity from now on, keeping the room used (a
+// level above the new capacity is lowered to it); see
+// [TokenBucket.SetBurst].
+func (lim *LeakyBucket) SetCapacity(capacity int) error {
+	return lim.c.setLimits(0, capacity, false, true, "capacity")
+}
+
+// SetTemporaryLimit puts rate and capacity in force for d, then restores
+// the permanent ones; see [TokenBucket.SetTemporaryLimit].
+func (lim *LeakyBucket) SetTemporaryLimit(rate Rate, capacity int, d time.Duration) error {
+	return lim.c.setTemp(rate, capacity, d, "capacity")
+}
+
+// ClearTemporaryLimit restores the permanent limits now.
+func (lim *LeakyBucket) ClearTemporaryLimit() { lim.c.clearTemp() }
+
+// Level returns how full the bucket is now, in units: 0 when empty, above
+// the capacity while reservations are outstanding, and 0 for an Inf rate or
+// a bucket that failed closed.
+func (lim *LeakyBucket) Level() float64 {
+	if lim.c.err != nil {
+		return 0
+	}
+	tok, l := lim.c.b.snapshot(nowNs())
+	if math.IsInf(tok, 1) {
+		return 0
+	}
+	return float64(l.burst) - tok
+}
+
+// Available returns the whole units that fit now: the capacity minus the
+// level, rounded down, never negative; 0 for a bucket that failed closed.
+func (lim *LeakyBucket) Available() int {
+	if lim.c.err != nil {
+		return 0
+	}
+	tok, l := lim.c.b.snapshot(nowNs())
+	if math.IsInf(tok, 1) {
+		return l.burst
+	}
+	return int(max(math.Floor(tok), 0))
+}
+
+// Capacity returns the capacity in force now (a temporary one if set).
+func (lim *LeakyBucket) Capacity() int { return lim.c.limits().burst }
+
+// Rate returns the leak rate in force now (a temporary one if set).
+func (lim *LeakyBucket) Rate() Rate { return lim.c.limits().rate }
+
+// String describes the bucket, as in "leaky-bucket 10/s capacity 20".
+func (lim *LeakyBucket) String() string { return lim.c.describe("capacity") }
+
+func (lim *LeakyBucket) tracer() observe.Tracer { return lim.c.tr }

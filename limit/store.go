@@ -1,0 +1,157 @@
+package limit
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/ionkit/ion/observe"
+)
+
+// entry is one key's bucket in a store.
+type entry[K comparable] struct {
+	b     bucket
+	first epoch                  // b's first epoch, embedded to save an allocation
+	alias atomic.Pointer[string] // MultiTier routes: the server bucket this route shares
+	key   K
+
+	// Guarded by the store's mu.
+	last       int64 // ns of the last use
+	prev, next *entry[K]
+}
+
+// store is a bounded map from keys to buckets: at most maxKeys entries, the
+// least recently used evicted first, and idle entries expired lazily (no
+// goroutine, no timer), a few per access.
+type store[K comparable] struct {
+	ttl     int64 // ns; 0: an entry expires once its bucket is full again
+	maxKeys int
+	m       *storeInstruments
+
+	// mu guards the fields below.
+	mu   sync.Mutex
+	keys map[K]*entry[K] // lazily initialized
+	lru  entry[K]        // sentinel of the recency list: lru.next is the most recent
+}
+
+// storeInstruments are a store's metrics; nil records nothing.
+type storeInstruments struct {
+	keys               observe.Gauge
+	expired, displaced observe.Counter
+}
+
+func newStoreInstruments(c *config, labels ...observe.Label) *storeInstruments {
+	if c.metrics == nil {
+		return nil
+	}
+	name := append([]observe.Label{observe.L("name", c.name)}, labels...)
+	return &storeInstruments{
+		keys:      c.metrics.Gauge("ion_limit_keys", name...),
+		expired:   c.metrics.Counter("ion_limit_evictions_total", append(name, observe.L("reason", "idle"))...),
+		displaced: c.metrics.Counter("ion_limit_evictions_total", append(name, observe.L("reason", "capacity"))...),
+	}
+}
+
+func (s *store[K]) setup(c *config, m *storeInstruments) {
+	s.ttl, s.maxKeys, s.m = int64(c.idleTTL), c.maxKeys, m
+	s.lru.next, s.lru.prev = &s.lru, &s.lru
+}
+
+// sweepPerAccess bounds the expired entries one access removes, so that an
+// access costs O(1) amortized.
+const sweepPerAccess = 2
+
+// get returns key's entry at ns, creating it with limits l (full) if it is
+// absent, and marks it most recently used. It records metrics after
+// releasing the lock.
+func (s *store[K]) get(key K, ns int64, l limits) *entry[K] {
+	var displaced, expired int
+	s.mu.Lock()
+	if s.keys == nil {
+		s.keys = make(map[K]*entry[K])
+	}
+	e := s.keys[key]
+	inserted := e == nil
+	if inserted {
+		e = &entry[K]{key: key}
+		e.b.init(l, ns, &e.first)
+		for len(s.keys) >= s.maxKeys {
+			s.removeLocked(s.lru.prev)
+			displaced++
+		}
+		s.keys[key] = e
+	} else {
+		e.prev.next, e.next.prev = e.next, e.prev
+	}
+	e.prev, e.next = &s.lru, s.lru.next
+	e.next.prev, s.lru.next = e, e
+	e.last = ns
+	expired = s.sweepLocked(ns)
+	n := len(s.keys)
+	s.mu.Unlock()
+
+	if m := s.m; m != nil && (inserted || expired > 0) {
+		m.keys.Set(float64(n))
+		if displaced > 0 {
+			m.displaced.Add(int64(displaced))
+		}
+		if expired > 0 {
+			m.expired.Add(int64(expired))
+		}
+	}
+	return e
+}
+
+// lookup returns key's entry, or nil, without creating it or touching its
+// recency.
+func (s *store[K]) lookup(key K) *entry[K] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[key]
+}
+
+// sweepLocked expires up to sweepPerAccess idle entries from the least
+// recently used end, never the most recent one, and returns how many. It
+// must be called with s.mu held.
+func (s *store[K]) sweepLocked(ns int64) int {
+	n := 0
+	for ; n < sweepPerAccess; n++ {
+		e := s.lru.prev
+		if e == &s.lru || e == s.lru.next {
+			break
+		}
+		if s.ttl > 0 {
+			if ns-e.last < s.ttl {
+				break
+			}
+		} else if !e.b.full(ns) {
+			break
+		}
+		s.removeLocked(e)
+	}
+	return n
+}
+
+// removeLocked unlinks e. It must be called with s.mu held.
+func (s *store[K]) removeLocked(e *entry[K]) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+	delete(s.keys, e.key)
+}
+
+// len returns the number of entries.
+func (s *store[K]) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
+
+// clear forgets every entry.
+func (s *store[K]) clear() {
+	s.mu.Lock()
+	s.keys = nil // release the map's memory too
+	s.lru.next, s.lru.prev = &s.lru, &s.lru
+	s.mu.Unlock()
+	if s.m != nil {
+		s.m.keys.Set(0)
+	}
+}
