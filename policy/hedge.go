@@ -245,10 +245,6 @@ func (c *hedgeCall[T]) fire() {
 	c.mu.Unlock()
 
 	h := c.h
-	if h.budget != nil && !h.budget.withdraw(time.Now()) {
-		add(h.mBudgetRefuse)
-		return
-	}
 	more := k < h.hedges
 	var d time.Duration
 	if more {
@@ -265,6 +261,14 @@ func (c *hedgeCall[T]) fire() {
 	c.mu.Lock()
 	if c.done {
 		c.mu.Unlock()
+		return
+	}
+	// The budget is asked last, under c.mu, so that a token is spent only
+	// on a hedge that starts. Budget takes its own short lock and calls no
+	// user code, so the nesting is safe.
+	if h.budget != nil && !h.budget.withdraw(time.Now()) {
+		c.mu.Unlock()
+		add(h.mBudgetRefuse)
 		return
 	}
 	c.launched++

@@ -16,13 +16,15 @@ import (
 // The reasons a [Retry] gives up, found in [RetryError.Reason] and matched
 // by errors.Is on the error it returns.
 var (
-	// ErrRetriesExhausted: the last allowed attempt failed, or the next one
-	// could not start within the policy's max duration.
+	// ErrRetriesExhausted is the reason when the last allowed attempt
+	// failed, or when the next one could not start within the policy's max
+	// duration.
 	ErrRetriesExhausted = errors.New("policy: retries exhausted")
-	// ErrRetryDeadline: the ctx deadline cannot fit the next delay, so Retry
-	// neither waits nor tries again.
+	// ErrRetryDeadline is the reason when the ctx deadline cannot fit the
+	// next delay, so that Retry neither waits nor tries again.
 	ErrRetryDeadline = errors.New("policy: retry would miss the deadline")
-	// ErrRetryBudget: the retry budget refused the next retry.
+	// ErrRetryBudget is the reason when the retry budget refused the next
+	// retry.
 	ErrRetryBudget = errors.New("policy: retry budget exhausted")
 )
 
@@ -470,7 +472,8 @@ func (c *retryCall) sleep(ctx context.Context, d time.Duration) error {
 // giveUp returns the error of a retry that stops for reason after attempts
 // attempts, the last of which failed with err, and logs it.
 func (r *RetryLayer[T]) giveUp(ctx context.Context, reason error, attempts int, err error) error {
-	e := &RetryError{Reason: reason, Attempts: attempts, Err: err}
-	r.obs.log(ctx, slog.LevelDebug, "retry gave up", slog.String("reason", reason.Error()), slog.Int("attempts", attempts))
-	return e
+	if r.obs.logger != nil {
+		r.obs.log(ctx, slog.LevelDebug, "retry gave up", slog.String("reason", reason.Error()), slog.Int("attempts", attempts))
+	}
+	return &RetryError{Reason: reason, Attempts: attempts, Err: err}
 }
