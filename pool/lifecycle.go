@@ -102,8 +102,8 @@ func (p *Pool) shutdown(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	// Every worker has exited: release runCtx's registration with the base
-	// context, and the context of any task that kept its ctx.
+	// Every worker has exited. The last one released runCtx; do it here too
+	// for a pool that never started a worker.
 	p.cancelRun(ErrClosed)
 	return nil
 }
@@ -123,8 +123,7 @@ func (p *Pool) closeLocked() {
 	// them.
 	for i, w := range p.idle {
 		p.exiting++
-		w.job = item{}
-		w.wake <- struct{}{}
+		w.wake <- item{}
 		p.idle[i] = nil
 	}
 	p.idle = p.idle[:0]

@@ -95,8 +95,7 @@ type Pool struct {
 
 // worker is the state of one worker goroutine.
 type worker struct {
-	wake    chan struct{} // capacity 1; a token means job is set (an empty job means exit)
-	job     item          // written under p.mu by the waker, read after the wake token
+	wake    chan item     // capacity 1; receives the next job (an empty job means exit)
 	gid     atomic.Uint64 // id of the goroutine currently running this worker
 	idx     int           // position in p.all; guarded by p.mu
 	expired []item        // reused buffer of tasks found expired; owned by the worker goroutine
@@ -136,6 +135,9 @@ func New(size, queueSize int, opts ...Option) *Pool {
 	if queueSize < 0 && p.err == nil {
 		p.err = ion.NewConfigError("pool", "queueSize", "must not be negative, got %d", queueSize)
 	}
+	if p.err != nil {
+		return p // every call returns p.err before using anything below
+	}
 	p.runCtx, p.cancelRun = context.WithCancelCause(cfg.base)
 	p.baseVals = cfg.base != context.Background()
 	p.baseCmp = reflect.TypeOf(cfg.base).Comparable()
@@ -160,6 +162,10 @@ func (p *Pool) Err() error { return p.err }
 // see the package doc. A nil task returns [ErrNilTask]; a nil ctx an error
 // matching ion.ErrInvalidConfig; an already-done ctx its error, wrapped.
 // Submit with context.Background() allocates nothing.
+//
+// A task that calls Submit on its own pool can deadlock: if every worker
+// does so while the queue is full, none is left to make room. Tasks should
+// use [Pool.TrySubmit], or Submit with a ctx that ends.
 func (p *Pool) Submit(ctx context.Context, task Task) error {
 	switch {
 	case task == nil:
@@ -210,11 +216,10 @@ func (p *Pool) submit(ctx context.Context, it item, block bool) error {
 		w := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
-		w.job = it
 		p.running++
 		running := p.running
 		p.mu.Unlock()
-		w.wake <- struct{}{} // capacity 1 and empty: the worker consumed its last token before parking
+		w.wake <- it // capacity 1 and empty: the worker consumed its last job before parking
 		p.gaugeRunning(running)
 		return nil
 	}
@@ -351,25 +356,42 @@ func (p *Pool) takeLocked(now int64, exp *[]item) (item, bool) {
 // addWorkerLocked registers a new worker; must be called with p.mu held.
 // The caller starts its goroutine.
 func (p *Pool) addWorkerLocked() *worker {
-	w := &worker{wake: make(chan struct{}, 1), idx: len(p.all)}
+	w := &worker{wake: make(chan item, 1), idx: len(p.all)}
 	p.all = append(p.all, w)
 	p.workers++
 	return w
 }
 
 // exitLocked unregisters w, whose goroutine is about to return; must be
-// called with p.mu held.
-func (p *Pool) exitLocked(w *worker) {
-	last := len(p.all) - 1
-	p.all[w.idx] = p.all[last]
+// called with p.mu held. It reports whether w was the last worker of a
+// closed pool, in which case the caller must call p.cancelRun after
+// unlocking (the context package runs no user code, but it takes locks of
+// its own).
+func (p *Pool) exitLocked(w *worker) (last bool) {
+	end := len(p.all) - 1
+	p.all[w.idx] = p.all[end]
 	p.all[w.idx].idx = w.idx
-	p.all[last] = nil
-	p.all = p.all[:last]
+	p.all[end] = nil
+	p.all = p.all[:end]
 	p.workers--
+	p.notifyLocked()
 	if p.closed && p.workers == 0 {
 		p.closeDoneLocked()
+		return true
 	}
-	p.notifyLocked()
+	return false
+}
+
+// exitUnlock unregisters w, whose goroutine is about to return, and releases the
+// run context after the last worker of a closed pool: no task is left to use
+// it, and a task that kept its ctx sees it cancelled. Must be called with
+// p.mu held; it unlocks.
+func (p *Pool) exitUnlock(w *worker) {
+	last := p.exitLocked(w)
+	p.mu.Unlock()
+	if last {
+		p.cancelRun(ErrClosed)
+	}
 }
 
 func (p *Pool) closeDoneLocked() {
@@ -400,29 +422,44 @@ func (p *Pool) quietLocked(self bool) bool {
 }
 
 // work is the body of a worker goroutine: run it (unless empty), then every
-// task next hands over, until next says stop. fin is the outcome of a task
-// not yet accounted (after a Goexit).
+// task next hands over, until next says exit. fin is the outcome of a task
+// not yet accounted (after a Goexit). It parks here rather than in next so
+// that a woken worker resumes in a small frame and receives its task straight
+// into it: with many workers, each resume touches a cold stack.
 func (p *Pool) work(w *worker, it item, fin outcome) {
 	w.gid.Store(goid())
-	if it.empty() {
-		var ok bool
-		if it, ok = p.next(w, fin); !ok {
-			return
-		}
+	if !it.empty() {
+		fin = p.run(w, &it)
 	}
 	for {
-		fin = p.run(w, &it)
-		var ok bool
-		if it, ok = p.next(w, fin); !ok {
+		switch p.next(w, fin, &it) {
+		case parked:
+			if it = <-w.wake; it.empty() {
+				p.mu.Lock()
+				p.exiting--
+				p.exitUnlock(w)
+				return
+			}
+		case exited:
 			return
 		}
+		fin = p.run(w, &it)
 	}
 }
 
-// next accounts the outcome of w's previous task and returns the next task
-// for w, parking w until one is handed over. It returns false when w must
-// exit: the pool is closed and drained, or has more workers than its size.
-func (p *Pool) next(w *worker, fin outcome) (item, bool) {
+// step is what next did with a worker.
+type step uint8
+
+const (
+	took   step = iota // *it holds the next task
+	parked             // w is in p.idle: its next task comes through w.wake
+	exited             // w is unregistered and its goroutine must return
+)
+
+// next accounts the outcome of w's previous task and finds w's next task.
+// w exits when the pool is closed and drained, or has more workers than its
+// size.
+func (p *Pool) next(w *worker, fin outcome, it *item) step {
 	var now int64
 	if p.stamp {
 		now = p.now()
@@ -443,48 +480,39 @@ func (p *Pool) next(w *worker, fin outcome) (item, bool) {
 		p.notifyLocked()
 	}
 	if p.workers-p.exiting > p.size {
-		p.exitLocked(w)
-		p.mu.Unlock()
-		return item{}, false
+		p.exitUnlock(w)
+		return exited
 	}
-	if it, ok := p.takeLocked(now, &w.expired); ok {
+	var ok bool
+	st := took
+	if *it, ok = p.takeLocked(now, &w.expired); ok {
 		p.running++
-		queued, running := p.queue.len(), p.running
+		if p.inst != nil {
+			queued, running := p.queue.len(), p.running
+			defer func() {
+				p.inst.queued.Set(float64(queued))
+				p.inst.running.Set(float64(running))
+			}()
+		}
 		p.mu.Unlock()
+	} else if p.closed {
+		p.exitUnlock(w)
+		st = exited
+	} else {
+		p.idle = append(p.idle, w)
+		if p.inst != nil {
+			running := p.running
+			defer p.gaugeRunning(running)
+		}
+		p.mu.Unlock()
+		st = parked
+	}
+	if len(w.expired) > 0 {
 		p.flushExpired(w.expired)
 		clear(w.expired)
 		w.expired = w.expired[:0]
-		if p.inst != nil {
-			p.inst.queued.Set(float64(queued))
-			p.inst.running.Set(float64(running))
-		}
-		return it, true
 	}
-	if p.closed {
-		p.exitLocked(w)
-		p.mu.Unlock()
-		p.flushExpired(w.expired)
-		return item{}, false
-	}
-	p.idle = append(p.idle, w)
-	running := p.running
-	p.mu.Unlock()
-	p.flushExpired(w.expired)
-	clear(w.expired)
-	w.expired = w.expired[:0]
-	p.gaugeRunning(running)
-
-	<-w.wake
-	it := w.job
-	w.job = item{}
-	if it.empty() {
-		p.mu.Lock()
-		p.exiting--
-		p.exitLocked(w)
-		p.mu.Unlock()
-		return item{}, false
-	}
-	return it, true
+	return st
 }
 
 // run runs one task on w's goroutine and reports its result. A panic is
@@ -662,8 +690,7 @@ func (p *Pool) Resize(n int) error {
 		p.idle[len(p.idle)-1] = nil
 		p.idle = p.idle[:len(p.idle)-1]
 		p.exiting++
-		w.job = item{}
-		w.wake <- struct{}{}
+		w.wake <- item{}
 	}
 	for p.workers-p.exiting < p.size {
 		it, ok := p.takeLocked(now, &expired)

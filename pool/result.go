@@ -107,7 +107,9 @@ func (f *Future[T]) Wait(ctx context.Context) (T, error) {
 // result: next is never used after Execute returns, as the policy.Next
 // contract requires, so a call that ignores its context holds the caller. A
 // forced Close acts the same way (a queued call reports an error matching
-// ErrClosed). A panic in next becomes a [*ion.PanicError] returned to the
+// ErrClosed). A call made from a task of the same pool waits for a worker
+// like any other: with every worker doing so, only the callers' contexts end
+// the wait. A panic in next becomes a [*ion.PanicError] returned to the
 // caller; it is not re-panicked, because it happened on the worker.
 //
 // An already-done ctx fails the call without submitting it. A nil p gives a
