@@ -48,9 +48,10 @@ var base = time.Now()
 func nowNs() int64 { return int64(time.Since(base)) }
 
 // offsetOf returns t as nanoseconds since base, clamped to ±2^62 (±146
-// years) so that differences of offsets never overflow.
+// years) so that differences of offsets never overflow. Every time further
+// away is served as that bound.
 func offsetOf(t time.Time) int64 {
-	return min(max(int64(t.Sub(base)), -maxOffset), maxOffset)
+	return min(max(int64(t.Sub(base)), -maxOffset), maxOffset-1)
 }
 
 const (
@@ -243,6 +244,10 @@ type ticket struct {
 // bucket is the lock-free GCRA engine. The zero value is not usable: call
 // init.
 type bucket struct {
+	// keepLevel makes limit changes keep the level (burst - tokens, the
+	// leaky-bucket view) instead of the tokens. Set before first use.
+	keepLevel bool
+
 	cur atomic.Pointer[epoch]
 	// mu serializes epoch changes (and the slow path that performs them).
 	mu sync.Mutex
@@ -310,6 +315,9 @@ func (b *bucket) settleLocked(ns int64) (*epoch, int64) {
 			return e, e.lo
 		default:
 			b.rebaseLocked(e, ns)
+			if ne := b.cur.Load(); !ne.serves(ns) {
+				return ne, ne.clamp(ns) // only past the clamped range of offsets
+			}
 		}
 	}
 }
@@ -350,6 +358,9 @@ func (b *bucket) rebaseLocked(e *epoch, ns int64) {
 func (b *bucket) replaceLocked(e *epoch, at int64, l limits, temp bool, until int64, perm limits) {
 	old := e.tat.Swap(sealed)
 	tok := e.tokens(old, at)
+	if b.keepLevel {
+		tok += float64(l.burst) - float64(e.burst)
+	}
 	ne := makeEpoch(l, at)
 	if temp {
 		ne.temp, ne.until, ne.perm = true, until, perm

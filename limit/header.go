@@ -13,7 +13,8 @@ import (
 )
 
 // The rate-limit headers UpdateFromHeader reads. http.Header.Get
-// canonicalizes them, so any spelling a server sends is found.
+// canonicalizes them, so any capitalization a server sends is found; a
+// header map built by hand with these exact (non-canonical) keys works too.
 const (
 	hdrLimit      = "X-RateLimit-Limit"
 	hdrRemaining  = "X-RateLimit-Remaining"
@@ -37,12 +38,21 @@ type headerInfo struct {
 // error matching ErrHeader, and treated as absent.
 func parseHeader(h http.Header, now time.Time) (headerInfo, error) {
 	info := headerInfo{limit: -1, remaining: -1, resetAfter: -1, retryAfter: -1}
+	get := func(name string) string {
+		if v := h.Get(name); v != "" {
+			return strings.TrimSpace(v)
+		}
+		if vs := h[name]; len(vs) > 0 { // a literal map with a non-canonical key
+			return strings.TrimSpace(vs[0])
+		}
+		return ""
+	}
 	var errs []error
 	bad := func(name, v, why string) {
 		errs = append(errs, fmt.Errorf("%w: %s %q: %s", ErrHeader, name, v, why))
 	}
 	count := func(name string, least int64) int64 {
-		v := strings.TrimSpace(h.Get(name))
+		v := get(name)
 		if v == "" {
 			return -1
 		}
@@ -62,13 +72,13 @@ func parseHeader(h http.Header, now time.Time) (headerInfo, error) {
 	info.limit = count(hdrLimit, 1)
 	info.remaining = count(hdrRemaining, 0)
 
-	if v := strings.TrimSpace(h.Get(hdrResetAfter)); v != "" {
+	if v := get(hdrResetAfter); v != "" {
 		if d, ok := seconds(v); ok {
 			info.resetAfter = d
 		} else {
 			bad(hdrResetAfter, v, "not a non-negative number of seconds")
 		}
-	} else if v := strings.TrimSpace(h.Get(hdrReset)); v != "" {
+	} else if v := get(hdrReset); v != "" {
 		epoch, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(epoch) || math.IsInf(epoch, 0) {
 			bad(hdrReset, v, "not a Unix time in seconds")
@@ -77,7 +87,7 @@ func parseHeader(h http.Header, now time.Time) (headerInfo, error) {
 		}
 	}
 
-	if v := strings.TrimSpace(h.Get(hdrRetryAfter)); v != "" {
+	if v := get(hdrRetryAfter); v != "" {
 		if d, ok := seconds(v); ok {
 			info.retryAfter = d
 		} else if t, err := http.ParseTime(v); err == nil {
@@ -87,14 +97,14 @@ func parseHeader(h http.Header, now time.Time) (headerInfo, error) {
 		}
 	}
 
-	switch v := strings.TrimSpace(h.Get(hdrGlobal)); {
+	switch v := get(hdrGlobal); {
 	case v == "" || strings.EqualFold(v, "false"):
 	case strings.EqualFold(v, "true"):
 		info.global = true
 	default:
 		bad(hdrGlobal, v, "not true or false")
 	}
-	info.bucket = strings.TrimSpace(h.Get(hdrBucket))
+	info.bucket = get(hdrBucket)
 	return info, errors.Join(errs...)
 }
 

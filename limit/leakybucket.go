@@ -90,15 +90,17 @@ func (lim *LeakyBucket) SetRate(r Rate) error {
 	return lim.c.setLimits(r, 0, true, false, "capacity")
 }
 
-// SetCapacity changes the capacity from now on, keeping the room used (a
-// level above the new capacity is lowered to it); see
-// [TokenBucket.SetBurst].
+// SetCapacity changes the capacity from now on, keeping the level: a larger
+// capacity leaves more room at once, and a level above a smaller capacity
+// admits nothing until it has leaked below it. An invalid capacity returns
+// an error matching ion.ErrInvalidConfig and changes nothing.
 func (lim *LeakyBucket) SetCapacity(capacity int) error {
 	return lim.c.setLimits(0, capacity, false, true, "capacity")
 }
 
 // SetTemporaryLimit puts rate and capacity in force for d, then restores
-// the permanent ones; see [TokenBucket.SetTemporaryLimit].
+// the permanent ones, keeping the level at each change; see
+// [TokenBucket.SetTemporaryLimit].
 func (lim *LeakyBucket) SetTemporaryLimit(rate Rate, capacity int, d time.Duration) error {
 	return lim.c.setTemp(rate, capacity, d, "capacity")
 }

@@ -44,6 +44,7 @@ type core struct {
 }
 
 func (c *core) init(kind string, r Rate, burst int, burstName string, opts []Option) {
+	c.b.keepLevel = burstName == "capacity"
 	cfg := newConfig(kind, opts)
 	c.kind, c.name, c.named = kind, cfg.name, cfg.name != kind
 	c.err = cfg.err

@@ -79,10 +79,12 @@ type Request struct {
 //
 // Admission is all-or-nothing: a request is admitted only if every tier
 // admits it, and a request refused by any tier consumes nothing at any tier
-// (the tiers that had admitted it are refunded exactly; only a concurrent
-// request on the same bucket in between can make that refund partial, which
-// never admits more than the limits). [MultiTier.Wait] waits for the largest
-// delay over the tiers and refunds every tier if its ctx ends first.
+// (a tier charged before another refused is refunded exactly; only a
+// concurrent request on the same bucket in between can make that refund
+// partial, which never admits more than the limits). [MultiTier.Wait] waits
+// for the largest delay over the tiers and charges every tier as of the time
+// the request will run, so that no tier sees its requests run faster than
+// its rate; if the ctx ends first, every tier is refunded.
 //
 // The per-route and per-id buckets are bounded as in [Keyed]: each tier
 // remembers at most WithMaxKeys keys and forgets idle ones lazily, so
@@ -252,40 +254,65 @@ func (m *MultiTier) routeBucket(req Request, ns int64, serverBucket string) *buc
 	return &e.b
 }
 
-// reserve charges n tokens to every tier of req at ns, each within maxWait
-// ns, or none. It returns the charge, the wait before the request may run
-// and true; or false with the denying tier and its wait (exceeds for an n
-// above that tier's burst).
+// reserve charges n tokens to every tier of req, or to none. The request
+// runs at the latest of the tiers' first free slots, ns + the wait, and
+// every tier is charged as of that time, so that no tier ever sees its
+// requests run faster than its rate. It returns the charge, the wait and
+// true; or false with the tier that cannot admit the request within maxWait
+// ns (the one needing the longest wait) and that wait (exceeds for an n
+// above the tier's burst).
 func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, int64, Scope, bool) {
 	var c charge
-	at, wait := ns, int64(0)
+	at := ns
 	if until := m.paused.Load(); until > ns {
 		// A paused limiter admits a request as if it arrived when the pause
-		// ends: the tiers are charged then, and the wait includes the pause.
+		// ends.
 		if until-ns > maxWait {
 			return c, until - ns, Global, false
 		}
-		at, wait, maxWait = until, until-ns, maxWait-(until-ns)
+		at = until
 	}
-	var w int64
+	var scopes [scopeCount]Scope
+	var bs [scopeCount]*bucket
+	k := 0
 	for s := Global; s < scopeCount; s++ {
-		b := m.bucketFor(s, req, at)
-		if b == nil {
-			continue
+		if b := m.bucketFor(s, req, at); b != nil {
+			scopes[k], bs[k] = s, b
+			k++
 		}
-		t, tw, ok := b.reserve(at, n, maxWait)
-		if !ok {
-			c.refund(at)
-			if tw != exceeds {
-				tw += wait
-			}
-			return c, tw, s, false
-		}
-		c.b[c.k], c.t[c.k] = b, t
-		c.k++
-		w = max(w, tw)
 	}
-	return c, wait + w, Global, true
+	// The first pass finds the slot; the second charges every tier at it.
+	// A concurrent request can take a tier's slot in between: then the
+	// charge is refunded and the passes repeat from a later slot.
+	for {
+		w, worst := int64(0), Global
+		for i, b := range bs[:k] {
+			tw, ok := b.peek(at, n)
+			if !ok && tw == exceeds {
+				return c, exceeds, scopes[i], false
+			}
+			if tw > w {
+				w, worst = tw, scopes[i]
+			}
+		}
+		if w > maxWait-(at-ns) {
+			return c, w + (at - ns), worst, false
+		}
+		slot := satAdd(at, w)
+		for i, b := range bs[:k] {
+			t, _, ok := b.reserve(slot, n, 0)
+			if !ok {
+				c.refund(slot)
+				break
+			}
+			c.b[i], c.t[i] = b, t
+			c.k = i + 1
+		}
+		if c.k == k {
+			return c, slot - ns, Global, true
+		}
+		at = slot
+	}
 }
 
 // Allow is shorthand for AllowN(time.Now(), req, 1).
@@ -398,7 +425,7 @@ func (m *MultiTier) IsPaused() bool { return m.paused.Load() > nowNs() }
 // the limiter is not paused.
 func (m *MultiTier) PausedUntil() time.Time {
 	if ns := m.paused.Load(); ns > nowNs() {
-		return base.Add(time.Duration(ns))
+		return base.Add(time.Duration(ns)).Round(0) // wall clock only
 	}
 	return time.Time{}
 }

@@ -123,8 +123,8 @@ func (s *store[K]) sweepLocked(ns int64) int {
 			if ns-e.last < s.ttl {
 				break
 			}
-		} else if !e.b.full(ns) {
-			break
+		} else if e.alias.Load() != nil || !e.b.full(ns) {
+			break // a full bucket is forgotten losslessly, a mapping is not
 		}
 		s.removeLocked(e)
 	}
