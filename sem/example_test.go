@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -78,9 +79,34 @@ func ExampleWeighted_Acquire_doneContext() {
 }
 
 func ExampleWithFairness() {
-	s := sem.NewWeighted(4, sem.WithFairness(sem.None), sem.WithAcquireTimeout(time.Second))
-	fmt.Println(s.Capacity(), s.Err())
-	// Output: 4 <nil>
+	ctx := context.Background()
+	for _, f := range []sem.Fairness{sem.FIFO, sem.None} {
+		s := sem.NewWeighted(2, sem.WithFairness(f))
+		s.TryAcquire(1) // one permit left
+
+		// A caller that needs both permits queues.
+		big := make(chan error)
+		go func() { big <- s.Acquire(ctx, 2) }() // owner: this example; exits when served; joined by <-big
+		for s.Waiting() == 0 {
+			runtime.Gosched()
+		}
+
+		// FIFO keeps the free permit for the queued caller; None hands it
+		// to whoever fits.
+		small := s.TryAcquire(1)
+		fmt.Printf("%v: TryAcquire(1) while a larger caller waits: %v\n", f, small)
+		if small {
+			s.Release(1)
+		}
+		s.Release(1)
+		fmt.Printf("%v: the larger caller: %v\n", f, <-big)
+		s.Release(2)
+	}
+	// Output:
+	// FIFO: TryAcquire(1) while a larger caller waits: false
+	// FIFO: the larger caller: <nil>
+	// None: TryAcquire(1) while a larger caller waits: true
+	// None: the larger caller: <nil>
 }
 
 func ExampleFairness() {

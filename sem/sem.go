@@ -238,7 +238,7 @@ func (s *Weighted) TryAcquire(n int64) bool {
 // acquired. A release that would raise the free permits above the capacity
 // never grows the semaphore: the permits beyond capacity are ignored,
 // reported to the Logger and counted by ion_sem_over_released_total. A
-// negative n is ignored and reported the same way; Release(0) and a release
+// negative n is ignored and reported to the Logger; Release(0) and a release
 // on a fail-closed semaphore do nothing. Release does not panic.
 //
 // With nobody waiting, Release is one CAS and does not allocate.
