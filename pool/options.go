@@ -99,9 +99,9 @@ func WithBaseContext(ctx context.Context) Option {
 }
 
 // WithPanicHandler sets a function called on the worker's goroutine with the
-// [*ion.PanicError] of every task that panics or calls runtime.Goexit, after
-// the task has been counted as panicked. It is called for tasks submitted with
-// [Go] and [Policy] too, whose callers also receive the error. A panic in fn
+// [*ion.PanicError] of every task that panics or calls runtime.Goexit. It is
+// called for calls of [Go] and [Policy] too, before their callers receive the
+// same error. The task counts as panicked, never as completed. A panic in fn
 // itself is recovered and logged. A nil fn makes the pool fail closed.
 func WithPanicHandler(fn func(*ion.PanicError)) Option {
 	return optionFunc(func(c *config) {

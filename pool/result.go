@@ -116,7 +116,8 @@ func (f *Future[T]) Wait(ctx context.Context) (T, error) {
 // policy whose every call returns an error matching ion.ErrInvalidConfig.
 // With a Tracer, each execution is one span "pool.execute", ended with the
 // outcome ("rejected" for ErrClosed and ErrExpired). Each call allocates its
-// result slot and a cancellable context (about five allocations).
+// result slot and a cancellable context (four allocations) and costs two
+// goroutine hand-offs, about 1.5µs (BenchmarkResult/Policy).
 func Policy[T any](p *Pool) policy.Policy[T] {
 	return &adapter[T]{p: p}
 }
