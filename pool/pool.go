@@ -521,15 +521,13 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 // goroutine for w, which accounts the task and carries on, so the pool
 // neither hangs nor loses a worker.
 func (p *Pool) run(w *worker, it *item) (out outcome) {
-	if p.inst != nil {
-		p.inst.wait.Observe(time.Duration(p.now() - it.enq).Seconds())
-	}
-	ctx, release := p.taskContext(it)
-	var span observe.Span
-	if p.cfg.tracer != nil && !it.attached {
-		ctx, span = p.cfg.tracer.Start(ctx, "pool.task")
-	}
-	returned := false
+	var (
+		release  context.CancelFunc
+		span     observe.Span
+		returned bool
+	)
+	// Deferred first, so that a panic in a sink (the tracer, the histogram)
+	// is contained like one in the task.
 	defer func() {
 		if returned {
 			return
@@ -552,6 +550,14 @@ func (p *Pool) run(w *worker, it *item) (out outcome) {
 		}
 		out = panicked
 	}()
+	if p.inst != nil {
+		p.inst.wait.Observe(time.Duration(p.now() - it.enq).Seconds())
+	}
+	var ctx context.Context
+	ctx, release = p.taskContext(it)
+	if p.cfg.tracer != nil && !it.attached {
+		ctx, span = p.cfg.tracer.Start(ctx, "pool.task")
+	}
 	err := p.exec(ctx, it)
 	returned = true
 	if release != nil {
@@ -756,9 +762,7 @@ func (p *Pool) Metrics() Snapshot {
 		Expired:   p.expired,
 		Discarded: p.discarded,
 	}
-	for b := p.blocked.head; b != nil; b = b.next {
-		s.Blocked++
-	}
+	s.Blocked = p.blocked.n
 	return s
 }
 

@@ -124,11 +124,13 @@ const (
 // submitters is an intrusive doubly linked FIFO list of blocked submitters.
 type submitters struct {
 	head, tail *submitter
+	n          int
 }
 
 func (l *submitters) empty() bool { return l.head == nil }
 
 func (l *submitters) pushBack(s *submitter) {
+	l.n++
 	s.prev, s.next = l.tail, nil
 	if l.tail == nil {
 		l.head = s
@@ -139,6 +141,7 @@ func (l *submitters) pushBack(s *submitter) {
 }
 
 func (l *submitters) remove(s *submitter) {
+	l.n--
 	if s.prev == nil {
 		l.head = s.next
 	} else {
