@@ -50,6 +50,17 @@ func BenchmarkClosedSuccess(b *testing.B) {
 			})
 		})
 	}
+	// The cost of policy.Run through a layer that only calls next: what any
+	// policy pays before doing its own work.
+	pass := policy.New("pass", func(ctx context.Context, next policy.Next[int]) (int, error) { return next.Call(ctx) })
+	b.Run("baseline/pass-through-policy", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := policy.Run(ctx, pass, ok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("baseline/direct", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -7,9 +7,10 @@ import (
 )
 
 // Ticket is the permission to make one call, returned by [Breaker.Allow].
-// Report the call's outcome with [Ticket.Done] exactly once; a ticket that
-// is never done holds a half-open probe slot until the breaker changes
-// state.
+// Report the call's outcome with [Ticket.Done] exactly once. A half-open
+// probe's ticket that is never done keeps its probe slot until the breaker
+// changes state; if every slot is kept so, the breaker stays half-open until
+// [Breaker.Reset] or [Breaker.Trip].
 //
 // A Ticket is a small value: Allow and Done do not allocate. The zero Ticket
 // is valid and its Done does nothing.
@@ -248,7 +249,7 @@ func (b *Breaker) doneConsecutive(gen uint32, o policy.Outcome) {
 				return
 			}
 			if failsOf(w)+1 >= b.threshold {
-				b.tripClosed(gen, 0)
+				b.tripClosed(gen)
 				return
 			}
 			if b.word.CompareAndSwap(w, w+failOne) {
@@ -259,17 +260,13 @@ func (b *Breaker) doneConsecutive(gen uint32, o policy.Outcome) {
 }
 
 // tripClosed opens the breaker if it is still in the closed generation gen.
-// now is the time of the tripping result, or 0 to read the clock.
-func (b *Breaker) tripClosed(gen uint32, now int64) {
+func (b *Breaker) tripClosed(gen uint32) {
 	b.mu.Lock()
 	if !sameGen(b.word.Load(), gen) {
 		b.mu.Unlock()
 		return
 	}
-	if now == 0 {
-		now = b.now()
-	}
-	b.setStateLocked(Open, now)
+	b.setStateLocked(Open, b.now())
 	b.mu.Unlock()
 	b.drain()
 }
