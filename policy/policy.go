@@ -44,11 +44,18 @@ type Next[T any] struct {
 
 // Call runs the rest of the pipeline with ctx and returns its result.
 func (n Next[T]) Call(ctx context.Context) (T, error) {
+	// Kept small enough to inline into each layer, so a layer costs one
+	// interface call.
 	if len(n.layers) > 0 {
-		inner := n
-		inner.layers = n.layers[1:]
-		return n.layers[0].Execute(ctx, inner)
+		l := n.layers[0]
+		n.layers = n.layers[1:]
+		return l.Execute(ctx, n)
 	}
+	return n.callFunc(ctx)
+}
+
+// callFunc runs the user's function at the bottom of the pipeline.
+func (n Next[T]) callFunc(ctx context.Context) (T, error) {
 	switch {
 	case n.fn != nil:
 		return n.fn(ctx)
