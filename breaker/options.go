@@ -108,7 +108,7 @@ func newConfig(opts []Option) config {
 		c.fail("WithCountWindow", "minCalls must be at most the window size %d, got %d (the breaker could never trip)",
 			c.windowSize, c.minCalls)
 	case c.backoffMax > 0 && c.backoffMax < c.openDuration:
-		c.fail("WithOpenBackoff", "max must be at least the open duration %v, got %v", c.openDuration, c.backoffMax)
+		c.fail("WithOpenBackoff", "limit must be at least the open duration %v, got %v", c.openDuration, c.backoffMax)
 	}
 	return c
 }
@@ -241,25 +241,25 @@ func WithOpenDuration(d time.Duration) Option {
 
 // WithOpenBackoff makes the open duration grow when the breaker opens again
 // without having closed in between (a failed probe): the n-th consecutive
-// opening lasts the open duration times factor^(n-1), never longer than max.
+// opening lasts the open duration times factor^(n-1), never longer than limit.
 // Closing the breaker resets the growth. A factor below 1 (or NaN or
-// infinite), or a max below the open duration, makes the breaker fail closed.
-func WithOpenBackoff(factor float64, max time.Duration) Option {
+// infinite), or a limit below the open duration, makes the breaker fail closed.
+func WithOpenBackoff(factor float64, limit time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if !(factor >= 1) || math.IsInf(factor, 0) {
 			c.fail("WithOpenBackoff", "factor must be finite and at least 1, got %v", factor)
 			return
 		}
-		if max <= 0 {
-			c.fail("WithOpenBackoff", "max must be positive, got %v", max)
+		if limit <= 0 {
+			c.fail("WithOpenBackoff", "limit must be positive, got %v", limit)
 			return
 		}
-		c.backoffFactor, c.backoffMax = factor, max
+		c.backoffFactor, c.backoffMax = factor, limit
 	})
 }
 
 // WithJitter spreads each open duration uniformly over
-// [d·(1-fraction), d·(1+fraction)] (but never above the backoff max), so
+// [d·(1-fraction), d·(1+fraction)] (but never above the backoff limit), so
 // breakers that opened together do not probe together. The random source is
 // seeded with seed, so a run is reproducible; pass a varying seed for
 // variety across processes. A fraction outside [0, 1] makes the breaker fail
