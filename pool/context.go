@@ -25,7 +25,7 @@ func (p *Pool) taskContext(it *item) (context.Context, context.CancelFunc) {
 		}
 		return sub, nil
 	}
-	if sub == context.Background() || sub == context.TODO() || (p.baseCmp && sub == p.cfg.base) {
+	if sub == nil || sub == context.TODO() || (p.baseCmp && sub == p.cfg.base) {
 		return p.runCtx, nil
 	}
 	if d, ok := sub.Deadline(); ok {

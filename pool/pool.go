@@ -24,6 +24,10 @@ import (
 // [Policy] to get a result back).
 type Task func(ctx context.Context) error
 
+// run and finish make a Task a runner; a Task reports to no caller.
+func (t Task) run(ctx context.Context) error { return t(ctx) }
+func (t Task) finish(error)                  {}
+
 var (
 	// ErrClosed is returned by every submission after Close or Drain has
 	// begun, and to blocked submitters when the pool closes. Tasks that a
@@ -178,7 +182,11 @@ func (p *Pool) Submit(ctx context.Context, task Task) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pool: submit: %w", err)
 	}
-	return p.submit(ctx, item{ctx: ctx, task: task}, true)
+	it := item{ctx: ctx, r: task}
+	if ctx == context.Background() {
+		it.ctx = nil // the common case, recognised once, here
+	}
+	return p.submit(ctx, it, true)
 }
 
 // TrySubmit is Submit without blocking: when no worker is idle and the queue
@@ -192,7 +200,7 @@ func (p *Pool) TrySubmit(task Task) error {
 	case p.err != nil:
 		return p.err
 	}
-	return p.submit(context.Background(), item{ctx: context.Background(), task: task}, false)
+	return p.submit(context.Background(), item{r: task}, false)
 }
 
 // submit accepts it (or refuses it) as described for Submit; block selects
@@ -574,15 +582,12 @@ func (p *Pool) run(w *worker, it *item) (out outcome) {
 // exec runs it under the task policy, if any.
 func (p *Pool) exec(ctx context.Context, it *item) error {
 	if p.cfg.taskPol != nil {
-		if it.call != nil {
-			return policy.Do(ctx, p.cfg.taskPol, it.call.run)
+		if t, ok := it.r.(Task); ok {
+			return policy.Do(ctx, p.cfg.taskPol, t)
 		}
-		return policy.Do(ctx, p.cfg.taskPol, it.task)
+		return policy.Do(ctx, p.cfg.taskPol, it.r.run)
 	}
-	if it.call != nil {
-		return it.call.run(ctx)
-	}
-	return it.task(ctx)
+	return it.r.run(ctx)
 }
 
 // report delivers a finished task's result: the panic handler and logger
@@ -599,9 +604,7 @@ func (p *Pool) report(it *item, span observe.Span, err error, out outcome) {
 			p.safely("panic handler", func() { h(pe) })
 		}
 	}
-	if it.call != nil {
-		it.call.finish(err)
-	}
+	it.r.finish(err)
 	if span != nil {
 		switch out {
 		case completed:
@@ -635,12 +638,13 @@ func (p *Pool) flushExpired(exp []item) {
 // discard reports that it will not run, with err, to its caller or to the
 // discard handler. It runs without the lock.
 func (p *Pool) discard(it *item, err error) {
-	if it.call != nil {
-		it.call.finish(err)
+	t, ok := it.r.(Task)
+	if !ok {
+		it.r.finish(err)
 		return
 	}
 	if h := p.cfg.onDiscard; h != nil {
-		p.safely("discard handler", func() { h(it.ctx, it.task, err) })
+		p.safely("discard handler", func() { h(it.submitterCtx(), t, err) })
 	}
 }
 

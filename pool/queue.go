@@ -3,18 +3,27 @@ package pool
 import "context"
 
 // item is one accepted (or offered) task. It is stored by value in the queue
-// so that a fire-and-forget submission allocates nothing.
+// and handed to a parked worker through its channel, so a fire-and-forget
+// submission allocates nothing; it is kept small because it is copied on
+// both paths.
 type item struct {
-	ctx      context.Context // the submitter's ctx: values and deadline (attached: the task ctx itself)
-	task     Task            // the task of Submit and TrySubmit, or nil
-	call     runner          // the call of Go and Policy, or nil
+	ctx      context.Context // the submitter's ctx (values, deadline), or nil for context.Background(); attached: the task ctx
+	r        runner          // a Task, a Future of Go, or a call of Policy
 	enq      int64           // when it entered the queue, in ns since the pool's epoch; set only when stamping
 	attached bool            // ctx is the task ctx, cancelled by the Policy caller (see taskContext)
 }
 
 // empty reports whether it carries no work: a worker woken with an empty job
 // exits.
-func (it *item) empty() bool { return it.task == nil && it.call == nil }
+func (it *item) empty() bool { return it.r == nil }
+
+// submitterCtx returns the ctx the task was submitted with.
+func (it *item) submitterCtx() context.Context {
+	if it.ctx == nil {
+		return context.Background()
+	}
+	return it.ctx
+}
 
 // deque is a growable ring buffer of items: FIFO pops the front, LIFO the
 // back, expiry always inspects the front (the oldest). It grows by doubling up
@@ -76,12 +85,12 @@ func (q *deque) popBack() item {
 	return it
 }
 
-// removeCall removes the item whose call is c and reports whether it was
+// removeCall removes the item whose runner is c and reports whether it was
 // there. It shifts the items behind it forward: O(n), used only when a
 // Policy caller gives up on a queued call.
 func (q *deque) removeCall(c runner) bool {
 	for i := range q.n {
-		if q.at(i).call != c {
+		if q.at(i).r != c {
 			continue
 		}
 		for j := i; j < q.n-1; j++ {

@@ -55,7 +55,7 @@ func Go[T any](ctx context.Context, p *Pool, fn policy.Func[T]) (*Future[T], err
 		return nil, fmt.Errorf("pool: submit: %w", err)
 	}
 	f := &Future[T]{fn: fn, done: make(chan struct{})}
-	if err := p.submit(ctx, item{ctx: ctx, call: f}, true); err != nil {
+	if err := p.submit(ctx, item{ctx: ctx, r: f}, true); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -180,7 +180,7 @@ func (a *adapter[T]) execute(ctx context.Context, next policy.Next[T]) (T, error
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c := &call[T]{next: next, done: make(chan struct{})}
-	if err := p.submit(ctx, item{ctx: tctx, call: c, attached: true}, true); err != nil {
+	if err := p.submit(ctx, item{ctx: tctx, r: c, attached: true}, true); err != nil {
 		return zero, err
 	}
 	select {
