@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -163,7 +164,10 @@ func TestClassify(t *testing.T) {
 	// The caller's own cancellation is Ignored, even for a classifier.
 	cctx, cancel := context.WithCancel(ctx)
 	_, _ = c.Run(cctx, func(context.Context) (int, error) { cancel(); return 0, context.Canceled })
-	assert.Equal(t, []policy.Outcome{policy.Success, policy.Failure, policy.Failure, policy.Success, policy.Ignored}, got)
+	// A rejection by an inner policy is Ignored, even for a classifier: it
+	// says nothing about the dependency.
+	_, _ = c.Run(ctx, func(context.Context) (int, error) { return 0, fmt.Errorf("inner: %w", ion.ErrRejected) })
+	assert.Equal(t, []policy.Outcome{policy.Success, policy.Failure, policy.Failure, policy.Success, policy.Ignored, policy.Ignored}, got)
 	assert.Equal(t, "success failure ignored Outcome(9)",
 		policy.Success.String()+" "+policy.Failure.String()+" "+policy.Ignored.String()+" "+policy.Outcome(9).String())
 }

@@ -32,7 +32,9 @@
 //
 // Every result is a [Success], a [Failure] or [Ignored], decided by
 // [Next.Classify]: the caller's own cancellation (an error while the ctx the
-// policy received is done) is Ignored; otherwise the pipeline's [Classifier]
+// policy received is done) is Ignored, and so is a rejection by an inner
+// policy (an error matching ion.ErrRejected), so a breaker never trips on
+// the shedding of a limiter inside it; otherwise the pipeline's [Classifier]
 // decides, and by default a nil error is a Success and any error a Failure. A
 // timeout fired by an inner Timeout is therefore a Failure for the policies
 // outside it, while the caller giving up is not held against the dependency.

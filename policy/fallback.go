@@ -107,7 +107,9 @@ func (f *FallbackLayer[T]) run(ctx context.Context, next Next[T]) (T, error) {
 			return v, err
 		}
 	case Ignored:
-		return v, err
+		if !rejected(ctx, err) {
+			return v, err
+		}
 	}
 	add(f.mFallbacks)
 	if f.fn == nil {

@@ -239,14 +239,14 @@ func traced[T any](ctx context.Context, o *observer, next Next[T], run func(cont
 	}()
 	v, err := run(sctx, next)
 	ended = true
-	span.End(outcomeName(next.Classify(ctx, v, err), err), err)
+	span.End(outcomeName(ctx, next.Classify(ctx, v, err), err), err)
 	return v, err
 }
 
-// outcomeName is the span outcome for o: a Failure caused by a rejection is
-// "rejected".
-func outcomeName(o Outcome, err error) string {
-	if o == Failure && errors.Is(err, ion.ErrRejected) {
+// outcomeName is the span outcome for o: an outcome caused by a rejection
+// (Ignored, or Failure for a classifier's own verdict) is "rejected".
+func outcomeName(ctx context.Context, o Outcome, err error) string {
+	if o != Success && rejected(ctx, err) {
 		return "rejected"
 	}
 	return o.String()

@@ -15,8 +15,10 @@ const (
 	// Failure.
 	Failure
 	// Ignored is a call that says nothing about the dependency's health: the
-	// caller's own cancellation or deadline. It is not counted by breakers,
-	// not retried and not replaced by Fallback.
+	// caller's own cancellation or deadline, or a rejection by an Ion policy
+	// inside this one. It is not counted by breakers. Retry and Fallback act
+	// on such a rejection (after its Retry-After), never on the caller's
+	// cancellation.
 	Ignored
 )
 

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ionkit/ion"
 )
@@ -69,12 +70,21 @@ func (n Next[T]) callFunc(ctx context.Context) (T, error) {
 
 // Classify returns the outcome of a call that returned (v, err) for a policy
 // that received ctx, using the pipeline's classifier (see [Classifier] and
-// [Pipeline.WithClassifier]). The caller's own cancellation is always
-// [Ignored]: when err is non-nil and ctx is done, the outcome is Ignored
-// whatever the classifier says. Without a classifier a nil error is
-// [Success] and any other error a [Failure].
+// [Pipeline.WithClassifier]). Two rules come first and no classifier can
+// change them:
+//
+//   - The caller's own cancellation is [Ignored]: when err is non-nil and
+//     ctx is done, the outcome is Ignored.
+//   - A rejection by a policy inside this one (err matches ion.ErrRejected:
+//     a limiter, a bulkhead, an inner breaker, a closed pool) is Ignored: it
+//     says nothing about the dependency, so a breaker outside a limiter
+//     never trips on our own load shedding. Retry and Fallback still act on
+//     rejections; see their docs.
+//
+// Otherwise, without a classifier, a nil error is [Success] and any other
+// error a [Failure]. Classify does not allocate.
 func (n Next[T]) Classify(ctx context.Context, v T, err error) Outcome {
-	if err != nil && ctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, ion.ErrRejected)) {
 		return Ignored
 	}
 	if n.classify != nil {
@@ -84,6 +94,13 @@ func (n Next[T]) Classify(ctx context.Context, v T, err error) Outcome {
 		return Failure
 	}
 	return Success
+}
+
+// rejected reports whether err is a rejection by an inner policy rather than
+// the caller's own cancellation: what Retry and Fallback act on although its
+// outcome is Ignored.
+func rejected(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && errors.Is(err, ion.ErrRejected)
 }
 
 var (

@@ -200,8 +200,10 @@ func WithOnRetry(fn func(ctx context.Context, attempt int, err error, delay time
 // Retry returns a policy that runs a call again when an attempt fails.
 //
 // Which results are retried: a [Failure], as decided by [Next.Classify]
-// with the pipeline's classifier, is retried; a [Success] and an [Ignored]
-// result (the caller's own cancellation) are returned as they are.
+// with the pipeline's classifier, is retried, and so is a rejection by an
+// inner policy (an error matching ion.ErrRejected), after the delay it
+// carries; a [Success] and the caller's own cancellation are returned as
+// they are.
 // [RetryLayer.RetryIf] adds results to retry and [RetryLayer.AbortIf]
 // vetoes retries.
 //
@@ -417,7 +419,9 @@ func (r *RetryLayer[T]) run(ctx context.Context, next Next[T]) (T, error) {
 func (r *RetryLayer[T]) retryable(ctx context.Context, next Next[T], v T, err error) bool {
 	switch next.Classify(ctx, v, err) {
 	case Ignored:
-		return false
+		if !rejected(ctx, err) {
+			return false
+		}
 	case Success:
 		if r.retryIf == nil || !r.retryIf(v, err) {
 			return false
