@@ -104,10 +104,21 @@ type params struct {
 }
 
 // epoch is a bucket's state under one set of parameters.
+//
+// tat sits on a cache line of its own: under contention that line moves
+// between cores on every update, while the parameters, which every
+// operation reads, stay shared in every core's cache. (An epoch allocated
+// on its own is 192 bytes, allocated at a multiple of 192, hence 64-byte
+// aligned; one embedded in a Keyed entry is not, which costs only padding.)
 type epoch struct {
-	tat atomic.Int64 // units since origin; sealed once superseded
 	params
+	_   [128 - paramsSize]byte
+	tat atomic.Int64 // units since origin; sealed once superseded
+	_   [56]byte
 }
+
+// paramsSize is the size of params, checked by a test.
+const paramsSize = 112
 
 // makeEpoch returns an epoch for l whose unit 0 is at origin. Its tat is 0
 // (the caller sets it) and it has no temporary limit.
@@ -178,20 +189,6 @@ func (p *params) units(ns int64) int64 {
 		return 0
 	}
 	return ((ns - p.origin) << p.shl) >> p.shr
-}
-
-// durUnits converts a non-negative duration in ns to units, saturating at
-// unitSpan.
-func (p *params) durUnits(d int64) int64 {
-	switch {
-	case p.frozen:
-		return 0
-	case p.shr > 0:
-		return d >> p.shr
-	case d >= unitSpan>>p.shl:
-		return unitSpan
-	}
-	return d << p.shl
 }
 
 // toNs converts a positive number of units to ns, rounding up (a waiter
@@ -309,9 +306,12 @@ func (b *bucket) settleLocked(ns int64) (*epoch, int64) {
 			b.replaceLocked(e, e.until, e.perm, false, 0, limits{})
 		case e.serves(ns) || e.inf || e.frozen:
 			return e, ns
-		case e.temp && ns < e.lo:
-			// Before a temporary limit's window: serve its earliest time
-			// (fewer tokens than ns would have, never more).
+		case ns < e.lo && (e.temp || e.tat.Load() > e.units(e.lo)):
+			// Far before the window, while the bucket is not full at its
+			// start (or a temporary limit is in force): serve the window's
+			// earliest time. That is no more permissive than any time the
+			// bucket has served since, and moving the origin back would
+			// have to clamp the state. A full bucket is re-based losslessly.
 			return e, e.lo
 		default:
 			b.rebaseLocked(e, ns)
@@ -511,17 +511,6 @@ func (b *bucket) raiseTat(ns int64, target func(e *epoch, now int64) int64) {
 func (b *bucket) drainTo(ns, k int64) {
 	b.raiseTat(ns, func(e *epoch, now int64) int64 {
 		return now + e.tau - min(k, e.burst)*e.interval
-	})
-}
-
-// holdUntil makes the bucket admit nothing before until (ns): its first
-// token becomes available at until.
-func (b *bucket) holdUntil(ns, until int64) {
-	b.raiseTat(ns, func(e *epoch, now int64) int64 {
-		if e.frozen {
-			return e.tau // no token ever comes back
-		}
-		return now + e.durUnits(max(until-ns, 0)) + e.tau - e.interval
 	})
 }
 

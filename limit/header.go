@@ -150,21 +150,21 @@ func (m *MultiTier) UpdateFromHeader(req Request, h http.Header) error {
 	now := time.Now()
 	ns := offsetOf(now)
 	info, err := parseHeader(h, now)
-	if b := m.routeBucket(req, ns, info.bucket); b != nil {
+	if e := m.routeEntry(req, ns, info.bucket); e != nil {
 		if info.limit > 0 {
-			_ = b.update(ns, func(perm limits) (limits, error) {
+			_ = e.b.update(ns, func(perm limits) (limits, error) {
 				perm.burst = int(info.limit)
 				return perm, checkLimits(perm.rate, perm.burst, "", "burst")
 			})
 		}
 		if info.remaining >= 0 {
-			b.drainTo(ns, info.remaining)
+			e.b.drainTo(ns, info.remaining)
 			if info.remaining == 0 && info.resetAfter > 0 {
-				b.holdUntil(ns, satAdd(ns, int64(info.resetAfter)))
+				hold(e, satAdd(ns, int64(info.resetAfter)))
 			}
 		}
 		if !info.global && info.retryAfter > 0 {
-			b.holdUntil(ns, satAdd(ns, int64(info.retryAfter)))
+			hold(e, satAdd(ns, int64(info.retryAfter)))
 		}
 	}
 	if info.global {
@@ -182,6 +182,16 @@ func (m *MultiTier) UpdateFromHeader(req Request, h http.Header) error {
 		}
 	}
 	return err
+}
+
+// hold makes e's route admit nothing before until (ns), unless it is
+// already held longer.
+func hold(e *entry[string], until int64) {
+	if until == 0 {
+		until = 1 // 0 means no hold
+	}
+	for old := e.hold.Load(); (old == 0 || until > old) && !e.hold.CompareAndSwap(old, until); old = e.hold.Load() {
+	}
 }
 
 // satAdd returns a+b for an offset a and b >= 0, saturating at maxOffset.

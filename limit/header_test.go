@@ -185,3 +185,15 @@ func TestHeaderRouteTierDisabled(t *testing.T) {
 	require.NoError(t, m.UpdateFromHeader(get("/a"), headers("X-RateLimit-Remaining", "0", "X-RateLimit-Reset-After", "10")))
 	assert.True(t, m.Allow(get("/a")), "no route tier: route headers have nothing to hold")
 }
+
+func TestHeaderHoldExtremeRates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, rate := range []limit.Rate{0, limit.PerHour(1), 1e12} {
+			m := limit.NewMultiTier(limit.WithTier(limit.Global, limit.Inf, 0), limit.WithTier(limit.Route, rate, 5))
+			require.NoError(t, m.UpdateFromHeader(get("/a"), headers("Retry-After", "100000000")))
+			assert.False(t, m.Allow(get("/a")), "rate %v: held", rate)
+			time.Sleep(time.Hour)
+			assert.False(t, m.Allow(get("/a")), "rate %v: still held an hour later", rate)
+		}
+	})
+}

@@ -205,22 +205,25 @@ func (c *charge) refund(ns int64) {
 }
 
 // bucketFor returns req's bucket of tier s, or nil when the tier does not
-// apply to it.
-func (m *MultiTier) bucketFor(s Scope, req Request, ns int64) *bucket {
+// apply to it, and the time (ns) before which the bucket admits nothing.
+func (m *MultiTier) bucketFor(s Scope, req Request, ns int64) (*bucket, int64) {
 	switch s {
 	case Global:
 		if !m.tiers[Global].set {
-			return nil
+			return nil, 0
 		}
-		return &m.global
+		return &m.global, 0
 	case Route:
-		return m.routeBucket(req, ns, "")
+		if e := m.routeEntry(req, ns, ""); e != nil {
+			return &e.b, e.hold.Load()
+		}
+		return nil, 0
 	}
 	id := req.ResourceID
 	switch s {
 	case SubResource:
 		if req.SubResourceID == "" || id == "" {
-			return nil
+			return nil, 0
 		}
 		id += "/" + req.SubResourceID
 	case User:
@@ -228,15 +231,15 @@ func (m *MultiTier) bucketFor(s Scope, req Request, ns int64) *bucket {
 	}
 	t := m.tiers[s]
 	if id == "" || !t.set {
-		return nil
+		return nil, 0
 	}
-	return &m.stores[s].get(id, ns, limits{rate: t.rate, burst: t.burst}).b
+	return &m.stores[s].get(id, ns, limits{rate: t.rate, burst: t.burst}).b, 0
 }
 
-// routeBucket returns req's route bucket, or nil when the route is not
+// routeEntry returns req's route entry, or nil when the route is not
 // limited. A route mapped to a server bucket (X-RateLimit-Bucket) shares
-// that bucket; a non-empty serverBucket maps it now.
-func (m *MultiTier) routeBucket(req Request, ns int64, serverBucket string) *bucket {
+// that bucket's entry; a non-empty serverBucket maps it now.
+func (m *MultiTier) routeEntry(req Request, ns int64, serverBucket string) *entry[string] {
 	key, major, l := m.route(req)
 	if l.rate.isInf() {
 		return nil
@@ -246,12 +249,12 @@ func (m *MultiTier) routeBucket(req Request, ns int64, serverBucket string) *buc
 	if serverBucket != "" {
 		alias := "bucket " + serverBucket + major
 		e.alias.Store(&alias)
-		return &st.get(alias, ns, l).b
+		return st.get(alias, ns, l)
 	}
 	if alias := e.alias.Load(); alias != nil {
 		e = st.get(*alias, ns, l)
 	}
-	return &e.b
+	return e
 }
 
 // reserve charges n tokens to every tier of req, or to none. The request
@@ -263,23 +266,26 @@ func (m *MultiTier) routeBucket(req Request, ns int64, serverBucket string) *buc
 // above the tier's burst).
 func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, int64, Scope, bool) {
 	var c charge
-	at := ns
-	if until := m.paused.Load(); until > ns {
-		// A paused limiter admits a request as if it arrived when the pause
-		// ends.
-		if until-ns > maxWait {
-			return c, until - ns, Global, false
-		}
-		at = until
-	}
 	var scopes [scopeCount]Scope
 	var bs [scopeCount]*bucket
 	k := 0
+	// A pause, or a hold on the route learnt from headers, admits a request
+	// as if it arrived when it ends.
+	at, held := max(ns, m.paused.Load()), Global
+	if at-ns > maxWait {
+		return c, at - ns, Global, false
+	}
 	for s := Global; s < scopeCount; s++ {
-		if b := m.bucketFor(s, req, at); b != nil {
+		if b, hold := m.bucketFor(s, req, ns); b != nil {
 			scopes[k], bs[k] = s, b
 			k++
+			if hold != 0 && hold > at {
+				at, held = hold, s
+			}
 		}
+	}
+	if at-ns > maxWait {
+		return c, at - ns, held, false
 	}
 	// The first pass finds the slot; the second charges every tier at it.
 	// A concurrent request can take a tier's slot in between: then the

@@ -12,6 +12,7 @@ type entry[K comparable] struct {
 	b     bucket
 	first epoch                  // b's first epoch, embedded to save an allocation
 	alias atomic.Pointer[string] // MultiTier routes: the server bucket this route shares
+	hold  atomic.Int64           // MultiTier routes: ns before which nothing is admitted; 0: none
 	key   K
 
 	// Guarded by the store's mu.
@@ -123,8 +124,8 @@ func (s *store[K]) sweepLocked(ns int64) int {
 			if ns-e.last < s.ttl {
 				break
 			}
-		} else if e.alias.Load() != nil || !e.b.full(ns) {
-			break // a full bucket is forgotten losslessly, a mapping is not
+		} else if e.alias.Load() != nil || (e.hold.Load() != 0 && e.hold.Load() > ns) || !e.b.full(ns) {
+			break // a full bucket is forgotten losslessly, a mapping or a hold is not
 		}
 		s.removeLocked(e)
 	}

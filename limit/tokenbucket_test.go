@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -506,4 +507,100 @@ func TestMetrics(t *testing.T) {
 	name := observe.L("name", "api")
 	assert.EqualValues(t, 1, rec.Count("ion_limit_requests_total", name, observe.L("result", "allowed")))
 	assert.EqualValues(t, 2, rec.Count("ion_limit_requests_total", name, observe.L("result", "limited")))
+}
+
+// TestEpochLayout checks that the engine's state word has a cache line of
+// its own (see epoch in bucket.go): a change to the parameters' size must
+// update the padding.
+func TestEpochLayout(t *testing.T) {
+	size, tatOffset, paramsSize := limit.EpochLayout()
+	assert.EqualValues(t, 112, paramsSize, "update paramsSize and the padding in bucket.go")
+	assert.Zero(t, tatOffset%64, "tat must start a cache line")
+	assert.EqualValues(t, 192, size, "an epoch must fill whole cache lines")
+}
+
+// TestTimeTravel uses explicit times that jump back and forth by far more
+// than the engine's fixed-point window (about 2 ms at 1e12/s): going back
+// mints nothing, and coming back finds the state it left.
+func TestTimeTravel(t *testing.T) {
+	lim := limit.NewTokenBucket(1e12, 1000)
+	runSteps(t, lim, []step{
+		{time.Hour, 1000, true},
+		{0, 1, false},          // an hour earlier: no tokens
+		{-time.Hour, 1, false}, // and earlier still
+		{time.Hour, 1, false},  // back at the last time: still empty
+		{time.Hour + time.Nanosecond, 1000, true},
+	})
+	slow := limit.NewTokenBucket(limit.PerHour(1), 2)
+	runSteps(t, slow, []step{
+		{0, 2, true},
+		{-100 * 365 * 24 * time.Hour, 1, false},
+		{0, 1, false},
+		{time.Hour, 1, true},
+		{time.Hour, 1, false},
+	})
+}
+
+func TestCancelAfterLimitChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := limit.NewTokenBucket(1, 1)
+		require.True(t, lim.Allow())
+		r := lim.ReserveN(time.Now(), 1)
+		require.Equal(t, time.Second, r.Delay())
+		require.NoError(t, lim.SetRate(2))
+		r.Cancel()
+		next := lim.ReserveN(time.Now(), 1)
+		assert.Equal(t, 500*time.Millisecond, next.Delay(), "the refund is made at the new rate")
+	})
+}
+
+func TestHugeTemporaryLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := limit.NewTokenBucket(10, 10)
+		require.NoError(t, lim.SetTemporaryLimit(1, 1, time.Duration(math.MaxInt64)))
+		time.Sleep(1000 * time.Hour)
+		assert.Equal(t, limit.Rate(1), lim.Rate(), "a temporary limit of the longest duration does not overflow")
+	})
+}
+
+// TestConcurrentLimitChanges hammers Allow while the limits are re-set (to
+// the same values) concurrently: every change seals an epoch and publishes a
+// new one, and no Allow may apply one epoch's parameters to another's state.
+func TestConcurrentLimitChanges(t *testing.T) {
+	lim := limit.NewTokenBucket(limit.PerHour(1), 50)
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = lim.SetRate(limit.PerHour(1))
+				_ = lim.SetBurst(50)
+			}
+		}
+	})
+	var users sync.WaitGroup
+	for range 8 {
+		users.Go(func() {
+			for range 200 {
+				if lim.Allow() {
+					admitted.Add(1)
+				}
+			}
+		})
+	}
+	users.Wait()
+	close(stop)
+	wg.Wait()
+	assert.LessOrEqual(t, admitted.Load(), int64(50), "never more than the burst, whatever the epoch switches")
+	assert.GreaterOrEqual(t, admitted.Load(), int64(49), "conversions round down by less than a token")
+}
+
+func TestLimitedErrorUnwrap(t *testing.T) {
+	err := &limit.LimitedError{Delay: time.Second, Tier: "user"}
+	assert.Equal(t, limit.ErrLimited, errors.Unwrap(err))
+	assert.Equal(t, "limit: rate limited by the user tier, retry after 1s", err.Error())
 }

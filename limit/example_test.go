@@ -1,0 +1,199 @@
+package limit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/policy"
+)
+
+func ExampleNewTokenBucket() {
+	// 2 requests per second on average, bursts of up to 3.
+	lim := limit.NewTokenBucket(limit.PerSecond(2), 3)
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, at := range []time.Duration{0, 0, 0, 0, 500 * time.Millisecond} {
+		fmt.Printf("request %d at +%v: %v\n", i, at, lim.AllowN(start.Add(at), 1))
+	}
+	fmt.Println(lim)
+	// Output:
+	// request 0 at +0s: true
+	// request 1 at +0s: true
+	// request 2 at +0s: true
+	// request 3 at +0s: false
+	// request 4 at +500ms: true
+	// token-bucket 2/s burst 3
+}
+
+func ExampleNewTokenBucket_badInput() {
+	lim := limit.NewTokenBucket(limit.PerSecond(-1), 10)
+	fmt.Println(lim.Allow())
+	fmt.Println(errors.Is(lim.Err(), ion.ErrInvalidConfig))
+	fmt.Println(lim.Err())
+	// Output:
+	// false
+	// true
+	// limit: invalid configuration: rate: must not be negative, got -1
+}
+
+func ExampleTokenBucket_ReserveN() {
+	lim := limit.NewTokenBucket(limit.Every(time.Second), 1)
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := lim.ReserveN(now, 1)
+	second := lim.ReserveN(now, 1)
+	fmt.Println(first.OK(), first.DelayFrom(now))
+	fmt.Println(second.OK(), second.DelayFrom(now))
+	second.CancelAt(now) // the holder changed its mind: the token goes back
+	fmt.Println(lim.ReserveN(now, 1).DelayFrom(now))
+	fmt.Println(lim.ReserveN(now, 2).OK()) // more than the burst: never
+	// Output:
+	// true 0s
+	// true 1s
+	// 1s
+	// false
+}
+
+func ExampleNewLeakyBucket() {
+	// A meter of capacity 2 leaking 1 unit per second.
+	lim := limit.NewLeakyBucket(limit.PerSecond(1), 2)
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, at := range []time.Duration{0, 0, 0, time.Second, time.Second} {
+		fmt.Printf("+%v: %v\n", at, lim.AllowN(start.Add(at), 1))
+	}
+	fmt.Println(lim.Capacity(), lim)
+	// Output:
+	// +0s: true
+	// +0s: true
+	// +0s: false
+	// +1s: true
+	// +1s: false
+	// 2 leaky-bucket 1/s capacity 2
+}
+
+func ExampleNewKeyed() {
+	// One bucket per client, at most 10,000 clients remembered.
+	perClient := limit.NewKeyed[string](limit.PerMinute(60), 2, limit.WithMaxKeys(10_000))
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, client := range []string{"10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.2"} {
+		fmt.Println(client, perClient.AllowN(now, client, 1))
+	}
+	fmt.Println(perClient.Len(), "clients")
+	// Output:
+	// 10.0.0.1 true
+	// 10.0.0.1 true
+	// 10.0.0.1 false
+	// 10.0.0.2 true
+	// 2 clients
+}
+
+func ExampleNewMultiTier() {
+	gw := limit.NewMultiTier(
+		limit.WithTier(limit.Global, limit.PerSecond(100), 100),
+		limit.WithTier(limit.User, limit.PerSecond(1), 1),
+		limit.WithRoute("POST /api/v1/orders", limit.PerSecond(1), 2),
+	)
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	alice := limit.Request{Method: "POST", Path: "/api/v1/orders", UserID: "alice"}
+	bob := limit.Request{Method: "POST", Path: "/api/v1/orders", UserID: "bob"}
+	carol := limit.Request{Method: "POST", Path: "/api/v1/orders", UserID: "carol"}
+	fmt.Println("alice:", gw.AllowN(now, alice, 1))
+	fmt.Println("alice again:", gw.AllowN(now, alice, 1)) // her user bucket is empty
+	fmt.Println("bob:", gw.AllowN(now, bob, 1))
+	fmt.Println("carol:", gw.AllowN(now, carol, 1)) // the route allows 2 at once
+	fmt.Println(gw.RouteKey(limit.Request{Method: "GET", Path: "/api/v1/users/42"}))
+	st := gw.Stats()
+	fmt.Println(st.Allowed, st.Limited, st.LimitedBy[limit.User], st.LimitedBy[limit.Route])
+	// Output:
+	// alice: true
+	// alice again: false
+	// bob: true
+	// carol: false
+	// GET /api/v1/users/{id}
+	// 2 2 1 1
+}
+
+func ExampleMultiTier_UpdateFromHeader() {
+	gw := limit.NewMultiTier()
+	req := limit.Request{Method: "GET", Path: "/api/items"}
+	h := http.Header{}
+	h.Set("X-RateLimit-Remaining", "0")
+	h.Set("X-RateLimit-Reset-After", "30")
+	fmt.Println(gw.UpdateFromHeader(req, h))
+	fmt.Println(gw.Allow(req)) // the server said: nothing more before the reset
+
+	h = http.Header{}
+	h.Set("X-RateLimit-Global", "true")
+	h.Set("Retry-After", "10")
+	fmt.Println(gw.UpdateFromHeader(req, h))
+	fmt.Println(gw.IsPaused())
+
+	h = http.Header{}
+	h.Set("X-RateLimit-Remaining", "lots")
+	fmt.Println(errors.Is(gw.UpdateFromHeader(req, h), limit.ErrHeader))
+	// Output:
+	// <nil>
+	// false
+	// <nil>
+	// true
+	// true
+}
+
+func ExamplePolicy() {
+	lim := limit.NewTokenBucket(limit.PerSecond(1), 1)
+	p := policy.Compose(limit.Policy[string](lim))
+	call := func(context.Context) (string, error) { return "pong", nil }
+
+	v, err := p.Run(context.Background(), call)
+	fmt.Println(v, err)
+	_, err = p.Run(context.Background(), call)
+	fmt.Println(errors.Is(err, limit.ErrLimited), errors.Is(err, ion.ErrRejected))
+	_, ok := ion.RetryAfter(err)
+	fmt.Println("retry after known:", ok)
+	fmt.Println(p)
+	// Output:
+	// pong <nil>
+	// true true
+	// retry after known: true
+	// limit(token-bucket 1/s burst 1) → fn
+}
+
+type tenantCtxKey struct{}
+
+func ExampleKeyed_By() {
+	perTenant := limit.NewKeyed[string](limit.PerSecond(1), 1)
+	tenant := func(ctx context.Context) string {
+		s, _ := ctx.Value(tenantCtxKey{}).(string)
+		return s
+	}
+	p := limit.Policy[int](perTenant.By(tenant), limit.WithMaxWait(0))
+	call := func(context.Context) (int, error) { return 42, nil }
+	for _, name := range []string{"acme", "acme", "globex"} {
+		ctx := context.WithValue(context.Background(), tenantCtxKey{}, name)
+		_, err := policy.Run(ctx, p, call)
+		fmt.Println(name, err == nil)
+	}
+	// Output:
+	// acme true
+	// acme false
+	// globex true
+}
+
+func ExampleMultiTier_By() {
+	gw := limit.NewMultiTier(limit.WithTier(limit.Route, limit.PerMinute(1), 1))
+	p := limit.Policy[int](gw.By(func(context.Context) limit.Request {
+		return limit.Request{Method: "GET", Path: "/health"}
+	}))
+	call := func(context.Context) (int, error) { return 200, nil }
+	_, err := policy.Run(context.Background(), p, call)
+	fmt.Println(err)
+	_, err = policy.Run(context.Background(), p, call)
+	var le *limit.LimitedError
+	fmt.Println(errors.As(err, &le), le.Tier)
+	// Output:
+	// <nil>
+	// true route
+}
