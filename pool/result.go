@@ -117,7 +117,7 @@ func (f *Future[T]) Wait(ctx context.Context) (T, error) {
 // With a Tracer, each execution is one span "pool.execute", ended with the
 // outcome ("rejected" for ErrClosed and ErrExpired). Each call allocates its
 // result slot and a cancellable context (four allocations) and costs two
-// goroutine hand-offs, about 1.5µs (BenchmarkResult/Policy).
+// goroutine hand-offs, about 1µs (BenchmarkResult/Policy).
 func Policy[T any](p *Pool) policy.Policy[T] {
 	return &adapter[T]{p: p}
 }
