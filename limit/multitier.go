@@ -29,6 +29,9 @@ const (
 	scopeCount
 )
 
+// Stats indexes its arrays by Scope.
+var _ [scopeCount]struct{} = [len(Stats{}.LimitedBy)]struct{}{}
+
 // String returns "global", "route", "resource", "sub-resource" or "user".
 func (s Scope) String() string {
 	switch s {
@@ -439,17 +442,17 @@ func (m *MultiTier) PausedUntil() time.Time {
 // Stats is a snapshot of a [MultiTier]'s counters since it was built or
 // last [MultiTier.Reset].
 type Stats struct {
-	Requests  int64             // requests decided: Allowed + Limited
-	Allowed   int64             // requests admitted, at once or after a wait
-	Limited   int64             // requests refused
-	LimitedBy [scopeCount]int64 // refusals by the tier that refused, indexed by Scope (a pause counts as Global)
-	Cancelled int64             // waits ended by their ctx (refunded, not in Requests)
-	Waits     int64             // requests admitted through Wait, WaitN or a Policy
-	TotalWait time.Duration     // the time those requests waited, in all
-	AvgWait   time.Duration     // TotalWait / Waits: the true mean, 0 without waits
-	MaxWait   time.Duration     // the longest of those waits
-	Keys      [scopeCount]int   // buckets remembered by each keyed tier, indexed by Scope
-	Paused    bool              // whether the limiter is paused now
+	Requests  int64         // requests decided: Allowed + Limited
+	Allowed   int64         // requests admitted, at once or after a wait
+	Limited   int64         // requests refused
+	LimitedBy [5]int64      // refusals by the tier that refused, indexed by Scope (a pause counts as Global)
+	Cancelled int64         // waits ended by their ctx (refunded, not in Requests)
+	Waits     int64         // requests admitted through Wait, WaitN or a Policy
+	TotalWait time.Duration // the time those requests waited, in all
+	AvgWait   time.Duration // TotalWait / Waits: the true mean, 0 without waits
+	MaxWait   time.Duration // the longest of those waits
+	Keys      [5]int        // buckets remembered by each keyed tier, indexed by Scope
+	Paused    bool          // whether the limiter is paused now
 }
 
 // Stats returns a snapshot of the counters. The fields are read one by one,

@@ -22,6 +22,11 @@ func TestWaitImmediate(t *testing.T) {
 		start := time.Now()
 		require.NoError(t, lim.WaitN(t.Context(), 3))
 		assert.Zero(t, time.Since(start), "tokens available at once: no wait")
+		require.ErrorIs(t, lim.WaitN(t.Context(), 4), limit.ErrExceedsBurst)
+		require.ErrorIs(t, lim.WaitN(t.Context(), -1), limit.ErrNegativeN)
+		assert.Zero(t, time.Since(start), "bad n fails at once, without sleeping")
+		r := lim.ReserveN(time.Now(), 1)
+		assert.Equal(t, time.Second, r.Delay(), "and without changing state")
 	})
 }
 
