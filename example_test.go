@@ -12,7 +12,7 @@ import (
 // limit.LimitedError and breaker.OpenError.
 type limitedError struct{ wait time.Duration }
 
-func (e *limitedError) Error() string              { return "limited" }
+func (e *limitedError) Error() string             { return "limited" }
 func (e *limitedError) RetryAfter() time.Duration { return e.wait }
 func (e *limitedError) Is(target error) bool      { return target == ion.ErrRejected }
 

@@ -17,7 +17,7 @@ import (
 // waitErr is a rejection that knows when to come back.
 type waitErr struct{ d time.Duration }
 
-func (e *waitErr) Error() string              { return "wait" }
+func (e *waitErr) Error() string             { return "wait" }
 func (e *waitErr) RetryAfter() time.Duration { return e.d }
 
 func TestRetryAfter(t *testing.T) {
@@ -51,7 +51,7 @@ type wrapWait struct {
 	err error
 }
 
-func (e *wrapWait) Error() string              { return "wrap" }
+func (e *wrapWait) Error() string             { return "wrap" }
 func (e *wrapWait) RetryAfter() time.Duration { return e.d }
 func (e *wrapWait) Unwrap() error             { return e.err }
 
