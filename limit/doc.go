@@ -90,17 +90,23 @@
 //
 // # Decisions
 //
-// Where the issue left room, this package chose:
+// Where the design left room, this package chose:
 //
 //   - A LeakyBucket is the GCRA meter, not a queue: it admits exactly what a
 //     token bucket of the same rate and capacity admits, and reports its
-//     level instead of its tokens.
+//     level instead of its tokens; its limit changes keep the level.
 //   - DrainTo only lowers the tokens; setters (SetRate, SetBurst) return an
 //     error for invalid values and change nothing then; while a temporary
 //     limit is in force they change the limits restored when it ends.
 //   - A zero rate is valid: the burst is admitted once, then nothing, and a
 //     wait for more fails at once with a LimitedError whose Delay is the
 //     maximum Duration.
+//   - Keyed and MultiTier are not Limiters themselves: a key must come from
+//     somewhere, so By takes a function of the call's ctx.
+//   - A MultiTier charges every tier as of the time the request will run
+//     (the latest of the tiers' free slots), not when it starts waiting.
 //   - Keyed and MultiTier forget a key by default only once its bucket is
 //     full again (losslessly); WithIdleTTL trades accuracy for memory.
+//   - Explicit times more than 146 years from the process start are served
+//     as that bound.
 package limit

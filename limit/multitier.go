@@ -305,7 +305,7 @@ func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, in
 			}
 		}
 		if w > maxWait-(at-ns) {
-			return c, w + (at - ns), worst, false
+			return c, min(w, int64(never)-(at-ns)) + (at - ns), worst, false
 		}
 		slot := satAdd(at, w)
 		for i, b := range bs[:k] {

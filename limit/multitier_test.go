@@ -3,6 +3,7 @@ package limit_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -360,4 +361,18 @@ func TestMultiTierStringAndMetrics(t *testing.T) {
 	assert.EqualValues(t, 1, rec.Count("ion_limit_pauses_total", name))
 	assert.EqualValues(t, 1, rec.Value("ion_limit_keys", name, observe.L("tier", "route")))
 	assert.Equal(t, "Scope(9)", limit.Scope(9).String())
+}
+
+func TestMultiTierZeroRateTier(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := limit.NewMultiTier(limit.WithTier(limit.User, 0, 1))
+		req := limit.Request{Path: "/a", UserID: "u"}
+		require.True(t, m.Allow(req), "a zero-rate tier admits its burst once")
+		m.PauseFor(time.Second)
+		err := m.Wait(t.Context(), req)
+		var le *limit.LimitedError
+		require.True(t, errors.As(err, &le), "then never: a wait fails at once")
+		assert.Equal(t, "user", le.Tier)
+		assert.Equal(t, time.Duration(math.MaxInt64), le.Delay, "the wait saturates instead of overflowing")
+	})
 }

@@ -107,8 +107,8 @@ func WithLogger(l observe.Logger) Option {
 }
 
 // WithMetrics records the limiter's metrics (see the package doc) in m. The
-// instruments are resolved once, here; recording does not allocate. A nil m
-// makes the limiter fail closed. All constructors use it.
+// instruments are resolved once, at construction; recording does not
+// allocate. A nil m makes the limiter fail closed. All constructors use it.
 func WithMetrics(m observe.Metrics) Option {
 	return optionFunc(func(c *config) {
 		if m == nil {
