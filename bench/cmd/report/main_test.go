@@ -1,0 +1,89 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ionkit/ion/bench/internal/suite"
+)
+
+const sampleRaw = `date: 2026-01-01 00:00 UTC
+count: 3
+cpus: 1,2
+goos: linux
+goarch: amd64
+cpu: Test CPU
+BenchmarkAllow/ion         	1000	        30.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkAllow/ion         	1000	        50.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkAllow/ion         	1000	        40.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkAllow/ion-2       	1000	        40.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkAllow/xrate       	1000	       100.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkAllow/xrate-2     	1000	       100.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkAllowParallel/ion-2   	1000	       90.0 ns/op	       0 B/op	       0 allocs/op
+BenchmarkComposedTimeout/ion	1000	       500 ns/op	     272 B/op	       4 allocs/op
+BenchmarkComposedTimeout/failsafe	1000	       1500 ns/op	     1280 B/op	       30 allocs/op
+BenchmarkComposedTimeout/baseline-withtimeoutcause	1000	       400 ns/op	     272 B/op	       4 allocs/op
+BenchmarkComposedTimeout/ion-2	1000	       500 ns/op	     272 B/op	       4 allocs/op
+BenchmarkComposedTimeout/failsafe-2	1000	       1500 ns/op	     1280 B/op	       30 allocs/op
+BenchmarkComposedTimeout/baseline-withtimeoutcause-2	1000	       400 ns/op	     272 B/op	       4 allocs/op
+PASS
+ok  	github.com/ionkit/ion/bench	1.0s
+`
+
+// TestParseMedians checks the parsing of go test output: names split into
+// group, implementation and -cpu, medians, and the configuration lines.
+func TestParseMedians(t *testing.T) {
+	r, err := parse(strings.NewReader(sampleRaw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := r.stat(key{"Allow", "ion", 1})
+	if !ok || st.n != 3 || st.ns != 40 || st.spread != 0.5 {
+		t.Errorf("Allow/ion at -cpu=1: %+v, want 3 samples, median 40, spread 0.5", st)
+	}
+	if st, _ := r.stat(key{"ComposedTimeout", "baseline-withtimeoutcause", 1}); st.alloc != 4 || st.bytes != 272 {
+		t.Errorf("a name holding a dash was misparsed: %+v", st)
+	}
+	if got := r.impls["Allow"]; len(got) != 2 || got[0] != "ion" || got[1] != "xrate" {
+		t.Errorf("Allow implementations %v", got)
+	}
+	if len(r.cpus) != 2 || r.meta["count"] != "3" || r.meta["cpu"] != "Test CPU" {
+		t.Errorf("cpus %v, meta %v", r.cpus, r.meta)
+	}
+	if _, err := parse(strings.NewReader("PASS\n")); err == nil {
+		t.Error("output with no results parsed without error")
+	}
+}
+
+// TestBarsVerdicts checks the bar arithmetic on the sample: the Allow bar
+// holds (0.4×), the contention bar fails (90 vs 40 serial is 2.25×), the
+// Timeout bar holds on time and on allocations, the unmeasured bars fail.
+func TestBarsVerdicts(t *testing.T) {
+	r, err := parse(strings.NewReader(sampleRaw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for i, vs := range checkBars(r, []loadResult{{Impl: "ion", P99Ns: 500_000}}) {
+		got[suite.Bars[i].What] = allOK(vs)
+	}
+	want := map[string]bool{
+		"token bucket Allow":                    true,
+		"contention (RunParallel, -cpu=2)":      false,
+		"limit + sem + breaker + Timeout":       true,
+		"breaker closed-state success":          false,
+		"latency under load (1,000 goroutines)": true,
+	}
+	for what, ok := range want {
+		if got[what] != ok {
+			t.Errorf("bar %q holds = %v, want %v", what, got[what], ok)
+		}
+	}
+	var w strings.Builder
+	write(&w, r, nil, map[string]string{"golang.org/x/time": "v0.16.0"}, "notes", "stat")
+	for _, s := range []string{"| Allow | 1 | 40.0 | xrate | 100 | 0.40 |", "v0.16.0", "notes", "Test CPU"} {
+		if !strings.Contains(w.String(), s) {
+			t.Errorf("report lacks %q", s)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+// Package suite holds what the benchmarks, the pairing test and the report
+// program must agree on: how benchmark implementations are named, which
+// module each peer comes from, and the performance bars of DESIGN.md §7.
+//
+// # Naming
+//
+// Every benchmark is a group, BenchmarkG, whose sub-benchmarks are its
+// implementations: G/ion is Ion's, G/<peer> is a peer's twin doing the same
+// work (a name from [Peers]), and G/baseline-<what> is a plain-Go reference
+// with no pairing. A group named GParallel is the RunParallel (contended)
+// variant of group G. The report program pairs G/ion with every G/<peer>.
+package suite
+
+import "strings"
+
+// Ion is the implementation name of Ion's side of every group.
+const Ion = "ion"
+
+// BaselinePrefix starts the name of every plain-Go reference implementation.
+const BaselinePrefix = "baseline-"
+
+// ParallelSuffix ends the name of the contended (RunParallel) variant of a
+// group.
+const ParallelSuffix = "Parallel"
+
+// Peer is one library Ion is measured against.
+type Peer struct {
+	Name   string // implementation name in benchmark names
+	Module string // module path in bench/go.mod, for its version
+	What   string // what is benchmarked of it, for the report
+}
+
+// Peers lists every peer implementation name the benchmarks may use.
+var Peers = []Peer{
+	{"xrate", "golang.org/x/time", "rate.Limiter"},
+	{"uber", "go.uber.org/ratelimit", "ratelimit.Limiter (Take)"},
+	{"xsync", "golang.org/x/sync", "semaphore.Weighted"},
+	{"gobreaker", "github.com/sony/gobreaker/v2", "CircuitBreaker / TwoStepCircuitBreaker"},
+	{"gres", "github.com/eapache/go-resiliency", "breaker.Breaker"},
+	{"failsafe", "github.com/failsafe-go/failsafe-go", "policies and executors"},
+	{"ants", "github.com/panjf2000/ants/v2", "ants.Pool"},
+	{"pond", "github.com/alitto/pond/v2", "pond.Pool / ResultPool"},
+}
+
+// IsPeer reports whether name is a known peer implementation name.
+func IsPeer(name string) bool {
+	for _, p := range Peers {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// IsBaseline reports whether name is a baseline implementation name.
+func IsBaseline(name string) bool {
+	return strings.HasPrefix(name, BaselinePrefix) && len(name) > len(BaselinePrefix)
+}
+
+// Kind says how a bar is checked.
+type Kind int
+
+const (
+	// Ratio: ion's median ns/op ≤ Max × the peer's, and allocs/op within
+	// MaxAllocs (when ≥ 0) — or within the allocs of the baseline
+	// AllocsOf when it is set.
+	Ratio Kind = iota
+	// Contention: every Ion group with a Parallel variant, RunParallel at
+	// -cpu=2 ≤ Max × the serial figure at -cpu=1.
+	Contention
+	// Latency: the loadlat p99 of Ion's composed pipeline < MaxP99Micros.
+	Latency
+)
+
+// Bar is one performance bar of DESIGN.md §7.
+type Bar struct {
+	What      string   // the bar's row in DESIGN.md §7
+	Text      string   // the bar as written there
+	Kind      Kind     //
+	Groups    []string // the benchmark groups it is measured on (Ratio)
+	Peer      string   // the peer's implementation name (Ratio)
+	Max       float64  // the highest ratio that holds
+	MaxAllocs float64  // the highest ion allocs/op that holds; < 0 means unchecked
+	AllocsOf  string   // an implementation of the same group whose allocs/op bound ion's
+	MaxP99Us  float64  // Latency: p99 bound in microseconds
+}
+
+// Bars is DESIGN.md §7, one entry per row.
+var Bars = []Bar{
+	{
+		What: "composed limit + sem + breaker, success path", Kind: Ratio,
+		Text:   "0 allocs/op; ≤ 0.15× failsafe-go's RateLimiter+Bulkhead+CircuitBreaker",
+		Groups: []string{"Composed"}, Peer: "failsafe", Max: 0.15, MaxAllocs: 0,
+	},
+	{
+		What: "limit + sem + breaker + Timeout", Kind: Ratio,
+		Text:   "≤ 0.4× failsafe-go; allocations only those of context.WithTimeoutCause",
+		Groups: []string{"ComposedTimeout"}, Peer: "failsafe", Max: 0.4, MaxAllocs: -1,
+		AllocsOf: "baseline-withtimeoutcause",
+	},
+	{
+		What: "token bucket Allow", Kind: Ratio,
+		Text:   "≤ 0.8× golang.org/x/time/rate Limiter.Allow",
+		Groups: []string{"Allow"}, Peer: "xrate", Max: 0.8, MaxAllocs: -1,
+	},
+	{
+		What: "semaphore Acquire+Release, TryAcquire+Release", Kind: Ratio,
+		Text:   "≤ 1.0× golang.org/x/sync/semaphore",
+		Groups: []string{"AcquireRelease", "TryAcquireRelease"}, Peer: "xsync", Max: 1.0, MaxAllocs: -1,
+	},
+	{
+		What: "breaker closed-state success", Kind: Ratio,
+		Text:   "≤ 0.25× sony/gobreaker/v2 Execute; 0 allocs",
+		Groups: []string{"Breaker"}, Peer: "gobreaker", Max: 0.25, MaxAllocs: 0,
+	},
+	{
+		What: "pool submit-to-completion", Kind: Ratio,
+		Text:   "≤ 1.0× panjf2000/ants/v2 per task; 0 allocs per fire-and-forget Submit",
+		Groups: []string{"SubmitSize2", "SubmitSize64"}, Peer: "ants", Max: 1.0, MaxAllocs: 0,
+	},
+	{
+		What: "contention (RunParallel, -cpu=2)", Kind: Contention,
+		Text: "no hot path slower than 2× its serial figure", Max: 2.0, MaxAllocs: -1,
+	},
+	{
+		What: "latency under load (1,000 goroutines)", Kind: Latency,
+		Text:     "p99 of a composed call < 1 ms, reported with p50 and p99.9",
+		MaxP99Us: 1000, MaxAllocs: -1,
+	},
+}
