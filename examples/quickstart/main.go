@@ -46,7 +46,8 @@ func run(ctx context.Context, w io.Writer, calls int) error {
 	svc := &service{}
 	for i := 1; i <= calls; i++ {
 		fmt.Fprintf(w, "call %d\n", i)
-		// Each caller waits at most 150ms for an answer.
+		// Each caller waits at most 150ms, so Retry waits out an open breaker
+		// (its Retry-After) only when that fits; otherwise Fallback answers.
 		cctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
 		v, err := p.Run(cctx, svc.recommend)
 		cancel()
