@@ -408,6 +408,37 @@ func (b *bucket) reserve(ns, n, maxWait int64) (ticket, int64, bool) {
 	}
 }
 
+// take takes n > 0 tokens at ns if they are available at once, and
+// reports whether it did. It is reserve with maxWait 0, trimmed for Allow:
+// the window between loading the state and swapping it is kept as short as
+// possible, since under contention that is when another core steals it.
+func (b *bucket) take(ns, n int64) bool {
+	for {
+		e, ns := b.load(ns)
+		if e.inf {
+			return true
+		}
+		if n > e.burst {
+			return false
+		}
+		now, cost := e.units(ns), n*e.interval
+		// max(tat, now) + cost - now <= tau, and now <= now + tau - cost
+		// since cost <= tau: admitted exactly when tat <= limit.
+		limit := now + e.tau - cost
+		tat := e.tat.Load()
+		if tat == sealed {
+			b.waitSwitch()
+			continue
+		}
+		if tat > limit {
+			return false
+		}
+		if e.tat.CompareAndSwap(tat, max(tat, now)+cost) {
+			return true
+		}
+	}
+}
+
 // peek reports, without changing state, whether n > 0 tokens are available
 // at ns, and the wait for them otherwise (as reserve reports it).
 func (b *bucket) peek(ns, n int64) (int64, bool) {

@@ -74,7 +74,7 @@ func (lim *Keyed[K]) allowN(ns int64, key K, n int) bool {
 	if n == 0 {
 		return true
 	}
-	_, _, ok := lim.s.get(key, ns, lim.l).b.reserve(ns, int64(n), 0)
+	ok := lim.s.get(key, ns, lim.l).b.take(ns, int64(n))
 	lim.m.record(ok)
 	return ok
 }

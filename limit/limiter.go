@@ -66,7 +66,7 @@ func (c *core) allowN(ns int64, n int) bool {
 	if n == 0 {
 		return true
 	}
-	_, _, ok := c.b.reserve(ns, int64(n), 0)
+	ok := c.b.take(ns, int64(n))
 	c.m.record(ok)
 	return ok
 }
