@@ -61,7 +61,11 @@ func (e *RetryError) Error() string {
 	if e.Err != nil {
 		last = e.Err.Error()
 	}
-	return reason + " after " + strconv.Itoa(e.Attempts) + " attempts: " + last
+	unit := " attempts: "
+	if e.Attempts == 1 {
+		unit = " attempt: "
+	}
+	return reason + " after " + strconv.Itoa(e.Attempts) + unit + last
 }
 
 // Unwrap returns the reason and the last attempt's error.
@@ -204,7 +208,9 @@ func WithOnRetry(fn func(ctx context.Context, attempt int, err error, delay time
 // inner policy (an error matching ion.ErrRejected), after the delay it
 // carries; a [Success] and the caller's own cancellation are returned as
 // they are.
-// [RetryLayer.RetryIf] adds results to retry and [RetryLayer.AbortIf]
+// [RetryLayer.RetryIf] adds results to retry (a Success, or an Ignored
+// result that is not the caller's cancellation, such as a 429 that the
+// pipeline's classifier keeps from the breaker) and [RetryLayer.AbortIf]
 // vetoes retries.
 //
 // When: before retry n Retry waits the backoff's Delay(n) (default
@@ -221,6 +227,9 @@ func WithOnRetry(fn func(ctx context.Context, attempt int, err error, delay time
 // matching its reason and the last attempt's error, returned with the last
 // attempt's value. When the caller's ctx ends during a backoff, Retry
 // returns at once with a *RetryError matching ctx.Err() and the last error.
+// A rejection's Retry-After can be long (an open breaker's open duration, 30
+// s by default): without WithMaxDuration or a ctx deadline, Retry waits it
+// out; with either, a wait that cannot fit gives up at once.
 //
 // Each attempt's ctx carries its number, read with [Attempt]. Attempts run
 // on the caller's goroutine; a panic propagates unchanged. The backoff wait
@@ -419,7 +428,13 @@ func (r *RetryLayer[T]) run(ctx context.Context, next Next[T]) (T, error) {
 func (r *RetryLayer[T]) retryable(ctx context.Context, next Next[T], v T, err error) bool {
 	switch next.Classify(ctx, v, err) {
 	case Ignored:
-		if !rejected(ctx, err) {
+		// The caller's cancellation is final; a rejection is retried; any
+		// other Ignored result (a classifier's verdict, such as a 429 the
+		// breaker should not count) only when RetryIf asks for it.
+		if ctx.Err() != nil {
+			return false
+		}
+		if !rejected(ctx, err) && (r.retryIf == nil || !r.retryIf(v, err)) {
 			return false
 		}
 	case Success:

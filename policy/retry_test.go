@@ -357,7 +357,7 @@ func TestRetryCancelDuringBackoff(t *testing.T) {
 		assert.ErrorIs(t, err, errTransient, "the last attempt's error is wrapped")
 		assert.Equal(t, 1, l.count(), "no attempt after the cancellation")
 		assert.Equal(t, []policy.Outcome{policy.Ignored}, got, "the caller's cancellation is Ignored by outer policies")
-		assert.Contains(t, err.Error(), "policy: retry stopped: context canceled after 1 attempts")
+		assert.Contains(t, err.Error(), "policy: retry stopped: context canceled after 1 attempt: transient")
 	})
 }
 
@@ -663,5 +663,40 @@ func TestRetryStress(t *testing.T) {
 		retries := rec.Count("ion_policy_retries_total", observe.L("name", "retry"), observe.L("policy", "retry"))
 		assert.LessOrEqual(t, float64(retries), 0.2*workers*loops, "retries never exceed ratio × calls")
 		assert.Positive(t, retries)
+	})
+}
+
+// An Ignored result that is not the caller's cancellation (a classifier
+// keeping a 429 from the breaker) is retried only when RetryIf asks.
+func TestRetryIfOnIgnoredResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const tooMany = 429
+		classify := func(v int, err error) policy.Outcome {
+			if v == tooMany {
+				return policy.Ignored
+			}
+			return policy.Success
+		}
+		calls := 0
+		fn := func(context.Context) (int, error) {
+			calls++
+			if calls < 3 {
+				return tooMany, nil
+			}
+			return 200, nil
+		}
+		plain := policy.Compose[int](policy.Retry[int](policy.WithBackoff(policy.Constant(time.Millisecond)))).WithClassifier(classify)
+		v, err := plain.Run(context.Background(), fn)
+		require.NoError(t, err)
+		assert.Equal(t, tooMany, v, "without RetryIf an Ignored result is returned as it is")
+		assert.Equal(t, 1, calls)
+
+		calls = 0
+		retry429 := policy.Retry[int](policy.WithBackoff(policy.Constant(time.Millisecond))).
+			RetryIf(func(v int, _ error) bool { return v == tooMany })
+		v, err = policy.Compose[int](retry429).WithClassifier(classify).Run(context.Background(), fn)
+		require.NoError(t, err)
+		assert.Equal(t, 200, v, "RetryIf retries the Ignored 429")
+		assert.Equal(t, 3, calls)
 	})
 }

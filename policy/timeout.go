@@ -33,7 +33,9 @@ type timeoutError struct {
 }
 
 func (e *timeoutError) Error() string {
-	if e.err == nil {
+	// A call that returned the ctx's cause (net/http does) would only
+	// repeat "policy: timeout".
+	if e.err == nil || e.err == ErrTimeout {
 		return "policy: timeout after " + e.d.String()
 	}
 	return "policy: timeout after " + e.d.String() + ": " + e.err.Error()
@@ -94,7 +96,9 @@ func WithAbandon() TimeoutOption {
 // context.Cause tells this timeout (ErrTimeout) apart from the caller's own
 // cancellation or deadline. The child ctx is cancelled when the call
 // returns, on every path, so nothing stays registered under a long-lived
-// parent ctx.
+// parent ctx. Whatever the call hands back that still uses that ctx (an
+// HTTP response body, a database row cursor) must be consumed inside the
+// call.
 //
 // By default (cooperative) Timeout returns when the call returns, which a
 // function that honours ctx does at the deadline; see [WithAbandon] to

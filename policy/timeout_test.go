@@ -322,3 +322,17 @@ func TestErrTimeout(t *testing.T) {
 	assert.NotErrorIs(t, policy.ErrTimeout, ion.ErrRejected, "a timeout is not a rejection")
 	assert.NotErrorIs(t, context.DeadlineExceeded, policy.ErrTimeout)
 }
+
+// A call that returns its ctx's cause (as net/http does) is reported once,
+// not as "policy: timeout after 10ms: policy: timeout".
+func TestTimeoutErrorTextOnCause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := policy.Timeout[int](10 * time.Millisecond)
+		_, err := policy.Run(context.Background(), p, func(ctx context.Context) (int, error) {
+			<-ctx.Done()
+			return 0, context.Cause(ctx)
+		})
+		require.ErrorIs(t, err, policy.ErrTimeout)
+		assert.Equal(t, "policy: timeout after 10ms", err.Error())
+	})
+}
