@@ -53,7 +53,13 @@ func (e *LimitedError) Error() string {
 	if e.Delay >= never {
 		return msg + ", never admitted at this rate"
 	}
-	return msg + ", retry after " + e.Delay.String()
+	// The text rounds up to the millisecond (a reader does not need the
+	// nanoseconds); RetryAfter keeps the exact delay.
+	d := e.Delay
+	if d > time.Millisecond {
+		d = (d + time.Millisecond - 1).Truncate(time.Millisecond)
+	}
+	return msg + ", retry after " + d.String()
 }
 
 // RetryAfter returns Delay, so that ion.RetryAfter and policy.Retry see it.

@@ -40,7 +40,7 @@ func TestRunTellsTheStory(t *testing.T) {
 		// Call 4: the outage exhausts the retries, trips the breaker, and the fallback answers.
 		"  → bestsellers (fallback: policy: retries exhausted after 3 attempts: 503 from service (request 8)) [breaker open]\n",
 		// Call 5: the open breaker fails fast; waiting for it would miss the caller's deadline.
-		"call 5\n  → bestsellers (fallback: policy: retry would miss the deadline after 1 attempts: breaker: recommendations: open) [breaker open]\n",
+		"call 5\n  → bestsellers (fallback: policy: retry would miss the deadline after 1 attempt: breaker: recommendations: open) [breaker open]\n",
 		// Call 6: Retry waits out the breaker, whose probe fails.
 		"call 6\n    retry 2 in 100ms after: breaker: recommendations: open\n    retry 3 in 10ms after: 503 from service (request 9)\n",
 		// Call 8: the probe succeeds; call 9 closes the breaker.
