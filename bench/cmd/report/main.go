@@ -406,8 +406,9 @@ func write(w *strings.Builder, r *run, lr []loadResult, versions map[string]stri
 	p("| goos/goarch | %s/%s |\n", m["goos"], m["goarch"])
 	p("| flags | `-cpu=%s -count=%s -benchtime=%s` |\n", m["cpus"], m["count"], m["benchtime"])
 	p("| load average (1 min) before / after | %s / %s |\n", m["load-before"], m["load-after"])
-	p("\nThe machine is a shared 2-vCPU VM: other processes ran during the run, so single figures are noisy; ")
-	p("medians of %s samples and the benchstat intervals below show how much.\n\n", m["count"])
+	p("\nThe load average before the run is other people's work on the machine (this run's own load comes after); ")
+	p("on a shared VM single figures are noisy, so every figure is a median of %s samples, ", m["count"])
+	p("the spread column of the last table and the benchstat intervals show how noisy.\n\n")
 	p("Peers (versions from `bench/go.mod`):\n\n| name | module | version | what |\n|---|---|---|---|\n")
 	for _, pe := range suite.Peers {
 		p("| %s | %s | %s | %s |\n", pe.Name, pe.Module, versions[pe.Module], pe.What)
