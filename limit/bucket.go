@@ -47,6 +47,20 @@ var base = time.Now()
 // synctest bubble it reads only the monotonic clock.
 func nowNs() int64 { return int64(time.Since(base)) }
 
+// fresher returns a new clock reading if it is later than ns. The methods
+// that read the clock themselves (Allow, Wait, a policy's admission) call it
+// before refusing: a goroutine descheduled between its reading and the
+// compare-and-swap (a GC assist, CPU throttling, a thousand goroutines on
+// two Ps) comes back with a reading that other callers have moved the
+// bucket past, and would be refused by a bucket that has tokens. The second
+// reading costs only refusals, never an admission.
+func fresher(ns int64) (int64, bool) {
+	if now := nowNs(); now > ns {
+		return now, true
+	}
+	return ns, false
+}
+
 // offsetOf returns t as nanoseconds since base, clamped to ±2^62 (±146
 // years) so that differences of offsets never overflow. Every time further
 // away is served as that bound.

@@ -8,3 +8,19 @@ func EpochLayout() (size, tatOffset, paramsSz uintptr) {
 	var e epoch
 	return unsafe.Sizeof(e), unsafe.Offsetof(e.tat), unsafe.Sizeof(e.params)
 }
+
+// AllowWithStaleClock is Allow with a clock reading taken stale before the
+// take, as a goroutine descheduled between the two would have.
+func AllowWithStaleClock(lim *TokenBucket, stale int64) bool {
+	return lim.c.allowN(nowNs()-stale, 1, true)
+}
+
+// KeyedAllowWithStaleClock is Keyed.Allow with a stale clock reading.
+func KeyedAllowWithStaleClock[K comparable](lim *Keyed[K], key K, stale int64) bool {
+	return lim.allowN(nowNs()-stale, key, 1, true)
+}
+
+// MultiTierAllowWithStaleClock is MultiTier.Allow with a stale clock reading.
+func MultiTierAllowWithStaleClock(m *MultiTier, req Request, stale int64) bool {
+	return m.allowN(nowNs()-stale, req, 1, true)
+}

@@ -59,22 +59,28 @@ func NewKeyed[K comparable](rate Rate, burst int, opts ...Option) *Keyed[K] {
 func (lim *Keyed[K]) Err() error { return lim.err }
 
 // Allow is shorthand for AllowN(time.Now(), key, 1).
-func (lim *Keyed[K]) Allow(key K) bool { return lim.allowN(nowNs(), key, 1) }
+func (lim *Keyed[K]) Allow(key K) bool { return lim.allowN(nowNs(), key, 1, true) }
 
 // AllowN reports whether n tokens are available to key at now, and takes
 // them if so; see [TokenBucket.AllowN]. It never blocks.
 func (lim *Keyed[K]) AllowN(now time.Time, key K, n int) bool {
-	return lim.allowN(offsetOf(now), key, n)
+	return lim.allowN(offsetOf(now), key, n, false)
 }
 
-func (lim *Keyed[K]) allowN(ns int64, key K, n int) bool {
+func (lim *Keyed[K]) allowN(ns int64, key K, n int, clock bool) bool {
 	if lim.err != nil || n < 0 {
 		return false
 	}
 	if n == 0 {
 		return true
 	}
-	ok := lim.s.get(key, ns, lim.l).b.take(ns, int64(n))
+	b := &lim.s.get(key, ns, lim.l).b
+	ok := b.take(ns, int64(n))
+	if !ok && clock {
+		if now, later := fresher(ns); later {
+			ok = b.take(now, int64(n))
+		}
+	}
 	lim.m.record(ok)
 	return ok
 }
@@ -106,6 +112,11 @@ func (lim *Keyed[K]) waitN(ctx context.Context, key K, n int, maxWait int64) err
 	ns := nowNs()
 	b := &lim.s.get(key, ns, lim.l).b
 	t, wait, ok := b.reserve(ns, int64(n), budget(ctx, ns, maxWait))
+	if !ok {
+		if now, later := fresher(ns); later {
+			t, wait, ok = b.reserve(now, int64(n), budget(ctx, now, maxWait))
+		}
+	}
 	if !ok {
 		lim.m.record(false)
 		return rejection(wait, "")

@@ -51,14 +51,14 @@ func (lim *LeakyBucket) Err() error { return lim.c.err }
 
 // Allow is shorthand for AllowN(time.Now(), 1). It reads the monotonic
 // clock once and does not allocate.
-func (lim *LeakyBucket) Allow() bool { return lim.c.allowN(nowNs(), 1) }
+func (lim *LeakyBucket) Allow() bool { return lim.c.allowN(nowNs(), 1, true) }
 
 // AllowN reports whether n units fit in the bucket at now, and pours them
 // if so. It never blocks and does not allocate. n = 0 is always allowed and
 // changes nothing; a negative n, an n above the capacity, or a bucket that
 // failed closed are refused without changing state.
 func (lim *LeakyBucket) AllowN(now time.Time, n int) bool {
-	return lim.c.allowN(offsetOf(now), n)
+	return lim.c.allowN(offsetOf(now), n, false)
 }
 
 // Wait is shorthand for WaitN(ctx, 1).

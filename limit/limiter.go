@@ -59,7 +59,9 @@ func (c *core) init(kind string, r Rate, burst int, burstName string, opts []Opt
 	c.b.init(limits{rate: r, burst: burst}, nowNs(), nil)
 }
 
-func (c *core) allowN(ns int64, n int) bool {
+// allowN takes n tokens at ns. clock says that ns is a clock reading taken
+// by the caller, so a refusal is confirmed with a fresher one (see fresher).
+func (c *core) allowN(ns int64, n int, clock bool) bool {
 	if c.err != nil || n < 0 {
 		return false
 	}
@@ -67,6 +69,11 @@ func (c *core) allowN(ns int64, n int) bool {
 		return true
 	}
 	ok := c.b.take(ns, int64(n))
+	if !ok && clock {
+		if now, later := fresher(ns); later {
+			ok = c.b.take(now, int64(n))
+		}
+	}
 	c.m.record(ok)
 	return ok
 }
@@ -90,6 +97,11 @@ func (c *core) waitN(ctx context.Context, n int, maxWait int64) error {
 	}
 	ns := nowNs()
 	t, wait, ok := c.b.reserve(ns, int64(n), budget(ctx, ns, maxWait))
+	if !ok {
+		if now, later := fresher(ns); later {
+			t, wait, ok = c.b.reserve(now, int64(n), budget(ctx, now, maxWait))
+		}
+	}
 	if !ok {
 		c.m.record(false)
 		return rejection(wait, "")

@@ -325,24 +325,29 @@ func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, in
 }
 
 // Allow is shorthand for AllowN(time.Now(), req, 1).
-func (m *MultiTier) Allow(req Request) bool { return m.allowN(nowNs(), req, 1) }
+func (m *MultiTier) Allow(req Request) bool { return m.allowN(nowNs(), req, 1, true) }
 
 // AllowN reports whether every tier of req has n tokens at now, and takes
 // them from all of them if so; otherwise it takes nothing. It never blocks.
 // n = 0 is always allowed; a negative n, an n above a tier's burst, a pause
 // or a limiter that failed closed are refused without changing state.
 func (m *MultiTier) AllowN(now time.Time, req Request, n int) bool {
-	return m.allowN(offsetOf(now), req, n)
+	return m.allowN(offsetOf(now), req, n, false)
 }
 
-func (m *MultiTier) allowN(ns int64, req Request, n int) bool {
+func (m *MultiTier) allowN(ns int64, req Request, n int, clock bool) bool {
 	if m.err != nil || n < 0 {
 		return false
 	}
 	if n == 0 {
 		return true
 	}
-	_, _, s, ok := m.reserve(ns, req, int64(n), 0)
+	_, wait, s, ok := m.reserve(ns, req, int64(n), 0)
+	if !ok && clock && wait != exceeds {
+		if now, later := fresher(ns); later {
+			_, _, s, ok = m.reserve(now, req, int64(n), 0)
+		}
+	}
 	m.count(ok, s)
 	return ok
 }
@@ -376,6 +381,11 @@ func (m *MultiTier) waitN(ctx context.Context, req Request, n int, maxWait int64
 	}
 	ns := nowNs()
 	c, wait, s, ok := m.reserve(ns, req, int64(n), budget(ctx, ns, maxWait))
+	if !ok && wait != exceeds {
+		if now, later := fresher(ns); later {
+			c, wait, s, ok = m.reserve(now, req, int64(n), budget(ctx, now, maxWait))
+		}
+	}
 	if !ok {
 		if wait == exceeds {
 			return ErrExceedsBurst

@@ -52,15 +52,19 @@ func NewTokenBucket(rate Rate, burst int, opts ...Option) *TokenBucket {
 func (lim *TokenBucket) Err() error { return lim.c.err }
 
 // Allow is shorthand for AllowN(time.Now(), 1). It reads the monotonic
-// clock once and does not allocate.
-func (lim *TokenBucket) Allow() bool { return lim.c.allowN(nowNs(), 1) }
+// clock once, and a second time before refusing (a reading that went stale
+// while the goroutine was descheduled never refuses a call the bucket can
+// admit). It does not allocate.
+func (lim *TokenBucket) Allow() bool { return lim.c.allowN(nowNs(), 1, true) }
 
 // AllowN reports whether n tokens are available at now, and takes them if
 // so. It never blocks and does not allocate. n = 0 is always allowed and
 // changes nothing; a negative n, an n above the burst, or a bucket that
-// failed closed are refused without changing state.
+// failed closed are refused without changing state. A now earlier than one
+// already used sees the bucket as it was then: it mints no tokens and may be
+// refused.
 func (lim *TokenBucket) AllowN(now time.Time, n int) bool {
-	return lim.c.allowN(offsetOf(now), n)
+	return lim.c.allowN(offsetOf(now), n, false)
 }
 
 // Wait is shorthand for WaitN(ctx, 1).
