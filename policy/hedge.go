@@ -2,7 +2,9 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -67,8 +69,12 @@ func WithHedges(n int) HedgeOption {
 // Attempts are numbered for [Attempt]: the first keeps the number of the
 // ctx Hedge received, the hedges follow it. A panic in any attempt is
 // recovered: it ends the call, and Hedge returns a *ion.PanicError after
-// cancelling and waiting for the other attempts. [WithBudget] limits the
-// hedges: when the budget refuses, no further hedge starts.
+// cancelling and waiting for the other attempts. A hedge that calls
+// runtime.Goexit ends the call the same way, at once (the PanicError's
+// value is an error saying so); in the first attempt, which runs on the
+// caller's goroutine, Goexit ends that goroutine as usual, after the hedges
+// have been cancelled and waited for. [WithBudget] limits the hedges: when
+// the budget refuses, no further hedge starts.
 //
 // Cost: a call that wins before the delay costs a cancellable ctx and a
 // timer; each hedge adds a goroutine.
@@ -87,7 +93,8 @@ func Hedge[T any](delay time.Duration, opts ...HedgeOption) *HedgeLayer[T] {
 // the first) starts delay(n) after attempt n started. delay runs on the
 // caller's goroutine for the first hedge and on the previous hedge's
 // goroutine for the others, outside any lock; a negative result counts as
-// 0, and a panic in it ends the call as for a panicking attempt. A nil
+// 0, and a panic (or runtime.Goexit) in it on a hedge's goroutine ends the
+// call as for a panicking attempt. A nil
 // delay makes every call fail with an error matching ion.ErrInvalidConfig.
 func HedgeFunc[T any](delay func(hedge int) time.Duration, opts ...HedgeOption) *HedgeLayer[T] {
 	var c hedgeConfig
@@ -173,7 +180,7 @@ func (h *HedgeLayer[T]) run(ctx context.Context, next Next[T]) (T, error) {
 	c.timer = time.AfterFunc(d, c.fireFn)
 	c.mu.Unlock()
 	add(h.mAttempts)
-	c.report(c.attempt(1))
+	c.attempt(1)
 	return c.finish()
 }
 
@@ -212,18 +219,50 @@ type attemptResult[T any] struct {
 	panicked bool
 }
 
-// attempt runs attempt n (1 for the first) and classifies its result. A
-// panic in the call or in the classifier is recovered into a
+// attempt runs attempt n (1 for the first), classifies its result and
+// reports it. A panic in the call or in the classifier is recovered into a
 // *ion.PanicError: hedges run on Ion's goroutines, and the first attempt is
 // treated like them so that every attempt behaves the same.
-func (c *hedgeCall[T]) attempt(n int) (r attemptResult[T]) {
+//
+// A runtime.Goexit (t.FailNow in a test's Func) cannot be stopped: the
+// deferred function reports it at once, as a *ion.PanicError, so that the
+// call ends as for a panic instead of waiting for an attempt that will
+// never report. A hedge's goroutine then exits. On the caller's goroutine
+// (attempt 1), Goexit goes on once the other attempts have been cancelled
+// and waited for, so that none outlives the call.
+func (c *hedgeCall[T]) attempt(n int) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			r = attemptResult[T]{err: ion.NewPanicError(p), outcome: Failure, panicked: true}
+		if returned {
+			return
+		}
+		p := recover()
+		c.report(attemptResult[T]{err: panicError(p), outcome: Failure, panicked: true})
+		if p == nil && n == 1 {
+			c.cancel()
+			c.wg.Wait()
 		}
 	}()
 	v, err := c.next.Call(withAttempt(c.ctx, c.base+n-1))
-	return attemptResult[T]{v: v, err: err, outcome: c.next.Classify(c.outer, v, err)}
+	outcome := c.next.Classify(c.outer, v, err)
+	returned = true
+	c.report(attemptResult[T]{v: v, err: err, outcome: outcome})
+}
+
+// errGoexit is the value of the *ion.PanicError that reports a call that
+// called runtime.Goexit on a goroutine of a [Hedge] or a [Timeout] (with
+// [WithAbandon]), as the pool does for its tasks.
+var errGoexit = errors.New("policy: call called runtime.Goexit")
+
+// panicError returns the *ion.PanicError for p, the value recovered by the
+// deferred function of a call that did not return: a panic, or, when p is
+// nil, runtime.Goexit (recover returns nil for it; a panic(nil) is
+// recovered as a *runtime.PanicNilError).
+func panicError(p any) *ion.PanicError {
+	if p == nil {
+		return &ion.PanicError{Value: errGoexit, Stack: debug.Stack()}
+	}
+	return ion.NewPanicError(p)
 }
 
 // fire runs on the timer's goroutine: it starts the next hedge, arms the
@@ -250,10 +289,7 @@ func (c *hedgeCall[T]) fire() {
 	if more {
 		var perr *ion.PanicError
 		if d, perr = c.nextDelay(k + 1); perr != nil {
-			c.mu.Lock()
-			c.running++
-			c.mu.Unlock()
-			c.report(attemptResult[T]{err: perr, outcome: Failure, panicked: true})
+			c.fail(perr)
 			return
 		}
 	}
@@ -281,18 +317,36 @@ func (c *hedgeCall[T]) fire() {
 
 	add(h.mAttempts)
 	add(h.mHedges)
-	c.report(c.attempt(k + 1))
+	c.attempt(k + 1)
 }
 
 // nextDelay calls the user's delay function for hedge n on a hedge
-// goroutine, recovering a panic.
+// goroutine, recovering a panic. A runtime.Goexit in it is reported at
+// once, like a panic, before the goroutine exits.
 func (c *hedgeCall[T]) nextDelay(n int) (d time.Duration, perr *ion.PanicError) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			perr = ion.NewPanicError(p)
+		if returned {
+			return
+		}
+		p := recover()
+		perr = panicError(p)
+		if p == nil {
+			c.fail(perr)
 		}
 	}()
-	return c.h.delayFor(n), nil
+	d = c.h.delayFor(n)
+	returned = true
+	return d, nil
+}
+
+// fail reports perr, a panic (or runtime.Goexit) in the delay function, as
+// the result of an attempt that ends the call.
+func (c *hedgeCall[T]) fail(perr *ion.PanicError) {
+	c.mu.Lock()
+	c.running++
+	c.mu.Unlock()
+	c.report(attemptResult[T]{err: perr, outcome: Failure, panicked: true})
 }
 
 // report records the result of an attempt that ended. The first Success or

@@ -3,6 +3,8 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -333,5 +335,97 @@ func TestHedgeStress(t *testing.T) {
 			})
 		}
 		wg.Wait()
+	})
+}
+
+// isGoexit reports whether err is the *ion.PanicError that reports a call
+// to runtime.Goexit.
+func isGoexit(err error) bool {
+	var pe *ion.PanicError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	v, ok := pe.Value.(error)
+	return ok && strings.Contains(v.Error(), "runtime.Goexit") && len(pe.Stack) > 0
+}
+
+// TestHedgeGoexitInHedgeHangsTheCall guards the bug that an attempt that
+// called runtime.Goexit (t.FailNow in a test's Func does) was never
+// reported: only panics were recovered, so the call's count of running
+// attempts never reached 0 and, once the other attempts had failed (or, as
+// here, with no other attempt to end it), the caller waited forever. A
+// Goexit must end the call at once, as a panic does, with a *ion.PanicError;
+// in the first attempt, on the caller's goroutine, Goexit goes on after the
+// hedges have been cancelled and waited for.
+func TestHedgeGoexitInHedgeHangsTheCall(t *testing.T) {
+	t.Run("hedge", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			rec := observe.NewRecorder()
+			h := policy.Hedge[int](10*time.Millisecond, policy.WithLogger(rec)) // one hedge: nothing else ends the call
+			var firstCancelled atomic.Bool
+			start := time.Now()
+			v, err := policy.Run(t.Context(), h, func(ctx context.Context) (int, error) {
+				if policy.Attempt(ctx) == 2 {
+					runtime.Goexit()
+				}
+				<-ctx.Done()
+				firstCancelled.Store(true)
+				return 0, ctx.Err()
+			})
+			assert.True(t, isGoexit(err), "a Goexit in a hedge ends the call as a panic does, got (%d, %v)", v, err)
+			assert.Equal(t, 10*time.Millisecond, time.Since(start), "at once, when the hedge exits")
+			assert.True(t, firstCancelled.Load(), "the first attempt was cancelled and waited for")
+			logs := rec.Logs()
+			require.Len(t, logs, 1)
+			assert.Equal(t, "hedge attempt panicked", logs[0].Msg)
+		})
+	})
+	t.Run("first attempt", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := policy.Hedge[int](10 * time.Millisecond)
+			var hedgeEnded, returned, hedgeEndedFirst atomic.Bool
+			exited := make(chan struct{})
+			// Owner: this test. Exit: the first attempt calls
+			// runtime.Goexit at 20ms. Join: <-exited.
+			go func() {
+				defer close(exited)
+				defer func() { hedgeEndedFirst.Store(hedgeEnded.Load()) }()
+				_, _ = policy.Run(context.Background(), h, func(ctx context.Context) (int, error) {
+					if policy.Attempt(ctx) == 1 {
+						time.Sleep(20 * time.Millisecond)
+						runtime.Goexit()
+					}
+					<-ctx.Done()
+					hedgeEnded.Store(true)
+					return 0, ctx.Err()
+				})
+				returned.Store(true)
+			}()
+			<-exited
+			assert.False(t, returned.Load(), "Goexit on the caller's goroutine cannot be stopped")
+			assert.True(t, hedgeEndedFirst.Load(), "the hedge was cancelled and waited for before the goroutine exited")
+		})
+	})
+	t.Run("delay func", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := policy.HedgeFunc[int](func(n int) time.Duration {
+				if n == 2 {
+					runtime.Goexit() // on the first hedge's goroutine
+				}
+				return time.Millisecond
+			}, policy.WithHedges(2))
+			var attempts, cancelled atomic.Int32
+			start := time.Now()
+			_, err := policy.Run(t.Context(), h, func(ctx context.Context) (int, error) {
+				attempts.Add(1)
+				<-ctx.Done()
+				cancelled.Add(1)
+				return 0, ctx.Err()
+			})
+			assert.True(t, isGoexit(err), "a Goexit in the delay function ends the call as a panic does, got %v", err)
+			assert.Equal(t, time.Millisecond, time.Since(start))
+			assert.Equal(t, int32(1), attempts.Load(), "the hedge never started")
+			assert.Equal(t, int32(1), cancelled.Load())
+		})
 	})
 }

@@ -79,8 +79,9 @@ func (o timeoutOption) applyTimeout(c *timeoutConfig) { o(c) }
 // its result is discarded, and it is counted by the
 // ion_policy_timeout_abandoned gauge and [TimeoutLayer.Abandoned] until
 // then. Every call costs a goroutine in this mode. A panic on that
-// goroutine becomes a *ion.PanicError returned to the caller (or logged, if
-// the caller has left).
+// goroutine, or a call to runtime.Goexit, becomes a *ion.PanicError
+// returned to the caller (or logged, if the caller has left); a Goexit's
+// PanicError holds an error saying so.
 //
 // Prefer the default cooperative mode with functions that honour ctx: they
 // return at the deadline anyway, and nothing outlives the call.
@@ -220,10 +221,13 @@ func (t *TimeoutLayer[T]) runAbandon(ctx context.Context, next Next[T]) (T, erro
 	// which is counted in t.abandoned until it exits. Nothing the goroutine
 	// touches after its call is owned by the caller.
 	go func() {
+		returned := false
 		defer func() {
-			if p := recover(); p != nil {
+			if !returned {
+				// A panic, or a runtime.Goexit (recover returns nil):
+				// either way the call did not return a result.
 				var zero T
-				c.v, c.err = zero, ion.NewPanicError(p)
+				c.v, c.err = zero, panicError(recover())
 			}
 			if !c.state.CompareAndSwap(callRunning, callReturned) {
 				t.abandoned.Add(-1)
@@ -235,6 +239,7 @@ func (t *TimeoutLayer[T]) runAbandon(ctx context.Context, next Next[T]) (T, erro
 			close(c.done)
 		}()
 		c.v, c.err = next.Call(tctx)
+		returned = true
 	}()
 	select {
 	case <-c.done:

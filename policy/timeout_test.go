@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -334,5 +335,46 @@ func TestTimeoutErrorTextOnCause(t *testing.T) {
 		})
 		require.ErrorIs(t, err, policy.ErrTimeout)
 		assert.Equal(t, "policy: timeout after 10ms", err.Error())
+	})
+}
+
+// TestTimeoutAbandonGoexitReturnsSuccess guards the bug that a Timeout with
+// WithAbandon, whose call runs on a goroutine of its own, turned a call that
+// called runtime.Goexit into (zero, nil): its deferred function recovered
+// nothing and let the caller read the zero result. The caller must get a
+// *ion.PanicError, as for a panic; after an abandon, the Goexit is logged.
+func TestTimeoutAbandonGoexitReturnsSuccess(t *testing.T) {
+	t.Run("before the deadline", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var got []policy.Outcome
+			tl := policy.Timeout[int](time.Second, policy.WithAbandon())
+			v, err := policy.Compose(probe[int](&got), tl).Run(t.Context(), func(context.Context) (int, error) {
+				runtime.Goexit()
+				return 1, nil
+			})
+			assert.True(t, isGoexit(err), "a call that called runtime.Goexit did not succeed, got (%d, %v)", v, err)
+			assert.Zero(t, v)
+			assert.Equal(t, []policy.Outcome{policy.Failure}, got)
+			assert.Zero(t, tl.Abandoned())
+		})
+	})
+	t.Run("after an abandon", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			rec := observe.NewRecorder()
+			tl := policy.Timeout[int](time.Second, policy.WithAbandon(), policy.WithLogger(rec))
+			_, err := policy.Run(t.Context(), tl, func(context.Context) (int, error) {
+				time.Sleep(time.Hour)
+				runtime.Goexit()
+				return 1, nil
+			})
+			assert.ErrorIs(t, err, policy.ErrTimeout)
+			assert.Equal(t, 1, tl.Abandoned())
+			time.Sleep(time.Hour)
+			synctest.Wait()
+			assert.Zero(t, tl.Abandoned(), "the abandoned goroutine is uncounted when it exits")
+			logs := rec.Logs()
+			require.Len(t, logs, 2)
+			assert.Equal(t, "abandoned call panicked", logs[1].Msg, "a Goexit after the caller left is logged")
+		})
 	})
 }

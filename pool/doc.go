@@ -59,7 +59,9 @@
 // contexts cost one small allocation per task, plus context.WithDeadline's
 // when they carry a deadline. [Policy] is the exception: its calls run with
 // the caller's own ctx (cancellation included), cancelled when the caller
-// gives up. A task's ctx is meant for the duration of the task.
+// gives up, and, like a task's, with cause ErrClosed by a forced Close (the
+// caller then gets an error matching ErrClosed, a rejection, not a failure
+// of the call). A task's ctx is meant for the duration of the task.
 //
 // # Decisions where the issue is silent
 //

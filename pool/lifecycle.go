@@ -10,10 +10,14 @@ import (
 // Close shuts p down: it stops intake at once (every later submission
 // returns [ErrClosed], and so do submitters blocked on a full queue), lets
 // the workers run every task already accepted, and waits until they have
-// exited. It then returns 0 and nil.
+// exited. It then returns 0 and nil, once every task has been run or
+// reported: a task found expired on the way (see [WithMaxQueueWait]) has
+// been reported to its caller or to the discard handler before Close
+// returns.
 //
 // If ctx ends first, Close forces the shutdown: it cancels the context of
-// every running task (with cause ErrClosed), removes every queued task and
+// every running task, [Policy] calls included (with cause ErrClosed: see
+// Policy for the error its callers get), removes every queued task and
 // reports each one (to its [Go] or [Policy] caller, or to the handler of
 // [WithDiscardHandler]) with an error matching ErrClosed that wraps
 // ctx.Err(), and returns how many it removed with an error wrapping

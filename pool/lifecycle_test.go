@@ -520,3 +520,45 @@ func waitClosed(p *pool.Pool) {
 		runtime.Gosched()
 	}
 }
+
+// TestPoolCloseReturnsBeforeExpiryReports guards the bug that a worker
+// that found the queued tasks expired on its last look at a closed pool
+// unregistered itself, letting Close return, before it reported them: Close
+// returned nil while a discard handler was still running on a worker and a
+// Future was not yet ready. Every report must be delivered before Close
+// returns, and nothing may run on a worker after.
+func TestPoolCloseReturnsBeforeExpiryReports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var closed, lateReport atomic.Bool
+		var reported atomic.Int64
+		p := pool.New(1, 2, pool.WithMaxQueueWait(time.Millisecond),
+			pool.WithDiscardHandler(func(_ context.Context, _ pool.Task, err error) {
+				time.Sleep(time.Millisecond) // a handler that takes a moment
+				assert.ErrorIs(t, err, pool.ErrExpired)
+				reported.Add(1)
+				lateReport.Store(closed.Load())
+			}))
+		ctx := context.Background()
+		require.NoError(t, p.Submit(ctx, func(context.Context) error { time.Sleep(5 * time.Millisecond); return nil }))
+		require.NoError(t, p.Submit(ctx, nop)) // queued; expires behind the first
+		f, err := pool.Go(ctx, p, func(context.Context) (int, error) { return 1, nil })
+		require.NoError(t, err) // queued; expires too
+		n, err := p.Close(ctx)
+		closed.Store(true)
+		require.NoError(t, err)
+		require.Zero(t, n)
+		m := p.Metrics()
+		assert.Equal(t, uint64(2), m.Expired)
+		assert.Equal(t, int64(1), reported.Load(), "the discard handler has been called when Close returns")
+		select {
+		case <-f.Done():
+		default:
+			t.Fatal("the expired Future is not ready when Close returns")
+		}
+		_, err = f.Wait(ctx)
+		assert.ErrorIs(t, err, pool.ErrExpired)
+		synctest.Wait()
+		assert.False(t, lateReport.Load(), "no report may run after Close returned nil")
+		assert.Zero(t, p.Metrics().Workers)
+	})
+}

@@ -504,6 +504,15 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 		}
 		p.mu.Unlock()
 	} else if p.closed {
+		if len(w.expired) > 0 {
+			// Report before unregistering: once the last worker has
+			// exited, Close returns, and every report must have been
+			// delivered by then. Nothing can be queued meanwhile: intake
+			// is closed.
+			p.mu.Unlock()
+			p.flushWorkerExpired(w)
+			p.mu.Lock()
+		}
 		p.exitUnlock(w)
 		st = exited
 	} else {
@@ -515,12 +524,19 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 		p.mu.Unlock()
 		st = parked
 	}
+	p.flushWorkerExpired(w)
+	return st
+}
+
+// flushWorkerExpired reports the tasks w found expired and empties its
+// buffer. It runs on w's goroutine, without the lock, while w is still
+// registered (so that Close waits for the reports).
+func (p *Pool) flushWorkerExpired(w *worker) {
 	if len(w.expired) > 0 {
 		p.flushExpired(w.expired)
 		clear(w.expired)
 		w.expired = w.expired[:0]
 	}
-	return st
 }
 
 // run runs one task on w's goroutine and reports its result. A panic is

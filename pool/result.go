@@ -106,8 +106,15 @@ func (f *Future[T]) Wait(ctx context.Context) (T, error) {
 // the call's context and waits for next to return before returning its
 // result: next is never used after Execute returns, as the policy.Next
 // contract requires, so a call that ignores its context holds the caller. A
-// forced Close acts the same way (a queued call reports an error matching
-// ErrClosed). A call made from a task of the same pool waits for a worker
+// forced Close acts the same way: a queued call reports an error matching
+// ErrClosed; a running call's context is cancelled with cause ErrClosed, as a
+// task's is, and an error next returns then is wrapped to match ErrClosed
+// too (a rejection, which outer policies classify Ignored: a breaker outside
+// the pool does not count the pool's shutdown as a failure of the
+// dependency). A panic, a result with a nil error, and an error that the
+// caller's own cancellation explains are returned unchanged. When the base
+// context ends, a running call is cut the same way, with the base context's
+// cause. A call made from a task of the same pool waits for a worker
 // like any other: with every worker doing so, only the callers' contexts end
 // the wait. A panic in next becomes a [*ion.PanicError] returned to the
 // caller; it is not re-panicked, because it happened on the worker.
@@ -130,10 +137,12 @@ type call[T any] struct {
 	next policy.Next[T]
 	v    T
 	err  error         // written before done is closed
+	ran  bool          // a worker ran next; written before done is closed
 	done chan struct{} // closed by finish
 }
 
 func (c *call[T]) run(ctx context.Context) error {
+	c.ran = true
 	v, err := c.next.Call(ctx)
 	c.v = v
 	return err
@@ -177,8 +186,8 @@ func (a *adapter[T]) Execute(ctx context.Context, next policy.Next[T]) (T, error
 func (a *adapter[T]) execute(ctx context.Context, next policy.Next[T]) (T, error) {
 	var zero T
 	p := a.p
-	tctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	c := &call[T]{next: next, done: make(chan struct{})}
 	if err := p.submit(ctx, item{ctx: tctx, r: c, attached: true}, true); err != nil {
 		return zero, err
@@ -189,7 +198,7 @@ func (a *adapter[T]) execute(ctx context.Context, next policy.Next[T]) (T, error
 		if p.withdraw(c) {
 			return zero, fmt.Errorf("pool: call withdrawn before it ran: %w", ctx.Err())
 		}
-		cancel()
+		cancel(nil)
 		<-c.done // next must not outlive Execute
 	case <-p.runCtx.Done():
 		// A forced Close (which discards the call if still queued and
@@ -197,10 +206,36 @@ func (a *adapter[T]) execute(ctx context.Context, next policy.Next[T]) (T, error
 		if p.withdraw(c) {
 			return zero, fmt.Errorf("pool: base context done before the call ran: %w", context.Cause(p.runCtx))
 		}
-		cancel()
-		<-c.done
+		return c.cut(ctx, p, cancel)
 	}
 	return c.v, c.err
+}
+
+// cut ends c, which a worker has taken (or which is being reported),
+// because the pool's run context ended: a forced Close (cause ErrClosed) or
+// the end of the base context. As for a task, it cancels c's ctx with that
+// cause, and it waits for next to return. An error next returns after the
+// cut is the pool's doing, not the dependency's: it is wrapped to match the
+// cause, so that after a forced Close it matches ErrClosed, a rejection that
+// outer policies classify Ignored. The error is returned unchanged when next
+// returned by itself, when no worker ran next (c was discarded or expired,
+// and its error says so), when the caller's ctx ended too (the caller's own
+// cancellation), when it matches the cause already, and when next panicked
+// (a panic is next's own fault).
+func (c *call[T]) cut(ctx context.Context, p *Pool, cancel context.CancelCauseFunc) (T, error) {
+	select {
+	case <-c.done:
+		return c.v, c.err // returned as the run context ended
+	default:
+	}
+	cause := context.Cause(p.runCtx)
+	cancel(cause)
+	<-c.done // next must not outlive Execute
+	var pe *ion.PanicError
+	if !c.ran || c.err == nil || ctx.Err() != nil || errors.Is(c.err, cause) || errors.As(c.err, &pe) {
+		return c.v, c.err
+	}
+	return c.v, fmt.Errorf("%w while the call ran: %w", cause, c.err)
 }
 
 // String returns the pool's String, such as "pool(payments)".

@@ -274,7 +274,7 @@ func TestPolicyForcedClose(t *testing.T) {
 		assert.Equal(t, 1, n)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.ErrorIs(t, <-queued, pool.ErrClosed, "a queued Policy call is discarded by a forced Close")
-		assert.ErrorIs(t, <-running, context.Canceled, "a running Policy call's ctx is cancelled by a forced Close")
+		assert.Equal(t, pool.ErrClosed, <-running, "a running Policy call's ctx is cancelled by a forced Close, with cause ErrClosed")
 		_, err = p.Close(context.Background())
 		require.NoError(t, err)
 	})
@@ -308,5 +308,137 @@ func TestPolicyExpired(t *testing.T) {
 		_, err := policy.Run(context.Background(), pool.Policy[int](p), func(context.Context) (int, error) { return 1, nil })
 		assert.ErrorIs(t, err, pool.ErrExpired, "a Policy call that waited too long is rejected with ErrExpired")
 		assert.ErrorIs(t, err, ion.ErrRejected)
+	})
+}
+
+// TestPoolPolicyForcedCloseLooksLikeAFailure guards the bug that a Policy
+// call running on a worker when a forced Close cut it got its ctx
+// cancelled with a plain context.Canceled, and its caller, whose ctx was
+// live, the call's own context.Canceled: an outer breaker counted the
+// pool's shutdown as a failure of the dependency. The call's ctx must be
+// cancelled with cause ErrClosed, as a task's is, and an error it returns
+// then must match ErrClosed (a rejection, classified Ignored), while a
+// result, a panic, and an error that already says ErrClosed pass
+// unchanged.
+func TestPoolPolicyForcedCloseLooksLikeAFailure(t *testing.T) {
+	errDown := errors.New("dependency down")
+	tests := []struct {
+		name    string
+		ret     func(ctx context.Context) (int, error) // after the call's ctx ended
+		want    []error                                // matched by the caller's error
+		text    string                                 // the caller's error text, if any
+		value   int
+		outcome policy.Outcome
+	}{
+		{"ctx error", func(ctx context.Context) (int, error) { return 0, ctx.Err() },
+			[]error{pool.ErrClosed, ion.ErrRejected, context.Canceled}, "pool: closed while the call ran: context canceled", 0, policy.Ignored},
+		{"own error", func(context.Context) (int, error) { return 0, errDown },
+			[]error{pool.ErrClosed, ion.ErrRejected, errDown}, "pool: closed while the call ran: dependency down", 0, policy.Ignored},
+		{"the cause", func(ctx context.Context) (int, error) { return 0, context.Cause(ctx) },
+			[]error{pool.ErrClosed}, "pool: closed", 0, policy.Ignored},
+		{"a result", func(context.Context) (int, error) { return 7, nil }, nil, "", 7, policy.Success},
+		{"a panic", func(context.Context) (int, error) { panic("late") }, nil, "ion: panic: late", 0, policy.Failure},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := pool.New(1, 1)
+				var outcome policy.Outcome
+				outer := policy.New("outer", func(ctx context.Context, next policy.Next[int]) (int, error) {
+					v, err := next.Call(ctx)
+					outcome = next.Classify(ctx, v, err) // as a breaker outside the pool would
+					return v, err
+				})
+				type result struct {
+					v   int
+					err error
+				}
+				var cause error
+				done := make(chan result, 1)
+				// Owner: this test. Exit: when the forced Close below cuts
+				// the call. Join: <-done.
+				go func() {
+					v, err := policy.Compose(outer, pool.Policy[int](p)).Run(context.Background(), func(ctx context.Context) (int, error) {
+						<-ctx.Done()
+						cause = context.Cause(ctx)
+						return tc.ret(ctx)
+					})
+					done <- result{v, err}
+				}()
+				synctest.Wait()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+				defer cancel()
+				_, err := p.Close(ctx)
+				require.ErrorIs(t, err, context.DeadlineExceeded, "the Close is forced")
+				r := <-done
+
+				assert.Equal(t, pool.ErrClosed, cause, "the cut call's context.Cause is ErrClosed, as a task's")
+				assert.Equal(t, tc.value, r.v)
+				for _, w := range tc.want {
+					assert.ErrorIs(t, r.err, w)
+				}
+				if tc.text == "" {
+					assert.NoError(t, r.err)
+				} else {
+					assert.EqualError(t, r.err, tc.text)
+				}
+				if tc.name == "a panic" {
+					var pe *ion.PanicError
+					assert.ErrorAs(t, r.err, &pe, "a panic is the call's own fault, not the pool's shutdown")
+				}
+				assert.Equal(t, tc.outcome, outcome, "the outer layer's classification")
+			})
+		})
+	}
+	t.Run("base context", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			errGone := errors.New("base gone")
+			base, cancelBase := context.WithCancelCause(context.Background())
+			p := pool.New(1, 1, pool.WithBaseContext(base))
+			var cause error
+			done := make(chan error, 1)
+			// Owner: this test. Exit: when the end of the base context cuts
+			// the call. Join: <-done.
+			go func() {
+				_, err := policy.Run(context.Background(), pool.Policy[int](p), func(ctx context.Context) (int, error) {
+					<-ctx.Done()
+					cause = context.Cause(ctx)
+					return 0, ctx.Err()
+				})
+				done <- err
+			}()
+			synctest.Wait()
+			cancelBase(errGone)
+			err := <-done
+			assert.Equal(t, errGone, cause, "the cut call's cause is the base context's")
+			assert.ErrorIs(t, err, errGone)
+			assert.ErrorIs(t, err, context.Canceled)
+			_, err = p.Close(context.Background())
+			require.NoError(t, err)
+		})
+	})
+	t.Run("caller cancelled too", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := pool.New(1, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			// Owner: this test. Exit: when the call, cut by the forced
+			// Close, returns. Join: <-done.
+			go func() {
+				_, err := policy.Run(ctx, pool.Policy[int](p), func(cctx context.Context) (int, error) {
+					<-cctx.Done()
+					cancel() // the caller gives up as well before the call returns
+					return 0, cctx.Err()
+				})
+				done <- err
+			}()
+			synctest.Wait()
+			cctx, ccancel := context.WithTimeout(context.Background(), time.Millisecond)
+			defer ccancel()
+			_, err := p.Close(cctx)
+			require.Error(t, err)
+			err = <-done
+			assert.Equal(t, context.Canceled, err, "the caller's own cancellation explains the error: it is not wrapped")
+		})
 	})
 }
