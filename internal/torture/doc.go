@@ -19,7 +19,10 @@
 // -torture.soak runs the same scenarios repeatedly, with fresh seeds, for as
 // long as asked:
 //
-//	go test -run=TestSoak -torture.soak=10m -timeout=0 ./internal/torture
+//	go test -race -run=TestSoak -timeout=0 ./internal/torture -torture.soak=10m
+//
+// (The package comes before the -torture flags: go test hands everything
+// after an unknown flag to the test binary.)
 //
 // A failure prints the seed that reproduces it (-torture.seed).
 package torture

@@ -17,4 +17,7 @@ var (
 
 // TestMain fails the package if any test leaves a goroutine behind: no
 // worker, hedge, abandoned call or timer goroutine may outlive its run.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goexitValues() // learnt outside any synctest bubble
+	goleak.VerifyTestMain(m)
+}

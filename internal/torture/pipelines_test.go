@@ -19,10 +19,6 @@ type scenario struct {
 	name  string
 	spec  string
 	sinks bool // attach an observe.Recorder to every layer
-	// goexit lets the function call runtime.Goexit on a pool's worker; only
-	// for specs where nothing between the pool and the function runs it on
-	// another goroutine.
-	goexit bool
 }
 
 var scenarios = []scenario{
@@ -30,18 +26,21 @@ var scenarios = []scenario{
 	{name: "recommended", spec: "F R B L S T"},
 	// Calls run on a pool's workers, resized and closed mid-flight, with a
 	// waiting, weighted LIFO bulkhead on the worker.
-	{name: "pool", spec: "R B P Q T", goexit: true},
+	{name: "pool", spec: "R B P Q T"},
 	// Hedged attempts, each through a bulkhead and a waiting limiter.
 	{name: "hedged", spec: "B H S W T"},
 	// The wrong way round: a timeout that abandons outermost, retries inside
-	// the breaker.
-	{name: "inverted", spec: "A S L B R"},
+	// a time-window breaker with the slow-call rule.
+	{name: "inverted", spec: "A S L C R"},
+	// An API gateway: keyed and multi-tier limiters by caller, a bulkhead
+	// without fairness.
+	{name: "gateway", spec: "F R B M K S T"},
 	// Hedges submitted to a pool, a breaker on the worker.
 	{name: "hedge-over-pool", spec: "F H P B"},
 	// Every layer at once, with every sink attached.
 	{name: "everything", spec: "F R H B P W Q T", sinks: true},
 	// Pipelines nested as layers, and two breakers.
-	{name: "nested", spec: "F (R B) (L (S T)) B"},
+	{name: "nested", spec: "F (R C) (L (S T)) B"},
 }
 
 // callsPerCaller is how many calls each goroutine makes: real runs are
@@ -116,7 +115,6 @@ func runScenario(t *testing.T, sc scenario, virtual bool, seed uint64) {
 	callers := *callersFlag
 	body := func(t *testing.T) {
 		w := newWorld(virtual, seed, int64(callers*callsPerCaller(virtual)), sc.sinks)
-		w.goexitOnWorker = sc.goexit
 		p := w.pipeline(sc.spec)
 		if err := p.Err(); err != nil {
 			t.Fatalf("%s: %v", sc.spec, err)
@@ -189,6 +187,7 @@ func (w *world) call(p *policy.Pipeline[int], r uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ctx = context.WithValue(ctx, callerKey{}, cancel) // for the function's fCancel
+	ctx = context.WithValue(ctx, callerIDKey{}, r>>16)
 	switch c := r % 100; {
 	case c < 15:
 		var cancelDeadline context.CancelFunc
@@ -200,8 +199,7 @@ func (w *world) call(p *policy.Pipeline[int], r uint64) {
 	case c < 28:
 		cancel()
 	}
-	v, pv, panicked, err := run(ctx, p, w.fn)
-	w.judge(ctx, v, err, pv, panicked)
+	w.judge(ctx, run(ctx, p, w.fn))
 }
 
 // control changes the limiters' rates and the pools' sizes while the
@@ -252,7 +250,6 @@ func (w *world) control(stop <-chan struct{}) {
 		}
 		if due && !closed {
 			closed = true
-			w.forcing.Store(true)
 			for _, pp := range w.pools {
 				ctx, cancel := context.WithTimeout(context.Background(), w.k.closeWait)
 				pp.close(ctx)
@@ -291,6 +288,7 @@ func (w *world) check(t *testing.T, start, end time.Time) {
 	for _, lp := range w.limiters {
 		lp.check(t, start, end)
 	}
+	w.spans.check(t)
 	w.mu.Lock()
 	if w.nAnomaly > 0 {
 		t.Errorf("%d invariants broke during the run; the first ones:\n%s", w.nAnomaly, strings.Join(w.anomalies, "\n"))

@@ -67,8 +67,13 @@ var rejecters = []rejecter{
 		p := pool.New(1, 1, pool.WithMaxQueueWait(time.Millisecond))
 		inner := pool.Policy[int](p)
 		// Each call first occupies the only worker for 2ms, so that the
-		// call waits in the queue past its 1ms limit.
+		// call waits in the queue past its 1ms limit. Concurrent calls (a
+		// hedge's) take turns, through a channel so that a waiting turn is
+		// durably blocked in the bubble.
+		turn := make(chan struct{}, 1)
 		busy := policy.New("busy worker", func(ctx context.Context, next policy.Next[int]) (int, error) {
+			turn <- struct{}{}
+			defer func() { <-turn }()
 			require.NoError(t, p.Submit(ctx, func(context.Context) error { time.Sleep(2 * time.Millisecond); return nil }))
 			return inner.Execute(ctx, next)
 		})
@@ -192,6 +197,7 @@ func TestBreakerIgnoresInnerRejectionsFromAWorker(t *testing.T) {
 				}
 				assert.Equal(t, breaker.Closed, cb.State())
 				assert.Equal(t, int64(3), cb.Snapshot().Ignored)
+				synctest.Wait() // the worker accounts a call after handing its result over
 				assert.Equal(t, uint64(3), workers.Metrics().Failed, "the worker saw the rejection as the call's error")
 			})
 		})
