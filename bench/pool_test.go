@@ -227,6 +227,15 @@ var submitSize64 = register("SubmitSize64",
 
 func BenchmarkSubmitSize64(b *testing.B) { submitSize64.run(b) }
 
+// SubmitSize1024 is the large hand-off pool: most workers are parked, so
+// each task pays for waking one.
+var submitSize1024 = register("SubmitSize1024",
+	impl{"ion", ionSubmit(1024, 0)},
+	impl{"ants", antsSubmit(1024)},
+)
+
+func BenchmarkSubmitSize1024(b *testing.B) { submitSize1024.run(b) }
+
 var submitQueued = register("SubmitQueued",
 	impl{"ion", ionSubmit(2, queueLen)},
 	impl{"pond", pondSubmit},

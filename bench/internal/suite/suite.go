@@ -116,7 +116,7 @@ var Bars = []Bar{
 	{
 		What: "pool submit-to-completion", Kind: Ratio,
 		Text:   "≤ 1.0× panjf2000/ants/v2 per task; 0 allocs per fire-and-forget Submit",
-		Groups: []string{"SubmitSize2", "SubmitSize64"}, Peer: "ants", Max: 1.0, MaxAllocs: 0,
+		Groups: []string{"SubmitSize2", "SubmitSize64", "SubmitSize1024"}, Peer: "ants", Max: 1.0, MaxAllocs: 0,
 	},
 	{
 		What: "contention (RunParallel, -cpu=2)", Kind: Contention,
