@@ -52,15 +52,21 @@ type Breaker struct {
 	inst      *instruments // nil without a Metrics sink
 	notifies  bool         // someone listens to transitions
 
+	// successes is the success total since New, for the Snapshot. Its cells
+	// are written by every success, each on a cache line of its own; the
+	// slice header here is only read.
+	successes counter
+
 	// The hot state, read and written without mu (see the word layout in
 	// state.go). openUntil is stored before the word says Open.
 	word      atomic.Uint64
 	openUntil atomic.Int64 // nanoseconds since epoch; valid while Open
 	_         [64]byte     // keep the counters' writes off the word's cache line
 
-	// Totals since New, for the Snapshot.
-	successes, failures, ignored, rejected, slowCalls atomic.Int64
-	_                                                 [64]byte
+	// The other totals since New, for the Snapshot, written only by
+	// failures, ignored results and rejections.
+	failures, ignored, rejected, slowCalls atomic.Int64
+	_                                      [64]byte
 
 	// mu guards the fields below. It is held for transitions, half-open
 	// admission and results, windowed results, and the notification queue;
@@ -101,14 +107,16 @@ type instruments struct {
 // New never panics. An invalid option (see each With function) makes the
 // breaker fail closed: it reads as [ForcedOpen], every [Breaker.Allow] and
 // [Policy] call returns a [*ion.ConfigError] naming the option, and
-// [Breaker.Err] reports it. New allocates the breaker and, for a rate rule,
-// its window; it starts no goroutine.
+// [Breaker.Err] reports it. New allocates the breaker, the cells of its
+// success total (2 to 8 KiB, by GOMAXPROCS; see [Breaker.Snapshot]) and,
+// for a rate rule, its window; it starts no goroutine.
 func New(name string, opts ...Option) *Breaker {
 	c := newConfig(opts)
 	b := &Breaker{
-		name:     name,
-		spanName: "breaker(" + name + ")",
-		epoch:    time.Now(),
+		name:      name,
+		spanName:  "breaker(" + name + ")",
+		epoch:     time.Now(),
+		successes: newCounter(),
 	}
 	if c.err != nil {
 		b.err = c.err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,17 +94,47 @@ func BenchmarkClosedSuccess(b *testing.B) {
 	})
 }
 
-// BenchmarkAllowDone measures the two-step form in the closed state.
+// BenchmarkAllowDone measures the two-step form in the closed state, against
+// one shared atomic add per call (the stdlib baseline for "count every
+// call", and what the success total cost before it was striped).
 func BenchmarkAllowDone(b *testing.B) {
 	cb := breaker.New("bench")
-	b.ReportAllocs()
-	for b.Loop() {
+	allowDone := func() {
 		t, err := cb.Allow()
 		if err != nil {
 			b.Fatal(err)
 		}
 		t.Done(policy.Success)
 	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			allowDone()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				allowDone()
+			}
+		})
+	})
+	var n atomic.Int64
+	b.Run("baseline/atomic-add", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n.Add(1)
+		}
+	})
+	b.Run("baseline/atomic-add/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				n.Add(1)
+			}
+		})
+	})
 }
 
 // BenchmarkOpenReject measures a rejected call through an open breaker.

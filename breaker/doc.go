@@ -104,10 +104,26 @@
 // # Cost
 //
 // In the closed state with the consecutive-failure rule, a success through
-// policy.Run is a few atomic loads and one atomic add (the success total),
-// with no lock, no clock read and no allocation; a success after a success
-// writes nothing shared but that total. A rate rule adds one short lock per
-// result (and a clock read for a time window or the slow-call rule).
+// policy.Run is a few atomic loads and one atomic add, with no lock, no clock
+// read and no allocation. The add goes to one cell of the success total,
+// which is spread over cache lines: the calling goroutine's stack address
+// picks the cell, so a goroutine keeps writing the same line and goroutines
+// on other cores rarely share it, and [Breaker.Snapshot] sums the cells.
+// Nothing else shared is written: the state word is only read, and written
+// only to cut a run of failures. So concurrent successes scale with the
+// cores instead of queueing on one cache line. BenchmarkClosedSuccess and
+// BenchmarkAllowDone measure it: on a 2-core VM, a success through
+// policy.Run costs about 29 ns serially and about 15 ns per call with two
+// goroutines calling at once (Allow plus Done: 16 ns and 8 ns).
+//
+// A rate rule adds one short lock per result (and a clock read for a time
+// window or the slow-call rule), which contended callers queue on.
 // Transitions, half-open probes and open rejections take a short lock or
 // read the clock; an open rejection allocates its *OpenError.
+//
+// With [WithMetrics], every result also calls the sink's Counter.Add for
+// ion_breaker_calls_total. The breaker does not batch these adds, so the
+// counter is exact whenever it is read; their cost and any contention are
+// the sink's (a counter that is one shared atomic brings the shared cache
+// line back, at 1 add per call).
 package breaker

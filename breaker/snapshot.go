@@ -34,7 +34,10 @@ func (s Snapshot) IsHealthy() bool {
 
 // Snapshot returns the breaker's current state and counts. Like
 // [Breaker.State] it moves an expired open breaker to half-open. It takes a
-// short lock and reads the clock; it does not allocate.
+// short lock and reads the clock; it does not allocate. The success total is
+// kept in cells spread over cache lines, so that concurrent successes do not
+// contend, and Snapshot sums them: it is exact for every call whose Done (or
+// Policy execution) returned before Snapshot was called.
 func (b *Breaker) Snapshot() Snapshot {
 	now := b.now()
 	b.mu.Lock()
@@ -53,7 +56,7 @@ func (b *Breaker) Snapshot() Snapshot {
 	if notify {
 		b.drain()
 	}
-	s.Successes = b.successes.Load()
+	s.Successes = b.successes.sum()
 	s.Failures = b.failures.Load()
 	s.Ignored = b.ignored.Load()
 	s.Rejected = b.rejected.Load()

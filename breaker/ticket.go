@@ -151,7 +151,9 @@ func (b *Breaker) countRejection() {
 //
 // Done never blocks beyond a short lock. In the closed state with the
 // consecutive-failure rule it is lock-free and does not read the clock; a
-// success there writes shared memory only if failures preceded it. Done
+// success there writes only one cell of the success total, a cell that the
+// calling goroutine keeps using and other goroutines rarely share, plus the
+// state word when it cuts a run of failures. Done
 // may run listeners (see [WithListener]) when the outcome changes the state.
 func (t *Ticket) Done(o policy.Outcome) {
 	// Small enough to inline, so that the caller's Ticket stays on its stack.
@@ -163,11 +165,13 @@ func (t *Ticket) Done(o policy.Outcome) {
 
 // done records the outcome of t's call.
 func (b *Breaker) done(t *Ticket, o policy.Outcome) {
-	if o == policy.Success && b.slowDur == 0 && !b.windowed {
+	// Not windowed also means no slow-call rule: that rule needs the window.
+	if o == policy.Success && !b.windowed {
 		// The closed consecutive-rule success: count it and, unless a run
 		// of failures is to be cut, stop there. A closed word with no
-		// failures needs no write, whatever its generation.
-		b.successes.Add(1)
+		// failures needs no write, whatever its generation, so the only
+		// write is to this goroutine's cell of the striped total.
+		b.successes.add()
 		if in := b.inst; in != nil {
 			in.calls[policy.Success].Add(1)
 		}
@@ -211,7 +215,7 @@ func (b *Breaker) record(t *Ticket, o policy.Outcome, slow bool, now int64) {
 func (b *Breaker) count(o policy.Outcome, slow bool) {
 	switch o {
 	case policy.Success:
-		b.successes.Add(1)
+		b.successes.add()
 	case policy.Failure:
 		b.failures.Add(1)
 	default:
