@@ -18,8 +18,9 @@ import (
 // The caller's own cancellation is Ignored: it neither counts as a failure
 // nor keeps a half-open probe slot. A rejected call returns the breaker's
 // rejection (see [Breaker.Allow]) without calling next; an already-done ctx
-// returns ctx.Err() without asking the breaker. A panic in next is recorded
-// as a Failure, frees the probe slot and propagates unchanged.
+// returns ctx.Err() without asking the breaker. A panic in next, or in the
+// pipeline's classifier, is recorded as a Failure, frees the probe slot and
+// propagates unchanged.
 //
 // In the closed state with the consecutive-failure rule and no sinks, a
 // success through policy.Run adds no allocation and no clock read. With a
@@ -57,9 +58,9 @@ func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, 
 			return zero, err
 		}
 	}
-	// The flag, not recover, spots a panic (or runtime.Goexit): the panic
-	// keeps its original stack, and the deferred call is open-coded, so the
-	// success path pays a branch.
+	// The flag, not recover, spots a panic (or runtime.Goexit) in next or
+	// in the pipeline's classifier: the panic keeps its original stack, and
+	// the deferred call is open-coded, so the success path pays a branch.
 	returned := false
 	defer func() {
 		if !returned {
@@ -67,8 +68,9 @@ func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, 
 		}
 	}()
 	v, err := next.Call(ctx)
+	o := next.Classify(ctx, v, err)
 	returned = true
-	t.Done(next.Classify(ctx, v, err))
+	t.Done(o)
 	return v, err
 }
 
@@ -90,8 +92,8 @@ func (p breakerPolicy[T]) traced(ctx context.Context, next policy.Next[T]) (T, e
 		}
 	}()
 	v, err := next.Call(ctx)
-	returned = true
 	o := next.Classify(ctx, v, err)
+	returned = true
 	t.Done(o)
 	span.End(o.String(), err)
 	return v, err

@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -113,6 +114,44 @@ func TestPolicyPanicRecordsFailureAndRepanics(t *testing.T) {
 		require.NoError(t, err, "the panicking probe's slot was released")
 		assert.Equal(t, breaker.Closed, cb.State())
 	})
+}
+
+// TestPolicyClassifierPanicFreesProbeSlot guards a bug: the adapter marked
+// the call returned before classifying it, so a panicking classifier left
+// the call unreported and, in the half-open state, kept its probe slot until
+// the breaker changed state.
+func TestPolicyClassifierPanicFreesProbeSlot(t *testing.T) {
+	for _, traced := range []bool{false, true} {
+		t.Run(fmt.Sprintf("traced=%t", traced), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				opts := []breaker.Option{breaker.WithConsecutiveFailures(1), breaker.WithHalfOpenMaxCalls(1),
+					breaker.WithSuccessThreshold(1), breaker.WithOpenDuration(time.Minute)}
+				if traced {
+					opts = append(opts, breaker.WithTracer(observe.NewRecorder()))
+				}
+				cb := breaker.New("t", opts...)
+				panicky := true
+				p := policy.Compose(breaker.Policy[int](cb)).WithClassifier(func(_ int, err error) policy.Outcome {
+					if panicky {
+						panic("classifier")
+					}
+					return policy.Success
+				})
+				run := func() error { _, err := p.Run(context.Background(), ok); return err }
+				require.PanicsWithValue(t, "classifier", func() { _ = run() }, "the panic propagates unchanged")
+				assert.Equal(t, int64(1), cb.Snapshot().Failures, "a panicking classifier counts as a failure")
+				require.Equal(t, breaker.Open, cb.State())
+
+				time.Sleep(time.Minute)
+				require.PanicsWithValue(t, "classifier", func() { _ = run() })
+				require.Equal(t, breaker.Open, cb.State(), "the probe failed and re-opened the breaker")
+				time.Sleep(time.Minute)
+				panicky = false
+				require.NoError(t, run(), "the panicking probe's slot was freed")
+				assert.Equal(t, breaker.Closed, cb.State())
+			})
+		})
+	}
 }
 
 func TestPolicyRejections(t *testing.T) {
