@@ -30,8 +30,8 @@ import (
 //   - one word until a compare-and-swap on it fails, then the table (Java's
 //     LongAdder): it saves the table's memory on breakers that never see
 //     contention, but a load and compare-and-swap cost more than one add
-//     serially, and the failure that reveals contention can take millions
-//     of adds to happen.
+//     serially, and the failure that reveals contention took up to millions
+//     of adds to happen in our runs.
 //
 // The total is exact: every add is one atomic add to one cell, and sum loads
 // every cell, so a sum that starts after an add has returned includes it.

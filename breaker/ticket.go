@@ -40,7 +40,9 @@ type Ticket struct {
 // Allow and Done are the two-step form for middleware that cannot wrap a
 // function; [Policy] does both for a function and classifies its outcome.
 func (b *Breaker) Allow() (Ticket, error) {
-	// Small enough to inline: the closed path without the slow-call rule.
+	// The closed path without the slow-call rule first: one load and a
+	// branch. (Allow is over the inlining budget; Policy repeats this test
+	// inline.)
 	if w := b.word.Load(); w&stateMask|b.timedCalls == 0 {
 		return Ticket{b: b, gen: uint32(w>>stateBits) & genMask}, nil
 	}
@@ -153,8 +155,8 @@ func (b *Breaker) countRejection() {
 // consecutive-failure rule it is lock-free and does not read the clock; a
 // success there writes only one cell of the success total, a cell that the
 // calling goroutine keeps using and other goroutines rarely share, plus the
-// state word when it cuts a run of failures. Done
-// may run listeners (see [WithListener]) when the outcome changes the state.
+// state word when it cuts a run of failures. Done may run listeners (see
+// [WithListener]) when the outcome changes the state.
 func (t *Ticket) Done(o policy.Outcome) {
 	// Small enough to inline, so that the caller's Ticket stays on its stack.
 	if b := t.b; b != nil {
