@@ -122,8 +122,11 @@
 // read the clock; an open rejection allocates its *OpenError.
 //
 // With [WithMetrics], every result also calls the sink's Counter.Add for
-// ion_breaker_calls_total. The breaker does not batch these adds, so the
-// counter is exact whenever it is read; their cost and any contention are
-// the sink's (a counter that is one shared atomic brings the shared cache
-// line back, at 1 add per call).
+// ion_breaker_calls_total. The breaker does not batch these adds (a batch
+// could only be flushed by a later call or a Snapshot, so a quiet breaker's
+// counter would lag forever), so the counter is exact whenever it is read;
+// their cost and any contention are the sink's. A sink whose counter is one
+// shared atomic, like observe.Recorder's, brings the shared cache line back:
+// BenchmarkClosedSuccess/metrics measures about 34 ns serially and 83 ns per
+// call with two goroutines; a sink that stripes its counters scales.
 package breaker
