@@ -94,4 +94,22 @@
 // metrics. Only a caller that has to wait takes the lock and allocates its
 // queue entry (and a timer, with a timeout). The package starts no
 // goroutines.
+//
+// A fast path that loses its compare-and-swap to another caller backs off
+// for a few microseconds, spinning without touching the semaphore, before
+// it retries; each further loss of the same call doubles the wait, up to a
+// about twenty microseconds here. Left alone, two cores taking and returning
+// permits in a tight loop would pass the semaphore's cache line back and
+// forth on every operation, making each several times slower; the backoff
+// lets the winner run a batch of operations on its own cache line instead,
+// as a spinning mutex does, while a call that meets no contention never
+// waits.
+//
+// Measured on a 2-core VM (Go 1.26, amd64), with permits to spare:
+// Acquire+Release takes 19 ns and TryAcquire+Release 19 ns on one core
+// (golang.org/x/sync/semaphore: 29 ns), and 20-27 ns per pair with both
+// cores calling at once (x/sync: 37 ns); a call through the bulkhead takes
+// 38 ns alone and 40-42 ns with both cores calling. With metrics, the
+// recorder's instruments add their own cost (31 ns alone with
+// observe.NewRecorder).
 package sem

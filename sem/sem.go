@@ -67,8 +67,11 @@ type Weighted struct {
 // The protocol between the lock-free fast paths and the queue.
 //
 // Acquire and TryAcquire take permits with one CAS on state; Release returns
-// them with one CAS. Waiters are queued, granted and removed with mu held.
-// The two meet in queuedBit:
+// them with one CAS. A fast path whose CAS loses to a concurrent update
+// reloads state and, if it may still proceed, backs off before retrying (see
+// backoff): the wait changes when the next CAS happens, never what it
+// checks or writes, so the points below hold with or without it. Waiters are
+// queued, granted and removed with mu held. The two meet in queuedBit:
 //
 //  1. The bit is set only with mu held, by a caller that is about to queue,
 //     in the same CAS that observed too few permits (takeLocked); it is
@@ -168,8 +171,9 @@ func (s *Weighted) Waiting() int { return int(s.nwait.Load()) }
 //
 // Acquire(ctx, 0) returns nil at once (unless ctx is done) and holds
 // nothing. Served without waiting, an Acquire is one CAS and does not
-// allocate; a caller that waits allocates its queue entry (and a timer with
-// WithAcquireTimeout).
+// allocate (a CAS lost to a concurrent caller is retried after a backoff of
+// a few microseconds); a caller that waits allocates its queue entry (and a
+// timer with WithAcquireTimeout).
 func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 	if ctx == nil || uint64(n)-1 >= uint64(s.capacity) {
 		return s.acquireChecked(ctx, n)
@@ -212,8 +216,9 @@ func (s *Weighted) acquireChecked(ctx context.Context, n int64) error {
 // it did; it never blocks. Under [FIFO] it fails while anyone is waiting,
 // even if n permits are free, so it never barges past the queue. It returns
 // false, changing nothing, for n < 0, n > Capacity() and a fail-closed
-// semaphore; TryAcquire(0) returns true and holds nothing. It is one CAS and
-// does not allocate.
+// semaphore; TryAcquire(0) returns true and holds nothing. It is one CAS
+// (retried after a backoff of a few microseconds when lost to a concurrent
+// caller) and does not allocate.
 func (s *Weighted) TryAcquire(n int64) bool {
 	if uint64(n)-1 >= uint64(s.capacity) {
 		if n == 0 && s.err == nil {
@@ -231,8 +236,9 @@ func (s *Weighted) TryAcquire(n int64) bool {
 	return false
 }
 
-// Release gives back n permits and serves the waiters they unblock. It never
-// blocks for longer than a short critical section.
+// Release gives back n permits and serves the waiters they unblock. It does
+// not block: it waits at most for a short critical section or, when it
+// loses its CAS to concurrent callers, for a backoff of a few microseconds.
 //
 // Release is not tracked per holder: the caller must release what it
 // acquired. A release that would raise the free permits above the capacity
@@ -241,14 +247,16 @@ func (s *Weighted) TryAcquire(n int64) bool {
 // negative n is ignored and reported to the Logger; Release(0) and a release
 // on a fail-closed semaphore do nothing. Release does not panic.
 //
-// With nobody waiting, Release is one CAS and does not allocate.
+// With nobody waiting, Release is one CAS (retried after a backoff of a few
+// microseconds when lost to a concurrent caller) and does not allocate.
 func (s *Weighted) Release(n int64) {
 	if uint64(n)-1 >= uint64(s.capacity) {
 		s.releaseChecked(n)
 		return
 	}
+	var bo backoff
+	st := s.state.Load()
 	for {
-		st := s.state.Load()
 		// The second test (a release beyond capacity) is only meaningful
 		// with the bit clear, which the first test ensures.
 		if st&queuedBit != 0 || n > s.capacity-int64(st) {
@@ -260,6 +268,13 @@ func (s *Weighted) Release(n int64) {
 				m.inUse.Set(float64(s.capacity - int64(st) - n))
 			}
 			return
+		}
+		// Lost to a concurrent update: back off before retrying (see
+		// backoff), unless the new state sends the release to the slow
+		// path anyway (a waiter queued).
+		if st = s.state.Load(); st&queuedBit == 0 && n <= s.capacity-int64(st) {
+			bo.wait()
+			st = s.state.Load()
 		}
 	}
 }
@@ -282,12 +297,10 @@ func (s *Weighted) releaseChecked(n int64) {
 // tryTake takes n permits if they are free and, under FIFO, nobody waits
 // (protocol points 3 and 4).
 func (s *Weighted) tryTake(n int64) bool {
+	var bo backoff
+	st := s.state.Load()
 	for {
-		st := s.state.Load()
-		if st&queuedBit != 0 && !s.barge {
-			return false
-		}
-		if int64(st&availMask) < n {
+		if st&queuedBit != 0 && !s.barge || int64(st&availMask) < n {
 			return false
 		}
 		if s.state.CompareAndSwap(st, st-uint64(n)) {
@@ -296,6 +309,12 @@ func (s *Weighted) tryTake(n int64) bool {
 				m.inUse.Set(float64(s.capacity - int64((st-uint64(n))&availMask)))
 			}
 			return true
+		}
+		// Lost to a concurrent update: back off before retrying (see
+		// backoff), unless the new state refuses the take anyway.
+		if st = s.state.Load(); (st&queuedBit == 0 || s.barge) && int64(st&availMask) >= n {
+			bo.wait()
+			st = s.state.Load()
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/observe"
+	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/sem"
 )
 
@@ -602,6 +603,66 @@ func TestCancelRacingRelease(t *testing.T) {
 				require.Zero(t, s.Waiting())
 			}
 			t.Logf("%v: granted %d, cancelled %d", f, won, lost)
+		})
+	}
+}
+
+// TestFastPathContention hammers the lock-free fast paths from more
+// goroutines than there are Ps, with no pause between operations, so that
+// their compare-and-swaps keep losing to each other and take the backoff
+// path; the capacity is one permit short of the callers, so that some of
+// them queue and releases also lose to a waiter setting the queued bit. The
+// permits in use must never exceed the capacity, every permit must be back
+// at the end, and nobody may be left queued.
+func TestFastPathContention(t *testing.T) {
+	goroutines := 2 * runtime.GOMAXPROCS(0)
+	cycles := 20_000
+	if testing.Short() || raceEnabled {
+		cycles = 2_000
+	}
+	for _, f := range fairnesses {
+		t.Run(f.String(), func(t *testing.T) {
+			capacity := int64(goroutines - 1)
+			s := sem.NewWeighted(capacity, sem.WithFairness(f))
+			p := policy.Compose(sem.Policy[int](s))
+			var inUse atomic.Int64
+			hold := func() {
+				if v := inUse.Add(1); v > capacity {
+					t.Errorf("in use = %d, exceeds capacity %d", v, capacity)
+				}
+				inUse.Add(-1)
+			}
+			var wg sync.WaitGroup
+			for g := range goroutines {
+				wg.Go(func() { // owner: this test; exits after its cycles; joined by wg.Wait
+					for i := range cycles {
+						switch (g + i) % 3 {
+						case 0:
+							if !s.TryAcquire(1) {
+								continue
+							}
+						case 1:
+							if _, err := p.Run(context.Background(), func(context.Context) (int, error) {
+								hold()
+								return 0, nil
+							}); err != nil {
+								assert.ErrorIs(t, err, sem.ErrFull, "a bulkhead without wait may only be refused")
+							}
+							continue
+						default:
+							if err := s.Acquire(context.Background(), 1); err != nil {
+								t.Errorf("Acquire with a background ctx failed: %v", err)
+								return
+							}
+						}
+						hold()
+						s.Release(1)
+					}
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, capacity, s.Available(), "%v: every permit must be back", f)
+			assert.Zero(t, s.Waiting(), "%v: nobody may be left queued", f)
 		})
 	}
 }
