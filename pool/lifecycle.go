@@ -123,8 +123,9 @@ func (p *Pool) closeLocked() {
 		p.rejected++
 		decideLocked(s, refused)
 	}
-	// Idle workers exist only while the queue is empty: nothing is left for
-	// them.
+	// Idle workers take the tasks set aside for them; the others exit (a
+	// free idle worker exists only while nothing is queued).
+	p.wakeReadyLocked()
 	for i, w := range p.idle {
 		p.exiting++
 		w.wake <- item{}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/internal/reject"
+	"github.com/ionkit/ion/internal/spin"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
@@ -75,6 +76,16 @@ type Pool struct {
 	done      chan struct{}           // closed (once, under mu) when the pool is closed and its last worker has exited
 	blockPool sync.Pool               // of *submitter
 
+	// waking counts workers handed a task through their wake channel that
+	// have not started running it yet; readyN mirrors p.ready.len(). Both
+	// are written under mu, and waking is also decremented without it by a
+	// worker as it starts (see startReady).
+	waking atomic.Int32
+	readyN atomic.Int32
+	// testStart, set only by tests, runs on a worker woken with a task
+	// before it counts itself started.
+	testStart func()
+
 	// mu guards the fields below.
 	mu          sync.Mutex
 	size        int             // target number of workers; changed by Resize
@@ -85,6 +96,7 @@ type Pool struct {
 	idle        []*worker       // parked workers, most recently parked last
 	all         []*worker       // every live worker, to recognise calls from a task
 	queue       deque           // accepted tasks not yet taken
+	ready       deque           // tasks accepted for idle workers while wakeLimit workers were already waking
 	blocked     submitters      // submitters waiting for room, FIFO
 	watchers    []chan struct{} // closed and cleared when the pool goes quiet
 	closed      bool            // set by the first Close or Drain; never cleared
@@ -218,17 +230,31 @@ func (p *Pool) submit(ctx context.Context, it item, block bool) error {
 		p.countRejected()
 		return ErrClosed
 	}
-	// An idle worker exists only while the queue is empty (a worker parks
-	// only after finding nothing to take), so handing over keeps FIFO order.
-	if n := len(p.idle); n > 0 {
-		w := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.running++
-		running := p.running
+	// Each task in p.ready has an idle worker set aside for it. An idle
+	// worker free for this task exists only while the queue is empty (a
+	// worker parks only after finding nothing to take, and a freed
+	// reservation takes the next queued task), so handing over keeps FIFO
+	// order.
+	if len(p.idle) > p.ready.len() {
+		if p.ready.len() == 0 && p.waking.Load() < wakeLimit() {
+			w := p.popIdleLocked()
+			p.waking.Add(1)
+			p.running++
+			running := p.running
+			p.mu.Unlock()
+			w.wake <- it // capacity 1 and empty: the worker consumed its last job before parking
+			p.gaugeRunning(running)
+			return nil
+		}
+		// Enough workers are on their way already: the first of them to
+		// finish a task takes this one, warm, unless a worker starting
+		// meanwhile wakes another for it (see startReady).
+		p.ready.pushBack(it)
+		p.readyN.Store(int32(p.ready.len()))
+		p.wakeReadyLocked() // a worker that started before the store missed it
+		queued := p.queue.len() + p.ready.len()
 		p.mu.Unlock()
-		w.wake <- it // capacity 1 and empty: the worker consumed its last job before parking
-		p.gaugeRunning(running)
+		p.gaugeQueued(queued)
 		return nil
 	}
 	if p.workers-p.exiting < p.size {
@@ -250,7 +276,7 @@ func (p *Pool) submit(ctx context.Context, it item, block bool) error {
 	}
 	if p.queue.len() < p.qcap {
 		p.queue.pushBack(it)
-		queued := p.queue.len()
+		queued := p.queue.len() + p.ready.len()
 		p.mu.Unlock()
 		p.flushExpired(expired)
 		p.gaugeQueued(queued)
@@ -312,6 +338,46 @@ func decideLocked(s *submitter, st submitState) {
 	s.ready <- struct{}{}
 }
 
+// wakeLimit is the number of workers that may be on their way to a task at
+// once; see the package doc ("Hand-off").
+func wakeLimit() int32 { return int32(runtime.GOMAXPROCS(0)) }
+
+// popIdleLocked removes and returns the most recently parked worker; there
+// must be one. Must be called with p.mu held.
+func (p *Pool) popIdleLocked() *worker {
+	n := len(p.idle) - 1
+	w := p.idle[n]
+	p.idle[n] = nil
+	p.idle = p.idle[:n]
+	return w
+}
+
+// wakeReadyLocked hands tasks of p.ready to idle workers while fewer than
+// wakeLimit are waking (every worker when the pool is closed: nothing else
+// will take them). Must be called with p.mu held; the sends do not block.
+func (p *Pool) wakeReadyLocked() {
+	for p.ready.len() > 0 && (p.closed || p.waking.Load() < wakeLimit()) {
+		w := p.popIdleLocked()
+		p.waking.Add(1)
+		p.running++
+		w.wake <- p.ready.popFront()
+	}
+	p.readyN.Store(int32(p.ready.len()))
+}
+
+// startReady is called by a worker woken with a task, as it starts: one
+// more worker may now be woken for the tasks in p.ready. The decrement of
+// waking and the load of readyN pair with the store of readyN and the load of
+// waking in submit: one side or the other sees the task.
+func (p *Pool) startReady() {
+	p.waking.Add(-1)
+	if p.readyN.Load() > 0 {
+		p.mu.Lock()
+		p.wakeReadyLocked()
+		p.mu.Unlock()
+	}
+}
+
 // refillLocked moves blocked submitters into free queue slots, oldest
 // first; must be called with p.mu held.
 func (p *Pool) refillLocked(now int64) {
@@ -339,6 +405,32 @@ func (p *Pool) expireLocked(now int64, out *[]item) {
 // hand-off of a zero-size queue). Expired tasks met on the way go to *exp.
 // Must be called with p.mu held.
 func (p *Pool) takeLocked(now int64, exp *[]item) (item, bool) {
+	if p.ready.len() > 0 {
+		// Older than anything queued: they were accepted while idle
+		// workers were set aside for them.
+		it := p.ready.popFront()
+		p.releaseReservationLocked(now, exp)
+		return it, true
+	}
+	return p.takeQueuedLocked(now, exp)
+}
+
+// releaseReservationLocked is called when a task of p.ready is no longer
+// there for the idle worker set aside for it (another worker took it, or
+// its caller withdrew it): that worker is free again, so the next task to
+// run, if one is queued or blocked, is set aside for it. This keeps the
+// submit path's premise that an idle worker free for a new task exists only
+// while nothing is queued. Must be called with p.mu held.
+func (p *Pool) releaseReservationLocked(now int64, exp *[]item) {
+	if it, ok := p.takeQueuedLocked(now, exp); ok {
+		p.ready.pushBack(it)
+		p.wakeReadyLocked()
+	}
+	p.readyN.Store(int32(p.ready.len()))
+}
+
+// takeQueuedLocked is takeLocked without p.ready.
+func (p *Pool) takeQueuedLocked(now int64, exp *[]item) (item, bool) {
 	if p.cfg.maxWait > 0 && p.queue.len() > 0 {
 		p.expireLocked(now, exp)
 		p.refillLocked(now)
@@ -423,7 +515,7 @@ func (p *Pool) notifyLocked() {
 // counting, when self is set, the tasks that are themselves waiting in
 // Close, Drain or Wait. Must be called with p.mu held.
 func (p *Pool) quietLocked(self bool) bool {
-	if p.queue.len() > 0 || !p.blocked.empty() {
+	if p.queue.len() > 0 || p.ready.len() > 0 || !p.blocked.empty() {
 		return false
 	}
 	return p.running == 0 || self && p.running <= p.selfWaiting
@@ -448,6 +540,10 @@ func (p *Pool) work(w *worker, it item, fin outcome) {
 				p.exitUnlock(w)
 				return
 			}
+			if p.testStart != nil {
+				p.testStart()
+			}
+			p.startReady()
 		case exited:
 			return
 		}
@@ -472,7 +568,7 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 	if p.stamp {
 		now = p.now()
 	}
-	p.mu.Lock()
+	p.lockBackoff()
 	switch fin {
 	case completed:
 		p.completed++
@@ -496,7 +592,7 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 	if *it, ok = p.takeLocked(now, &w.expired); ok {
 		p.running++
 		if p.inst != nil {
-			queued, running := p.queue.len(), p.running
+			queued, running := p.queue.len()+p.ready.len(), p.running
 			defer func() {
 				p.inst.queued.Set(float64(queued))
 				p.inst.running.Set(float64(running))
@@ -526,6 +622,29 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 	}
 	p.flushWorkerExpired(w)
 	return st
+}
+
+// lockBackoff takes p.mu for a worker that has finished a task. A worker
+// that finds the lock held backs off for a few microseconds before retrying,
+// a few times, and then blocks: while submitters on other cores keep the
+// queue busy, each of them then runs several submissions with the lock's
+// cache line local instead of trading it for every task (this halves the
+// cost per task with two submitters on two cores). Submitters do not back
+// off: a caller's latency matters more than a worker's.
+func (p *Pool) lockBackoff() {
+	if p.mu.TryLock() {
+		return
+	}
+	if runtime.GOMAXPROCS(0) > 1 { // with one P, the holder cannot run while we spin
+		var b spin.Backoff
+		for range 4 {
+			b.Wait()
+			if p.mu.TryLock() {
+				return
+			}
+		}
+	}
+	p.mu.Lock()
 }
 
 // flushWorkerExpired reports the tasks w found expired and empties its
@@ -711,10 +830,8 @@ func (p *Pool) Resize(n int) error {
 	}
 	old := p.size
 	p.size = n
-	for p.workers-p.exiting > p.size && len(p.idle) > 0 {
-		w := p.idle[len(p.idle)-1]
-		p.idle[len(p.idle)-1] = nil
-		p.idle = p.idle[:len(p.idle)-1]
+	for p.workers-p.exiting > p.size && len(p.idle) > p.ready.len() {
+		w := p.popIdleLocked()
 		p.exiting++
 		w.wake <- item{}
 	}
@@ -750,7 +867,7 @@ type Snapshot struct {
 	Size      int  // the target number of workers
 	Workers   int  // live worker goroutines (started on demand, up to Size)
 	QueueSize int  // the queue's capacity
-	Queued    int  // accepted tasks waiting for a worker
+	Queued    int  // accepted tasks waiting for a worker (queued, or set aside for a waking one: see the package doc)
 	Running   int  // tasks running on a worker
 	Blocked   int  // submitters blocked on a full queue (not yet accepted)
 	Closed    bool // Close or Drain has begun
@@ -772,7 +889,7 @@ func (p *Pool) Metrics() Snapshot {
 		Size:      p.size,
 		Workers:   p.workers - p.exiting,
 		QueueSize: p.qcap,
-		Queued:    p.queue.len(),
+		Queued:    p.queue.len() + p.ready.len(),
 		Running:   p.running,
 		Closed:    p.closed,
 		Completed: p.completed,

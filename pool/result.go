@@ -255,13 +255,19 @@ func (p *Pool) withdraw(c runner) bool {
 		now = p.now()
 	}
 	p.mu.Lock()
+	var expired []item
 	ok := p.queue.removeCall(c)
 	if ok {
-		p.discarded++
 		p.refillLocked(now)
+	} else if ok = p.ready.removeCall(c); ok {
+		p.releaseReservationLocked(now, &expired)
 	}
-	queued := p.queue.len()
+	if ok {
+		p.discarded++
+	}
+	queued := p.queue.len() + p.ready.len()
 	p.mu.Unlock()
+	p.flushExpired(expired)
 	if ok && p.inst != nil {
 		p.inst.discarded.Add(1)
 		p.gaugeQueued(queued)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/spin"
 	"github.com/ionkit/ion/observe"
 )
 
@@ -254,7 +255,7 @@ func (s *Weighted) Release(n int64) {
 		s.releaseChecked(n)
 		return
 	}
-	var bo backoff
+	var bo spin.Backoff
 	st := s.state.Load()
 	for {
 		// The second test (a release beyond capacity) is only meaningful
@@ -273,7 +274,7 @@ func (s *Weighted) Release(n int64) {
 		// backoff), unless the new state sends the release to the slow
 		// path anyway (a waiter queued).
 		if st = s.state.Load(); st&queuedBit == 0 && n <= s.capacity-int64(st) {
-			bo.wait()
+			bo.Wait()
 			st = s.state.Load()
 		}
 	}
@@ -297,7 +298,7 @@ func (s *Weighted) releaseChecked(n int64) {
 // tryTake takes n permits if they are free and, under FIFO, nobody waits
 // (protocol points 3 and 4).
 func (s *Weighted) tryTake(n int64) bool {
-	var bo backoff
+	var bo spin.Backoff
 	st := s.state.Load()
 	for {
 		if st&queuedBit != 0 && !s.barge || int64(st&availMask) < n {
@@ -313,7 +314,7 @@ func (s *Weighted) tryTake(n int64) bool {
 		// Lost to a concurrent update: back off before retrying (see
 		// backoff), unless the new state refuses the take anyway.
 		if st = s.state.Load(); (st&queuedBit == 0 || s.barge) && int64(st&availMask) >= n {
-			bo.wait()
+			bo.Wait()
 			st = s.state.Load()
 		}
 	}
