@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"github.com/ionkit/ion/internal/spin"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -387,8 +388,10 @@ func (b *bucket) replaceLocked(e *epoch, at int64, l limits, temp bool, until in
 // reserve takes n > 0 tokens at ns if they can be had within maxWait ns. It
 // returns the ticket, the wait before the tokens may be used and true; or,
 // without changing state, false with the wait that would have been needed
-// (exceeds for n > burst, never when no wait is representable).
-func (b *bucket) reserve(ns, n, maxWait int64) (ticket, int64, bool) {
+// (exceeds for n > burst, never when no wait is representable). clock says
+// that ns is a clock reading the caller has just taken (see retryAfterLoss).
+func (b *bucket) reserve(ns, n, maxWait int64, clock bool) (ticket, int64, bool) {
+	var bo spin.Backoff
 	for {
 		e, ns := b.load(ns)
 		if e.inf {
@@ -419,14 +422,31 @@ func (b *bucket) reserve(ns, n, maxWait int64) (ticket, int64, bool) {
 		if e.tat.CompareAndSwap(tat, newTat) {
 			return ticket{e: e, act: act, actNs: min(ns, maxOffset) + min(wait, maxOffset), n: n}, wait, true
 		}
+		ns = retryAfterLoss(&bo, ns, clock)
 	}
+}
+
+// retryAfterLoss is called by a reservation whose compare-and-swap of tat
+// lost to another core. It backs off (see spin.Backoff: two cores admitting
+// in a tight loop then batch their admissions instead of trading tat's cache
+// line at every try) and returns the time to retry at: a fresh clock reading
+// when ns is one (clock), so that the wait does not age it, since a stale
+// reading could admit at a time the bucket had already passed; ns otherwise.
+func retryAfterLoss(bo *spin.Backoff, ns int64, clock bool) int64 {
+	bo.Wait()
+	if clock {
+		return max(ns, nowNs())
+	}
+	return ns
 }
 
 // take takes n > 0 tokens at ns if they are available at once, and
 // reports whether it did. It is reserve with maxWait 0, trimmed for Allow:
 // the window between loading the state and swapping it is kept as short as
 // possible, since under contention that is when another core steals it.
-func (b *bucket) take(ns, n int64) bool {
+// clock is as for reserve.
+func (b *bucket) take(ns, n int64, clock bool) bool {
+	var bo spin.Backoff
 	for {
 		e, ns := b.load(ns)
 		if e.inf {
@@ -450,6 +470,7 @@ func (b *bucket) take(ns, n int64) bool {
 		if e.tat.CompareAndSwap(tat, max(tat, now)+cost) {
 			return true
 		}
+		ns = retryAfterLoss(&bo, ns, clock)
 	}
 }
 

@@ -32,6 +32,14 @@
 // (the truncation and overflow bugs of golang.org/x/time/rate, golang/go
 // #34861, #39984 and #71154, cannot happen).
 //
+// Under contention, a call whose compare-and-swap loses to another core
+// backs off for a few microseconds (randomized, doubling with each loss,
+// tens of microseconds at most) and retries with a fresh clock reading: two
+// cores admitting in a tight loop then batch their admissions instead of
+// moving the state's cache line at every attempt. On a 2-core VM, Allow from
+// both cores at once costs about 1.6-1.8 times its serial figure (~33 ns);
+// a call that nobody contends never waits.
+//
 // # Waiting and reservations
 //
 // Wait and WaitN take tokens through reservations: each waiter is given its

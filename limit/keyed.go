@@ -75,10 +75,10 @@ func (lim *Keyed[K]) allowN(ns int64, key K, n int, clock bool) bool {
 		return true
 	}
 	b := &lim.s.get(key, ns, lim.l).b
-	ok := b.take(ns, int64(n))
+	ok := b.take(ns, int64(n), clock)
 	if !ok && clock {
 		if now, later := fresher(ns); later {
-			ok = b.take(now, int64(n))
+			ok = b.take(now, int64(n), true)
 		}
 	}
 	lim.m.record(ok)
@@ -111,10 +111,10 @@ func (lim *Keyed[K]) waitN(ctx context.Context, key K, n int, maxWait int64) err
 	}
 	ns := nowNs()
 	b := &lim.s.get(key, ns, lim.l).b
-	t, wait, ok := b.reserve(ns, int64(n), budget(ctx, ns, maxWait))
+	t, wait, ok := b.reserve(ns, int64(n), budget(ctx, ns, maxWait), true)
 	if !ok {
 		if now, later := fresher(ns); later {
-			t, wait, ok = b.reserve(now, int64(n), budget(ctx, now, maxWait))
+			t, wait, ok = b.reserve(now, int64(n), budget(ctx, now, maxWait), true)
 		}
 	}
 	if !ok {
@@ -139,7 +139,7 @@ func (lim *Keyed[K]) ReserveN(now time.Time, key K, n int) *Reservation {
 	b := &lim.s.get(key, ns, lim.l).b
 	r := &Reservation{b: b, actNs: ns, ok: true}
 	if n > 0 {
-		t, wait, ok := b.reserve(ns, int64(n), math.MaxInt64)
+		t, wait, ok := b.reserve(ns, int64(n), math.MaxInt64, false)
 		r.ok, r.t, r.actNs = ok, t, ns+wait
 	}
 	return r

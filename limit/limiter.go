@@ -68,10 +68,10 @@ func (c *core) allowN(ns int64, n int, clock bool) bool {
 	if n == 0 {
 		return true
 	}
-	ok := c.b.take(ns, int64(n))
+	ok := c.b.take(ns, int64(n), clock)
 	if !ok && clock {
 		if now, later := fresher(ns); later {
-			ok = c.b.take(now, int64(n))
+			ok = c.b.take(now, int64(n), true)
 		}
 	}
 	c.m.record(ok)
@@ -96,10 +96,10 @@ func (c *core) waitN(ctx context.Context, n int, maxWait int64) error {
 		return nil
 	}
 	ns := nowNs()
-	t, wait, ok := c.b.reserve(ns, int64(n), budget(ctx, ns, maxWait))
+	t, wait, ok := c.b.reserve(ns, int64(n), budget(ctx, ns, maxWait), true)
 	if !ok {
 		if now, later := fresher(ns); later {
-			t, wait, ok = c.b.reserve(now, int64(n), budget(ctx, now, maxWait))
+			t, wait, ok = c.b.reserve(now, int64(n), budget(ctx, now, maxWait), true)
 		}
 	}
 	if !ok {
@@ -124,7 +124,7 @@ func (c *core) reserveN(ns int64, n int) *Reservation {
 		r.ok = true
 		return r
 	}
-	t, wait, ok := c.b.reserve(ns, int64(n), math.MaxInt64)
+	t, wait, ok := c.b.reserve(ns, int64(n), math.MaxInt64, false)
 	if ok {
 		r.ok, r.t, r.actNs = true, t, ns+wait
 	}

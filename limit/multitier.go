@@ -309,7 +309,7 @@ func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, in
 		}
 		slot := satAdd(at, w)
 		for i, b := range bs[:k] {
-			t, _, ok := b.reserve(slot, n, 0)
+			t, _, ok := b.reserve(slot, n, 0, false)
 			if !ok {
 				c.refund(slot)
 				break
