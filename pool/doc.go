@@ -97,9 +97,9 @@
 // # Waking parked workers
 //
 // A task given to a parked worker wakes it through the worker's own
-// channel. At most GOMAXPROCS workers are on their way to a task at once:
-// more could not run sooner, and waking one costs more than running a short
-// task. A task accepted for an idle worker while that many are waking is set
+// channel. At most GOMAXPROCS workers (read at New and at each Resize; at
+// least 2) are on their way to a task at once: more could not run sooner,
+// and waking one costs more than running a short task. A task accepted for an idle worker while that many are waking is set
 // aside (counted as Queued, and never expired: an idle worker is reserved
 // for it) and handed out oldest first, ahead of the queue: to the next
 // worker that finishes a task, which takes it with its cache still warm, or
@@ -119,9 +119,9 @@
 // that submitters on other cores run several submissions with the lock's
 // cache line local. Neither allocates: a blocked submitter's state is
 // recycled, and the queue grows by doubling only up to queueSize. On a 2-core
-// VM, BenchmarkSubmitToCompletion runs about 12 million tasks/s with a queue
-// (~80-90 ns per task from Submit to completion), 8.5 million as a hand-off
-// to 64 workers (~120 ns) and 3.6 million as a hand-off to 2 busy workers
-// (~280 ns, a blocked submitter woken per task); a buffered channel feeding
-// bare goroutines, with no accounting, context or lifecycle, does ~50 ns.
+// VM, BenchmarkSubmitToCompletion runs about 14 million tasks/s with a queue
+// (~70 ns per task from Submit to completion), 10 million as a hand-off to
+// 64 workers (~95 ns) and 3.7 million as a hand-off to 2 busy workers (~270
+// ns, a blocked submitter woken per task); a buffered channel feeding bare
+// goroutines, with no accounting, context or lifecycle, does ~50 ns.
 package pool

@@ -1,5 +1,7 @@
 package pool
 
+import "runtime"
+
 // ErrGoexit is the value of the PanicError reported for a task that called
 // runtime.Goexit.
 var ErrGoexit = errGoexit
@@ -9,8 +11,9 @@ var ErrGoexit = errGoexit
 // It must be called before p's first submission.
 func SetStartHook(p *Pool, f func()) { p.testStart = f }
 
-// WakeLimit is the number of workers that may be on their way at once.
-func WakeLimit() int { return int(wakeLimit()) }
+// WakeLimit is the number of workers that may be on their way at once in a
+// pool created now.
+func WakeLimit() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // SetAside returns the number of tasks set aside for idle workers.
 func SetAside(p *Pool) int {

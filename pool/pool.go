@@ -82,6 +82,7 @@ type Pool struct {
 	// worker as it starts (see startReady).
 	waking atomic.Int32
 	readyN atomic.Int32
+	procs  atomic.Int32 // runtime.GOMAXPROCS(0) at New or the last Resize (reading it takes a runtime lock)
 	// testStart, set only by tests, runs on a worker woken with a task
 	// before it counts itself started.
 	testStart func()
@@ -154,6 +155,7 @@ func New(size, queueSize int, opts ...Option) *Pool {
 	if p.err != nil {
 		return p // every call returns p.err before using anything below
 	}
+	p.procs.Store(int32(max(2, runtime.GOMAXPROCS(0))))
 	p.runCtx, p.cancelRun = context.WithCancelCause(cfg.base)
 	p.baseVals = cfg.base != context.Background()
 	p.baseCmp = reflect.TypeOf(cfg.base).Comparable()
@@ -236,7 +238,7 @@ func (p *Pool) submit(ctx context.Context, it item, block bool) error {
 	// reservation takes the next queued task), so handing over keeps FIFO
 	// order.
 	if len(p.idle) > p.ready.len() {
-		if p.ready.len() == 0 && p.waking.Load() < wakeLimit() {
+		if p.ready.len() == 0 && p.waking.Load() < p.wakeLimit() {
 			w := p.popIdleLocked()
 			p.waking.Add(1)
 			p.running++
@@ -339,8 +341,8 @@ func decideLocked(s *submitter, st submitState) {
 }
 
 // wakeLimit is the number of workers that may be on their way to a task at
-// once; see the package doc ("Hand-off").
-func wakeLimit() int32 { return int32(runtime.GOMAXPROCS(0)) }
+// once: GOMAXPROCS, see the package doc ("Waking parked workers").
+func (p *Pool) wakeLimit() int32 { return p.procs.Load() }
 
 // popIdleLocked removes and returns the most recently parked worker; there
 // must be one. Must be called with p.mu held.
@@ -356,7 +358,7 @@ func (p *Pool) popIdleLocked() *worker {
 // wakeLimit are waking (every worker when the pool is closed: nothing else
 // will take them). Must be called with p.mu held; the sends do not block.
 func (p *Pool) wakeReadyLocked() {
-	for p.ready.len() > 0 && (p.closed || p.waking.Load() < wakeLimit()) {
+	for p.ready.len() > 0 && (p.closed || p.waking.Load() < p.wakeLimit()) {
 		w := p.popIdleLocked()
 		p.waking.Add(1)
 		p.running++
@@ -400,19 +402,22 @@ func (p *Pool) expireLocked(now int64, out *[]item) {
 	}
 }
 
-// takeLocked removes the next task to run: from the queue in the configured
-// order, or, with an empty queue, from the first blocked submitter (the
-// hand-off of a zero-size queue). Expired tasks met on the way go to *exp.
-// Must be called with p.mu held.
-func (p *Pool) takeLocked(now int64, exp *[]item) (item, bool) {
+// takeLocked removes the next task to run into *dst and reports whether
+// there was one: a task set aside for an idle worker first, then the queue
+// in the configured order, or, with an empty queue, the first blocked
+// submitter's (the hand-off of a zero-size queue). Expired tasks met on the
+// way go to *exp. It writes the task in place: the worker's loop is the
+// pool's hottest path, and an item is five words. Must be called with p.mu
+// held.
+func (p *Pool) takeLocked(now int64, exp *[]item, dst *item) bool {
 	if p.ready.len() > 0 {
 		// Older than anything queued: they were accepted while idle
 		// workers were set aside for them.
-		it := p.ready.popFront()
+		p.ready.popFrontTo(dst)
 		p.releaseReservationLocked(now, exp)
-		return it, true
+		return true
 	}
-	return p.takeQueuedLocked(now, exp)
+	return p.takeQueuedLocked(now, exp, dst)
 }
 
 // releaseReservationLocked is called when a task of p.ready is no longer
@@ -422,7 +427,8 @@ func (p *Pool) takeLocked(now int64, exp *[]item) (item, bool) {
 // submit path's premise that an idle worker free for a new task exists only
 // while nothing is queued. Must be called with p.mu held.
 func (p *Pool) releaseReservationLocked(now int64, exp *[]item) {
-	if it, ok := p.takeQueuedLocked(now, exp); ok {
+	var it item
+	if p.takeQueuedLocked(now, exp, &it) {
 		p.ready.pushBack(it)
 		p.wakeReadyLocked()
 	}
@@ -430,27 +436,28 @@ func (p *Pool) releaseReservationLocked(now int64, exp *[]item) {
 }
 
 // takeQueuedLocked is takeLocked without p.ready.
-func (p *Pool) takeQueuedLocked(now int64, exp *[]item) (item, bool) {
+func (p *Pool) takeQueuedLocked(now int64, exp *[]item, dst *item) bool {
 	if p.cfg.maxWait > 0 && p.queue.len() > 0 {
 		p.expireLocked(now, exp)
 		p.refillLocked(now)
 	}
 	if p.queue.len() > 0 {
-		var it item
 		if p.cfg.order == LIFO {
-			it = p.queue.popBack()
+			p.queue.popBackTo(dst)
 		} else {
-			it = p.queue.popFront()
+			p.queue.popFrontTo(dst)
 		}
-		p.refillLocked(now)
-		return it, true
+		if !p.blocked.empty() {
+			p.refillLocked(now)
+		}
+		return true
 	}
 	if s := p.blocked.popFront(); s != nil {
-		it := s.it
+		*dst = s.it
 		decideLocked(s, accepted)
-		return it, true
+		return true
 	}
-	return item{}, false
+	return false
 }
 
 // addWorkerLocked registers a new worker; must be called with p.mu held.
@@ -587,9 +594,8 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 		p.exitUnlock(w)
 		return exited
 	}
-	var ok bool
 	st := took
-	if *it, ok = p.takeLocked(now, &w.expired); ok {
+	if p.takeLocked(now, &w.expired, it) {
 		p.running++
 		if p.inst != nil {
 			queued, running := p.queue.len()+p.ready.len(), p.running
@@ -635,7 +641,7 @@ func (p *Pool) lockBackoff() {
 	if p.mu.TryLock() {
 		return
 	}
-	if runtime.GOMAXPROCS(0) > 1 { // with one P, the holder cannot run while we spin
+	if p.procs.Load() > 1 { // with one P, the holder cannot run while we spin
 		var b spin.Backoff
 		for range 4 {
 			b.Wait()
@@ -830,14 +836,15 @@ func (p *Pool) Resize(n int) error {
 	}
 	old := p.size
 	p.size = n
+	p.procs.Store(int32(max(2, runtime.GOMAXPROCS(0))))
 	for p.workers-p.exiting > p.size && len(p.idle) > p.ready.len() {
 		w := p.popIdleLocked()
 		p.exiting++
 		w.wake <- item{}
 	}
 	for p.workers-p.exiting < p.size {
-		it, ok := p.takeLocked(now, &expired)
-		if !ok {
+		var it item
+		if !p.takeLocked(now, &expired, &it) {
 			break
 		}
 		p.running++

@@ -65,24 +65,29 @@ func (q *deque) grow() {
 
 // popFront removes and returns the front item; q must not be empty.
 func (q *deque) popFront() item {
+	var it item
+	q.popFrontTo(&it)
+	return it
+}
+
+// popFrontTo moves the front item to *dst; q must not be empty.
+func (q *deque) popFrontTo(dst *item) {
 	p := q.at(0)
-	it := *p
+	*dst = *p
 	*p = item{} // release references for the garbage collector
 	q.head++
 	if q.head == len(q.buf) {
 		q.head = 0
 	}
 	q.n--
-	return it
 }
 
-// popBack removes and returns the back item; q must not be empty.
-func (q *deque) popBack() item {
+// popBackTo moves the back item to *dst; q must not be empty.
+func (q *deque) popBackTo(dst *item) {
 	p := q.at(q.n - 1)
-	it := *p
+	*dst = *p
 	*p = item{}
 	q.n--
-	return it
 }
 
 // removeCall removes the item whose runner is c and reports whether it was
