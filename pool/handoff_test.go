@@ -39,17 +39,33 @@ func (tr *transit) hook() { <-tr.release }
 func idlePool(t *testing.T, tr *transit, opts ...pool.Option) *pool.Pool {
 	t.Helper()
 	n := pool.WakeLimit() + setAside
-	p := pool.New(n, 0, opts...)
+	return parkedPool(t, tr, n, n, 0, opts...)
+}
+
+// parkedPool returns pool.New(size, queue, opts...) with parked workers
+// started and parked, whose woken workers wait for tr.release. It must be
+// called inside a synctest bubble.
+func parkedPool(t *testing.T, tr *transit, parked, size, queue int, opts ...pool.Option) *pool.Pool {
+	t.Helper()
+	p := pool.New(size, queue, opts...)
 	require.NoError(t, p.Err())
 	pool.SetStartHook(p, tr.hook)
 	g := newGate()
-	fill(t, p, g, n) // new workers: not woken, so not held
+	fill(t, p, g, parked) // new workers: not woken, so not held
 	g.open()
 	synctest.Wait()
 	m := p.Metrics()
-	require.Equal(t, n, m.Workers, "every worker started")
+	require.Equal(t, parked, m.Workers, "every worker started")
 	require.Zero(t, m.Running, "every worker parked")
 	return p
+}
+
+// submitN submits task n times, each of which must be accepted.
+func submitN(t *testing.T, p *pool.Pool, n int, task pool.Task) {
+	t.Helper()
+	for range n {
+		require.NoError(t, p.Submit(context.Background(), task))
+	}
 }
 
 // counter is a task that counts its runs.
@@ -89,13 +105,9 @@ func TestSetAsideTasksDoNotWaitForRunningOnes(t *testing.T) {
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		g := newGate()
-		for range limit {
-			require.NoError(t, p.Submit(context.Background(), g.task))
-		}
+		submitN(t, p, limit, g.task)
 		var c counter
-		for range setAside {
-			require.NoError(t, p.Submit(context.Background(), c.task))
-		}
+		submitN(t, p, setAside, c.task)
 		close(tr.release)
 		synctest.Wait()
 		// The woken workers block in their tasks; each woke an idle worker
@@ -119,25 +131,15 @@ func TestFreedReservationTakesQueuedTask(t *testing.T) {
 		idle := limit + setAside
 		// One more worker than those parked: it starts for the first task
 		// that finds every idle worker taken, and is never held on its way.
-		p := pool.New(idle+1, 2)
-		require.NoError(t, p.Err())
-		pool.SetStartHook(p, tr.hook)
-		g := newGate()
-		fill(t, p, g, idle)
-		g.open()
-		synctest.Wait()
+		p := parkedPool(t, tr, idle, idle+1, 2)
 
 		held := newGate()
-		for range limit + setAside { // woken (held) and set aside
-			require.NoError(t, p.Submit(context.Background(), held.task))
-		}
+		submitN(t, p, limit+setAside, held.task) // woken (held) and set aside
 		first := newGate()
 		require.NoError(t, p.Submit(context.Background(), first.task)) // the extra worker
 		<-first.started
 		var c counter
-		for range 2 {
-			require.NoError(t, p.Submit(context.Background(), c.task)) // queued
-		}
+		submitN(t, p, 2, c.task) // queued
 		synctest.Wait()
 		require.Equal(t, setAside, pool.SetAside(p))
 		require.Equal(t, setAside+2, p.Metrics().Queued)
@@ -162,18 +164,10 @@ func TestWithdrawnReservationTakesQueuedTask(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tr := &transit{release: make(chan struct{})}
 		limit := pool.WakeLimit()
-		p := pool.New(limit+1, 1)
-		require.NoError(t, p.Err())
-		pool.SetStartHook(p, tr.hook)
-		g := newGate()
-		fill(t, p, g, limit+1)
-		g.open()
-		synctest.Wait()
+		p := parkedPool(t, tr, limit+1, limit+1, 1)
 
 		var c counter
-		for range limit {
-			require.NoError(t, p.Submit(context.Background(), c.task)) // woken, held
-		}
+		submitN(t, p, limit, c.task) // woken, held
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() {
@@ -205,9 +199,7 @@ func TestCloseHandsSetAsideTasksToIdleWorkers(t *testing.T) {
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		var c counter
-		for range limit + setAside {
-			require.NoError(t, p.Submit(context.Background(), c.task))
-		}
+		submitN(t, p, limit+setAside, c.task)
 		done := make(chan error, 1)
 		go func() {
 			_, err := p.Close(context.Background())
@@ -240,9 +232,7 @@ func TestForcedCloseRunsSetAsideTasks(t *testing.T) {
 			}
 			return nil
 		}
-		for range limit + setAside {
-			require.NoError(t, p.Submit(context.Background(), task))
-		}
+		submitN(t, p, limit+setAside, task)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		done := make(chan int, 1)
@@ -271,9 +261,7 @@ func TestPolicyCallerWithdrawsSetAsideCall(t *testing.T) {
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		var c counter
-		for range limit {
-			require.NoError(t, p.Submit(context.Background(), c.task))
-		}
+		submitN(t, p, limit, c.task)
 		ctx, cancel := context.WithCancel(context.Background())
 		var ran atomic.Bool
 		errc := make(chan error, 1)
@@ -307,9 +295,7 @@ func TestResizeDownKeepsWorkersForSetAsideTasks(t *testing.T) {
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		var c counter
-		for range limit + setAside {
-			require.NoError(t, p.Submit(context.Background(), c.task))
-		}
+		submitN(t, p, limit+setAside, c.task)
 		synctest.Wait()
 		require.NoError(t, p.Resize(1))
 		synctest.Wait()
