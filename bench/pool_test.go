@@ -227,8 +227,8 @@ var submitSize64 = register("SubmitSize64",
 
 func BenchmarkSubmitSize64(b *testing.B) { submitSize64.run(b) }
 
-// SubmitSize1024 is the large hand-off pool: most workers are parked, so
-// each task pays for waking one.
+// SubmitSize1024 is the large hand-off pool: most workers are parked, and a
+// pool that wakes one per task pays for a cold worker each time.
 var submitSize1024 = register("SubmitSize1024",
 	impl{"ion", ionSubmit(1024, 0)},
 	impl{"ants", antsSubmit(1024)},
