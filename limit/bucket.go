@@ -393,7 +393,7 @@ func (b *bucket) replaceLocked(e *epoch, at int64, l limits, temp bool, until in
 func (b *bucket) reserve(ns, n, maxWait int64, clock bool) (ticket, int64, bool) {
 	var bo spin.Backoff
 	for {
-		e, ns := b.load(ns)
+		e, at := b.load(ns)
 		if e.inf {
 			return ticket{}, 0, true
 		}
@@ -405,7 +405,7 @@ func (b *bucket) reserve(ns, n, maxWait int64, clock bool) (ticket, int64, bool)
 			b.waitSwitch()
 			continue
 		}
-		now := e.units(ns)
+		now := e.units(at)
 		newTat := max(tat, now) + n*e.interval
 		if newTat > maxTat {
 			return ticket{}, int64(never), false
@@ -420,7 +420,7 @@ func (b *bucket) reserve(ns, n, maxWait int64, clock bool) (ticket, int64, bool)
 			act = now
 		}
 		if e.tat.CompareAndSwap(tat, newTat) {
-			return ticket{e: e, act: act, actNs: min(ns, maxOffset) + min(wait, maxOffset), n: n}, wait, true
+			return ticket{e: e, act: act, actNs: min(at, maxOffset) + min(wait, maxOffset), n: n}, wait, true
 		}
 		ns = retryAfterLoss(&bo, ns, clock)
 	}
@@ -448,14 +448,14 @@ func retryAfterLoss(bo *spin.Backoff, ns int64, clock bool) int64 {
 func (b *bucket) take(ns, n int64, clock bool) bool {
 	var bo spin.Backoff
 	for {
-		e, ns := b.load(ns)
+		e, at := b.load(ns)
 		if e.inf {
 			return true
 		}
 		if n > e.burst {
 			return false
 		}
-		now, cost := e.units(ns), n*e.interval
+		now, cost := e.units(at), n*e.interval
 		// max(tat, now) + cost - now <= tau, and now <= now + tau - cost
 		// since cost <= tau: admitted exactly when tat <= limit.
 		limit := now + e.tau - cost
