@@ -100,7 +100,7 @@ func WithName(name string) Option {
 func WithLogger(l observe.Logger) Option {
 	return optionFunc(func(c *config) {
 		if l == nil {
-			c.fail(configError("WithLogger", "nil Logger"))
+			c.fail(configError("WithLogger", "nil observe.Logger"))
 		}
 		c.logger = l
 	})
@@ -112,7 +112,7 @@ func WithLogger(l observe.Logger) Option {
 func WithMetrics(m observe.Metrics) Option {
 	return optionFunc(func(c *config) {
 		if m == nil {
-			c.fail(configError("WithMetrics", "nil Metrics"))
+			c.fail(configError("WithMetrics", "nil observe.Metrics"))
 		}
 		c.metrics = m
 	})
@@ -124,7 +124,7 @@ func WithMetrics(m observe.Metrics) Option {
 func WithTracer(t observe.Tracer) Option {
 	return optionFunc(func(c *config) {
 		if t == nil {
-			c.fail(configError("WithTracer", "nil Tracer"))
+			c.fail(configError("WithTracer", "nil observe.Tracer"))
 		}
 		c.tracer = t
 	})

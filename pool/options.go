@@ -137,7 +137,7 @@ func WithDiscardHandler(fn func(ctx context.Context, task Task, err error)) Opti
 func WithLogger(l observe.Logger) Option {
 	return optionFunc(func(c *config) {
 		if l == nil {
-			c.fail("WithLogger", "nil logger")
+			c.fail("WithLogger", "nil observe.Logger")
 			return
 		}
 		c.logger = l
@@ -150,7 +150,7 @@ func WithLogger(l observe.Logger) Option {
 func WithMetrics(m observe.Metrics) Option {
 	return optionFunc(func(c *config) {
 		if m == nil {
-			c.fail("WithMetrics", "nil metrics")
+			c.fail("WithMetrics", "nil observe.Metrics")
 			return
 		}
 		c.metrics = m
@@ -164,7 +164,7 @@ func WithMetrics(m observe.Metrics) Option {
 func WithTracer(t observe.Tracer) Option {
 	return optionFunc(func(c *config) {
 		if t == nil {
-			c.fail("WithTracer", "nil tracer")
+			c.fail("WithTracer", "nil observe.Tracer")
 			return
 		}
 		c.tracer = t

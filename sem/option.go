@@ -88,7 +88,7 @@ func WithAcquireTimeout(d time.Duration) Option {
 func WithLogger(l observe.Logger) Option {
 	return optionFunc(func(c *config) {
 		if l == nil {
-			c.fail(ion.NewConfigError("sem", "WithLogger", "nil Logger"))
+			c.fail(ion.NewConfigError("sem", "WithLogger", "nil observe.Logger"))
 			return
 		}
 		c.logger = l
@@ -101,7 +101,7 @@ func WithLogger(l observe.Logger) Option {
 func WithMetrics(m observe.Metrics) Option {
 	return optionFunc(func(c *config) {
 		if m == nil {
-			c.fail(ion.NewConfigError("sem", "WithMetrics", "nil Metrics"))
+			c.fail(ion.NewConfigError("sem", "WithMetrics", "nil observe.Metrics"))
 			return
 		}
 		c.metrics = m
@@ -114,7 +114,7 @@ func WithMetrics(m observe.Metrics) Option {
 func WithTracer(t observe.Tracer) Option {
 	return optionFunc(func(c *config) {
 		if t == nil {
-			c.fail(ion.NewConfigError("sem", "WithTracer", "nil Tracer"))
+			c.fail(ion.NewConfigError("sem", "WithTracer", "nil observe.Tracer"))
 			return
 		}
 		c.tracer = t
