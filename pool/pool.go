@@ -155,7 +155,7 @@ func New(size, queueSize int, opts ...Option) *Pool {
 	if p.err != nil {
 		return p // every call returns p.err before using anything below
 	}
-	p.procs.Store(int32(max(2, runtime.GOMAXPROCS(0))))
+	p.procs.Store(int32(runtime.GOMAXPROCS(0)))
 	p.runCtx, p.cancelRun = context.WithCancelCause(cfg.base)
 	p.baseVals = cfg.base != context.Background()
 	p.baseCmp = reflect.TypeOf(cfg.base).Comparable()
@@ -341,8 +341,9 @@ func decideLocked(s *submitter, st submitState) {
 }
 
 // wakeLimit is the number of workers that may be on their way to a task at
-// once: GOMAXPROCS, see the package doc ("Waking parked workers").
-func (p *Pool) wakeLimit() int32 { return p.procs.Load() }
+// once: GOMAXPROCS, and at least 2 (see the package doc, "Waking parked
+// workers").
+func (p *Pool) wakeLimit() int32 { return max(2, p.procs.Load()) }
 
 // popIdleLocked removes and returns the most recently parked worker; there
 // must be one. Must be called with p.mu held.
@@ -631,18 +632,19 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 }
 
 // lockBackoff takes p.mu for a worker that has finished a task. A worker
-// that finds the lock held backs off for a few microseconds before retrying,
-// twice (at most about 14 µs of spinning in all: more gained nothing in
-// BenchmarkSubmitQueuedParallel), and then blocks: while submitters on other cores keep the
-// queue busy, each of them then runs several submissions with the lock's
-// cache line local instead of trading it for every task (this halves the
-// cost per task with two submitters on two cores). Submitters do not back
-// off: a caller's latency matters more than a worker's.
+// that finds the lock held backs off for a few microseconds before
+// retrying, twice (about 14 µs of spinning at most; more rounds gained
+// nothing in BenchmarkSubmitQueuedParallel), and then blocks. While
+// submitters on other cores keep the queue busy, each of them then runs
+// several submissions with the lock's cache line local instead of trading it
+// for every task (this halves the cost per task with two submitters on two
+// cores). Submitters do not back off: a caller's latency matters more than a
+// worker's. With one P nothing spins: the holder could not run meanwhile.
 func (p *Pool) lockBackoff() {
 	if p.mu.TryLock() {
 		return
 	}
-	if p.procs.Load() > 1 { // with one P, the holder cannot run while we spin
+	if p.procs.Load() > 1 {
 		var b spin.Backoff
 		for range 2 {
 			b.Wait()
@@ -837,7 +839,7 @@ func (p *Pool) Resize(n int) error {
 	}
 	old := p.size
 	p.size = n
-	p.procs.Store(int32(max(2, runtime.GOMAXPROCS(0))))
+	p.procs.Store(int32(runtime.GOMAXPROCS(0)))
 	for p.workers-p.exiting > p.size && len(p.idle) > p.ready.len() {
 		w := p.popIdleLocked()
 		p.exiting++
