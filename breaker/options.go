@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"github.com/ionkit/ion/internal/sink"
 	"math"
 	"time"
 
@@ -71,7 +72,7 @@ type config struct {
 	halfOpenMaxCalls int
 	successThreshold int
 
-	err *ion.ConfigError // the first invalid value; the breaker fails closed
+	err error // the first invalid value (a *ion.ConfigError); the breaker fails closed
 }
 
 func newConfig(opts []Option) config {
@@ -115,8 +116,13 @@ func newConfig(opts []Option) config {
 
 // fail records the first configuration error.
 func (c *config) fail(param, format string, args ...any) {
+	c.setErr(ion.NewConfigError("breaker", param, format, args...))
+}
+
+// setErr records err (if not nil) unless an earlier option failed.
+func (c *config) setErr(err error) {
 	if c.err == nil {
-		c.err = ion.NewConfigError("breaker", param, format, args...)
+		c.err = err
 	}
 }
 
@@ -323,39 +329,21 @@ func WithListener(f func(Transition)) Option {
 // WithLogger sets the logger for state changes (Info, Warn when opening). A
 // nil l makes the breaker fail closed.
 func WithLogger(l observe.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil {
-			c.fail("WithLogger", "nil observe.Logger")
-			return
-		}
-		c.logger = l
-	})
+	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.logger, l, "breaker", "WithLogger")) })
 }
 
 // WithMetrics sets the metrics sink; the instruments are resolved once, in
 // [New] (see the package doc for the names). A nil m makes the breaker fail
 // closed.
 func WithMetrics(m observe.Metrics) Option {
-	return optionFunc(func(c *config) {
-		if m == nil {
-			c.fail("WithMetrics", "nil observe.Metrics")
-			return
-		}
-		c.metrics = m
-	})
+	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.metrics, m, "breaker", "WithMetrics")) })
 }
 
 // WithTracer sets the tracer: [Policy] starts one span per execution, named
 // "breaker(<name>)", and ends it with the outcome ("success", "failure",
 // "ignored" or "rejected"). A nil t makes the breaker fail closed.
 func WithTracer(t observe.Tracer) Option {
-	return optionFunc(func(c *config) {
-		if t == nil {
-			c.fail("WithTracer", "nil observe.Tracer")
-			return
-		}
-		c.tracer = t
-	})
+	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.tracer, t, "breaker", "WithTracer")) })
 }
 
 // preset returns the seed's presets as one Option.

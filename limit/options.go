@@ -2,6 +2,7 @@ package limit
 
 import (
 	"context"
+	"github.com/ionkit/ion/internal/sink"
 	"log/slog"
 	"time"
 
@@ -98,36 +99,21 @@ func WithName(name string) Option {
 // closed, a global pause learnt from headers) to l. A nil l makes the
 // limiter fail closed. All constructors use it.
 func WithLogger(l observe.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil {
-			c.fail(configError("WithLogger", "nil observe.Logger"))
-		}
-		c.logger = l
-	})
+	return optionFunc(func(c *config) { c.fail(sink.Set(&c.logger, l, "limit", "WithLogger")) })
 }
 
 // WithMetrics records the limiter's metrics (see the package doc) in m. The
 // instruments are resolved once, at construction; recording does not
 // allocate. A nil m makes the limiter fail closed. All constructors use it.
 func WithMetrics(m observe.Metrics) Option {
-	return optionFunc(func(c *config) {
-		if m == nil {
-			c.fail(configError("WithMetrics", "nil observe.Metrics"))
-		}
-		c.metrics = m
-	})
+	return optionFunc(func(c *config) { c.fail(sink.Set(&c.metrics, m, "limit", "WithMetrics")) })
 }
 
 // WithTracer makes [Policy] start one span per execution through this
 // limiter with t. A nil t makes the limiter fail closed. All constructors
 // use it.
 func WithTracer(t observe.Tracer) Option {
-	return optionFunc(func(c *config) {
-		if t == nil {
-			c.fail(configError("WithTracer", "nil observe.Tracer"))
-		}
-		c.tracer = t
-	})
+	return optionFunc(func(c *config) { c.fail(sink.Set(&c.tracer, t, "limit", "WithTracer")) })
 }
 
 // WithMaxKeys bounds the number of keys a [Keyed] limiter (or each keyed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ionkit/ion/internal/sink"
 	"log/slog"
 	"sync/atomic"
 
@@ -60,26 +61,14 @@ func WithName(name string) Option {
 // only adds to counters, without allocating. A nil m makes the policy fail
 // closed with an error matching ion.ErrInvalidConfig.
 func WithMetrics(m observe.Metrics) Option {
-	return commonOption(func(c *common) {
-		if m == nil {
-			c.fail(ion.NewConfigError("policy", "WithMetrics", "nil observe.Metrics"))
-			return
-		}
-		c.metrics = m
-	})
+	return commonOption(func(c *common) { c.fail(sink.Set(&c.metrics, m, "policy", "WithMetrics")) })
 }
 
 // WithLogger sends the policy's rare events (a retry giving up, an abandoned
 // goroutine, a recovered panic, a failing fallback function) to l. A nil l
 // makes the policy fail closed with an error matching ion.ErrInvalidConfig.
 func WithLogger(l observe.Logger) Option {
-	return commonOption(func(c *common) {
-		if l == nil {
-			c.fail(ion.NewConfigError("policy", "WithLogger", "nil observe.Logger"))
-			return
-		}
-		c.logger = l
-	})
+	return commonOption(func(c *common) { c.fail(sink.Set(&c.logger, l, "policy", "WithLogger")) })
 }
 
 // WithTracer starts one span per execution of the policy, named after the
@@ -87,13 +76,7 @@ func WithLogger(l observe.Logger) Option {
 // gets. A nil t makes the policy fail closed with an error matching
 // ion.ErrInvalidConfig.
 func WithTracer(t observe.Tracer) Option {
-	return commonOption(func(c *common) {
-		if t == nil {
-			c.fail(ion.NewConfigError("policy", "WithTracer", "nil observe.Tracer"))
-			return
-		}
-		c.tracer = t
-	})
+	return commonOption(func(c *common) { c.fail(sink.Set(&c.tracer, t, "policy", "WithTracer")) })
 }
 
 // WithBudget limits the retries of a [Retry] or the hedges of a [Hedge] with

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"github.com/ionkit/ion/internal/sink"
 	"strconv"
 	"time"
 
@@ -69,8 +70,13 @@ func newConfig(opts []Option) config {
 }
 
 func (c *config) fail(param, format string, args ...any) {
+	c.setErr(ion.NewConfigError("pool", param, format, args...))
+}
+
+// setErr records err (if not nil) unless an earlier option failed.
+func (c *config) setErr(err error) {
 	if c.err == nil {
-		c.err = ion.NewConfigError("pool", param, format, args...)
+		c.err = err
 	}
 }
 
@@ -135,26 +141,14 @@ func WithDiscardHandler(fn func(ctx context.Context, task Task, err error)) Opti
 // closes (Warn), resizes (Info) and panics in hooks (Error). A nil logger
 // makes the pool fail closed.
 func WithLogger(l observe.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil {
-			c.fail("WithLogger", "nil observe.Logger")
-			return
-		}
-		c.logger = l
-	})
+	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.logger, l, "pool", "WithLogger")) })
 }
 
 // WithMetrics sets the Metrics sink; the instruments are resolved once, by
 // [New]. The package doc lists the metrics. A nil sink makes the pool fail
 // closed.
 func WithMetrics(m observe.Metrics) Option {
-	return optionFunc(func(c *config) {
-		if m == nil {
-			c.fail("WithMetrics", "nil observe.Metrics")
-			return
-		}
-		c.metrics = m
-	})
+	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.metrics, m, "pool", "WithMetrics")) })
 }
 
 // WithTracer sets the Tracer: one span "pool.task" per task run on a worker
@@ -162,13 +156,7 @@ func WithMetrics(m observe.Metrics) Option {
 // per [Policy] execution on the caller's goroutine. A nil tracer makes the
 // pool fail closed.
 func WithTracer(t observe.Tracer) Option {
-	return optionFunc(func(c *config) {
-		if t == nil {
-			c.fail("WithTracer", "nil observe.Tracer")
-			return
-		}
-		c.tracer = t
-	})
+	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.tracer, t, "pool", "WithTracer")) })
 }
 
 // WithTaskPolicy runs every task under pol, on the worker: a per-task

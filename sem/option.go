@@ -1,6 +1,7 @@
 package sem
 
 import (
+	"github.com/ionkit/ion/internal/sink"
 	"time"
 
 	"github.com/ionkit/ion"
@@ -86,37 +87,19 @@ func WithAcquireTimeout(d time.Duration) Option {
 // WithLogger sends the semaphore's rare events (a release of more than is
 // held, a negative release) to l. A nil l makes the semaphore fail closed.
 func WithLogger(l observe.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil {
-			c.fail(ion.NewConfigError("sem", "WithLogger", "nil observe.Logger"))
-			return
-		}
-		c.logger = l
-	})
+	return optionFunc(func(c *config) { c.fail(sink.Set(&c.logger, l, "sem", "WithLogger")) })
 }
 
 // WithMetrics records the metrics listed in the package doc into m. The
 // instruments are resolved once, here; recording does not allocate. A nil m
 // makes the semaphore fail closed.
 func WithMetrics(m observe.Metrics) Option {
-	return optionFunc(func(c *config) {
-		if m == nil {
-			c.fail(ion.NewConfigError("sem", "WithMetrics", "nil observe.Metrics"))
-			return
-		}
-		c.metrics = m
-	})
+	return optionFunc(func(c *config) { c.fail(sink.Set(&c.metrics, m, "sem", "WithMetrics")) })
 }
 
 // WithTracer makes the bulkhead ([Policy]) start one span per call. Acquire,
 // TryAcquire and Release do not trace. A nil t makes the semaphore fail
 // closed.
 func WithTracer(t observe.Tracer) Option {
-	return optionFunc(func(c *config) {
-		if t == nil {
-			c.fail(ion.NewConfigError("sem", "WithTracer", "nil observe.Tracer"))
-			return
-		}
-		c.tracer = t
-	})
+	return optionFunc(func(c *config) { c.fail(sink.Set(&c.tracer, t, "sem", "WithTracer")) })
 }
