@@ -31,7 +31,17 @@ type transit struct {
 	release chan struct{}
 }
 
+func newTransit() *transit { return &transit{release: make(chan struct{})} }
+
 func (tr *transit) hook() { <-tr.release }
+
+// mustClose closes p gracefully: nothing may be discarded.
+func mustClose(t *testing.T, p *pool.Pool) {
+	t.Helper()
+	n, err := p.Close(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
 
 // idlePool returns a hand-off pool of WakeLimit()+setAside workers, all
 // started and parked, whose woken workers wait for tr.release. It must be
@@ -75,7 +85,7 @@ func (c *counter) task(context.Context) error { c.n.Add(1); return nil }
 
 func TestHandOffBeyondWakeLimitIsSetAside(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := &transit{release: make(chan struct{})}
+		tr := newTransit()
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		var c counter
@@ -94,14 +104,13 @@ func TestHandOffBeyondWakeLimitIsSetAside(t *testing.T) {
 		m = p.Metrics()
 		assert.Zero(t, m.Queued+m.Running)
 		assert.Equal(t, uint64(2*(limit+setAside)), m.Completed, "the fill and the tasks")
-		_, err := p.Close(context.Background())
-		require.NoError(t, err)
+		mustClose(t, p)
 	})
 }
 
 func TestSetAsideTasksDoNotWaitForRunningOnes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := &transit{release: make(chan struct{})}
+		tr := newTransit()
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		g := newGate()
@@ -115,8 +124,7 @@ func TestSetAsideTasksDoNotWaitForRunningOnes(t *testing.T) {
 		assert.Equal(t, int64(setAside), c.n.Load(), "set-aside tasks ran on idle workers while the first tasks still run")
 		assert.Equal(t, limit, p.Metrics().Running)
 		g.open()
-		_, err := p.Close(context.Background())
-		require.NoError(t, err)
+		mustClose(t, p)
 	})
 }
 
@@ -126,7 +134,7 @@ func TestSetAsideTasksDoNotWaitForRunningOnes(t *testing.T) {
 // queued task rather than left free while tasks wait in the queue.
 func TestFreedReservationTakesQueuedTask(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := &transit{release: make(chan struct{})}
+		tr := newTransit()
 		limit := pool.WakeLimit()
 		idle := limit + setAside
 		// One more worker than those parked: it starts for the first task
@@ -155,14 +163,13 @@ func TestFreedReservationTakesQueuedTask(t *testing.T) {
 		held.open()
 		require.NoError(t, p.Wait(context.Background()))
 		assert.Equal(t, int64(2), c.n.Load())
-		_, err := p.Close(context.Background())
-		require.NoError(t, err)
+		mustClose(t, p)
 	})
 }
 
 func TestWithdrawnReservationTakesQueuedTask(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := &transit{release: make(chan struct{})}
+		tr := newTransit()
 		limit := pool.WakeLimit()
 		p := parkedPool(t, tr, limit+1, limit+1, 1)
 
@@ -188,14 +195,13 @@ func TestWithdrawnReservationTakesQueuedTask(t *testing.T) {
 		close(tr.release)
 		require.NoError(t, p.Wait(context.Background()))
 		assert.Equal(t, int64(limit+2), c.n.Load())
-		_, err := p.Close(context.Background())
-		require.NoError(t, err)
+		mustClose(t, p)
 	})
 }
 
 func TestCloseHandsSetAsideTasksToIdleWorkers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := &transit{release: make(chan struct{})}
+		tr := newTransit()
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		var c counter
@@ -221,7 +227,7 @@ func TestCloseHandsSetAsideTasksToIdleWorkers(t *testing.T) {
 
 func TestForcedCloseRunsSetAsideTasks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := &transit{release: make(chan struct{})}
+		tr := newTransit()
 		var discarded atomic.Int64
 		p := idlePool(t, tr, pool.WithDiscardHandler(func(context.Context, pool.Task, error) { discarded.Add(1) }))
 		limit := pool.WakeLimit()
@@ -257,7 +263,7 @@ func TestForcedCloseRunsSetAsideTasks(t *testing.T) {
 
 func TestPolicyCallerWithdrawsSetAsideCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := &transit{release: make(chan struct{})}
+		tr := newTransit()
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		var c counter
@@ -284,14 +290,13 @@ func TestPolicyCallerWithdrawsSetAsideCall(t *testing.T) {
 		require.NoError(t, p.Wait(context.Background()))
 		assert.False(t, ran.Load(), "a withdrawn call never runs")
 		assert.Equal(t, int64(limit), c.n.Load())
-		_, err := p.Close(context.Background())
-		require.NoError(t, err)
+		mustClose(t, p)
 	})
 }
 
 func TestResizeDownKeepsWorkersForSetAsideTasks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := &transit{release: make(chan struct{})}
+		tr := newTransit()
 		p := idlePool(t, tr)
 		limit := pool.WakeLimit()
 		var c counter
@@ -306,8 +311,7 @@ func TestResizeDownKeepsWorkersForSetAsideTasks(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, int64(limit+setAside), c.n.Load(), "no set-aside task is stranded by the shrink")
 		assert.Equal(t, 1, p.Metrics().Workers, "the extra workers exit once done")
-		_, err := p.Close(context.Background())
-		require.NoError(t, err)
+		mustClose(t, p)
 	})
 }
 
