@@ -1,0 +1,7 @@
+module github.com/ionkit/ion/ionotel
+
+go 1.25
+
+require github.com/ionkit/ion v0.0.0
+
+replace github.com/ionkit/ion => ../
