@@ -1,8 +1,10 @@
-// Command storm sends the same traffic twice at a simulated dependency that
-// goes through a storm (healthy, slow, failing in bursts, overloaded,
-// recovering): once unprotected, once through a composed Ion pipeline. It
-// prints a live progress line, then a side-by-side table and a timeline of
-// the breaker's state and the answers per second.
+// Command storm sends the same traffic three times at a simulated dependency
+// that goes through a storm (healthy, slow, failing in bursts, overloaded,
+// recovering): unprotected; through the simplest fair baseline, a fallback
+// to a cached answer around a 250 ms timeout; and through Ion's full
+// pipeline, whose fallback and timeout are the same. It prints a live
+// progress line, then a side-by-side table and a timeline of the breaker's
+// state and the answers per second.
 //
 //	go run ./examples/storm                  # a 10 s storm
 //	go run ./examples/storm -duration 5s -seed 7
@@ -46,14 +48,33 @@ type config struct {
 // cached is what the protected service answers when the dependency cannot.
 const cached = "cached"
 
+// answerFromCache is the fallback of both protected runs: it answers with the
+// cached value and a nil error, as a service would, and notes the cause in
+// the call's report (see withReport) so the demo can tell a failure from a
+// call Ion shed at once.
+func answerFromCache(ctx context.Context, err error) (string, error) {
+	if r, ok := ctx.Value(reportKey{}).(*error); ok {
+		*r = err
+	}
+	return cached, nil
+}
+
+// baseline is the simplest fair protection: the same fallback and the same
+// per-attempt timeout as the full pipeline, nothing else. Every caller gets
+// an answer from it too; the difference is what the other layers add.
+func baseline() *policy.Pipeline[string] {
+	return policy.Compose(
+		policy.FallbackFunc(answerFromCache),
+		policy.Timeout[string](250*time.Millisecond),
+	)
+}
+
 // protect builds the pipeline, outermost first, the order ion's package doc
 // recommends: Fallback → Retry → Breaker → Limiter → Bulkhead → Timeout.
 func protect(cb *breaker.Breaker, seed uint64) *policy.Pipeline[string] {
 	budget := policy.NewBudget(0.2, 5) // retries ≤ 20% of calls + 5/s
 	return policy.Compose(
-		policy.FallbackFunc(func(_ context.Context, err error) (string, error) {
-			return cached, err // keep the cause: the caller counts fallbacks by it
-		}),
+		policy.FallbackFunc(answerFromCache),
 		policy.Retry[string](
 			policy.WithAttempts(3),
 			policy.WithMaxDuration(500*time.Millisecond),
@@ -76,8 +97,10 @@ func run(ctx context.Context, out, progress io.Writer, cfg config) error {
 	start := time.Now()
 	seconds := int((cfg.duration + time.Second - 1) / time.Second)
 	plain := newRun("unprotected", start, seconds)
+	base := newRun("fallback+timeout", start, seconds)
 	ion := newRun("with Ion", start, seconds)
 	plainDep := newDependency(cfg.seed, start, cfg.duration)
+	baseDep := newDependency(cfg.seed, start, cfg.duration)
 	ionDep := newDependency(cfg.seed, start, cfg.duration)
 
 	cb := breaker.New("dependency",
@@ -94,10 +117,12 @@ func run(ctx context.Context, out, progress io.Writer, cfg config) error {
 			ion.markState(t.At, stateChar(t.To))
 		}),
 	)
+	basePipeline := baseline()
 	pipeline := protect(cb, cfg.seed)
 
 	fmt.Fprintf(out, "storm: %d requests/s for %v against a dependency that is %s\n",
 		cfg.rate, cfg.duration, phaseNames())
+	fmt.Fprintf(out, "baseline: %s\n", basePipeline)
 	fmt.Fprintf(out, "pipeline: %s\n", pipeline)
 
 	var wg sync.WaitGroup
@@ -117,42 +142,42 @@ func run(ctx context.Context, out, progress io.Writer, cfg config) error {
 			case now := <-tick.C:
 				ion.markState(now, stateChar(cb.State()))
 				if i%10 == 0 {
-					fmt.Fprintf(progress, "\r  %4.0fs  %-11s breaker %-9s  unprotected ok %5d   with Ion ok %5d + fallback %5d",
+					fmt.Fprintf(progress, "\r  %4.0fs  %-11s breaker %-9s  real data: unprotected %5d  baseline %5d  with Ion %5d",
 						now.Sub(start).Seconds(), plainDep.phaseAt(now).name, cb.State(),
-						plain.count(ok), ion.count(ok), ion.count(fallback)+ion.count(shed))
+						plain.count(ok), base.count(ok), ion.count(ok))
 				}
 			}
 		}
 	}()
 
-	// The traffic: the same schedule for both runs, one request every
+	// through runs one request through pipe (nil: straight to dep) and
+	// records how it ended in stats.
+	through := func(id uint64, pipe *policy.Pipeline[string], dep *dependency, stats *runStats) {
+		var cause error
+		callCtx, cancel := context.WithTimeout(withReport(withRequest(ctx, id), &cause), 2*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		var v string
+		var err error
+		if pipe == nil {
+			v, err = dep.Call(callCtx)
+		} else {
+			v, err = pipe.Run(callCtx, dep.Call)
+		}
+		stats.record(classify(v, err, cause), time.Since(t0), t0)
+	}
+
+	// The traffic: the same schedule for the three runs, one request every
 	// 1/rate. Each request is a goroutine owned by this loop, which exits
 	// when the schedule ends; all are joined by calls.Wait.
 	var calls sync.WaitGroup
 	interval := time.Second / time.Duration(cfg.rate)
 	tick := time.NewTicker(interval)
 	for id := uint64(0); time.Since(start) < cfg.duration; id++ {
-		calls.Add(2)
-		go func() {
-			defer calls.Done()
-			callCtx, cancel := context.WithTimeout(withRequest(ctx, id), 2*time.Second)
-			defer cancel()
-			t0 := time.Now()
-			_, err := plainDep.Call(callCtx)
-			res := ok
-			if err != nil {
-				res = failed
-			}
-			plain.record(res, time.Since(t0), t0)
-		}()
-		go func() {
-			defer calls.Done()
-			callCtx, cancel := context.WithTimeout(withRequest(ctx, id), 2*time.Second)
-			defer cancel()
-			t0 := time.Now()
-			v, err := pipeline.Run(callCtx, ionDep.Call)
-			ion.record(classify(v, err), time.Since(t0), t0)
-		}()
+		calls.Add(3)
+		go func() { defer calls.Done(); through(id, nil, plainDep, plain) }()
+		go func() { defer calls.Done(); through(id, basePipeline, baseDep, base) }()
+		go func() { defer calls.Done(); through(id, pipeline, ionDep, ion) }()
 		<-tick.C
 	}
 	tick.Stop()
@@ -161,25 +186,37 @@ func run(ctx context.Context, out, progress io.Writer, cfg config) error {
 	wg.Wait()
 	fmt.Fprintln(progress)
 
-	plain.reached, plain.sickHits = plainDep.calls.Load(), plainDep.sick.Load()
-	ion.reached, ion.sickHits = ionDep.calls.Load(), ionDep.sick.Load()
-	printTable(out, plain, ion)
-	printTimeline(out, cfg.duration, plain, ion)
+	for _, r := range []struct {
+		stats *runStats
+		dep   *dependency
+	}{{plain, plainDep}, {base, baseDep}, {ion, ionDep}} {
+		r.stats.reached, r.stats.sickHits = r.dep.calls.Load(), r.dep.sick.Load()
+	}
+	printTable(out, plain, base, ion)
+	printTimeline(out, cfg.duration, plain, base, ion)
 	return nil
 }
 
-// classify tells how a protected call ended: the real answer, a fallback
-// after a failure, or a fallback because Ion shed the call at once.
-func classify(v string, err error) result {
+type reportKey struct{}
+
+// withReport marks ctx with where the fallback notes the cause of a cached
+// answer.
+func withReport(ctx context.Context, cause *error) context.Context {
+	return context.WithValue(ctx, reportKey{}, cause)
+}
+
+// classify tells how a call ended: the real answer, a cached answer after a
+// failure, a cached answer because Ion shed the call at once, or an error.
+func classify(v string, err error, cause error) result {
 	switch {
-	case err == nil && v != cached:
-		return ok
-	case v == cached && errors.Is(err, ion.ErrRejected):
+	case err != nil:
+		return failed
+	case v == cached && errors.Is(cause, ion.ErrRejected):
 		return shed
 	case v == cached:
 		return fallback
 	}
-	return failed
+	return ok
 }
 
 func stateChar(s breaker.State) byte {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,6 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestStorm runs the whole storm in a synctest bubble: ten virtual seconds
 // take a fraction of a real one, and the output is the same on every run.
+// It asserts each claim the README makes of the demo's table, from this run.
 func TestStorm(t *testing.T) {
 	var out bytes.Buffer
 	synctest.Test(t, func(t *testing.T) {
@@ -27,25 +29,52 @@ func TestStorm(t *testing.T) {
 	s := out.String()
 	t.Log("\n" + s)
 
-	plain, ion := row(t, s, "calls")
-	assert.Equal(t, 1000, plain, "the traffic is 100 requests/s for 10 s")
-	assert.Equal(t, plain, ion, "both runs see the same traffic")
+	calls := row(t, s, "calls")
+	assert.Equal(t, []int{1000, 1000, 1000}, calls, "the traffic is 100 requests/s for 10 s, the same for every run")
 
-	_, ionErrors := row(t, s, "errors seen by callers")
-	assert.Zero(t, ionErrors, "with Ion every caller gets an answer (real or fallback)")
+	errs := row(t, s, "errors seen by callers")
+	assert.Positive(t, errs[plainCol], "unprotected, callers see errors")
+	assert.Zero(t, errs[baseCol], "the baseline's fallback answers every caller")
+	assert.Zero(t, errs[ionCol], "Ion's fallback answers every caller")
 
-	plainFast, ionFast := row(t, s, "real data in under 500 ms")
-	assert.Greater(t, ionFast, plainFast, "Ion answers more callers with real data on time")
+	fast := row(t, s, "real data in under 500 ms")
+	assert.Greater(t, fast[ionCol], fast[baseCol], "Ion answers more callers with real data on time than the baseline")
+	assert.Greater(t, fast[ionCol], fast[plainCol], "Ion answers more callers with real data on time than no protection")
 
-	plainSick, ionSick := row(t, s, "... while it was sick")
-	assert.Less(t, ionSick*3, plainSick, "Ion spares the sick dependency most of the traffic")
+	shed := row(t, s, "from cache at once (limit/bulkhead/open)")
+	assert.Zero(t, shed[baseCol], "the baseline never sheds")
+	assert.Positive(t, shed[ionCol], "Ion sheds calls at once while the dependency is sick")
 
-	_, trips := row(t, s, "breaker trips")
-	assert.GreaterOrEqual(t, trips, 1, "the breaker opens during the storm")
+	sick := row(t, s, "... while it was sick")
+	assert.Equal(t, sick[plainCol], sick[baseCol], "without retries the baseline sends every call to the sick dependency")
+	assert.Less(t, sick[ionCol]*4, sick[baseCol], "Ion sends the sick dependency less than a quarter of the baseline's load")
+
+	p99 := row(t, s, "latency p99")
+	maxLat := row(t, s, "latency max")
+	assert.GreaterOrEqual(t, p99[plainCol], 1900, "unprotected, the p99 is the callers' 2 s timeout")
+	assert.Less(t, p99[ionCol], 500, "with Ion the p99 is under half a second")
+	assert.Less(t, maxLat[ionCol], 1000, "with Ion no caller waits a second")
+
+	trips := row(t, s, "breaker trips")
+	assert.GreaterOrEqual(t, trips[ionCol], 1, "the breaker opens during the storm")
 
 	assert.Contains(t, s, "OPEN", "the timeline shows the breaker open")
 	assert.Regexp(t, `(?m)^  9 +recovering +closed`, s, "the breaker is closed again at the end")
+	for _, line := range strings.Split(s, "\n") {
+		if m := regexp.MustCompile(`^  \d+ +\S+ +\S+ (.*)$`).FindStringSubmatch(line); m != nil {
+			for _, bar := range strings.Fields(m[1]) {
+				assert.LessOrEqual(t, len(bar), barWidth, "timeline bar %q in %q is wider than the others", bar, line)
+			}
+		}
+	}
 }
+
+// The columns of the report's table.
+const (
+	plainCol = iota
+	baseCol
+	ionCol
+)
 
 // TestDependencyDeterministic checks that the simulated dependency answers a
 // request and attempt the same way for the same seed, whatever the order of
@@ -82,12 +111,18 @@ func TestStormBadFlags(t *testing.T) {
 	assert.Error(t, run(context.Background(), io.Discard, io.Discard, config{duration: time.Second, rate: 0}))
 }
 
-// row returns the first number of each column of the table row named label.
-func row(t *testing.T, s, label string) (int, int) {
+// row returns the numbers of each column of the table row named label (the
+// first number of each cell, "497 (50%)" giving 497).
+func row(t *testing.T, s, label string) []int {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(label) + ` +(\d+)[^\d\n]*?(?:\([^)]*\))? +(\d+)`).FindStringSubmatch(s)
-	require.Len(t, m, 3, "row %q in the report", label)
-	a, _ := strconv.Atoi(m[1])
-	b, _ := strconv.Atoi(m[2])
-	return a, b
+	m := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(label) + ` {2,}(.*)$`).FindStringSubmatch(s)
+	require.Len(t, m, 2, "row %q in the report", label)
+	cells := regexp.MustCompile(`\([^)]*\)`).ReplaceAllString(m[1], "")
+	var got []int
+	for _, f := range regexp.MustCompile(`\d+`).FindAllString(cells, -1) {
+		n, _ := strconv.Atoi(f)
+		got = append(got, n)
+	}
+	require.Len(t, got, 3, "row %q has a number for each run", label)
+	return got
 }

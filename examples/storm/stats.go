@@ -94,48 +94,83 @@ func (r *runStats) percentile(p float64) time.Duration {
 	return s[min(int(p*float64(len(s))), len(s)-1)]
 }
 
-// printTable writes the side-by-side summary of the two runs.
-func printTable(w io.Writer, a, b *runStats) {
-	row := func(label string, x, y string) { fmt.Fprintf(w, "  %-34s %14s %14s\n", label, x, y) }
-	n := func(v int) string { return fmt.Sprint(v) }
-	pct := func(v, of int) string {
-		if of == 0 {
-			return "0"
+// printTable writes the side-by-side summary of the runs.
+func printTable(w io.Writer, runs ...*runStats) {
+	row := func(label string, cell func(r *runStats) string) {
+		fmt.Fprintf(w, "  %-38s", label)
+		for _, r := range runs {
+			fmt.Fprintf(w, " %17s", cell(r))
 		}
-		return fmt.Sprintf("%d (%.0f%%)", v, 100*float64(v)/float64(of))
+		fmt.Fprintln(w)
 	}
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+	pct := func(pick func(r *runStats) int) func(r *runStats) string {
+		return func(r *runStats) string {
+			v, of := pick(r), r.total()
+			if of == 0 {
+				return "0"
+			}
+			return fmt.Sprintf("%d (%.0f%%)", v, 100*float64(v)/float64(of))
+		}
+	}
+	ms := func(p float64) func(r *runStats) string {
+		return func(r *runStats) string {
+			return fmt.Sprintf("%.0f ms", float64(r.percentile(p))/float64(time.Millisecond))
+		}
+	}
 	fmt.Fprintln(w)
-	row("", a.name, b.name)
-	row("calls", n(a.total()), n(b.total()))
-	row("answered with real data", pct(a.counts[ok], a.total()), pct(b.counts[ok], b.total()))
-	row("real data in under 500 ms", pct(a.fast, a.total()), pct(b.fast, b.total()))
-	row("answered with fallback", pct(a.counts[fallback], a.total()), pct(b.counts[fallback], b.total()))
-	row("shed at once (limit/bulkhead/open)", pct(a.counts[shed], a.total()), pct(b.counts[shed], b.total()))
-	row("errors seen by callers", pct(a.counts[failed], a.total()), pct(b.counts[failed], b.total()))
-	row("latency p50", ms(a.percentile(0.50)), ms(b.percentile(0.50)))
-	row("latency p99", ms(a.percentile(0.99)), ms(b.percentile(0.99)))
-	row("breaker trips", n(a.trips), n(b.trips))
-	row("calls that reached the dependency", fmt.Sprint(a.reached), fmt.Sprint(b.reached))
-	row("... while it was sick", fmt.Sprint(a.sickHits), fmt.Sprint(b.sickHits))
+	row("", func(r *runStats) string { return r.name })
+	row("calls", func(r *runStats) string { return fmt.Sprint(r.total()) })
+	row("answered with real data", pct(func(r *runStats) int { return r.counts[ok] }))
+	row("real data in under 500 ms", pct(func(r *runStats) int { return r.fast }))
+	row("from cache after a failure", pct(func(r *runStats) int { return r.counts[fallback] }))
+	row("from cache at once (limit/bulkhead/open)", pct(func(r *runStats) int { return r.counts[shed] }))
+	row("errors seen by callers", pct(func(r *runStats) int { return r.counts[failed] }))
+	row("latency p50", ms(0.50))
+	row("latency p99", ms(0.99))
+	row("latency max", ms(1))
+	row("breaker trips", func(r *runStats) string { return fmt.Sprint(r.trips) })
+	row("calls that reached the dependency", func(r *runStats) string { return fmt.Sprint(r.reached) })
+	row("... while it was sick", func(r *runStats) string { return fmt.Sprint(r.sickHits) })
 }
 
-// printTimeline writes, per second, the phase, the breaker state and a bar of
-// answered calls (real data '#', fallback '+') for the protected run, beside
-// the unprotected run's real answers.
-func printTimeline(w io.Writer, d time.Duration, a, b *runStats) {
+// barWidth is the width of one run's bar in the timeline.
+const barWidth = 20
+
+// printTimeline writes, per second, the phase, the breaker state and, for
+// each run, a bar of its answers: real data '#', from cache '+'. Every bar
+// is scaled to the busiest second and is at most barWidth wide.
+func printTimeline(w io.Writer, d time.Duration, runs ...*runStats) {
+	ion := runs[len(runs)-1] // the run with the breaker
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  %-4s %-11s %-7s %-28s %s\n", "sec", "phase", "breaker", b.name+" (#=ok +=fallback)", a.name+" (#=ok)")
-	most := 1
-	for s := 0; s < b.seconds; s++ {
-		most = max(most, b.perSec[s][ok]+b.perSec[s][fallback]+b.perSec[s][shed], a.perSec[s][ok])
+	fmt.Fprintf(w, "  %-4s %-11s %-7s", "sec", "phase", "breaker")
+	for _, r := range runs {
+		fmt.Fprintf(w, " %-*s", barWidth+1, r.name)
 	}
-	bar := func(n, width int, c string) string { return strings.Repeat(c, (n*width+most-1)/most) }
-	dep := &dependency{start: b.start, duration: d}
-	for s := 0; s < b.seconds; s++ {
-		at := b.start.Add(time.Duration(s)*time.Second + time.Second/2)
-		state := map[byte]string{'-': "-", 'C': "closed", 'H': "half", 'O': "OPEN"}[b.states[s]]
-		pb := bar(b.perSec[s][ok], 24, "#") + bar(b.perSec[s][fallback]+b.perSec[s][shed], 24, "+")
-		fmt.Fprintf(w, "  %-4d %-11s %-7s %-28s %s\n", s, dep.phaseAt(at).name, state, pb, bar(a.perSec[s][ok], 24, "#"))
+	fmt.Fprintf(w, "\n  %-24s", "")
+	for range runs {
+		fmt.Fprintf(w, " %-*s", barWidth+1, "(#=real +=cache)")
+	}
+	fmt.Fprintln(w)
+	most := 1
+	for _, r := range runs {
+		for s := 0; s < r.seconds; s++ {
+			most = max(most, r.perSec[s][ok]+r.perSec[s][fallback]+r.perSec[s][shed])
+		}
+	}
+	// cols scales n answers to columns, rounding to nearest, so the real
+	// and cached parts of a bar add up to the bar of their sum.
+	cols := func(n int) int { return (n*barWidth + most/2) / most }
+	dep := &dependency{start: ion.start, duration: d}
+	for s := 0; s < ion.seconds; s++ {
+		at := ion.start.Add(time.Duration(s)*time.Second + time.Second/2)
+		state := map[byte]string{'-': "-", 'C': "closed", 'H': "half", 'O': "OPEN"}[ion.states[s]]
+		fmt.Fprintf(w, "  %-4d %-11s %-7s", s, dep.phaseAt(at).name, state)
+		for _, r := range runs {
+			real := r.perSec[s][ok]
+			all := cols(real + r.perSec[s][fallback] + r.perSec[s][shed])
+			bar := strings.Repeat("#", cols(real)) + strings.Repeat("+", all-cols(real))
+			fmt.Fprintf(w, " %-*s", barWidth+1, bar)
+		}
+		fmt.Fprintln(w)
 	}
 }
