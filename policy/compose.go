@@ -19,13 +19,15 @@ import (
 type Pipeline[T any] struct {
 	layers   []Policy[T]
 	classify Classifier[T]
-	err      error // set by Compose for a nil layer; every call returns it
+	discard  func(v T) // nil for the default, which closes an io.Closer
+	err      error     // set by Compose for a nil layer; every call returns it
 }
 
 // Compose returns the pipeline that runs a call through layers, the first
 // outermost: Compose(a, b, c) runs fn as a(b(c(fn))). Compose() with no
 // layers is a pass-through. A layer that is itself a Pipeline without its own
-// classifier is flattened into the new one.
+// classifier or discard hook is flattened into the new one; one with either
+// keeps them for its own layers only (see [Pipeline.WithClassifier]).
 //
 // A nil layer does not panic: the pipeline fails closed and every call
 // returns an error matching ion.ErrInvalidConfig that names the position,
@@ -46,7 +48,7 @@ func Compose[T any](layers ...Policy[T]) *Pipeline[T] {
 				p.err = x.err
 				return p
 			}
-			if x.classify == nil {
+			if x.classify == nil && x.discard == nil {
 				p.layers = append(p.layers, x.layers...)
 				continue
 			}
@@ -58,9 +60,36 @@ func Compose[T any](layers ...Policy[T]) *Pipeline[T] {
 
 // WithClassifier returns a copy of p whose policies classify outcomes with c
 // (see [Classifier]). A nil c restores the default. p itself is unchanged.
+//
+// The classifier applies to p's own layers only: when p is nested in an
+// outer pipeline, the outer layers (those before p and those after it) keep
+// the outer pipeline's classifier.
 func (p *Pipeline[T]) WithClassifier(c Classifier[T]) *Pipeline[T] {
 	q := *p
 	q.classify = c
+	return &q
+}
+
+// WithDiscard returns a copy of p whose policies hand every result they
+// throw away to fn (see [Next.Discard]): the failed attempts a [Retry]
+// retries, the attempts a [Hedge] loses, the result of a call a [Timeout]
+// with [WithAbandon] gave up on, the failed result a [Fallback] replaces.
+// The result the caller gets is never discarded, and no value is discarded
+// twice. A nil fn restores the default, which closes a result that is an
+// [io.Closer]; func(T) {} discards nothing.
+//
+// fn receives every discarded value, including the zero value of an
+// attempt that failed with an error (a nil *http.Response): it must handle
+// it. fn runs on the goroutine of the discarding policy: the caller's for
+// Retry and Fallback, the attempt's for Hedge (possibly after the winner
+// was found, but always before Hedge returns), and the abandoned call's own
+// goroutine for Timeout, possibly long after the Timeout returned. It must
+// be safe for concurrent use. A panic in fn propagates on the caller's
+// goroutine; on a goroutine of Hedge or Timeout it is recovered and logged.
+// Like the classifier, the hook applies to p's own layers only.
+func (p *Pipeline[T]) WithDiscard(fn func(v T)) *Pipeline[T] {
+	q := *p
+	q.discard = fn
 	return &q
 }
 
@@ -86,7 +115,7 @@ func (p *Pipeline[T]) Run(ctx context.Context, fn Func[T]) (T, error) {
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
-	return Next[T]{layers: p.layers, fn: fn, classify: p.classify}.Call(ctx)
+	return Next[T]{layers: p.layers, fn: fn, classify: p.classify, discard: p.discard}.Call(ctx)
 }
 
 // Do runs fn, a call with no result, through the pipeline and returns its
@@ -103,27 +132,32 @@ func (p *Pipeline[T]) Do(ctx context.Context, fn func(ctx context.Context) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := Next[T]{layers: p.layers, efn: fn, classify: p.classify}.Call(ctx)
+	_, err := Next[T]{layers: p.layers, efn: fn, classify: p.classify, discard: p.discard}.Call(ctx)
 	return err
 }
 
 // Execute implements [Policy], so a pipeline can be a layer of another
-// policy. When next is the bare function (the usual case) it adds no
-// allocation; when next still has layers of its own, the two layer lists are
-// joined per call, which allocates.
+// policy. p's layers use p's classifier and discard hook, or next's when p
+// has none; the layers of next keep next's. When next is the bare function
+// (the usual case) Execute adds no allocation; when next still has layers
+// of its own, it allocates once per call to keep the two scopes apart.
 func (p *Pipeline[T]) Execute(ctx context.Context, next Next[T]) (T, error) {
 	if p.err != nil {
 		var zero T
 		return zero, p.err
 	}
 	inner := next
-	if len(next.layers) == 0 {
-		inner.layers = p.layers
-	} else {
-		inner.layers = append(append(make([]Policy[T], 0, len(p.layers)+len(next.layers)), p.layers...), next.layers...)
-	}
+	inner.layers = p.layers
 	if p.classify != nil {
 		inner.classify = p.classify
+	}
+	if p.discard != nil {
+		inner.discard = p.discard
+	}
+	if len(next.layers) > 0 {
+		// p's hooks must not reach next's layers: run them after p's own
+		// layers through rest, which keeps next (and its hooks) intact.
+		inner.fn, inner.efn, inner.rest = nil, nil, &next
 	}
 	return inner.Call(ctx)
 }

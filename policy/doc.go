@@ -38,6 +38,19 @@
 // decides, and by default a nil error is a Success and any error a Failure. A
 // timeout fired by an inner Timeout is therefore a Failure for the policies
 // outside it, while the caller giving up is not held against the dependency.
+// A pipeline's classifier applies to its own layers only: nested in another
+// pipeline, it does not change how the outer layers classify.
+//
+// # Discarded results
+//
+// A result that a policy throws away is handed to the pipeline's discard
+// hook ([Pipeline.WithDiscard], called through [Next.Discard]): the failed
+// attempts a Retry retries, the attempts a Hedge loses (late finishers
+// included), the result of a call a Timeout with WithAbandon gave up on, and
+// the failed result a Fallback replaces. By default the hook closes a result
+// that is an io.Closer, so a discarded value never leaks; the value returned
+// to the caller is never discarded. An *http.Response is not an io.Closer:
+// a pipeline over responses sets a hook that drains and closes the body.
 //
 // # Errors
 //

@@ -150,6 +150,28 @@ func ExamplePipeline_WithClassifier() {
 	// 200 success
 }
 
+// A result a policy throws away (here the failed attempts of a Retry) goes
+// to the pipeline's discard hook; the one returned to the caller never
+// does. Without a hook, a result that is an io.Closer is closed.
+func ExamplePipeline_WithDiscard() {
+	p := policy.Compose(policy.Retry[string](policy.WithBackoff(policy.Constant(0)))).
+		WithDiscard(func(v string) { fmt.Println("discarded", v) })
+
+	attempt := 0
+	v, err := p.Run(context.Background(), func(context.Context) (string, error) {
+		attempt++
+		if attempt < 3 {
+			return fmt.Sprint("response ", attempt), errors.New("503")
+		}
+		return "response 3", nil
+	})
+	fmt.Println(v, err)
+	// Output:
+	// discarded response 1
+	// discarded response 2
+	// response 3 <nil>
+}
+
 // Layers and String describe a pipeline, outermost first, for logs and tests.
 // Nested pipelines are flattened.
 func ExamplePipeline_Layers() {

@@ -31,6 +31,10 @@ type fallbackConfig struct{ common }
 // full), whatever the classifier says about it. It never replaces the
 // caller's own cancellation ([Ignored]) nor a [Success].
 //
+// The failed result it replaces is handed to the pipeline's discard hook
+// ([Next.Discard], [Pipeline.WithDiscard]; by default an [io.Closer] is
+// closed) before the fallback answers.
+//
 // Place it outermost, so it sees the final outcome of everything inside it.
 // The call runs on the caller's goroutine; a panic propagates unchanged. A
 // call that succeeds costs no allocation.
@@ -112,6 +116,9 @@ func (f *FallbackLayer[T]) run(ctx context.Context, next Next[T]) (T, error) {
 		}
 	}
 	add(f.mFallbacks)
+	// The failed result is replaced: hand it to the discard hook first, so
+	// that a failed response is closed even when the fallback answers.
+	next.Discard(v)
 	if f.fn == nil {
 		return f.v, nil
 	}

@@ -76,6 +76,13 @@ func WithHedges(n int) HedgeOption {
 // have been cancelled and waited for. [WithBudget] limits the hedges: when
 // the budget refuses, no further hedge starts.
 //
+// Every attempt's value that is not returned (the losers, including those
+// that finish after the winner, and the earlier failures when every attempt
+// failed) is handed to the pipeline's discard hook ([Next.Discard],
+// [Pipeline.WithDiscard]; by default an [io.Closer] is closed) on the
+// attempt's goroutine, before Hedge returns. The returned value is never
+// discarded.
+//
 // Cost: a call that wins before the delay costs a cancellable ctx and a
 // timer; each hedge adds a goroutine.
 //
@@ -207,6 +214,7 @@ type hedgeCall[T any] struct {
 	done     bool        // set once: a winner or a panic ended the call, or no attempt runs
 	v        T           // the result to return: the winner's, else the last reported
 	err      error       //
+	held     bool        // v was returned by an attempt (not a panic's zero), so replacing it discards it
 	timer    *time.Timer // the armed timer for the next hedge; replaced by fire
 	wake     chan struct{}
 }
@@ -357,9 +365,19 @@ func (c *hedgeCall[T]) report(r attemptResult[T]) {
 	c.mu.Lock()
 	c.running--
 	won := false
+	// drop is the value this report throws away, discarded outside the
+	// lock: the result it replaces, or its own when the call is over (a
+	// late finisher). A panicked attempt returned no value.
+	var drop T
+	dropped := false
 	if !c.done {
-		c.v, c.err = r.v, r.err
+		if c.held {
+			drop, dropped = c.v, true
+		}
+		c.v, c.err, c.held = r.v, r.err, !r.panicked
 		won = r.panicked || r.outcome == Success
+	} else if !r.panicked {
+		drop, dropped = r.v, true
 	}
 	var t *time.Timer
 	var wake chan struct{}
@@ -378,10 +396,28 @@ func (c *hedgeCall[T]) report(r attemptResult[T]) {
 	if wake != nil {
 		close(wake)
 	}
+	if dropped {
+		c.discard(drop)
+	}
 	if r.panicked {
 		pe, _ := r.err.(*ion.PanicError)
 		c.h.obs.log(context.WithoutCancel(c.outer), slog.LevelError, "hedge attempt panicked", slog.Any("panic", pe.Value))
 	}
+}
+
+// discard hands v, a result the call will not return, to the pipeline's
+// discard hook. It runs on the reporting attempt's goroutine, before
+// finish's wg.Wait (or, for the first attempt, before finish) returns, so
+// every loser is discarded before Hedge returns. A panic in the hook is
+// recovered and logged: it must not crash a hedge's goroutine, and it
+// must not change a result that is already decided.
+func (c *hedgeCall[T]) discard(v T) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.h.obs.log(context.WithoutCancel(c.outer), slog.LevelError, "hedge discard hook panicked", slog.Any("panic", p))
+		}
+	}()
+	c.next.Discard(v)
 }
 
 // finish waits, on the caller's goroutine, until the call is over, then

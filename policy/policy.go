@@ -40,6 +40,8 @@ type Next[T any] struct {
 	fn       Func[T]                      // the user's function, or nil when efn is set
 	efn      func(context.Context) error  // the user's function for Do
 	classify func(v T, err error) Outcome // the pipeline's classifier, or nil for the default
+	discard  func(v T)                    // the pipeline's discard hook, or nil for the default
+	rest     *Next[T]                     // what runs after layers when a nested pipeline scopes its own hooks; fn and efn are then nil
 	_        [0]func()                    // not comparable
 }
 
@@ -58,6 +60,10 @@ func (n Next[T]) Call(ctx context.Context) (T, error) {
 // callFunc runs the user's function at the bottom of the pipeline.
 func (n Next[T]) callFunc(ctx context.Context) (T, error) {
 	switch {
+	case n.rest != nil:
+		// The end of a nested pipeline's layers: the rest of the outer
+		// pipeline runs with the outer classifier and discard hook.
+		return n.rest.Call(ctx)
 	case n.fn != nil:
 		return n.fn(ctx)
 	case n.efn != nil:

@@ -226,7 +226,14 @@ func WithOnRetry(fn func(ctx context.Context, attempt int, err error, delay time
 // [ErrRetryDeadline]. When it gives up, the error is a [*RetryError]
 // matching its reason and the last attempt's error, returned with the last
 // attempt's value. When the caller's ctx ends during a backoff, Retry
-// returns at once with a *RetryError matching ctx.Err() and the last error.
+// returns at once with a *RetryError matching ctx.Err() and the last error,
+// and the zero value: the failed attempt's value was already discarded.
+//
+// Discarded results: before waiting out a backoff, Retry hands the failed
+// attempt's value to the pipeline's discard hook ([Next.Discard],
+// [Pipeline.WithDiscard]; by default an [io.Closer] is closed), so a
+// response that will not be returned frees its connection at once. The
+// value Retry returns is never discarded.
 // A rejection's Retry-After can be long (an open breaker's open duration, 30
 // s by default): without WithMaxDuration or a ctx deadline, Retry waits it
 // out; with either, a wait that cannot fit gives up at once.
@@ -415,11 +422,15 @@ func (r *RetryLayer[T]) run(ctx context.Context, next Next[T]) (T, error) {
 			return v, r.giveUp(ctx, ErrRetryBudget, attempt, err)
 		}
 		add(r.mRetries)
+		// The failed attempt's value is thrown away from here on: the
+		// caller gets a later attempt's.
+		next.Discard(v)
 		if r.onRetry != nil {
 			r.onRetry(ctx, attempt+1, err, delay)
 		}
 		if cerr := call.sleep(ctx, delay); cerr != nil {
-			return v, &RetryError{Reason: cerr, Attempts: attempt, Err: err}
+			var zero T
+			return zero, &RetryError{Reason: cerr, Attempts: attempt, Err: err}
 		}
 	}
 }

@@ -93,7 +93,7 @@ func TestBackoffDelay(t *testing.T) {
 		{"linear third", policy.Linear(100*ms, 10*ms, time.Second), 3, 120 * ms},
 		{"linear capped", policy.Linear(100*ms, 10*ms, time.Second), 1000, time.Second},
 		{"linear huge n", policy.Linear(time.Nanosecond, time.Hour, math.MaxInt64), math.MaxInt, math.MaxInt64},
-		{"linear zero step", policy.Linear(5*ms, 0, time.Second), 1 << 40, 5 * ms},
+		{"linear zero step", policy.Linear(5*ms, 0, time.Second), math.MaxInt, 5 * ms},
 		{"exponential first", policy.Exponential(100*ms, 10*time.Second), 1, 100 * ms},
 		{"exponential fourth", policy.Exponential(100*ms, 10*time.Second), 4, 800 * ms},
 		{"exponential capped", policy.Exponential(100*ms, 10*time.Second), 8, 10 * time.Second},

@@ -76,7 +76,9 @@ func (o timeoutOption) applyTimeout(c *timeoutConfig) { o(c) }
 // ignores its ctx. The call then runs on a goroutine of its own; at the
 // deadline (or when the caller's ctx ends) the Timeout returns and abandons
 // that goroutine: it keeps running until the function returns by itself,
-// its result is discarded, and it is counted by the
+// its result is handed to the pipeline's discard hook on that goroutine
+// when it returns ([Next.Discard], [Pipeline.WithDiscard]; by default an
+// [io.Closer] is closed), and it is counted by the
 // ion_policy_timeout_abandoned gauge and [TimeoutLayer.Abandoned] until
 // then. Every call costs a goroutine in this mode. A panic on that
 // goroutine, or a call to runtime.Goexit, becomes a *ion.PanicError
@@ -192,6 +194,18 @@ func fired(ctx, tctx context.Context) bool {
 	return ctx.Err() == nil && tctx.Err() != nil && context.Cause(tctx) == ErrTimeout
 }
 
+// discard hands v, the result of an abandoned call, to the pipeline's
+// discard hook, on the abandoned call's goroutine. A panic in the hook is
+// recovered and logged: nobody is left to receive it.
+func (t *TimeoutLayer[T]) discard(tctx context.Context, next Next[T], v T) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.obs.log(context.WithoutCancel(tctx), slog.LevelError, "timeout discard hook panicked", slog.Any("panic", p))
+		}
+	}()
+	next.Discard(v)
+}
+
 func (t *TimeoutLayer[T]) timedOut(err error) error {
 	add(t.mTimeouts)
 	return &timeoutError{d: t.d, err: err}
@@ -230,6 +244,9 @@ func (t *TimeoutLayer[T]) runAbandon(ctx context.Context, next Next[T]) (T, erro
 				c.v, c.err = zero, panicError(recover())
 			}
 			if !c.state.CompareAndSwap(callRunning, callReturned) {
+				if returned {
+					t.discard(tctx, next, c.v)
+				}
 				t.abandoned.Add(-1)
 				setGauge(t.gAbandoned, &t.abandoned)
 				if pe, ok := c.err.(*ion.PanicError); ok {

@@ -3,6 +3,7 @@ package policytest_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/ionkit/ion/policy/policytest"
@@ -14,7 +15,7 @@ import (
 func FuzzScripts(f *testing.F) {
 	f.Add(3, uint8(5), uint8(2))
 	f.Add(-1, uint8(0), uint8(0))
-	f.Add(1<<40, uint8(255), uint8(255))
+	f.Add(math.MaxInt, uint8(255), uint8(255))
 	f.Fuzz(func(t *testing.T, n int, calls, results uint8) {
 		ctx := context.Background()
 		fn := policytest.FailTimes(n, errBoom, 1)
