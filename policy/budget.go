@@ -22,6 +22,17 @@ const budgetWindow = 10
 // budget refuses, a Retry gives up with [ErrRetryBudget] and a Hedge starts
 // no more hedges.
 //
+// The window is an approximation, chosen so that a Budget costs a fixed
+// 10 counters: it is made of one-second buckets aligned on the wall
+// clock's seconds, so it spans the current second and the 9 before it (9 to
+// 10 seconds), and the check "ratio × calls" is made only when an extra
+// attempt is granted. A grant stays in the window for its own 10 seconds,
+// while the calls it was weighed against may slide out earlier: after a
+// burst of calls followed by a quiet spell, the grants still inside the
+// window can exceed ratio × the calls still inside it, until those grants
+// slide out too. The bound holds at the moment of each grant, not at every
+// instant.
+//
 // Deposits and withdrawals read the clock and take one short lock; no user
 // code runs under it. The zero Budget allows no extra attempts; use
 // [NewBudget]. A Budget is safe for concurrent use by multiple goroutines.

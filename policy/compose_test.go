@@ -171,3 +171,71 @@ func TestClassify(t *testing.T) {
 	assert.Equal(t, "success failure ignored Outcome(9)",
 		policy.Success.String()+" "+policy.Failure.String()+" "+policy.Ignored.String()+" "+policy.Outcome(9).String())
 }
+
+// TestNestedClassifierLeaksOutward guards the bug where Pipeline.Execute,
+// when the rest of the outer pipeline still had layers, installed the
+// nested pipeline's classifier for them too: a layer of the outer pipeline
+// after the nested one classified an error as the nested classifier said,
+// so Compose(nested.WithClassifier(alwaysSuccess), breakerLayer) made the
+// breaker see every error as a success. A probe after the nested pipeline
+// must classify with the outer pipeline's (here the default) classifier.
+func TestNestedClassifierLeaksOutward(t *testing.T) {
+	var got policy.Outcome
+	probe := policy.New("probe", func(ctx context.Context, next policy.Next[int]) (int, error) {
+		v, err := next.Call(ctx)
+		got = next.Classify(ctx, v, err)
+		return v, err
+	})
+	everythingOK := func(int, error) policy.Outcome { return policy.Success }
+	pass := policy.New("pass", func(ctx context.Context, n policy.Next[int]) (int, error) { return n.Call(ctx) })
+	nested := policy.Compose[int](pass).WithClassifier(everythingOK)
+	outer := policy.Compose[int](nested, probe)
+	_, _ = outer.Run(context.Background(), func(context.Context) (int, error) { return 0, errors.New("boom") })
+	if got != policy.Failure {
+		t.Fatalf("the outer pipeline's layer classified an error as %v, want %v", got, policy.Failure)
+	}
+}
+
+// TestNestedClassifierScope checks, layer by layer, which classifier each
+// layer of nested pipelines sees: its own pipeline's, or the closest
+// enclosing one's when its pipeline has none.
+func TestNestedClassifierScope(t *testing.T) {
+	const (
+		outerMark = 100
+		innerMark = 200
+		deepMark  = 300
+	)
+	mark := func(m int) policy.Classifier[int] {
+		return func(int, error) policy.Outcome { return policy.Outcome(m / 100) } // 1, 2 or 3: a marker, not a real outcome
+	}
+	seen := map[string]policy.Outcome{}
+	probe := func(name string) policy.Policy[int] {
+		return policy.New(name, func(ctx context.Context, next policy.Next[int]) (int, error) {
+			v, err := next.Call(ctx)
+			seen[name] = next.Classify(ctx, v, err)
+			return v, err
+		})
+	}
+	deep := policy.Compose(probe("deep")).WithClassifier(mark(deepMark))
+	plain := policy.Compose(probe("plain")) // no classifier: flattened, uses the enclosing one
+	inner := policy.Compose(probe("inner before"), deep, plain, probe("inner after")).WithClassifier(mark(innerMark))
+	outer := policy.Compose(probe("outer before"), inner, probe("outer after")).WithClassifier(mark(outerMark))
+
+	_, err := outer.Run(context.Background(), answer)
+	require.NoError(t, err)
+	want := map[string]policy.Outcome{
+		"outer before": 1, "outer after": 1,
+		"inner before": 2, "plain": 2, "inner after": 2,
+		"deep": 3,
+	}
+	assert.Equal(t, want, seen, "each layer must classify with its own pipeline's classifier")
+
+	// The same pipeline run as a layer of a policy with layers after it
+	// (Execute with a non-empty next) keeps the scopes.
+	clear(seen)
+	wrapper := policy.Compose[int](outer, probe("tail"))
+	_, err = wrapper.Run(context.Background(), answer)
+	require.NoError(t, err)
+	want["tail"] = policy.Success // the wrapper has no classifier: by default a nil error is a Success
+	assert.Equal(t, want, seen)
+}

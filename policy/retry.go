@@ -140,11 +140,13 @@ func WithUnlimitedAttempts() RetryOption {
 	return retryOption(func(c *retryConfig) { c.unlimited = true })
 }
 
-// WithMaxDuration bounds the whole call: no retry starts later than d after
-// the call began (the running attempt is not interrupted; compose a
-// [Timeout] outside the Retry for that). When the next retry could not start
-// in time, Retry gives up at once with [ErrRetriesExhausted]. 0, the
-// default, means no bound; a negative d is invalid.
+// WithMaxDuration bounds the whole call: every retry starts strictly
+// before d has passed since the call began, so a retry that would start at
+// d or later is not made, as for a ctx deadline (the running attempt is not
+// interrupted; compose a [Timeout] outside the Retry for that). When the
+// next retry could not start in time, Retry gives up at once, without
+// waiting, with [ErrRetriesExhausted]. 0, the default, means no bound; a
+// negative d is invalid.
 func WithMaxDuration(d time.Duration) RetryOption {
 	return retryOption(func(c *retryConfig) {
 		if d < 0 {
@@ -411,6 +413,8 @@ func (r *RetryLayer[T]) run(ctx context.Context, next Next[T]) (T, error) {
 		}
 		delay := r.delay(attempt, err, &call)
 		now := time.Now()
+		// Strictly before, as documented: a retry due at exactly
+		// start+maxDuration is not made, like one due at the ctx deadline.
 		if r.maxDuration > 0 && !now.Add(delay).Before(start.Add(r.maxDuration)) {
 			return v, r.giveUp(ctx, ErrRetriesExhausted, attempt, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
+	"github.com/ionkit/ion/policy/policytest"
 )
 
 func TestRetryDefaults(t *testing.T) {
@@ -155,6 +156,34 @@ func TestFailsafeGo29MaxDurationFromCallStart(t *testing.T) {
 				"attempts start while start+maxDuration is not reached; the 5th would start at 1.2s")
 			assert.Equal(t, 900*time.Millisecond, time.Since(start), "no sleep past the max duration")
 		}
+	})
+}
+
+// TestMaxDurationRetryDueExactlyAtTheBound pins the boundary of
+// WithMaxDuration: a retry due at exactly d after the call began is not
+// made (every retry starts strictly before d), as for a ctx deadline.
+func TestMaxDurationRetryDueExactlyAtTheBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := policy.Retry[int](policy.WithUnlimitedAttempts(), policy.WithMaxDuration(200*time.Millisecond),
+			policy.WithBackoff(policy.Constant(100*time.Millisecond)))
+		rec := policytest.Record(policytest.FailTimes(math.MaxInt, errTransient, 0))
+		start := time.Now()
+		_, err := policy.Run(t.Context(), r, rec.Func)
+		require.ErrorIs(t, err, policy.ErrRetriesExhausted)
+		var starts []time.Duration
+		for _, c := range rec.Calls() {
+			starts = append(starts, c.Start.Sub(start))
+		}
+		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond}, starts,
+			"the retry due at exactly 200ms is not made")
+		assert.Equal(t, 100*time.Millisecond, time.Since(start), "Retry gives up at once, without waiting")
+
+		// One nanosecond more and it is.
+		r = policy.Retry[int](policy.WithUnlimitedAttempts(), policy.WithMaxDuration(200*time.Millisecond+1),
+			policy.WithBackoff(policy.Constant(100*time.Millisecond)))
+		rec = policytest.Record(policytest.FailTimes(math.MaxInt, errTransient, 0))
+		_, _ = policy.Run(t.Context(), r, rec.Func)
+		assert.Equal(t, 3, rec.Count())
 	})
 }
 

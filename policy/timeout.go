@@ -85,6 +85,14 @@ func (o timeoutOption) applyTimeout(c *timeoutConfig) { o(c) }
 // returned to the caller (or logged, if the caller has left); a Goexit's
 // PanicError holds an error saying so.
 //
+// Concurrency limits do not see abandoned calls: a bulkhead (a sem or
+// pool policy) composed outside Timeout(d, WithAbandon()) releases its
+// permit when the Timeout returns, while the abandoned call still runs, so
+// the calls actually running against the dependency can exceed the
+// bulkhead's capacity (by up to [TimeoutLayer.Abandoned]). Compose the
+// bulkhead inside the Timeout to bound them, at the price of holding the
+// permit until the abandoned call ends.
+//
 // Prefer the default cooperative mode with functions that honour ctx: they
 // return at the deadline anyway, and nothing outlives the call.
 func WithAbandon() TimeoutOption {
