@@ -40,6 +40,7 @@ var Peers = []Peer{
 	{"failsafe", "github.com/failsafe-go/failsafe-go", "policies and executors"},
 	{"ants", "github.com/panjf2000/ants/v2", "ants.Pool"},
 	{"pond", "github.com/alitto/pond/v2", "pond.Pool / ResultPool"},
+	{"singleflight", "golang.org/x/sync", "singleflight.Group"},
 }
 
 // IsPeer reports whether name is a known peer implementation name.
