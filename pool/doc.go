@@ -29,7 +29,7 @@
 //
 //	accepted = Queued + Running + Completed + Failed + Panicked + Expired + Discarded
 //
-// in [Pool.Metrics]. A panicking task becomes a [*ion.PanicError] (value and
+// in [Pool.Snapshot]. A panicking task becomes a [*ion.PanicError] (value and
 // stack) for its caller, the panic handler ([WithPanicHandler]) and the
 // Logger, and counts as panicked, not completed. A task that calls
 // runtime.Goexit is reported the same way (the PanicError's value is an error

@@ -29,7 +29,7 @@ func ExampleNew() {
 	// Close runs every accepted task, then stops the workers.
 	n, err := p.Close(context.Background())
 	fmt.Println("discarded:", n, "err:", err)
-	fmt.Println("done:", done.Load(), "completed:", p.Metrics().Completed)
+	fmt.Println("done:", done.Load(), "completed:", p.Snapshot().Completed)
 	fmt.Println(p.Submit(context.Background(), func(context.Context) error { return nil }))
 	// Output:
 	// discarded: 0 err: <nil>
@@ -116,7 +116,7 @@ func ExamplePool_Close() {
 
 	// A second Close waits for the cancelled task to return.
 	_, err = p.Close(context.Background())
-	fmt.Println(err, p.Metrics().Discarded)
+	fmt.Println(err, p.Snapshot().Discarded)
 	// Output:
 	// not run: pool: closed before the task ran: context canceled
 	// 1 pool: close: 1 accepted tasks not run: context canceled
@@ -129,7 +129,7 @@ func ExamplePool_Resize() {
 	defer p.Close(context.Background())
 
 	_ = p.Resize(16)
-	fmt.Println(p.Metrics().Size)
+	fmt.Println(p.Snapshot().Size)
 	fmt.Println(p.Resize(0))
 	// Output:
 	// 16

@@ -90,7 +90,7 @@ func FuzzPool(f *testing.F) {
 		if n != 0 || err != nil {
 			t.Fatalf("Close = %d, %v, want 0, nil", n, err)
 		}
-		m := p.Metrics()
+		m := p.Snapshot()
 		done := m.Completed + m.Failed + m.Panicked
 		if int64(done) != accepted.Load() || ran.Load() != accepted.Load() {
 			t.Fatalf("accepted %d, ran %d, accounted %d (%+v): every accepted task must run exactly once",

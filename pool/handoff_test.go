@@ -64,7 +64,7 @@ func parkedPool(t *testing.T, tr *transit, parked, size, queue int, opts ...pool
 	fill(t, p, g, parked) // new workers: not woken, so not held
 	g.open()
 	synctest.Wait()
-	m := p.Metrics()
+	m := p.Snapshot()
 	require.Equal(t, parked, m.Workers, "every worker started")
 	require.Zero(t, m.Running, "every worker parked")
 	return p
@@ -93,7 +93,7 @@ func TestHandOffBeyondWakeLimitIsSetAside(t *testing.T) {
 			require.NoError(t, p.Submit(context.Background(), c.task), "an idle worker is free for each task")
 		}
 		synctest.Wait()
-		m := p.Metrics()
+		m := p.Snapshot()
 		assert.Equal(t, limit, m.Running, "WakeLimit workers are woken at once")
 		assert.Equal(t, setAside, m.Queued, "the others wait, set aside for idle workers")
 		assert.Zero(t, c.n.Load(), "no worker has started")
@@ -101,7 +101,7 @@ func TestHandOffBeyondWakeLimitIsSetAside(t *testing.T) {
 		close(tr.release)
 		require.NoError(t, p.Wait(context.Background()))
 		assert.Equal(t, int64(limit+setAside), c.n.Load(), "every task ran once")
-		m = p.Metrics()
+		m = p.Snapshot()
 		assert.Zero(t, m.Queued+m.Running)
 		assert.Equal(t, uint64(2*(limit+setAside)), m.Completed, "the fill and the tasks")
 		mustClose(t, p)
@@ -122,7 +122,7 @@ func TestSetAsideTasksDoNotWaitForRunningOnes(t *testing.T) {
 		// The woken workers block in their tasks; each woke an idle worker
 		// for a set-aside task as it started.
 		assert.Equal(t, int64(setAside), c.n.Load(), "set-aside tasks ran on idle workers while the first tasks still run")
-		assert.Equal(t, limit, p.Metrics().Running)
+		assert.Equal(t, limit, p.Snapshot().Running)
 		g.open()
 		mustClose(t, p)
 	})
@@ -150,14 +150,14 @@ func TestFreedReservationTakesQueuedTask(t *testing.T) {
 		submitN(t, p, 2, c.task) // queued
 		synctest.Wait()
 		require.Equal(t, setAside, pool.SetAside(p))
-		require.Equal(t, setAside+2, p.Metrics().Queued)
+		require.Equal(t, setAside+2, p.Snapshot().Queued)
 
 		// The extra worker finishes and takes a set-aside task: the idle
 		// worker set aside for it now waits for the oldest queued task.
 		first.open()
 		synctest.Wait()
 		assert.Equal(t, setAside, pool.SetAside(p), "the queued task took the freed reservation")
-		assert.Equal(t, setAside+1, p.Metrics().Queued)
+		assert.Equal(t, setAside+1, p.Snapshot().Queued)
 
 		close(tr.release)
 		held.open()
@@ -184,7 +184,7 @@ func TestWithdrawnReservationTakesQueuedTask(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, 1, pool.SetAside(p), "the call is set aside for the last idle worker")
 		require.NoError(t, p.Submit(context.Background(), c.task)) // queued: no free idle worker
-		require.Equal(t, 2, p.Metrics().Queued)
+		require.Equal(t, 2, p.Snapshot().Queued)
 
 		cancel()
 		require.ErrorIs(t, <-errc, context.Canceled)
@@ -212,7 +212,7 @@ func TestCloseHandsSetAsideTasksToIdleWorkers(t *testing.T) {
 			done <- err
 		}()
 		synctest.Wait()
-		m := p.Metrics()
+		m := p.Snapshot()
 		assert.True(t, m.Closed)
 		assert.Zero(t, m.Queued, "Close wakes a worker for every set-aside task")
 		assert.Equal(t, limit+setAside, m.Running)
@@ -221,7 +221,7 @@ func TestCloseHandsSetAsideTasksToIdleWorkers(t *testing.T) {
 		close(tr.release)
 		require.NoError(t, <-done)
 		assert.Equal(t, int64(limit+setAside), c.n.Load(), "Close ran every accepted task")
-		assert.Zero(t, p.Metrics().Workers)
+		assert.Zero(t, p.Snapshot().Workers)
 	})
 }
 
@@ -255,7 +255,7 @@ func TestForcedCloseRunsSetAsideTasks(t *testing.T) {
 		require.NoError(t, p.Drain(context.Background()))
 		assert.Equal(t, int64(limit+setAside), cancelled.Load(), "every task ran, with ctx cancelled by the forced Close")
 		assert.Zero(t, discarded.Load())
-		m := p.Metrics()
+		m := p.Snapshot()
 		assert.Equal(t, uint64(2*(limit+setAside)), m.Completed)
 		assert.Zero(t, m.Discarded)
 	})
@@ -279,10 +279,10 @@ func TestPolicyCallerWithdrawsSetAsideCall(t *testing.T) {
 			errc <- err
 		}()
 		synctest.Wait()
-		require.Equal(t, 1, p.Metrics().Queued, "the call is set aside")
+		require.Equal(t, 1, p.Snapshot().Queued, "the call is set aside")
 		cancel()
 		require.ErrorIs(t, <-errc, context.Canceled, "a set-aside call is withdrawn when its caller gives up")
-		m := p.Metrics()
+		m := p.Snapshot()
 		assert.Zero(t, m.Queued)
 		assert.Equal(t, uint64(1), m.Discarded)
 
@@ -304,13 +304,13 @@ func TestResizeDownKeepsWorkersForSetAsideTasks(t *testing.T) {
 		synctest.Wait()
 		require.NoError(t, p.Resize(1))
 		synctest.Wait()
-		assert.Equal(t, setAside, p.Metrics().Queued, "the idle workers set aside stay")
+		assert.Equal(t, setAside, p.Snapshot().Queued, "the idle workers set aside stay")
 
 		close(tr.release)
 		require.NoError(t, p.Wait(context.Background()))
 		synctest.Wait()
 		assert.Equal(t, int64(limit+setAside), c.n.Load(), "no set-aside task is stranded by the shrink")
-		assert.Equal(t, 1, p.Metrics().Workers, "the extra workers exit once done")
+		assert.Equal(t, 1, p.Snapshot().Workers, "the extra workers exit once done")
 		mustClose(t, p)
 	})
 }
@@ -353,8 +353,8 @@ func TestHandOffStressNoTaskStranded(t *testing.T) {
 	defer cancel()
 	go func() { wg.Wait(); cancel() }()
 	<-ctx.Done()
-	require.ErrorIs(t, ctx.Err(), context.Canceled, "a task was stranded: %+v", p.Metrics())
+	require.ErrorIs(t, ctx.Err(), context.Canceled, "a task was stranded: %+v", p.Snapshot())
 	require.NoError(t, p.Wait(context.Background()))
 	assert.Equal(t, int64(submitters*each), c.n.Load())
-	assert.Zero(t, p.Metrics().Queued)
+	assert.Zero(t, p.Snapshot().Queued)
 }

@@ -68,7 +68,7 @@ func TestExactlyOnceAcrossClose(t *testing.T) {
 		nRun += uint64(r)
 	}
 	assert.Equal(t, nAccepted, nRun, "executed == accepted")
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, nAccepted, m.Completed, "every accepted task is counted as completed")
 	assert.Equal(t, uint64(tasks)-nAccepted, m.Rejected, "every refused submission is counted")
 	assert.Zero(t, m.Queued+m.Running+m.Workers, "a closed pool has nothing left")
@@ -107,7 +107,7 @@ func TestSubmitRacingClose(t *testing.T) {
 			t.Fatalf("submit %d = %v, want nil or ErrClosed", i, errs[i])
 		}
 	}
-	assert.Equal(t, uint64(okCount), p.Metrics().Completed)
+	assert.Equal(t, uint64(okCount), p.Snapshot().Completed)
 }
 
 func TestHundredPoolsLeakNoGoroutine(t *testing.T) {
@@ -148,7 +148,7 @@ func TestSeedPoolLostQueuedTasksOnClose(t *testing.T) {
 	require.NoError(t, r.err)
 	assert.Zero(t, r.n)
 	assert.Equal(t, int64(100), ran.Load(), "Close must run every queued task (the seed dropped them)")
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Zero(t, m.Queued, "nothing stays queued after Close")
 	assert.Equal(t, uint64(101), m.Completed)
 }
@@ -170,7 +170,7 @@ func TestSeedPoolNilTaskAfterClose(t *testing.T) {
 		<-closed
 		assert.ErrorIs(t, p.Submit(context.Background(), nil), pool.ErrNilTask, "a nil task is an error, also after Close")
 		assert.ErrorIs(t, p.Submit(context.Background(), nop), pool.ErrClosed)
-		assert.Zero(t, p.Metrics().Panicked, "a worker must never run a nil task after Close (seed bug)")
+		assert.Zero(t, p.Snapshot().Panicked, "a worker must never run a nil task after Close (seed bug)")
 	}
 	assert.Zero(t, panics.Load(), "no spurious panics")
 }
@@ -195,7 +195,7 @@ func TestSeedPoolDrainPolling(t *testing.T) {
 		require.NoError(t, p.Drain(context.Background()))
 		// Worker 1 runs tasks of 7ms then 21ms; worker 2 runs 14ms then 28ms.
 		assert.Equal(t, 42*time.Millisecond, time.Since(start), "Drain must return when the last task ends, not on a poll tick")
-		assert.Equal(t, uint64(4), p.Metrics().Completed)
+		assert.Equal(t, uint64(4), p.Snapshot().Completed)
 		assert.ErrorIs(t, p.Submit(context.Background(), nop), pool.ErrClosed, "Drain stops intake")
 	})
 }
@@ -215,7 +215,7 @@ func TestDrainCtxEndsLeavesPoolDraining(t *testing.T) {
 		defer cancel()
 		err := p.Drain(ctx)
 		require.ErrorIs(t, err, context.DeadlineExceeded, "Drain returns its ctx error")
-		assert.Zero(t, p.Metrics().Discarded, "Drain never discards")
+		assert.Zero(t, p.Snapshot().Discarded, "Drain never discards")
 		n, err := p.Close(context.Background())
 		require.NoError(t, err)
 		assert.Zero(t, n)
@@ -269,7 +269,7 @@ func TestCloseForced(t *testing.T) {
 		n, err = p.Close(context.Background())
 		require.NoError(t, err, "a second Close waits for the cancelled task's worker")
 		assert.Zero(t, n, "only the forcing Close reports discarded tasks")
-		m := p.Metrics()
+		m := p.Snapshot()
 		assert.Equal(t, uint64(3), m.Discarded)
 		assert.Equal(t, uint64(1), m.Failed)
 		assert.Zero(t, m.Workers)
@@ -344,7 +344,7 @@ func TestBlockedSubmittersRefusedOnClose(t *testing.T) {
 	assert.ErrorIs(t, <-errc, pool.ErrClosed)
 	g.open()
 	<-closed
-	assert.Equal(t, uint64(2), p.Metrics().Rejected)
+	assert.Equal(t, uint64(2), p.Snapshot().Rejected)
 }
 
 func TestCloseFromInsideTask(t *testing.T) {
@@ -396,7 +396,7 @@ func TestTwoTasksWaitInside(t *testing.T) {
 	require.NoError(t, p.Wait(context.Background()))
 	_, err := p.Close(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, uint64(2), p.Metrics().Completed, "two tasks waiting for each other must both return")
+	assert.Equal(t, uint64(2), p.Snapshot().Completed, "two tasks waiting for each other must both return")
 }
 
 func TestWait(t *testing.T) {
@@ -414,7 +414,7 @@ func TestWait(t *testing.T) {
 	go func() { errc <- p.Wait(context.Background()) }()
 	g.open()
 	require.NoError(t, <-errc)
-	assert.False(t, p.Metrics().Closed, "Wait does not close")
+	assert.False(t, p.Snapshot().Closed, "Wait does not close")
 	require.NoError(t, p.Submit(context.Background(), nop), "the pool is usable after Wait")
 }
 
@@ -449,7 +449,7 @@ func TestExpired(t *testing.T) {
 		mu.Lock()
 		assert.Equal(t, []error{pool.ErrExpired, pool.ErrExpired}, expired, "each expired Submit task is reported")
 		mu.Unlock()
-		m := p.Metrics()
+		m := p.Snapshot()
 		assert.Equal(t, uint64(3), m.Expired)
 		assert.Equal(t, uint64(2), m.Completed, "the fresh task still runs")
 		_, err = p.Close(context.Background())
@@ -480,7 +480,7 @@ func TestExpiredLIFO(t *testing.T) {
 		require.NoError(t, p.TrySubmit(task("new2")))
 		require.NoError(t, p.Wait(context.Background()))
 		assert.Equal(t, []string{"new2", "new1"}, order, "LIFO runs the newest first and expires the oldest")
-		assert.Equal(t, uint64(1), p.Metrics().Expired)
+		assert.Equal(t, uint64(1), p.Snapshot().Expired)
 		_, err := p.Close(context.Background())
 		require.NoError(t, err)
 	})
@@ -508,7 +508,7 @@ func TestExpiredMakesRoomForSubmitter(t *testing.T) {
 		require.NoError(t, <-errc)
 		close(release)
 		require.NoError(t, p.Wait(context.Background()))
-		assert.Equal(t, uint64(2), p.Metrics().Expired)
+		assert.Equal(t, uint64(2), p.Snapshot().Expired)
 		_, err := p.Close(context.Background())
 		require.NoError(t, err)
 	})
@@ -516,7 +516,7 @@ func TestExpiredMakesRoomForSubmitter(t *testing.T) {
 
 // waitClosed waits until Close or Drain has begun on p.
 func waitClosed(p *pool.Pool) {
-	for !p.Metrics().Closed {
+	for !p.Snapshot().Closed {
 		runtime.Gosched()
 	}
 }
@@ -547,7 +547,7 @@ func TestPoolCloseReturnsBeforeExpiryReports(t *testing.T) {
 		closed.Store(true)
 		require.NoError(t, err)
 		require.Zero(t, n)
-		m := p.Metrics()
+		m := p.Snapshot()
 		assert.Equal(t, uint64(2), m.Expired)
 		assert.Equal(t, int64(1), reported.Load(), "the discard handler has been called when Close returns")
 		select {
@@ -559,6 +559,6 @@ func TestPoolCloseReturnsBeforeExpiryReports(t *testing.T) {
 		assert.ErrorIs(t, err, pool.ErrExpired)
 		synctest.Wait()
 		assert.False(t, lateReport.Load(), "no report may run after Close returned nil")
-		assert.Zero(t, p.Metrics().Workers)
+		assert.Zero(t, p.Snapshot().Workers)
 	})
 }

@@ -49,7 +49,7 @@ type config struct {
 	logger    observe.Logger
 	metrics   observe.Metrics
 	tracer    observe.Tracer
-	taskPol   policy.Policy[struct{}]
+	taskPol   policy.Policy[any]
 	order     Order
 	maxWait   time.Duration
 	err       error // the first invalid option; makes the pool fail closed
@@ -160,11 +160,23 @@ func WithTracer(t observe.Tracer) Option {
 }
 
 // WithTaskPolicy runs every task under pol, on the worker: a per-task
-// timeout, a retry, a limiter shared with other code. pol sees the task's
-// context; its error is the task's error. As with policy.Do, a task whose
-// context is already done when it starts is not handed to pol and fails with
-// the context's error. A nil pol makes the pool fail closed.
-func WithTaskPolicy(pol policy.Policy[struct{}]) Option {
+// timeout, a retry, a hedge, a limiter shared with other code. pol sees the
+// task's context; what it returns is the task's result: its error is the
+// task's error, and its value the value a [Go] or [Policy] call returns (a
+// [Task] returns none). One pool runs calls of every result type, and
+// options are not generic, so pol handles values as any (write
+// policy.Hedge[any](d)); a classifier of a pipeline used as pol sees each
+// call's own value. A pol that replaces a value with one of another type
+// than the call's (a Fallback) makes that call fail with an error matching
+// ion.ErrInvalidConfig.
+//
+// The result is taken once, when pol returns: a pol that runs the task
+// several times (Retry, Hedge) or lets it outlive the call (Timeout with
+// WithAbandon) cannot change it later. A panic of the task counts as a panic
+// (and reaches the panic handler) also when pol recovers it on a goroutine
+// of its own and returns it as a [*ion.PanicError]. A nil pol makes the pool
+// fail closed.
+func WithTaskPolicy(pol policy.Policy[any]) Option {
 	return optionFunc(func(c *config) {
 		if pol == nil {
 			c.fail("WithTaskPolicy", "nil policy")

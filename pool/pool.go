@@ -25,9 +25,16 @@ import (
 // [Policy] to get a result back).
 type Task func(ctx context.Context) error
 
-// run and finish make a Task a runner; a Task reports to no caller.
-func (t Task) run(ctx context.Context) error { return t(ctx) }
-func (t Task) finish(error)                  {}
+// exec and finish make a Task a runner; a Task reports to no caller.
+func (t Task) exec(ctx context.Context, pol policy.Policy[any]) (bool, error) {
+	if pol == nil {
+		return false, t(ctx)
+	}
+	_, fnPanicked, err := underPolicy(ctx, pol, func(ctx context.Context) (struct{}, error) { return struct{}{}, t(ctx) })
+	return fnPanicked, err
+}
+
+func (t Task) finish(error) {}
 
 var (
 	// ErrClosed is returned by every submission after Close or Drain has
@@ -710,7 +717,7 @@ func (p *Pool) run(w *worker, it *item) (out outcome) {
 	if p.cfg.tracer != nil && !it.attached {
 		ctx, span = p.cfg.tracer.Start(ctx, "pool.task")
 	}
-	err := p.exec(ctx, it)
+	fnPanicked, err := it.r.exec(ctx, p.cfg.taskPol)
 	returned = true
 	if release != nil {
 		release()
@@ -718,20 +725,16 @@ func (p *Pool) run(w *worker, it *item) (out outcome) {
 	out = completed
 	if err != nil {
 		out = failed
+		// A task policy that runs the task on goroutines of its own (Hedge,
+		// an abandoning Timeout) recovers the task's panic there and
+		// returns it as an error: it is still the task's panic.
+		var pe *ion.PanicError
+		if fnPanicked && errors.As(err, &pe) {
+			out = panicked
+		}
 	}
 	p.report(it, span, err, out)
 	return out
-}
-
-// exec runs it under the task policy, if any.
-func (p *Pool) exec(ctx context.Context, it *item) error {
-	if p.cfg.taskPol != nil {
-		if t, ok := it.r.(Task); ok {
-			return policy.Do(ctx, p.cfg.taskPol, t)
-		}
-		return policy.Do(ctx, p.cfg.taskPol, it.r.run)
-	}
-	return it.r.run(ctx)
 }
 
 // report delivers a finished task's result: the panic handler and logger
@@ -739,7 +742,8 @@ func (p *Pool) exec(ctx context.Context, it *item) error {
 // caller, the span and the counters. It runs on the worker without the lock.
 func (p *Pool) report(it *item, span observe.Span, err error, out outcome) {
 	if out == panicked {
-		pe, _ := err.(*ion.PanicError)
+		var pe *ion.PanicError
+		errors.As(err, &pe)
 		if p.cfg.logger != nil {
 			p.cfg.logger.Log(context.Background(), slog.LevelError, "pool: task panicked",
 				slog.String("name", p.cfg.name), slog.Any("panic", pe.Value), slog.String("stack", string(pe.Stack)))
@@ -890,9 +894,9 @@ type Snapshot struct {
 	Discarded uint64 // accepted tasks not run because a forced Close or their Policy caller withdrew them
 }
 
-// Metrics returns a snapshot of p's state and counters. It takes p's lock
+// Snapshot returns a snapshot of p's state and counters. It takes p's lock
 // briefly and does not allocate.
-func (p *Pool) Metrics() Snapshot {
+func (p *Pool) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Snapshot{

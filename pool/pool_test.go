@@ -68,7 +68,7 @@ var nilCtx context.Context
 
 func TestNewDefaults(t *testing.T) {
 	p := newPool(t, 0, 5)
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, runtime.GOMAXPROCS(0), m.Size, "size <= 0 must mean GOMAXPROCS")
 	assert.Equal(t, 5, m.QueueSize)
 	assert.Zero(t, m.Workers, "New must start no worker")
@@ -77,7 +77,7 @@ func TestNewDefaults(t *testing.T) {
 	assert.Equal(t, "pool(jobs)", pool.New(1, 0, pool.WithName("jobs")).String())
 
 	p = newPool(t, -3, 0)
-	assert.Equal(t, runtime.GOMAXPROCS(0), p.Metrics().Size, "negative size must mean GOMAXPROCS")
+	assert.Equal(t, runtime.GOMAXPROCS(0), p.Snapshot().Size, "negative size must mean GOMAXPROCS")
 }
 
 func TestNewFailsClosed(t *testing.T) {
@@ -156,7 +156,7 @@ func TestSubmitBadInput(t *testing.T) {
 	}
 	assert.ErrorIs(t, pool.ErrNilTask, ion.ErrInvalidConfig, "ErrNilTask must match ion.ErrInvalidConfig")
 	assert.ErrorIs(t, p.TrySubmit(nil), pool.ErrNilTask)
-	assert.Equal(t, pool.Snapshot{Size: 1, QueueSize: 1}, p.Metrics(), "bad input must change no state")
+	assert.Equal(t, pool.Snapshot{Size: 1, QueueSize: 1}, p.Snapshot(), "bad input must change no state")
 }
 
 func TestSentinelsAreRejections(t *testing.T) {
@@ -174,13 +174,13 @@ func TestSubmitRunsTask(t *testing.T) {
 	}))
 	require.NoError(t, <-done)
 	require.NoError(t, p.Wait(context.Background()))
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, uint64(1), m.Completed)
 	assert.Equal(t, 1, m.Workers, "one task must start one worker")
 
 	require.NoError(t, p.Submit(context.Background(), func(context.Context) error { return errors.New("boom") }))
 	require.NoError(t, p.Wait(context.Background()))
-	assert.Equal(t, uint64(1), p.Metrics().Failed, "a task error counts as failed")
+	assert.Equal(t, uint64(1), p.Snapshot().Failed, "a task error counts as failed")
 }
 
 func TestSubmitBlocksWhileFull(t *testing.T) {
@@ -210,7 +210,7 @@ func TestSubmitBlocksWhileFull(t *testing.T) {
 	require.NoError(t, <-errc, "a blocked Submit must be admitted when a worker frees a slot")
 	require.NoError(t, p.Wait(context.Background()))
 	assert.False(t, ran.Load(), "a task whose Submit failed must never run")
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, uint64(3), m.Completed)
 	assert.Equal(t, uint64(2), m.Rejected, "queue full and ctx ended while blocked are rejections")
 }
@@ -218,7 +218,7 @@ func TestSubmitBlocksWhileFull(t *testing.T) {
 // waitBlocked waits until n submitters are blocked on p's full queue.
 func waitBlocked(t *testing.T, p *pool.Pool, n int) {
 	t.Helper()
-	for p.Metrics().Blocked != n {
+	for p.Snapshot().Blocked != n {
 		runtime.Gosched()
 	}
 }
@@ -300,7 +300,7 @@ func TestHighWaterMarkEqualsSize(t *testing.T) {
 		wg.Wait()
 		require.NoError(t, p.Wait(context.Background()))
 		assert.Equal(t, int64(size), hwm.Load(), "concurrency high-water mark must equal size %d, never size+1", size)
-		assert.LessOrEqual(t, p.Metrics().Workers, size, "never more workers than size")
+		assert.LessOrEqual(t, p.Snapshot().Workers, size, "never more workers than size")
 	}
 }
 
@@ -315,7 +315,7 @@ func TestSeedPoolPanicCountedAsCompleted(t *testing.T) {
 	}))
 	require.NoError(t, p.Submit(context.Background(), func(context.Context) error { panic("kaboom") }))
 	require.NoError(t, p.Wait(context.Background()))
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, uint64(1), m.Panicked, "a panic counts as panicked")
 	assert.Zero(t, m.Completed, "a panic must not count as completed (seed bug)")
 	require.Len(t, got, 1, "the panic handler must see the panic")
@@ -327,7 +327,7 @@ func TestSeedPoolPanicCountedAsCompleted(t *testing.T) {
 	// The worker survives: the next task runs.
 	require.NoError(t, p.Submit(context.Background(), nop))
 	require.NoError(t, p.Wait(context.Background()))
-	assert.Equal(t, uint64(1), p.Metrics().Completed)
+	assert.Equal(t, uint64(1), p.Snapshot().Completed)
 }
 
 func TestPanicHandlerPanicIsContained(t *testing.T) {
@@ -336,7 +336,7 @@ func TestPanicHandlerPanicIsContained(t *testing.T) {
 	require.NoError(t, p.Submit(context.Background(), func(context.Context) error { panic("task") }))
 	require.NoError(t, p.Submit(context.Background(), nop))
 	require.NoError(t, p.Wait(context.Background()))
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, uint64(1), m.Panicked)
 	assert.Equal(t, uint64(1), m.Completed, "a panicking handler must not kill the worker")
 	var msgs []string
@@ -374,7 +374,7 @@ func TestGoexitNeitherHangsNorLosesWorker(t *testing.T) {
 		require.NoError(t, p.Submit(context.Background(), func(context.Context) error { ran.Add(1); return nil }))
 	}
 	require.NoError(t, p.Wait(context.Background()), "Goexit must not hang the pool")
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, int64(10), ran.Load())
 	assert.Equal(t, uint64(4), m.Panicked, "Goexit counts as panicked")
 	assert.Equal(t, int64(4), handled.Load())
@@ -425,7 +425,7 @@ func TestTaskContext(t *testing.T) {
 	}))
 	<-errc
 	require.NoError(t, p.Wait(context.Background()))
-	assert.Equal(t, uint64(2), p.Metrics().Completed)
+	assert.Equal(t, uint64(2), p.Snapshot().Completed)
 
 	// Cancelling the base context cancels the tasks' contexts.
 	started := make(chan struct{})
@@ -471,7 +471,7 @@ func TestResizeUpWakesBlockedSubmitters(t *testing.T) {
 	require.NoError(t, <-errc, "Resize up must admit every blocked submitter it has room for")
 	<-g.started
 	<-g.started
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, 3, m.Running, "the new workers run the admitted tasks")
 	assert.Equal(t, 3, m.Size)
 	g.open()
@@ -488,7 +488,7 @@ func TestResizeUpStartsWorkersForQueue(t *testing.T) {
 	for range 3 {
 		<-g.started // each queued task got a new worker
 	}
-	assert.Equal(t, 4, p.Metrics().Running)
+	assert.Equal(t, 4, p.Snapshot().Running)
 	g.open()
 }
 
@@ -497,7 +497,7 @@ func TestResizeDown(t *testing.T) {
 	g := newGate()
 	fill(t, p, g, 4)
 	require.NoError(t, p.Resize(1))
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, 4, m.Running, "shrinking lets running tasks finish")
 	var cur, hwm atomic.Int64
 	for range 8 {
@@ -514,7 +514,7 @@ func TestResizeDown(t *testing.T) {
 	g.open()
 	require.NoError(t, p.Wait(context.Background()))
 	assert.Equal(t, int64(1), hwm.Load(), "after shrinking to 1, tasks run one at a time")
-	assert.Equal(t, 1, p.Metrics().Workers, "surplus workers exit")
+	assert.Equal(t, 1, p.Snapshot().Workers, "surplus workers exit")
 }
 
 func TestResizeShrinksIdleWorkers(t *testing.T) {
@@ -523,12 +523,12 @@ func TestResizeShrinksIdleWorkers(t *testing.T) {
 	fill(t, p, g, 3)
 	g.open()
 	require.NoError(t, p.Wait(context.Background()))
-	require.Equal(t, 3, p.Metrics().Workers)
+	require.Equal(t, 3, p.Snapshot().Workers)
 	require.NoError(t, p.Resize(1))
-	assert.Equal(t, 1, p.Metrics().Workers, "idle surplus workers are stopped at once")
+	assert.Equal(t, 1, p.Snapshot().Workers, "idle surplus workers are stopped at once")
 	require.NoError(t, p.Resize(2))
 	require.NoError(t, p.Resize(1)) // shrink again before any new worker starts
-	assert.Equal(t, 1, p.Metrics().Workers)
+	assert.Equal(t, 1, p.Snapshot().Workers)
 	require.NoError(t, p.Submit(context.Background(), nop))
 	require.NoError(t, p.Wait(context.Background()))
 }
@@ -538,7 +538,7 @@ func TestResizeBadInput(t *testing.T) {
 	for _, n := range []int{0, -1} {
 		err := p.Resize(n)
 		assert.ErrorIs(t, err, ion.ErrInvalidConfig, "Resize(%d)", n)
-		assert.Equal(t, 2, p.Metrics().Size, "a bad Resize changes nothing")
+		assert.Equal(t, 2, p.Snapshot().Size, "a bad Resize changes nothing")
 	}
 	_, err := p.Close(context.Background())
 	require.NoError(t, err)
@@ -594,8 +594,8 @@ func TestTracerSpans(t *testing.T) {
 func TestTaskPolicy(t *testing.T) {
 	// A per-task timeout written with policy.New (the shared Timeout is built
 	// elsewhere).
-	timeout := func(d time.Duration) policy.Policy[struct{}] {
-		return policy.New("timeout", func(ctx context.Context, next policy.Next[struct{}]) (struct{}, error) {
+	timeout := func(d time.Duration) policy.Policy[any] {
+		return policy.New("timeout", func(ctx context.Context, next policy.Next[any]) (any, error) {
 			ctx, cancel := context.WithTimeout(ctx, d)
 			defer cancel()
 			return next.Call(ctx)
@@ -622,6 +622,6 @@ func TestTaskPolicy(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "ok", v, "Go's calls run under the task policy too")
 		require.NoError(t, p.Wait(context.Background()))
-		assert.Equal(t, uint64(1), p.Metrics().Failed)
+		assert.Equal(t, uint64(1), p.Snapshot().Failed)
 	})
 }

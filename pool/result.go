@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/observe"
@@ -12,13 +13,51 @@ import (
 
 var errNilPool = ion.NewConfigError("pool", "p", "nil pool")
 
-// runner is a call whose result goes back to a caller: a [Future] of Go or a
-// call of the Policy adapter. The pool calls finish exactly once per
-// accepted runner: after run, or instead of it when the call expires or is
-// discarded.
+// runner is an accepted task: a [Task], a [Future] of Go or a call of the
+// Policy adapter. The pool calls finish exactly once per accepted runner:
+// after exec, or instead of it when the call expires or is discarded.
 type runner interface {
-	run(ctx context.Context) error
+	// exec runs the call once on the worker with ctx, under pol when pol is
+	// not nil, and keeps its value for finish. It reports whether the
+	// function it handed to pol panicked (pol may have recovered the panic
+	// on a goroutine of its own and returned it as an error).
+	exec(ctx context.Context, pol policy.Policy[any]) (fnPanicked bool, err error)
+	// finish reports the call's final error; it is called last.
 	finish(err error)
+}
+
+// errTaskPolicyType is returned when the task policy replaces a call's
+// value with one of another type (a Fallback of the wrong type).
+var errTaskPolicyType = ion.NewConfigError("pool", "WithTaskPolicy", "the task policy returned a value of another type than the call's")
+
+// underPolicy runs fn under pol and returns the value and error that pol
+// returns. The function handed to pol only returns fn's result: it writes
+// nothing the caller reads except, once fn has panicked, the fact (a policy
+// such as Hedge or an abandoning Timeout recovers the panic on its own
+// goroutine). So a policy that runs fn several times (Hedge, Retry) or lets
+// it outlive the call (Timeout with WithAbandon) cannot change the result
+// after pol has returned it: the winner's value goes with the winner's
+// error.
+func underPolicy[T any](ctx context.Context, pol policy.Policy[any], fn policy.Func[T]) (v T, fnPanicked bool, err error) {
+	var panicked atomic.Bool
+	r, err := policy.Run(ctx, pol, func(ctx context.Context) (any, error) {
+		returned := false
+		defer func() {
+			if !returned {
+				panicked.Store(true)
+			}
+		}()
+		v, err := fn(ctx)
+		returned = true
+		return v, err
+	})
+	if r != nil {
+		var ok bool
+		if v, ok = r.(T); !ok && err == nil {
+			err = errTaskPolicyType
+		}
+	}
+	return v, panicked.Load(), err
 }
 
 // Future is the result of a call started by [Go]: it becomes ready when the
@@ -61,10 +100,15 @@ func Go[T any](ctx context.Context, p *Pool, fn policy.Func[T]) (*Future[T], err
 	return f, nil
 }
 
-func (f *Future[T]) run(ctx context.Context) error {
-	v, err := f.fn(ctx)
-	f.v = v
-	return err
+// exec writes f.v once, on the worker, after fn (or the task policy) has
+// returned: never from inside the function handed to the task policy.
+func (f *Future[T]) exec(ctx context.Context, pol policy.Policy[any]) (fnPanicked bool, err error) {
+	if pol == nil {
+		f.v, err = f.fn(ctx)
+		return false, err
+	}
+	f.v, fnPanicked, err = underPolicy(ctx, pol, f.fn)
+	return fnPanicked, err
 }
 
 func (f *Future[T]) finish(err error) {
@@ -141,11 +185,16 @@ type call[T any] struct {
 	done chan struct{} // closed by finish
 }
 
-func (c *call[T]) run(ctx context.Context) error {
+// exec writes c.v once, on the worker, after next (or the task policy) has
+// returned, as Future.exec does.
+func (c *call[T]) exec(ctx context.Context, pol policy.Policy[any]) (fnPanicked bool, err error) {
 	c.ran = true
-	v, err := c.next.Call(ctx)
-	c.v = v
-	return err
+	if pol == nil {
+		c.v, err = c.next.Call(ctx)
+		return false, err
+	}
+	c.v, fnPanicked, err = underPolicy(ctx, pol, c.next.Call)
+	return fnPanicked, err
 }
 
 func (c *call[T]) finish(err error) {

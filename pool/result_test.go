@@ -52,7 +52,7 @@ func TestGo(t *testing.T) {
 	require.ErrorAs(t, err, &pe, "a panic reaches the Go caller as a *ion.PanicError")
 	assert.Equal(t, "p", pe.Value)
 	require.NoError(t, p.Wait(context.Background()))
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Equal(t, uint64(1), m.Completed)
 	assert.Equal(t, uint64(2), m.Failed)
 	assert.Equal(t, uint64(2), m.Panicked)
@@ -109,7 +109,7 @@ func TestPolicyRunsOnWorker(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ran", v)
 	require.NoError(t, p.Wait(context.Background()))
-	assert.Equal(t, uint64(1), p.Metrics().Completed, "the call ran as a task of the pool")
+	assert.Equal(t, uint64(1), p.Snapshot().Completed, "the call ran as a task of the pool")
 	assert.Equal(t, "pool(nil)", pool.Policy[int](nil).(interface{ String() string }).String())
 }
 
@@ -170,13 +170,13 @@ func TestPolicyCallerCancelWhileQueued(t *testing.T) {
 		})
 		errc <- err
 	}()
-	for p.Metrics().Queued != 1 {
+	for p.Snapshot().Queued != 1 {
 		runtime.Gosched()
 	}
 	cancel()
 	err := <-errc
 	require.ErrorIs(t, err, context.Canceled, "a queued call is withdrawn when its caller gives up")
-	m := p.Metrics()
+	m := p.Snapshot()
 	assert.Zero(t, m.Queued, "the withdrawn call leaves the queue")
 	assert.Equal(t, uint64(1), m.Discarded)
 	g.open()
@@ -197,7 +197,7 @@ func TestPolicyCallerCancelWhileBlocked(t *testing.T) {
 	waitBlocked(t, p, 1)
 	cancel()
 	assert.ErrorIs(t, <-errc, context.Canceled)
-	assert.Equal(t, uint64(1), p.Metrics().Rejected)
+	assert.Equal(t, uint64(1), p.Snapshot().Rejected)
 	g.open()
 }
 
@@ -290,7 +290,7 @@ func TestPolicyBaseCancelledWhileQueued(t *testing.T) {
 		_, err := policy.Run(context.Background(), pool.Policy[int](p), func(context.Context) (int, error) { return 1, nil })
 		errc <- err
 	}()
-	for p.Metrics().Queued != 1 {
+	for p.Snapshot().Queued != 1 {
 		runtime.Gosched()
 	}
 	cancelBase()

@@ -89,7 +89,7 @@ func TestStressAccounting(t *testing.T) {
 	n, err := p.Close(context.Background())
 	require.NoError(t, err)
 	require.Zero(t, n)
-	m := p.Metrics()
+	m := p.Snapshot()
 	run := m.Completed + m.Failed + m.Panicked
 	assert.Equal(t, uint64(ran.Load()), run, "every task that ran is counted once")
 	assert.Equal(t, accepted.Load(), int64(run), "executed == accepted: only accepted tasks run, each once")

@@ -182,7 +182,7 @@ func run(ctx context.Context, w io.Writer, opts options) error {
 	}
 	bar.stop()
 
-	report(w, b, p.Metrics(), forced, retried.Load(), time.Since(start))
+	report(w, b, p.Snapshot(), forced, retried.Load(), time.Since(start))
 	if n := b.unfinished(); n > 0 {
 		return fmt.Errorf("%w: %d of %d jobs did not run to completion", errInterrupted, n, opts.jobs)
 	}

@@ -67,7 +67,7 @@ func (pr *progress) stop() {
 // line renders the bar, such as
 // "[######--------------]  36/120  done 34  failed 0  running 4  queued 8  submitter waiting for room".
 func (pr *progress) line() string {
-	m := pr.p.Metrics()
+	m := pr.p.Snapshot()
 	pr.b.mu.Lock()
 	total := len(pr.b.status)
 	c := pr.b.counts

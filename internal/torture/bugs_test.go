@@ -154,7 +154,7 @@ func TestPoolCloseReturnsBeforeExpiryReports(t *testing.T) {
 		n, err := p.Close(ctx)
 		require.NoError(t, err)
 		require.Zero(t, n)
-		m := p.Metrics()
+		m := p.Snapshot()
 		assert.Equal(t, uint64(1), m.Expired)
 		assert.Equal(t, int64(m.Expired), reported.Load(),
 			"Close returned while an expired task's report was still being delivered by an exiting worker")

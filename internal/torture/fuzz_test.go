@@ -644,7 +644,7 @@ func FuzzPoolOptions(f *testing.F) {
 			if n, err := p.Close(ctx); n != 0 || err != nil {
 				t.Fatalf("Close = %d, %v", n, err)
 			}
-			m := p.Metrics()
+			m := p.Snapshot()
 			if ran.Load()+reported.Load() != accepted || int64(m.Completed) != ran.Load() || int64(m.Expired) != reported.Load() ||
 				m.Discarded != 0 {
 				t.Fatalf("accepted %d, ran %d, expired %d; the pool says %+v", accepted, ran.Load(), reported.Load(), m)

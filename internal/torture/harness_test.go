@@ -1092,7 +1092,7 @@ func (pp *poolProbe) close(ctx context.Context) {
 func (pp *poolProbe) check(t *testing.T) {
 	t.Helper()
 	pp.close(context.Background())
-	m := pp.p.Metrics()
+	m := pp.p.Snapshot()
 	t.Logf("pool %s: %+v", pp.name, m)
 	if m.Queued != 0 || m.Running != 0 || m.Blocked != 0 || m.Workers != 0 || !m.Closed {
 		t.Errorf("pool after Close: %+v, want nothing queued, running, blocked or alive", m)

@@ -198,7 +198,7 @@ func TestBreakerIgnoresInnerRejectionsFromAWorker(t *testing.T) {
 				assert.Equal(t, breaker.Closed, cb.State())
 				assert.Equal(t, int64(3), cb.Snapshot().Ignored)
 				synctest.Wait() // the worker accounts a call after handing its result over
-				assert.Equal(t, uint64(3), workers.Metrics().Failed, "the worker saw the rejection as the call's error")
+				assert.Equal(t, uint64(3), workers.Snapshot().Failed, "the worker saw the rejection as the call's error")
 			})
 		})
 	}
