@@ -78,3 +78,22 @@ func ExampleL() {
 	// Output:
 	// name payments
 }
+
+// An adapter registers an Ion metric from its catalog entry: its kind, its
+// label keys, its help text and its buckets.
+func ExampleLookup() {
+	d, ok := observe.Lookup("ion_sem_wait_seconds")
+	fmt.Println(ok, d.Kind, d.Labels, d.Package)
+	fmt.Println(d.Help)
+	fmt.Println(d.Buckets[0], d.Buckets[len(d.Buckets)-1])
+
+	_, ok = observe.Lookup("myapp_requests_total")
+	fmt.Println(ok)
+	fmt.Println(len(observe.Catalog()) > 20)
+	// Output:
+	// true histogram [name] sem
+	// Time a caller waited in the semaphore's queue, in seconds.
+	// 0.0001 10
+	// false
+	// true
+}

@@ -1,38 +1,3 @@
-// Package observe provides the pluggable observability of Ion: the [Logger],
-// [Metrics] and [Tracer] roles, an adapter over log/slog, and a [Recorder]
-// that implements all three in memory for tests.
-//
-// # Cost model
-//
-// Every Ion primitive takes its sinks by option (WithLogger, WithMetrics,
-// WithTracer in each package). With none configured the cost is nil: the
-// primitive holds nil instruments and skips them with a nil check, with no
-// allocation and no interface call on the hot path.
-//
-// With a [Metrics] sink configured, a primitive resolves its instruments once,
-// at construction, as OpenTelemetry and Prometheus do: [Metrics.Counter],
-// [Metrics.Gauge] and [Metrics.Histogram] are called with the metric name and
-// its fixed labels and return a [Counter], [Gauge] or [Histogram]. Per call,
-// the primitive only calls Add, Set or Observe with a number, so the success
-// path does not allocate (no ...any boxing). Logging happens only on rare
-// events (state changes, panics, misuse). Tracing starts one span per policy
-// execution and ends it with the outcome and the error; its cost is the
-// tracer's own.
-//
-// # Metric names
-//
-// Names are uniform: ion_<package>_<what>, with a "name" label carrying the
-// primitive's name (WithName). Counters end in _total, durations are
-// histograms in seconds ending in _seconds. For example:
-//
-//	ion_breaker_state{name}                        gauge: 0 closed, 1 open, 2 half-open, ...
-//	ion_breaker_calls_total{name,outcome}          counter
-//	ion_limit_requests_total{name,result}          counter: result=allowed|limited
-//	ion_sem_acquire_total{name,result}             counter
-//	ion_pool_tasks_total{name,result}              counter
-//	ion_policy_retries_total{name}                 counter
-//
-// Each package's doc lists the metrics it records.
 package observe
 
 import (

@@ -31,3 +31,22 @@ func TestSet(t *testing.T) {
 		t.Error("Set(nil) cleared the sink set before")
 	}
 }
+
+// broken is a sink built from bad input, which says so through Err.
+type broken struct{ logger }
+
+func (broken) Err() error { return errors.New("ionprom: invalid configuration: registerer: nil") }
+
+func TestSetRefusesABrokenSink(t *testing.T) {
+	var dst observe.Logger
+	err := sink.Set(&dst, observe.Logger(broken{}), "pool", "WithLogger")
+	if !errors.Is(err, ion.ErrInvalidConfig) {
+		t.Fatalf("Set(a broken sink) = %v, want an error matching ion.ErrInvalidConfig", err)
+	}
+	if want := "pool: invalid configuration: WithLogger: ionprom: invalid configuration: registerer: nil"; err.Error() != want {
+		t.Errorf("Set(a broken sink) error = %q, want %q", err, want)
+	}
+	if dst != nil {
+		t.Error("Set(a broken sink) stored it")
+	}
+}
