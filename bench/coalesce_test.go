@@ -99,3 +99,39 @@ var coalesceParallel = register("CoalesceParallel",
 )
 
 func BenchmarkCoalesceParallel(b *testing.B) { coalesceParallel.run(b) }
+
+// CoalesceShared: sixteen callers per core on one key, and a shared call of
+// about ten microseconds, so nearly every call joins one in flight: the
+// cost per shared call.
+var coalesceShared = register("CoalesceShared",
+	impl{"ion", func(b *testing.B) {
+		g := coalesce.New[int](sfKeyOf)
+		fn := func(context.Context) (int, error) { return work() + work() + work() + work() + work() + work() + work() + work() + work() + work(), nil }
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			ctx, cancel := context.WithCancel(context.WithValue(bg, sfKey{}, "k"))
+			defer cancel()
+			for pb.Next() {
+				if _, err := policy.Run(ctx, g, fn); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}},
+	impl{"singleflight", func(b *testing.B) {
+		var g singleflight.Group
+		fn := func() (any, error) { return work() + work() + work() + work() + work() + work() + work() + work() + work() + work(), nil }
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err, _ := g.Do("k", fn); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}},
+)
+
+func BenchmarkCoalesceShared(b *testing.B) { coalesceShared.run(b) }
