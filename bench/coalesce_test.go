@@ -106,7 +106,9 @@ func BenchmarkCoalesceParallel(b *testing.B) { coalesceParallel.run(b) }
 var coalesceShared = register("CoalesceShared",
 	impl{"ion", func(b *testing.B) {
 		g := coalesce.New[int](sfKeyOf)
-		fn := func(context.Context) (int, error) { return work() + work() + work() + work() + work() + work() + work() + work() + work() + work(), nil }
+		fn := func(context.Context) (int, error) {
+			return work() + work() + work() + work() + work() + work() + work() + work() + work() + work(), nil
+		}
 		b.SetParallelism(16)
 		b.RunParallel(func(pb *testing.PB) {
 			ctx, cancel := context.WithCancel(context.WithValue(bg, sfKey{}, "k"))
@@ -121,7 +123,9 @@ var coalesceShared = register("CoalesceShared",
 	}},
 	impl{"singleflight", func(b *testing.B) {
 		var g singleflight.Group
-		fn := func() (any, error) { return work() + work() + work() + work() + work() + work() + work() + work() + work() + work(), nil }
+		fn := func() (any, error) {
+			return work() + work() + work() + work() + work() + work() + work() + work() + work() + work(), nil
+		}
 		b.SetParallelism(16)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
