@@ -50,7 +50,8 @@
 // at least a threshold is slow, and the breaker trips when the share of slow
 // calls in the window reaches a rate. A window option alone turns on a
 // failure rate of 0.5; a rate rule alone uses the last 100 calls with a
-// minimum of 100.
+// minimum of 100. Only a window option or a failure-rule option changes the
+// failure rule: the slow-call rule alone keeps 5 consecutive failures.
 //
 // The open duration (WithOpenDuration, default 30 s) can grow on repeated
 // openings without a close in between ([WithOpenBackoff]) and be spread

@@ -93,13 +93,16 @@ func newConfig(opts []Option) config {
 	if c.err != nil {
 		return c
 	}
-	// A rate rule without a window gets the default count window; a window
-	// without a rate rule gets the default failure rate.
-	if (c.failureRate > 0 || c.slowDuration > 0) && c.window == windowNone {
-		c.window, c.windowSize, c.minCalls = windowCount, defaultWindowSize, defaultWindowMinCalls
-	}
+	// Only a window the user asked for may change the failure rule: a
+	// window option without a failure rule turns on the default failure
+	// rate. The default window that a rate rule gets below is not a window
+	// the user asked for, so the slow-call rule alone keeps the default
+	// consecutive-failure rule.
 	if c.window != windowNone && !c.ruleSet {
 		c.threshold, c.failureRate = 0, defaultFailureRate
+	}
+	if (c.failureRate > 0 || c.slowDuration > 0) && c.window == windowNone {
+		c.window, c.windowSize, c.minCalls = windowCount, defaultWindowSize, defaultWindowMinCalls
 	}
 	switch {
 	case c.successThreshold > c.halfOpenMaxCalls:
@@ -165,7 +168,11 @@ func WithFailureRate(rate float64) Option {
 // at least the window's minimum number of calls were recorded and the share
 // of slow ones reaches rate. It combines with either failure rule: whichever
 // rule is met first trips the breaker. In the half-open state a slow probe
-// counts as a failure. The window is that of [WithFailureRate].
+// is a failure even if the call succeeded: it re-opens the breaker, and it is
+// counted as a failure (and a slow call) in the [Snapshot] and as
+// outcome="failure" in ion_breaker_calls_total. The window is that of
+// [WithFailureRate]. The slow-call rule does not change the failure rule:
+// alone, it keeps the default of 5 consecutive failures.
 //
 // A threshold that is not positive or a rate outside (0, 1] makes the
 // breaker fail closed. With this rule the breaker reads the clock twice per

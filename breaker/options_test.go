@@ -183,3 +183,17 @@ func FuzzOptions(f *testing.F) {
 		require.LessOrEqual(t, snap.FailureRate, 1.0)
 	})
 }
+
+// TestSlowCallsAloneKeepsConsecutiveDefault: the slow-call rule needs a
+// window, and the default window it got used to switch the failure rule to a
+// failure rate over 100 calls, so 99 failures in a row left the breaker
+// closed. Only an explicit window option may change the failure rule.
+func TestSlowCallsAloneKeepsConsecutiveDefault(t *testing.T) {
+	cb := breaker.New("x", breaker.WithSlowCalls(time.Second, 0.5))
+	for i := range 5 {
+		tk, err := cb.Allow()
+		require.NoError(t, err, "call %d must run: the breaker trips only at the fifth failure", i+1)
+		tk.Done(policy.Failure)
+	}
+	assert.Equal(t, breaker.Open, cb.State(), "WithSlowCalls alone keeps the default rule: 5 consecutive failures trip")
+}

@@ -7,8 +7,10 @@ type Snapshot struct {
 	State State     // the state, as State would return it
 	Since time.Time // when the breaker entered State (New's time if it never changed)
 
-	// Totals since New, by outcome: every Done counts once, including
-	// results of calls that started in an earlier generation. Rejected
+	// Totals since New, by outcome as the breaker judged it: every Done
+	// counts once, including results of calls that started in an earlier
+	// generation. A half-open probe that succeeded but was slow (see
+	// WithSlowCalls) re-opens the breaker and counts as a failure. Rejected
 	// counts the calls the breaker refused.
 	Successes, Failures, Ignored, Rejected int64
 	// SlowCalls counts the successes and failures that took at least the

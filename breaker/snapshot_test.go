@@ -102,3 +102,31 @@ func TestMetrics(t *testing.T) {
 		assert.Equal(t, int64(1), rec.Count("ion_breaker_calls_total", n, observe.L("outcome", "failure")))
 	})
 }
+
+// TestSlowProbeSuccessCountsAsFailure: a half-open probe that succeeds but
+// takes at least the slow-call threshold re-opens the breaker, so the totals
+// and ion_breaker_calls_total count it as a failure (and a slow call), not as
+// the success the caller reported.
+func TestSlowProbeSuccessCountsAsFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := observe.NewRecorder()
+		cb := breaker.New("p", breaker.WithConsecutiveFailures(1), breaker.WithSlowCalls(time.Second, 1),
+			breaker.WithOpenDuration(time.Minute), breaker.WithMetrics(rec))
+		openThenHalfOpen(t, cb, 1, time.Minute)
+		before := cb.Snapshot()
+
+		tk, err := cb.Allow()
+		require.NoError(t, err)
+		time.Sleep(time.Second)
+		tk.Done(policy.Success)
+
+		s := cb.Snapshot()
+		assert.Equal(t, breaker.Open, s.State, "a slow probe re-opens the breaker")
+		assert.Equal(t, before.Successes, s.Successes, "the slow probe is not counted as a success")
+		assert.Equal(t, before.Failures+1, s.Failures, "the slow probe is counted as a failure")
+		assert.Equal(t, before.SlowCalls+1, s.SlowCalls, "and as a slow call")
+		assert.Equal(t, int64(2), rec.Count("ion_breaker_calls_total", observe.L("name", "p"), observe.L("outcome", "failure")),
+			"the metric agrees with the Snapshot: the tripping failure and the slow probe")
+		assert.Zero(t, rec.Count("ion_breaker_calls_total", observe.L("name", "p"), observe.L("outcome", "success")))
+	})
+}

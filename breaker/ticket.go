@@ -191,6 +191,12 @@ func (b *Breaker) done(t *Ticket, o policy.Outcome) {
 	if b.slowDur > 0 && o != policy.Ignored {
 		now = b.now()
 		slow = now-t.start >= b.slowDur
+		if slow && t.seq != 0 {
+			// A slow probe re-opens the breaker: it is a failure, and is
+			// counted as one, so that the totals and the metrics explain
+			// the transition.
+			o = policy.Failure
+		}
 	}
 	b.count(o, slow)
 	b.record(t, o, slow, now)
@@ -331,9 +337,6 @@ func (b *Breaker) doneProbe(t *Ticket, o policy.Outcome, slow bool) {
 	b.probes[t.slot] = 0
 	b.free = append(b.free, t.slot)
 	b.inFlight--
-	if o == policy.Success && slow {
-		o = policy.Failure
-	}
 	notify := false
 	switch o {
 	case policy.Success:
