@@ -12,8 +12,9 @@ import (
 
 // Backoff is a schedule of delays between the attempts of a [Retry]: the
 // delay before retry n (the wait before attempt n+1). Build one with
-// [Constant], [Linear] or [Exponential] and install it with [WithBackoff];
-// randomize it with [WithJitter].
+// [Constant], [Linear], [Exponential] or [ExponentialFactor] and install it
+// with [WithBackoff]; randomize it with [WithJitter],
+// [WithProportionalJitter] or [WithAbsoluteJitter].
 //
 // A Backoff is a small immutable value. The zero Backoff is Constant(0): no
 // delay. A Backoff built from invalid arguments makes the Retry it is given
@@ -23,6 +24,7 @@ type Backoff struct {
 	initial  time.Duration
 	step     time.Duration
 	maxDelay time.Duration
+	factor   float64 // the growth of an exponential schedule; 0 for 2
 	err      error
 }
 
@@ -77,6 +79,30 @@ func Exponential(initial, maxDelay time.Duration) Backoff {
 	return b
 }
 
+// ExponentialFactor returns the schedule that waits initial before the
+// first retry and multiplies the delay by factor before each further one,
+// never more than maxDelay: min(initial * factor^(n-1), maxDelay) before
+// retry n. Exponential(initial, maxDelay) is ExponentialFactor(initial,
+// maxDelay, 2); a factor of 1.5 grows more gently, 1 waits initial every
+// time. The growth saturates at maxDelay and never overflows. Negative
+// durations, a maxDelay below initial, and a factor below 1, NaN or
+// infinite are invalid.
+func ExponentialFactor(initial, maxDelay time.Duration, factor float64) Backoff {
+	b := Backoff{kind: exponentialBackoff, initial: initial, maxDelay: maxDelay}
+	switch {
+	case initial < 0:
+		b.err = ion.NewConfigError("policy", "ExponentialFactor initial", "must not be negative, got %v", initial)
+	case maxDelay < initial:
+		b.err = ion.NewConfigError("policy", "ExponentialFactor maxDelay", "must be at least initial (%v), got %v", initial, maxDelay)
+	case !(factor >= 1) || math.IsInf(factor, 0):
+		b.err = ion.NewConfigError("policy", "ExponentialFactor factor", "must be a finite number >= 1, got %v", factor)
+	}
+	if factor != 2 {
+		b.factor = factor
+	}
+	return b
+}
+
 // Delay returns the delay before retry n (1 for the first retry, which is
 // the wait before attempt 2), without jitter. It returns 0 for n < 1 and for
 // an invalid Backoff. It is pure and does not allocate.
@@ -96,6 +122,9 @@ func (b Backoff) Delay(n int) time.Duration {
 		if b.initial == 0 {
 			return 0
 		}
+		if b.factor != 0 {
+			return b.grow(n)
+		}
 		// Double until the cap: at most 63 doublings, whatever n is.
 		d := b.initial
 		for i := 1; i < n && d < b.maxDelay; i++ {
@@ -109,13 +138,28 @@ func (b Backoff) Delay(n int) time.Duration {
 	return b.initial
 }
 
+// grow returns min(initial * factor^(n-1), maxDelay) for a factor other
+// than 2, in floating point: a delay needs no more than its 53 bits of
+// precision, and math.Pow has no loop to bound however large n is.
+func (b Backoff) grow(n int) time.Duration {
+	x := float64(b.initial) * math.Pow(b.factor, float64(n-1))
+	if !(x < float64(b.maxDelay)) { // also +Inf and NaN
+		return b.maxDelay
+	}
+	return time.Duration(x)
+}
+
 // String describes the schedule: "constant(1s)", "linear(100ms+50ms..1s)"
-// or "exponential(100ms..10s)".
+// "exponential(100ms..10s)" or, with a factor other than 2,
+// "exponential(100ms..10s x1.5)".
 func (b Backoff) String() string {
 	switch b.kind {
 	case linearBackoff:
 		return "linear(" + b.initial.String() + "+" + b.step.String() + ".." + b.maxDelay.String() + ")"
 	case exponentialBackoff:
+		if b.factor != 0 {
+			return "exponential(" + b.initial.String() + ".." + b.maxDelay.String() + " x" + strconv.FormatFloat(b.factor, 'g', -1, 64) + ")"
+		}
 		return "exponential(" + b.initial.String() + ".." + b.maxDelay.String() + ")"
 	}
 	return "constant(" + b.initial.String() + ")"
@@ -123,8 +167,13 @@ func (b Backoff) String() string {
 
 // Jitter randomizes the delays of a [Backoff] so that clients that failed
 // together do not retry together. Install it with [WithJitter]. The zero
-// value is NoJitter. A jittered delay is never negative and never above the
-// backoff's maximum.
+// value is NoJitter. A delay jittered by one of these kinds is never
+// negative and never above the backoff's maximum. Two more shapes take a
+// parameter and have options of their own: [WithProportionalJitter] (± a
+// fraction of the delay) and [WithAbsoluteJitter] (+ up to a fixed
+// duration); both may exceed the backoff's maximum, by the bounds their
+// docs state. Every draw comes from one source per call, deterministic
+// under [WithSeed].
 type Jitter uint8
 
 const (
@@ -140,6 +189,10 @@ const (
 	// drawn from [initial, 3*initial]). With an initial delay of 0 it waits
 	// nothing.
 	DecorrelatedJitter
+
+	// proportionalJitter is set by WithProportionalJitter, which carries
+	// its fraction; WithJitter does not accept it.
+	proportionalJitter Jitter = 255
 )
 
 // String returns "none", "full", "equal", "decorrelated" or "Jitter(n)".
@@ -174,6 +227,39 @@ func (j Jitter) apply(b Backoff, d, prev time.Duration, src *rand.PCG) time.Dura
 		return between(src, b.initial, max(hi, b.initial))
 	}
 	return d
+}
+
+// proportional returns a uniformly random delay in [d - f*d, d + f*d],
+// f in [0, 1], saturating at the largest Duration.
+func proportional(d time.Duration, f float64, src *rand.PCG) time.Duration {
+	spread := scale(d, f)
+	if spread <= 0 {
+		return d
+	}
+	lo := d - spread
+	if d > math.MaxInt64-spread {
+		return between(src, lo, math.MaxInt64)
+	}
+	return between(src, lo, d+spread)
+}
+
+// scale returns f*d for f in [0, 1], never above d: the float product
+// of the largest durations rounds up to 2^63, which does not convert.
+func scale(d time.Duration, f float64) time.Duration {
+	x := f * float64(d)
+	if x >= float64(d) {
+		return d
+	}
+	return time.Duration(x)
+}
+
+// addSat returns a+b for non-negative durations, saturating at the
+// largest Duration.
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // between returns a uniformly random duration in [lo, hi] (lo when hi <= lo).

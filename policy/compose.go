@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ionkit/ion"
@@ -93,8 +94,70 @@ func (p *Pipeline[T]) WithDiscard(fn func(v T)) *Pipeline[T] {
 	return &q
 }
 
-// Err returns the configuration error that makes p fail closed, or nil.
-func (p *Pipeline[T]) Err() error { return p.err }
+// Err reports whether p and its layers are configured correctly, so that an
+// application can check its pipelines once at startup instead of learning
+// from the first call that one fails closed:
+//
+//	if err := p.Err(); err != nil {
+//		log.Fatal(err) // policy: layer 1 (retry): policy: invalid configuration: ...
+//	}
+//
+// It returns the error of a nil layer given to [Compose], else a
+// [*LayerError] for the first layer, outermost first, whose own Err method
+// ([ErrReporter]) returns a non-nil error, else nil. The error matches what
+// the layer's does (ion.ErrInvalidConfig for a bad parameter). A nested
+// pipeline reports its own layers the same way, inside the LayerError of its
+// position. Err calls each layer's Err method and allocates only for the
+// error it returns.
+func (p *Pipeline[T]) Err() error {
+	if p.err != nil {
+		return p.err
+	}
+	for i, l := range p.layers {
+		r, ok := l.(ErrReporter)
+		if !ok {
+			continue
+		}
+		if err := r.Err(); err != nil {
+			return &LayerError{Index: i, Layer: describe(l), Err: err}
+		}
+	}
+	return nil
+}
+
+// ErrReporter is implemented by a layer that can report a configuration
+// error that makes it fail closed: every policy of this package, and the
+// policy adapters of Ion's other packages. [Pipeline.Err] asks each layer.
+// Err returns nil when the layer is usable; it must be cheap and safe for
+// concurrent use.
+type ErrReporter interface {
+	Err() error
+}
+
+// LayerError is the error [Pipeline.Err] returns for a layer that fails
+// closed: its position and description, and its own error, which errors.Is
+// and errors.As see through Unwrap.
+type LayerError struct {
+	// Index is the layer's position in [Pipeline.Layers], 0 for the
+	// outermost.
+	Index int
+	// Layer is the layer's description, as in Pipeline.Layers.
+	Layer string
+	// Err is the layer's own error.
+	Err error
+}
+
+// Error returns the position, the layer's kind (its description up to the
+// first parenthesis) and the layer's error, for example "policy: layer 1
+// (retry): policy: invalid configuration: WithAttempts: must be at least 1,
+// got 0".
+func (e *LayerError) Error() string {
+	kind, _, _ := strings.Cut(e.Layer, "(")
+	return "policy: layer " + strconv.Itoa(e.Index) + " (" + kind + "): " + e.Err.Error()
+}
+
+// Unwrap returns the layer's own error.
+func (e *LayerError) Unwrap() error { return e.Err }
 
 // Run runs fn through the pipeline with ctx and returns its result.
 //
@@ -167,13 +230,17 @@ func (p *Pipeline[T]) Execute(ctx context.Context, next Next[T]) (T, error) {
 func (p *Pipeline[T]) Layers() []string {
 	out := make([]string, len(p.layers))
 	for i, l := range p.layers {
-		if s, ok := l.(fmt.Stringer); ok {
-			out[i] = s.String()
-		} else {
-			out[i] = fmt.Sprintf("%T", l)
-		}
+		out[i] = describe(l)
 	}
 	return out
+}
+
+// describe returns l's String, or its type when it has none.
+func describe[T any](l Policy[T]) string {
+	if s, ok := l.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", l)
 }
 
 // String returns the layers joined by " → ", ending in "fn", for example

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/policy"
+	"github.com/ionkit/ion/policy/policytest"
 )
 
 // passThrough is the cheapest possible layer: it only calls next.
@@ -238,4 +240,45 @@ func TestNestedClassifierScope(t *testing.T) {
 	require.NoError(t, err)
 	want["tail"] = policy.Success // the wrapper has no classifier: by default a nil error is a Success
 	assert.Equal(t, want, seen)
+}
+
+// TestPipelineErrReportsMisconfiguredLayer: a pipeline that fails closed
+// because one of its layers was misconfigured is found by Pipeline.Err at
+// startup, not by the first call.
+func TestPipelineErrReportsMisconfiguredLayer(t *testing.T) {
+	ok := policy.Timeout[int](time.Second)
+	custom := policy.New("custom", func(ctx context.Context, next policy.Next[int]) (int, error) { return next.Call(ctx) })
+	badRetry := policy.Retry[int](policy.WithAttempts(0))
+	badHedge := policy.Hedge[int](-1)
+
+	require.NoError(t, policy.Compose[int](ok, custom, policy.Retry[int]()).Err(), "a valid pipeline reports nothing")
+	require.NoError(t, policy.Compose[int]().Err())
+
+	err := policy.Compose[int](ok, custom, badRetry, badHedge).Err()
+	require.Error(t, err)
+	var le *policy.LayerError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 2, le.Index, "the first misconfigured layer, counted from the outermost")
+	assert.Equal(t, badRetry.String(), le.Layer)
+	policytest.AssertInvalidConfig(t, err, "WithAttempts")
+	assert.Equal(t, "policy: layer 2 (retry): "+badRetry.Err().Error(), err.Error())
+
+	// A flattened nested pipeline counts in the flattened positions; one
+	// with its own classifier reports inside the LayerError of its position.
+	err = policy.Compose[int](ok, policy.Compose[int](custom, badHedge)).Err()
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 2, le.Index)
+	policytest.AssertInvalidConfig(t, err, "Hedge delay")
+
+	nested := policy.Compose[int](custom, badHedge).WithClassifier(func(int, error) policy.Outcome { return policy.Success })
+	err = policy.Compose[int](ok, nested).Err()
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 1, le.Index, "the nested pipeline's position")
+	var inner *policy.LayerError
+	require.ErrorAs(t, le.Err, &inner)
+	assert.Equal(t, 1, inner.Index, "the layer's position inside the nested pipeline")
+	policytest.AssertInvalidConfig(t, err, "Hedge delay")
+
+	// A nil layer is reported as before.
+	policytest.AssertInvalidConfig(t, policy.Compose[int](ok, nil).Err(), "Compose layer 1")
 }

@@ -77,13 +77,17 @@
 //
 // [Retry] runs the call again while the outcome is a [Failure] (plus
 // [RetryLayer.RetryIf], minus [RetryLayer.AbortIf]), waiting a [Backoff]
-// (constant, linear or exponential with a cap) with optional [Jitter]
-// (full, equal, decorrelated; seedable with [WithSeed]). It never retries a
-// rejection sooner than its ion.RetryAfter, never sleeps past the ctx
-// deadline ([ErrRetryDeadline]), returns at once when the caller's ctx ends
-// during a backoff, and gives up with a [*RetryError] that matches its
-// reason ([ErrRetriesExhausted], [ErrRetryDeadline], [ErrRetryBudget]) and
-// the last attempt's error. Unlimited attempts must be asked for
+// (constant, linear, or exponential with a cap and any factor) with
+// optional jitter ([Jitter]: full, equal, decorrelated;
+// [WithProportionalJitter]; [WithAbsoluteJitter]; seedable with
+// [WithSeed]). It never retries a rejection sooner than its ion.RetryAfter,
+// and does not wait out a Retry-After longer than its own longest delay
+// (or [WithMaxRetryAfter]): it fails fast with [ErrRetryAfterTooLong]. It
+// never sleeps past the ctx deadline ([ErrRetryDeadline]), returns at once
+// when the caller's ctx ends during a backoff, and gives up with a
+// [*RetryError] that matches its reason ([ErrRetriesExhausted],
+// [ErrRetryDeadline], [ErrRetryBudget], [ErrRetryAfterTooLong]) and the
+// last attempt's error. Unlimited attempts must be asked for
 // ([WithUnlimitedAttempts]) and bounded by [WithMaxDuration] or a ctx
 // deadline.
 //

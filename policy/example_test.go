@@ -51,6 +51,21 @@ func ExamplePipeline_Err() {
 	// policy: invalid configuration: Compose layer 0: nil policy
 }
 
+// Check every pipeline once at startup: Err names the first layer that
+// was misconfigured, so a bad option fails the deploy rather than the first
+// request.
+func ExamplePipeline_Err_startup() {
+	p := policy.Compose(
+		policy.Timeout[string](time.Second),
+		policy.Retry[string](policy.WithAttempts(0)), // a typo: at least 1
+	)
+	if err := p.Err(); err != nil {
+		fmt.Println("startup:", err)
+	}
+	// Output:
+	// startup: policy: layer 1 (retry): policy: invalid configuration: WithAttempts: must be at least 1, got 0 (use WithUnlimitedAttempts for no limit)
+}
+
 // Run runs a call through a single policy, without composing a pipeline.
 func ExampleRun() {
 	double := policy.New("double", func(ctx context.Context, next policy.Next[int]) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -83,6 +84,60 @@ func ExampleBackoff_Delay() {
 	// 100ms 200ms 400ms 800ms 1s
 	// 2s 1s
 }
+
+// ExponentialFactor grows the delay by a factor other than 2.
+func ExampleExponentialFactor() {
+	b := policy.ExponentialFactor(100*time.Millisecond, time.Second, 1.5)
+	fmt.Println(b, b.Delay(1), b.Delay(2), b.Delay(3), b.Delay(4), b.Delay(9))
+	// Output:
+	// exponential(100ms..1s x1.5) 100ms 150ms 225ms 337.5ms 1s
+}
+
+// The jitters that take a parameter: ± a fraction of the delay, and + up to
+// a fixed duration. WithSeed makes the draws repeatable.
+func ExampleWithProportionalJitter() {
+	var delays []time.Duration
+	r := policy.Retry[int](policy.WithAttempts(4), policy.WithBackoff(policy.Constant(time.Millisecond)),
+		policy.WithProportionalJitter(0.5), policy.WithAbsoluteJitter(time.Millisecond), policy.WithSeed(7),
+		policy.WithOnRetry(func(_ context.Context, _ int, _ error, d time.Duration) { delays = append(delays, d) }))
+	_, _ = policy.Run(context.Background(), r, func(context.Context) (int, error) { return 0, errors.New("down") })
+	for _, d := range delays {
+		// Each delay is in [0.5ms, 1.5ms] + [0, 1ms].
+		fmt.Println(d >= 500*time.Microsecond && d <= 2500*time.Microsecond)
+	}
+	fmt.Println(r)
+	// Output:
+	// true
+	// true
+	// true
+	// retry(attempts=4 backoff=constant(1ms) jitter=±50% jitter=+1ms)
+}
+
+// A Retry-After longer than the Retry would wait on its own (here an open
+// breaker's 30s against a backoff of at most 10s) ends the retry at once:
+// the caller fails fast instead of stalling.
+func ExampleWithMaxRetryAfter() {
+	open := &openError{wait: 30 * time.Second}
+	r := policy.Retry[int]() // Exponential(100ms, 10s)
+	_, err := policy.Run(context.Background(), r, func(context.Context) (int, error) { return 0, open })
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, policy.ErrRetryAfterTooLong), errors.Is(err, ion.ErrRejected))
+
+	// WithMaxRetryAfter sets how long a Retry-After may be to be waited out.
+	r = policy.Retry[int](policy.WithMaxRetryAfter(time.Minute), policy.WithAttempts(2))
+	fmt.Println(r.Err())
+	// Output:
+	// policy: retry-after too long after 1 attempt: open, retry after 30s
+	// true true
+	// <nil>
+}
+
+// openError is a rejection that asks to wait, as an open breaker's does.
+type openError struct{ wait time.Duration }
+
+func (e *openError) Error() string             { return "open, retry after " + e.wait.String() }
+func (e *openError) RetryAfter() time.Duration { return e.wait }
+func (e *openError) Is(target error) bool      { return target == ion.ErrRejected }
 
 func ExampleNewBudget() {
 	// At most one retry per two calls, shared by every call through the

@@ -124,7 +124,8 @@ func TestOrderRecommended(t *testing.T) {
 		p := policy.Compose(
 			probe[string](&got),
 			policy.Fallback("stale"),
-			policy.Retry[string](policy.WithAttempts(3), policy.WithBackoff(policy.Constant(100*time.Millisecond))),
+			policy.Retry[string](policy.WithAttempts(3), policy.WithBackoff(policy.Constant(100*time.Millisecond)),
+				policy.WithMaxRetryAfter(2*time.Second)), // waits out the breaker's 2s, longer than the backoff
 			open,
 			policy.Timeout[string](time.Second),
 		)

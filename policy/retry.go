@@ -26,6 +26,10 @@ var (
 	// ErrRetryBudget is the reason when the retry budget refused the next
 	// retry.
 	ErrRetryBudget = errors.New("policy: retry budget exhausted")
+	// ErrRetryAfterTooLong is the reason when the failed attempt asked to
+	// wait (ion.RetryAfter) longer than the Retry waits out (see
+	// [WithMaxRetryAfter]): an open breaker, a limiter with a long wait.
+	ErrRetryAfterTooLong = errors.New("policy: retry-after too long")
 )
 
 // RetryError is the error a [Retry] returns when it gives up on a call that
@@ -34,8 +38,8 @@ var (
 // so an outer policy still honours it.
 type RetryError struct {
 	// Reason is why the retry stopped: ErrRetriesExhausted,
-	// ErrRetryDeadline, ErrRetryBudget, or the ctx's error when the caller's
-	// ctx ended during a backoff.
+	// ErrRetryDeadline, ErrRetryBudget, ErrRetryAfterTooLong, or the ctx's
+	// error when the caller's ctx ended during a backoff.
 	Reason error
 	// Attempts is the number of attempts made.
 	Attempts int
@@ -52,7 +56,7 @@ func (e *RetryError) Error() string {
 	if e.Reason != nil {
 		reason = e.Reason.Error()
 		switch e.Reason {
-		case ErrRetriesExhausted, ErrRetryDeadline, ErrRetryBudget:
+		case ErrRetriesExhausted, ErrRetryDeadline, ErrRetryBudget, ErrRetryAfterTooLong:
 		default:
 			reason = "policy: retry stopped: " + reason
 		}
@@ -87,6 +91,9 @@ type RetryLayer[T any] struct {
 	maxDuration time.Duration
 	backoff     Backoff
 	jitter      Jitter
+	fraction    float64       // proportional jitter, when jitter is proportionalJitter
+	absolute    time.Duration // absolute jitter added to every delay; 0 for none
+	maxWait     time.Duration // the longest Retry-After waited out
 	seeded      bool
 	seed        uint64
 	calls       *atomic.Uint64 // numbers the jittered calls of a seeded policy
@@ -110,6 +117,10 @@ type retryConfig struct {
 	maxDuration time.Duration
 	backoff     Backoff
 	jitter      Jitter
+	fraction    float64
+	absolute    time.Duration
+	maxWait     time.Duration
+	maxWaitSet  bool
 	seeded      bool
 	seed        uint64
 	onRetry     func(ctx context.Context, attempt int, err error, delay time.Duration)
@@ -177,7 +188,58 @@ func WithJitter(j Jitter) RetryOption {
 			c.fail(ion.NewConfigError("policy", "WithJitter", "unknown jitter %v", j))
 			return
 		}
-		c.jitter = j
+		c.jitter, c.fraction = j, 0
+	})
+}
+
+// WithMaxRetryAfter sets the longest delay asked by a failed attempt
+// (ion.RetryAfter: an open breaker, a rate limiter, a server's Retry-After)
+// that Retry waits out before retrying. A longer one ends the retry at
+// once, without waiting, with a [*RetryError] whose reason is
+// [ErrRetryAfterTooLong] and whose last error is the attempt's (so it
+// matches ion.ErrRejected for a rejection, and ion.RetryAfter still reads
+// the delay for an outer policy). The default is the longest delay this
+// Retry would wait on its own: the backoff's maximum, widened by the
+// jitter's bounds (see [Jitter], [WithProportionalJitter],
+// [WithAbsoluteJitter]). 0 waits out no Retry-After at all; a negative d is
+// invalid.
+func WithMaxRetryAfter(d time.Duration) RetryOption {
+	return retryOption(func(c *retryConfig) {
+		if d < 0 {
+			c.fail(ion.NewConfigError("policy", "WithMaxRetryAfter", "must not be negative, got %v", d))
+			return
+		}
+		c.maxWait, c.maxWaitSet = d, true
+	})
+}
+
+// WithProportionalJitter randomizes each backoff delay d by ± fraction of
+// it: the delay waited is uniform in [d - fraction*d, d + fraction*d]
+// (0.2 waits between 80 % and 120 % of d), so it may exceed the backoff's
+// maximum by up to fraction of it. fraction must be in [0, 1]. It replaces
+// the [WithJitter] kind, and WithJitter replaces it: the last given wins.
+func WithProportionalJitter(fraction float64) RetryOption {
+	return retryOption(func(c *retryConfig) {
+		if !(fraction >= 0 && fraction <= 1) {
+			c.fail(ion.NewConfigError("policy", "WithProportionalJitter", "must be in [0, 1], got %v", fraction))
+			return
+		}
+		c.jitter, c.fraction = proportionalJitter, fraction
+	})
+}
+
+// WithAbsoluteJitter adds a uniformly random delay in [0, d] to every
+// backoff delay, after any other jitter: a delay d0 becomes one in
+// [d0, d0+d], which may exceed the backoff's maximum by up to d. It
+// combines with [WithJitter] and [WithProportionalJitter]. 0, the default,
+// adds nothing; a negative d is invalid.
+func WithAbsoluteJitter(d time.Duration) RetryOption {
+	return retryOption(func(c *retryConfig) {
+		if d < 0 {
+			c.fail(ion.NewConfigError("policy", "WithAbsoluteJitter", "must not be negative, got %v", d))
+			return
+		}
+		c.absolute = d
 	})
 }
 
@@ -216,10 +278,16 @@ func WithOnRetry(fn func(ctx context.Context, attempt int, err error, delay time
 // vetoes retries.
 //
 // When: before retry n Retry waits the backoff's Delay(n) (default
-// Exponential(100ms, 10s)), jittered by [WithJitter]. When the failed
+// Exponential(100ms, 10s)), jittered by [WithJitter],
+// [WithProportionalJitter] or [WithAbsoluteJitter]. When the failed
 // attempt's error carries a delay (ion.RetryAfter: an open breaker, a rate
 // limiter), the wait is at least that delay: a rejection is never retried
-// sooner than it asks.
+// sooner than it asks. A delay longer than the longest wait this Retry
+// would make on its own (the backoff's maximum widened by the jitter's
+// bounds, 10 s by default; set it with [WithMaxRetryAfter]) is not waited
+// out: Retry returns at once with the attempt's error and
+// [ErrRetryAfterTooLong]. So a default Retry around an open breaker (30 s
+// by default) fails fast instead of stalling its caller.
 //
 // How often: at most [WithAttempts] attempts (default 3), within
 // [WithMaxDuration] if set, within the ctx deadline, and within the
@@ -236,9 +304,8 @@ func WithOnRetry(fn func(ctx context.Context, attempt int, err error, delay time
 // [Pipeline.WithDiscard]; by default an [io.Closer] is closed), so a
 // response that will not be returned frees its connection at once. The
 // value Retry returns is never discarded.
-// A rejection's Retry-After can be long (an open breaker's open duration, 30
-// s by default): without WithMaxDuration or a ctx deadline, Retry waits it
-// out; with either, a wait that cannot fit gives up at once.
+// A Retry-After that Retry would wait out but that cannot fit
+// WithMaxDuration or the ctx deadline gives up at once too.
 //
 // Each attempt's ctx carries its number, read with [Attempt]. Attempts run
 // on the caller's goroutine; a panic propagates unchanged. The backoff wait
@@ -264,6 +331,9 @@ func Retry[T any](opts ...RetryOption) *RetryLayer[T] {
 		maxDuration: c.maxDuration,
 		backoff:     c.backoff,
 		jitter:      c.jitter,
+		fraction:    c.fraction,
+		absolute:    c.absolute,
+		maxWait:     c.maxWait,
 		seeded:      c.seeded,
 		seed:        c.seed,
 		calls:       new(atomic.Uint64),
@@ -274,6 +344,9 @@ func Retry[T any](opts ...RetryOption) *RetryLayer[T] {
 	}
 	if c.unlimited {
 		r.attempts = 0
+	}
+	if !c.maxWaitSet {
+		r.maxWait = r.longestDelay()
 	}
 	r.desc = r.describe()
 	r.obs.span = r.desc
@@ -297,8 +370,14 @@ func (r *RetryLayer[T]) describe() string {
 		s += "attempts=" + strconv.Itoa(r.attempts)
 	}
 	s += " backoff=" + r.backoff.String()
-	if r.jitter != NoJitter {
+	switch {
+	case r.jitter == proportionalJitter:
+		s += " jitter=±" + strconv.FormatFloat(r.fraction*100, 'g', -1, 64) + "%"
+	case r.jitter != NoJitter:
 		s += " jitter=" + r.jitter.String()
+	}
+	if r.absolute > 0 {
+		s += " jitter=+" + r.absolute.String()
 	}
 	if r.maxDuration > 0 {
 		s += " max=" + r.maxDuration.String()
@@ -411,6 +490,9 @@ func (r *RetryLayer[T]) run(ctx context.Context, next Next[T]) (T, error) {
 		if r.attempts > 0 && attempt >= r.attempts {
 			return v, r.giveUp(ctx, ErrRetriesExhausted, attempt, err)
 		}
+		if ra, ok := ion.RetryAfter(err); ok && ra > r.maxWait {
+			return v, r.giveUp(ctx, ErrRetryAfterTooLong, attempt, err)
+		}
 		delay := r.delay(attempt, err, &call)
 		now := time.Now()
 		// Strictly before, as documented: a retry due at exactly
@@ -464,7 +546,7 @@ func (r *RetryLayer[T]) retryable(ctx context.Context, next Next[T], v T, err er
 // err: the backoff's delay, jittered, raised to the error's Retry-After.
 func (r *RetryLayer[T]) delay(n int, err error, call *retryCall) time.Duration {
 	d := r.backoff.Delay(n)
-	if r.jitter != NoJitter {
+	if r.jitter != NoJitter || r.absolute > 0 {
 		if !call.seeded {
 			if r.seeded {
 				call.src.Seed(r.seed, r.calls.Add(1))
@@ -473,13 +555,30 @@ func (r *RetryLayer[T]) delay(n int, err error, call *retryCall) time.Duration {
 			}
 			call.seeded, call.prev = true, r.backoff.initial
 		}
-		d = r.jitter.apply(r.backoff, d, call.prev, &call.src)
+		if r.jitter == proportionalJitter {
+			d = proportional(d, r.fraction, &call.src)
+		} else {
+			d = r.jitter.apply(r.backoff, d, call.prev, &call.src)
+		}
 		call.prev = d
+		if r.absolute > 0 {
+			d = addSat(d, between(&call.src, 0, r.absolute))
+		}
 	}
 	if ra, ok := ion.RetryAfter(err); ok && ra > d {
 		d = ra
 	}
 	return max(d, 0)
+}
+
+// longestDelay returns the longest delay r waits on its own between two
+// attempts: the backoff's maximum, widened by the jitter's bounds.
+func (r *RetryLayer[T]) longestDelay() time.Duration {
+	d := r.backoff.maxDelay
+	if r.jitter == proportionalJitter {
+		d = addSat(d, scale(d, r.fraction))
+	}
+	return addSat(d, r.absolute)
 }
 
 // sleep waits d, or until ctx is done, and returns ctx.Err() in that case.

@@ -101,6 +101,14 @@ func TestBackoffDelay(t *testing.T) {
 		{"exponential no overflow", policy.Exponential(time.Nanosecond, math.MaxInt64), 100, math.MaxInt64},
 		{"exponential huge n", policy.Exponential(3*time.Nanosecond, math.MaxInt64-1), math.MaxInt, math.MaxInt64 - 1},
 		{"exponential zero initial", policy.Exponential(0, time.Second), math.MaxInt, 0},
+		{"factor 1.5 first", policy.ExponentialFactor(100*ms, 10*time.Second, 1.5), 1, 100 * ms},
+		{"factor 1.5 third", policy.ExponentialFactor(100*ms, 10*time.Second, 1.5), 3, 225 * ms},
+		{"factor 3 fourth", policy.ExponentialFactor(100*ms, 10*time.Second, 3), 4, 2700 * ms},
+		{"factor capped", policy.ExponentialFactor(100*ms, time.Second, 1.5), 100, time.Second},
+		{"factor 1 is constant", policy.ExponentialFactor(100*ms, time.Second, 1), math.MaxInt, 100 * ms},
+		{"factor huge n", policy.ExponentialFactor(time.Nanosecond, math.MaxInt64, 1.0001), math.MaxInt, math.MaxInt64},
+		{"factor 2 is Exponential", policy.ExponentialFactor(7, 25, 2), 3, 25},
+		{"factor zero initial", policy.ExponentialFactor(0, time.Second, 1.5), 10, 0},
 		{"invalid", policy.Constant(-1), 1, 0},
 	}
 	for _, tc := range tests {
@@ -112,6 +120,7 @@ func TestBackoffDelay(t *testing.T) {
 	for _, b := range []policy.Backoff{
 		policy.Exponential(time.Nanosecond, math.MaxInt64),
 		policy.Linear(time.Nanosecond, math.MaxInt64/3, math.MaxInt64),
+		policy.ExponentialFactor(time.Nanosecond, math.MaxInt64, 1.7),
 	} {
 		prev := time.Duration(0)
 		for n := 1; n < 200; n++ {
@@ -123,6 +132,10 @@ func TestBackoffDelay(t *testing.T) {
 	assert.Equal(t, "constant(1s)", policy.Constant(time.Second).String())
 	assert.Equal(t, "linear(100ms+10ms..1s)", policy.Linear(100*ms, 10*ms, time.Second).String())
 	assert.Equal(t, "exponential(100ms..10s)", policy.Exponential(100*ms, 10*time.Second).String())
+	assert.Equal(t, "exponential(100ms..10s x1.5)", policy.ExponentialFactor(100*ms, 10*time.Second, 1.5).String())
+	assert.Equal(t, "exponential(100ms..10s)", policy.ExponentialFactor(100*ms, 10*time.Second, 2).String())
+	assert.Equal(t, "retry(attempts=3 backoff=constant(1s) jitter=±20% jitter=+50ms)",
+		policy.Retry[int](policy.WithBackoff(policy.Constant(time.Second)), policy.WithProportionalJitter(0.2), policy.WithAbsoluteJitter(50*ms)).String())
 	assert.Equal(t, "none full equal decorrelated Jitter(9)", policy.NoJitter.String()+" "+policy.FullJitter.String()+" "+
 		policy.EqualJitter.String()+" "+policy.DecorrelatedJitter.String()+" "+policy.Jitter(9).String())
 }
@@ -281,6 +294,81 @@ func TestRetryJitter(t *testing.T) {
 	}
 }
 
+// TestRetryJitterShapes checks the jitters that take a parameter: every
+// delay stays within its documented bounds, one seed gives one schedule,
+// and different seeds spread the delays.
+func TestRetryJitterShapes(t *testing.T) {
+	const ms = time.Millisecond
+	const attempts = 8
+	b := policy.ExponentialFactor(100*ms, 2*time.Second, 1.5)
+	tests := []struct {
+		name   string
+		opts   []policy.RetryOption
+		lo, hi func(d time.Duration) time.Duration // bounds of the wait for an un-jittered delay d
+	}{
+		{"proportional 20%", []policy.RetryOption{policy.WithProportionalJitter(0.2)},
+			func(d time.Duration) time.Duration { return d - d/5 },
+			func(d time.Duration) time.Duration { return d + d/5 }},
+		{"proportional 100%", []policy.RetryOption{policy.WithProportionalJitter(1)},
+			func(time.Duration) time.Duration { return 0 },
+			func(d time.Duration) time.Duration { return 2 * d }},
+		{"absolute 50ms", []policy.RetryOption{policy.WithAbsoluteJitter(50 * ms)},
+			func(d time.Duration) time.Duration { return d },
+			func(d time.Duration) time.Duration { return d + 50*ms }},
+		{"full plus absolute", []policy.RetryOption{policy.WithJitter(policy.FullJitter), policy.WithAbsoluteJitter(50 * ms)},
+			func(time.Duration) time.Duration { return 0 },
+			func(d time.Duration) time.Duration { return d + 50*ms }},
+		{"WithJitter after proportional replaces it", []policy.RetryOption{policy.WithProportionalJitter(1), policy.WithJitter(policy.EqualJitter)},
+			func(d time.Duration) time.Duration { return d - d/2 },
+			func(d time.Duration) time.Duration { return d }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				schedule := func(seed uint64) []time.Duration {
+					var got []time.Duration
+					opts := append([]policy.RetryOption{policy.WithAttempts(attempts), policy.WithBackoff(b), policy.WithSeed(seed),
+						policy.WithOnRetry(func(_ context.Context, _ int, _ error, d time.Duration) { got = append(got, d) })}, tc.opts...)
+					_, err := policy.Run(t.Context(), policy.Retry[int](opts...), policytest.FailTimes(math.MaxInt, errTransient, 0))
+					require.ErrorIs(t, err, policy.ErrRetriesExhausted)
+					return got
+				}
+				first := schedule(1)
+				distinct := 0
+				for seed := uint64(1); seed <= 20; seed++ {
+					got := schedule(seed)
+					require.Len(t, got, attempts-1)
+					for i, d := range got {
+						want := b.Delay(i + 1)
+						assert.GreaterOrEqual(t, d, tc.lo(want), "seed %d retry %d: below the documented bound", seed, i+1)
+						assert.LessOrEqual(t, d, tc.hi(want), "seed %d retry %d: above the documented bound", seed, i+1)
+					}
+					if seed == 1 {
+						assert.Equal(t, first, got, "the same seed gives the same schedule")
+					} else if !assert.ObjectsAreEqual(first, got) {
+						distinct++
+					}
+				}
+				assert.Greater(t, distinct, 15, "different seeds give different schedules")
+			})
+		})
+	}
+	// The saturating paths: the largest delays neither overflow nor go
+	// negative.
+	synctest.Test(t, func(t *testing.T) {
+		var got []time.Duration
+		r := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(math.MaxInt64)),
+			policy.WithProportionalJitter(1), policy.WithAbsoluteJitter(math.MaxInt64), policy.WithSeed(3),
+			policy.WithOnRetry(func(_ context.Context, _ int, _ error, d time.Duration) { got = append(got, d) }))
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(time.Second, cancel) // ends the wait
+		_, err := policy.Run(ctx, r, policytest.FailTimes(math.MaxInt, errTransient, 0))
+		require.ErrorIs(t, err, context.Canceled)
+		require.Len(t, got, 1)
+		assert.Positive(t, got[0], "a saturated delay is not negative")
+	})
+}
+
 func TestRetryJitterUnseeded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(time.Second)), policy.WithJitter(policy.FullJitter))
@@ -305,12 +393,16 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	const ms = time.Millisecond
 	tests := []struct {
 		name  string
+		opts  []policy.RetryOption
 		after time.Duration
 		want  time.Duration
 	}{
-		{"longer than the backoff", 5 * time.Second, 5 * time.Second},
-		{"shorter than the backoff", 50 * ms, 100 * ms},
-		{"zero", 0, 100 * ms},
+		{"shorter than the backoff", nil, 50 * ms, 100 * ms},
+		{"zero", nil, 0, 100 * ms},
+		{"equal to the backoff's maximum", nil, 100 * ms, 100 * ms},
+		{"longer, within WithMaxRetryAfter", []policy.RetryOption{policy.WithMaxRetryAfter(5 * time.Second)}, 5 * time.Second, 5 * time.Second},
+		{"within the proportional jitter's bound", []policy.RetryOption{policy.WithProportionalJitter(0.5)}, 150 * ms, 150 * ms},
+		{"within the absolute jitter's bound", []policy.RetryOption{policy.WithAbsoluteJitter(time.Second)}, 1100 * ms, 1100 * ms},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,18 +415,24 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 					}
 					return next.Call(ctx)
 				})
-				p := policy.Compose(policy.Retry[string](policy.WithBackoff(policy.Constant(100*ms))), reject)
+				opts := append([]policy.RetryOption{policy.WithBackoff(policy.Constant(100 * ms)), policy.WithSeed(1)}, tc.opts...)
+				p := policy.Compose(policy.Retry[string](opts...), reject)
 				v, err := p.Run(t.Context(), func(context.Context) (string, error) { return "ok", nil })
 				require.NoError(t, err)
 				assert.Equal(t, "ok", v)
-				assert.Equal(t, []time.Duration{tc.want}, l.gaps(), "a rejection is retried after max(backoff, RetryAfter), never sooner")
+				gaps := l.gaps()
+				require.Len(t, gaps, 1)
+				assert.GreaterOrEqual(t, gaps[0], tc.want, "a rejection is retried after max(backoff, RetryAfter), never sooner")
+				if len(tc.opts) == 0 || tc.after == 5*time.Second {
+					assert.Equal(t, tc.want, gaps[0])
+				}
 			})
 		})
 	}
 	// The Retry-After survives the RetryError, so an outer policy sees it.
 	synctest.Test(t, func(t *testing.T) {
 		l := newCallLog()
-		r := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(0)))
+		r := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(0)), policy.WithMaxRetryAfter(time.Minute))
 		_, err := policy.Run(t.Context(), r, alwaysFail[int](l, &limitedErr{wait: 3 * time.Second}))
 		d, ok := ion.RetryAfter(err)
 		assert.True(t, ok)
@@ -342,6 +440,43 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 		assert.ErrorIs(t, err, ion.ErrRejected)
 		assert.Equal(t, []time.Duration{3 * time.Second}, l.gaps())
 	})
+}
+
+// TestRetryWaitingOutLongRetryAfter guards the stall of a default Retry
+// around an open breaker: with no ctx deadline and no max duration, it
+// waited out the breaker's whole open duration (30 s by default) before its
+// next attempt, so a request handler hung where a fast failure was
+// expected. A Retry-After longer than the longest delay the Retry would
+// wait on its own now ends the retry at once with the rejection.
+func TestRetryWaitingOutLongRetryAfter(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  []policy.RetryOption
+		after time.Duration
+	}{
+		{"default backoff, open breaker", nil, 30 * time.Second},
+		{"just above the backoff's maximum", []policy.RetryOption{policy.WithBackoff(policy.Exponential(100*time.Millisecond, time.Second))}, time.Second + 1},
+		{"above WithMaxRetryAfter", []policy.RetryOption{policy.WithMaxRetryAfter(time.Second)}, 2 * time.Second},
+		{"WithMaxRetryAfter(0) waits out none", []policy.RetryOption{policy.WithMaxRetryAfter(0)}, time.Nanosecond},
+		{"above the absolute jitter's bound", []policy.RetryOption{policy.WithBackoff(policy.Constant(time.Second)), policy.WithAbsoluteJitter(time.Second)}, 2*time.Second + 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rec := policytest.Record(policytest.Sequence(policytest.Fail[int](&limitedErr{wait: tc.after}), policytest.Ok(1)))
+				start := time.Now()
+				_, err := policy.Run(t.Context(), policy.Retry[int](tc.opts...), rec.Func)
+				assert.Zero(t, time.Since(start), "Retry must not wait a Retry-After it will not honour")
+				assert.Equal(t, 1, rec.Count(), "no retry")
+				assert.ErrorIs(t, err, policy.ErrRetryAfterTooLong)
+				policytest.RequireRejected(t, err)
+				policytest.AssertRetryAfter(t, err, tc.after)
+				var re *policy.RetryError
+				require.ErrorAs(t, err, &re)
+				assert.Equal(t, 1, re.Attempts)
+			})
+		})
+	}
 }
 
 func TestRetryDeadlineAware(t *testing.T) {
@@ -589,6 +724,16 @@ func TestRetryBadConfig(t *testing.T) {
 		{"exponential initial", policy.Retry[int](policy.WithBackoff(policy.Exponential(-1, 0))), "Exponential initial"},
 		{"exponential max", policy.Retry[int](policy.WithBackoff(policy.Exponential(2, 1))), "Exponential maxDelay"},
 		{"jitter", policy.Retry[int](policy.WithJitter(policy.Jitter(42))), "WithJitter"},
+		{"proportional jitter above 1", policy.Retry[int](policy.WithProportionalJitter(1.5)), "WithProportionalJitter"},
+		{"proportional jitter negative", policy.Retry[int](policy.WithProportionalJitter(-0.1)), "WithProportionalJitter"},
+		{"proportional jitter NaN", policy.Retry[int](policy.WithProportionalJitter(math.NaN())), "WithProportionalJitter"},
+		{"absolute jitter", policy.Retry[int](policy.WithAbsoluteJitter(-1)), "WithAbsoluteJitter"},
+		{"max retry-after", policy.Retry[int](policy.WithMaxRetryAfter(-1)), "WithMaxRetryAfter"},
+		{"factor below 1", policy.Retry[int](policy.WithBackoff(policy.ExponentialFactor(1, 2, 0.5))), "ExponentialFactor factor"},
+		{"factor infinite", policy.Retry[int](policy.WithBackoff(policy.ExponentialFactor(1, 2, math.Inf(1)))), "ExponentialFactor factor"},
+		{"factor NaN", policy.Retry[int](policy.WithBackoff(policy.ExponentialFactor(1, 2, math.NaN()))), "ExponentialFactor factor"},
+		{"factor initial", policy.Retry[int](policy.WithBackoff(policy.ExponentialFactor(-1, 2, 1.5))), "ExponentialFactor initial"},
+		{"factor max", policy.Retry[int](policy.WithBackoff(policy.ExponentialFactor(3, 2, 1.5))), "ExponentialFactor maxDelay"},
 		{"on retry", policy.Retry[int](policy.WithOnRetry(nil)), "WithOnRetry"},
 		{"budget nil", policy.Retry[int](policy.WithBudget(nil)), "WithBudget"},
 		{"budget ratio", policy.Retry[int](policy.WithBudget(policy.NewBudget(math.NaN(), 1))), "NewBudget ratio"},

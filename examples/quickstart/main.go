@@ -33,7 +33,11 @@ func run(ctx context.Context, w io.Writer, calls int) error {
 		policy.FallbackFunc(func(_ context.Context, err error) (string, error) {
 			return "bestsellers (fallback: " + err.Error() + ")", nil
 		}),
+		// WithMaxRetryAfter lets the retry wait out the breaker's open
+		// state (300ms), longer than its own 10ms backoff, when the
+		// caller's deadline allows; by default it would fail fast.
 		policy.Retry[string](policy.WithAttempts(3), policy.WithBackoff(policy.Constant(10*time.Millisecond)),
+			policy.WithMaxRetryAfter(300*time.Millisecond),
 			policy.WithOnRetry(func(_ context.Context, n int, err error, d time.Duration) {
 				fmt.Fprintf(w, "    retry %d in %v after: %v\n", n, d.Round(time.Millisecond), err)
 			})),

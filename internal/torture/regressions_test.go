@@ -53,7 +53,7 @@ func TestFailsafeGoBulkheadPanicLeaksPermitComposed(t *testing.T) {
 		compose func(bulkhead policy.Policy[int], p *pool.Pool) *policy.Pipeline[int]
 	}{
 		{"caller's goroutine, inside a retry and a breaker", false, func(b policy.Policy[int], _ *pool.Pool) *policy.Pipeline[int] {
-			return policy.Compose(policy.Retry[int](policy.WithBackoff(policy.Constant(0))),
+			return policy.Compose(policy.Retry[int](policy.WithBackoff(policy.Constant(0)), policy.WithMaxRetryAfter(time.Minute)),
 				breaker.Policy[int](breaker.New("b")), limit.Policy[int](limit.NewTokenBucket(limit.Inf, 0)), b,
 				policy.Timeout[int](time.Second))
 		}},
