@@ -22,23 +22,16 @@
 // # The model
 //
 // Every limiter runs the same engine, GCRA (the generic cell rate
-// algorithm), the virtual-scheduling form of a token bucket: its whole
-// state is one number, the time at which the bucket would be full again,
-// updated with a compare-and-swap. Allow is therefore lock-free: one
-// monotonic clock read, a load, integer arithmetic and a compare-and-swap,
-// with no allocation. Time is fixed-point with 30 significant bits per
-// token interval, so rates from 1e-10 to 1e12 per second are exact to about
-// one part in a billion, nothing overflows, and the arithmetic never drifts
-// (the truncation and overflow bugs of golang.org/x/time/rate, golang/go
-// #34861, #39984 and #71154, cannot happen).
-//
-// Under contention, a call whose compare-and-swap loses to another core
-// backs off for a few microseconds (randomized, doubling with each loss,
-// tens of microseconds at most) and retries with a fresh clock reading: two
-// cores admitting in a tight loop then batch their admissions instead of
-// moving the state's cache line at every attempt. On a 2-core VM, Allow from
-// both cores at once costs about 1.6-1.8 times its serial figure (~33 ns);
-// a call that nobody contends never waits.
+// algorithm), the virtual-scheduling form of a token bucket: its state is
+// one number, the time at which the bucket would be full again, guarded by
+// a mutex held for a few arithmetic operations. Allow is one monotonic
+// clock read, a lock, integer arithmetic and an unlock, with no
+// allocation; under contention a caller blocks on the mutex as on any Go
+// mutex, and never busy-waits. Time is fixed-point with 30 significant bits
+// per token interval, so rates from 1e-10 to 1e12 per second are exact to
+// about one part in a billion, nothing overflows, and the arithmetic never
+// drifts (the truncation and overflow bugs of golang.org/x/time/rate,
+// golang/go #34861, #39984 and #71154, cannot happen).
 //
 // # Waiting and reservations
 //
@@ -46,7 +39,10 @@
 // time when it calls, so waiters are served in order and a large request is
 // not starved by small ones. A wait that cannot end before the ctx deadline
 // (or would never end, at a zero rate) fails at once with a [*LimitedError]
-// and consumes nothing; a wait whose ctx ends gives its tokens back. ReserveN
+// and consumes nothing; a wait whose ctx ends gives its tokens back, all of
+// them unless later reservations count on them, measured in tokens, so a
+// change of the rate in between (SetRate, SetTemporaryLimit) changes
+// nothing. ReserveN
 // returns a [Reservation] for callers that schedule the work themselves. A
 // refused request (n above the burst, a wait that does not fit) never
 // changes the limiter's state (golang/go #52584).
@@ -113,8 +109,10 @@
 //     somewhere, so By takes a function of the call's ctx.
 //   - A MultiTier charges every tier as of the time the request will run
 //     (the latest of the tiers' free slots), not when it starts waiting.
-//   - Keyed and MultiTier forget a key by default only once its bucket is
-//     full again (losslessly); WithIdleTTL trades accuracy for memory.
+//   - Keyed and MultiTier forget a key by default once it has been idle for
+//     its refill time, full again (losslessly), and never a key in use or a
+//     route's limits learnt from a server; WithIdleTTL trades accuracy for
+//     memory.
 //   - Explicit times more than 146 years from the process start are served
 //     as that bound.
 package limit

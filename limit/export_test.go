@@ -1,14 +1,5 @@
 package limit
 
-import "unsafe"
-
-// EpochLayout returns the size of an epoch and the offset of its tat, for
-// the layout test.
-func EpochLayout() (size, tatOffset, paramsSz uintptr) {
-	var e epoch
-	return unsafe.Sizeof(e), unsafe.Offsetof(e.tat), unsafe.Sizeof(e.params)
-}
-
 // AllowWithStaleClock is Allow with a clock reading taken stale before the
 // take, as a goroutine descheduled between the two would have.
 func AllowWithStaleClock(lim *TokenBucket, stale int64) bool {

@@ -21,7 +21,7 @@ func FuzzNewTokenBucket(f *testing.F) {
 	f.Add(1e12, 1000, 1000, int64(1))
 	f.Add(1e-10, 1, 2, int64(-1))
 	f.Add(math.NaN(), 1, 1, int64(5))
-	f.Add(math.Inf(1), 0, 1<<40, int64(1)<<62)
+	f.Add(math.Inf(1), 0, math.MaxInt, int64(1)<<62)
 	f.Add(-1.0, -1, -1, int64(math.MinInt64))
 	f.Add(0.0, 3, 1, int64(math.MaxInt64))
 	f.Fuzz(func(t *testing.T, rate float64, burst, n int, dt int64) {

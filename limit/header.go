@@ -152,10 +152,15 @@ func (m *MultiTier) UpdateFromHeader(req Request, h http.Header) error {
 	info, err := parseHeader(h, now)
 	if e := m.routeEntry(req, ns, info.bucket); e != nil {
 		if info.limit > 0 {
-			_ = e.b.update(ns, func(perm limits) (limits, error) {
+			err := e.b.update(ns, func(perm limits) (limits, error) {
 				perm.burst = int(info.limit)
 				return perm, checkLimits(perm.rate, perm.burst, "", "burst")
 			})
+			if err == nil {
+				// A limit learnt from the server is state: the sweep must
+				// not forget it and bring back the default.
+				e.learned.Store(true)
+			}
 		}
 		if info.remaining >= 0 {
 			e.b.drainTo(ns, info.remaining)
@@ -166,6 +171,7 @@ func (m *MultiTier) UpdateFromHeader(req Request, h http.Header) error {
 		if !info.global && info.retryAfter > 0 {
 			hold(e, satAdd(ns, int64(info.retryAfter)))
 		}
+		e.release()
 	}
 	if info.global {
 		d := info.retryAfter

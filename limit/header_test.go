@@ -3,6 +3,7 @@ package limit_test
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -196,4 +197,46 @@ func TestHeaderHoldExtremeRates(t *testing.T) {
 			assert.False(t, m.Allow(get("/a")), "rate %v: still held an hour later", rate)
 		}
 	})
+}
+
+// TestLearnedRouteLimitForgottenBySweep guards against a limit learnt from
+// X-RateLimit-Limit being forgotten: the route's bucket was full at its new
+// burst, so the next sweep (a call on any other route) forgot it and the
+// route came back with the default burst of 50, where the server allows 2.
+func TestLearnedRouteLimitForgottenBySweep(t *testing.T) {
+	m := limit.NewMultiTier(
+		limit.WithTier(limit.Global, limit.Inf, 0),
+		limit.WithTier(limit.Resource, limit.Inf, 0),
+		limit.WithTier(limit.Route, limit.PerHour(1), 50))
+	a := limit.Request{Method: "GET", Path: "/a"}
+	require.NoError(t, m.UpdateFromHeader(a, headers("X-RateLimit-Limit", "2")))
+	m.Allow(limit.Request{Method: "GET", Path: "/b"}) // traffic on other routes sweeps
+	m.Allow(limit.Request{Method: "GET", Path: "/c"})
+	n := 0
+	for range 10 {
+		if m.Allow(a) {
+			n++
+		}
+	}
+	assert.Equal(t, 2, n, "the server said limit 2 for /a")
+}
+
+// TestHeaderRemainingZeroNotLostToSweep guards the header path against the
+// sweep race: Remaining: 0 applied while other routes' calls sweep must
+// land on the bucket the route's next call finds.
+func TestHeaderRemainingZeroNotLostToSweep(t *testing.T) {
+	for r := range 200 {
+		m := limit.NewMultiTier(limit.WithTier(limit.Global, limit.Inf, 0),
+			limit.WithTier(limit.Route, limit.PerHour(1), 5))
+		a := limit.Request{Method: "GET", Path: "/a" + strconv.Itoa(r)}
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = m.UpdateFromHeader(a, headers("X-RateLimit-Remaining", "0")) })
+		wg.Go(func() {
+			for i := range 20 {
+				m.Allow(limit.Request{Method: "GET", Path: "/b" + strconv.Itoa(i)})
+			}
+		})
+		wg.Wait()
+		require.False(t, m.Allow(a), "round %d: Remaining 0 was lost", r)
+	}
 }

@@ -13,17 +13,22 @@ import (
 // host), all with the same rate and burst. A key's bucket is created full on
 // first use.
 //
-// Memory is bounded: Keyed remembers at most WithMaxKeys keys (10,000 by
-// default), evicting the least recently used one to make room, and forgets
-// idle keys lazily, a few per call, without a goroutine or a timer. By
-// default a key is forgotten only once its bucket is full again, which loses
-// nothing (a forgotten key comes back with a full bucket); WithIdleTTL
-// forgets keys sooner. A key evicted to make room loses its debt, so under
-// more than WithMaxKeys active keys a key can be admitted up to a burst
-// early: size the bound above the number of keys active at once.
+// Memory is bounded by the number of keys and by idle time: Keyed remembers
+// at most WithMaxKeys keys (10,000 by default), evicting the least recently
+// used one to make room, and forgets idle keys lazily, a few per call,
+// without a goroutine or a timer. By default a key is forgotten once it has
+// been idle for the time its bucket takes to refill from empty (burst/rate),
+// when its bucket is full again: that loses nothing (a forgotten key comes
+// back with a full bucket), and a key used steadily under its limit is kept,
+// so the steady state does not allocate. WithIdleTTL forgets keys after a
+// fixed idle time instead. A key evicted to make room loses its debt, so
+// under more than WithMaxKeys active keys a key can be admitted up to a
+// burst early: size the bound above the number of keys active at once. A
+// key is never forgotten while a call is using its bucket, so eviction
+// never races a call into charging a forgotten bucket.
 //
 // Each call locks the set briefly to find the key (a map lookup and a move
-// to the front of the recency list); the bucket itself is lock-free. Use
+// to the front of the recency list), then the key's bucket. Use
 // [Keyed.By] to put a Keyed behind [Policy]. There is no usable zero value:
 // use [NewKeyed]. A Keyed is safe for concurrent use by multiple goroutines.
 type Keyed[K comparable] struct {
@@ -74,13 +79,14 @@ func (lim *Keyed[K]) allowN(ns int64, key K, n int, clock bool) bool {
 	if n == 0 {
 		return true
 	}
-	b := &lim.s.get(key, ns, lim.l).b
-	ok := b.take(ns, int64(n), clock)
+	e := lim.s.get(key, ns, lim.l)
+	ok := e.b.take(ns, int64(n))
 	if !ok && clock {
 		if now, later := fresher(ns); later {
-			ok = b.take(now, int64(n), true)
+			ok = e.b.take(now, int64(n))
 		}
 	}
+	e.release()
 	lim.m.record(ok)
 	return ok
 }
@@ -110,13 +116,18 @@ func (lim *Keyed[K]) waitN(ctx context.Context, key K, n int, maxWait int64) err
 		return nil
 	}
 	ns := nowNs()
-	b := &lim.s.get(key, ns, lim.l).b
-	t, wait, ok := b.reserve(ns, int64(n), budget(ctx, ns, maxWait), true)
+	e := lim.s.get(key, ns, lim.l)
+	b := &e.b
+	t, wait, ok := b.reserve(ns, int64(n), budget(ctx, ns, maxWait))
 	if !ok {
 		if now, later := fresher(ns); later {
-			t, wait, ok = b.reserve(now, int64(n), budget(ctx, now, maxWait), true)
+			t, wait, ok = b.reserve(now, int64(n), budget(ctx, now, maxWait))
 		}
 	}
+	// The reservation (a debt while it waits) keeps the bucket from being
+	// forgotten losslessly; a TTL may forget it, and then a refund to the
+	// forgotten bucket is moot.
+	e.release()
 	if !ok {
 		lim.m.record(false)
 		return rejection(wait, "")
@@ -136,12 +147,13 @@ func (lim *Keyed[K]) ReserveN(now time.Time, key K, n int) *Reservation {
 	if lim.err != nil || n < 0 {
 		return &Reservation{}
 	}
-	b := &lim.s.get(key, ns, lim.l).b
-	r := &Reservation{b: b, actNs: ns, ok: true}
+	e := lim.s.get(key, ns, lim.l)
+	r := &Reservation{b: &e.b, actNs: ns, ok: true}
 	if n > 0 {
-		t, wait, ok := b.reserve(ns, int64(n), math.MaxInt64, false)
+		t, wait, ok := e.b.reserve(ns, int64(n), math.MaxInt64)
 		r.ok, r.t, r.actNs = ok, t, ns+wait
 	}
+	e.release()
 	return r
 }
 

@@ -188,3 +188,114 @@ func TestKeyedMetrics(t *testing.T) {
 	assert.EqualValues(t, 1, rec.Count("ion_limit_requests_total", name, observe.L("result", "limited")))
 	assert.EqualValues(t, 1, rec.Value("ion_limit_keys", name))
 }
+
+// admissionsPerKey runs callsPerKey concurrent calls of allow on each of
+// keys keys, released at once, and returns how many each key admitted.
+func admissionsPerKey(keys, callsPerKey int, allow func(key int) bool) []int32 {
+	admitted := make([]atomic.Int32, keys)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for k := range keys {
+		for range callsPerKey {
+			wg.Go(func() {
+				<-start
+				if allow(k) {
+					admitted[k].Add(1)
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	out := make([]int32, keys)
+	for k := range admitted {
+		out[k] = admitted[k].Load()
+	}
+	return out
+}
+
+// TestKeyedSweepRaceOverAdmits guards against a sweep forgetting a key
+// between finding its bucket and charging it: the charge then landed in a
+// forgotten bucket and the key's next call got a fresh, full one. With
+// burst 1 and 1/hour, every key must admit exactly one call.
+func TestKeyedSweepRaceOverAdmits(t *testing.T) {
+	const rounds, keys, callsPerKey = 1000, 4, 4
+	for r := range rounds {
+		lim := limit.NewKeyed[string](limit.PerHour(1), 1)
+		got := admissionsPerKey(keys, callsPerKey, func(k int) bool {
+			return lim.Allow("r" + strconv.Itoa(r) + "-k" + strconv.Itoa(k))
+		})
+		for k, n := range got {
+			require.EqualValues(t, 1, n, "round %d key %d: burst 1 at 1/h must admit exactly one call", r, k)
+		}
+	}
+}
+
+// TestKeyedStressAdmissionsPerKey hammers a Keyed from many goroutines,
+// each key's calls mixed with calls on other keys (which sweep), and counts
+// every admission of each key: a key never admits more than its burst plus
+// what its rate refills, here nothing. Eviction for room is lossy by
+// design, so WithMaxKeys leaves room for every key.
+func TestKeyedStressAdmissionsPerKey(t *testing.T) {
+	const keys, goroutines, loops, burst = 32, 8, 200, 3
+	for _, opts := range [][]limit.Option{nil, {limit.WithMaxKeys(2 * keys)}, {limit.WithIdleTTL(time.Hour)}} {
+		lim := limit.NewKeyed[int](limit.PerHour(1), burst, opts...)
+		admitted := make([]atomic.Int32, keys)
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				for i := range loops {
+					k := (g + i) % keys
+					if lim.Allow(k) {
+						admitted[k].Add(1)
+					}
+					_ = lim.Allow(keys + (g*i)%keys) // another key's traffic
+				}
+			})
+		}
+		wg.Wait()
+		for k := range admitted {
+			assert.EqualValues(t, burst, admitted[k].Load(), "key %d: burst %d at 1/h", k, burst)
+		}
+	}
+}
+
+// TestKeyedSteadyStateUnderLimitDoesNotAllocate guards against keys under
+// their limit being forgotten as soon as their bucket refilled and rebuilt
+// on their next call: 1,000 tenants limited to 100/s, each sending 10/s,
+// must be served without allocating.
+func TestKeyedSteadyStateUnderLimitDoesNotAllocate(t *testing.T) {
+	const tenants = 1000
+	keys := make([]string, tenants)
+	for i := range keys {
+		keys[i] = "tenant-" + strconv.Itoa(i)
+	}
+	k := limit.NewKeyed[string](limit.PerSecond(100), 100)
+	now := time.Now()
+	step := time.Second / (10 * tenants)
+	i := 0
+	call := func() {
+		now = now.Add(step)
+		if !k.AllowN(now, keys[i%tenants], 1) {
+			t.Fatal("a tenant under its limit was refused")
+		}
+		i++
+	}
+	for range 10 * tenants { // warm up: every tenant seen several times
+		call()
+	}
+	if a := testing.AllocsPerRun(10*tenants, call); a != 0 {
+		t.Fatalf("steady state allocates %.2f per call, want 0 (keys held: %d of %d)", a, k.Len(), tenants)
+	}
+	assert.Equal(t, tenants, k.Len(), "every active tenant is remembered")
+
+	// Idle keys are still forgotten, once idle for their refill time (1 s):
+	// memory is bounded by idle time as well as WithMaxKeys.
+	now = now.Add(2 * time.Second)
+	for range tenants {
+		k.AllowN(now, "other", 0)
+		k.AllowN(now, "other", 1)
+		now = now.Add(time.Millisecond)
+	}
+	assert.Less(t, k.Len(), 10, "idle keys are forgotten")
+}

@@ -19,7 +19,7 @@ import (
 // exactly the same requests (the level is c minus the tokens); the leaky
 // bucket speaks of the level a request fills rather than of the tokens it
 // takes. It shares the engine, the guarantees and the method family of
-// [TokenBucket]: lock-free Allow, fair reservations, live changes,
+// [TokenBucket]: an allocation-free Allow, fair reservations, live changes,
 // explicit-time methods for tests.
 //
 // A LeakyBucket built with an invalid rate or capacity fails closed: every

@@ -126,3 +126,19 @@ func TestLeakyBucketString(t *testing.T) {
 	assert.Equal(t, "leaky-bucket 10/s capacity 20", limit.NewLeakyBucket(10, 20).String())
 	assert.Equal(t, "leaky-bucket(q) 10/s capacity 20", limit.NewLeakyBucket(10, 20, limit.WithName("q")).String())
 }
+
+// TestLeakyCancelAfterSlowerSetRate is TestCancelAfterSlowerSetRate for
+// the leaky bucket: the level must come back down by the whole
+// reservation.
+func TestLeakyCancelAfterSlowerSetRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lb := limit.NewLeakyBucket(1000, 10)
+		for range 10 {
+			lb.Allow()
+		}
+		res := lb.ReserveN(time.Now(), 5)
+		require.NoError(t, lb.SetRate(1))
+		res.Cancel()
+		assert.InDelta(t, 10, lb.Level(), 0.001, "level after cancelling the only reservation")
+	})
+}

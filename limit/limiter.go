@@ -56,7 +56,7 @@ func (c *core) init(kind string, r Rate, burst int, burstName string, opts []Opt
 		cfg.logConfigError(c.err)
 		r, burst = 0, 0 // a bucket that admits nothing, should any path reach it
 	}
-	c.b.init(limits{rate: r, burst: burst}, nowNs(), nil)
+	c.b.init(limits{rate: r, burst: burst}, nowNs())
 }
 
 // allowN takes n tokens at ns. clock says that ns is a clock reading taken
@@ -68,10 +68,10 @@ func (c *core) allowN(ns int64, n int, clock bool) bool {
 	if n == 0 {
 		return true
 	}
-	ok := c.b.take(ns, int64(n), clock)
+	ok := c.b.take(ns, int64(n))
 	if !ok && clock {
 		if now, later := fresher(ns); later {
-			ok = c.b.take(now, int64(n), true)
+			ok = c.b.take(now, int64(n))
 		}
 	}
 	c.m.record(ok)
@@ -96,10 +96,10 @@ func (c *core) waitN(ctx context.Context, n int, maxWait int64) error {
 		return nil
 	}
 	ns := nowNs()
-	t, wait, ok := c.b.reserve(ns, int64(n), budget(ctx, ns, maxWait), true)
+	t, wait, ok := c.b.reserve(ns, int64(n), budget(ctx, ns, maxWait))
 	if !ok {
 		if now, later := fresher(ns); later {
-			t, wait, ok = c.b.reserve(now, int64(n), budget(ctx, now, maxWait), true)
+			t, wait, ok = c.b.reserve(now, int64(n), budget(ctx, now, maxWait))
 		}
 	}
 	if !ok {
@@ -124,7 +124,7 @@ func (c *core) reserveN(ns int64, n int) *Reservation {
 		r.ok = true
 		return r
 	}
-	t, wait, ok := c.b.reserve(ns, int64(n), math.MaxInt64, false)
+	t, wait, ok := c.b.reserve(ns, int64(n), math.MaxInt64)
 	if ok {
 		r.ok, r.t, r.actNs = true, t, ns+wait
 	}

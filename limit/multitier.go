@@ -149,7 +149,7 @@ func NewMultiTier(opts ...Option) *MultiTier {
 	if !g.set {
 		g.rate = Inf
 	}
-	m.global.init(limits{rate: g.rate, burst: g.burst}, ns, nil)
+	m.global.init(limits{rate: g.rate, burst: g.burst}, ns)
 	for s := Route; s < scopeCount; s++ {
 		var si *storeInstruments
 		if m.m != nil {
@@ -208,25 +208,27 @@ func (c *charge) refund(ns int64) {
 }
 
 // bucketFor returns req's bucket of tier s, or nil when the tier does not
-// apply to it, and the time (ns) before which the bucket admits nothing.
-func (m *MultiTier) bucketFor(s Scope, req Request, ns int64) (*bucket, int64) {
+// apply to it, the time (ns) before which the bucket admits nothing, and
+// the pinned store entry that holds the bucket (nil for Global), which the
+// caller must release once done with the bucket.
+func (m *MultiTier) bucketFor(s Scope, req Request, ns int64) (*bucket, int64, *entry[string]) {
 	switch s {
 	case Global:
 		if !m.tiers[Global].set {
-			return nil, 0
+			return nil, 0, nil
 		}
-		return &m.global, 0
+		return &m.global, 0, nil
 	case Route:
 		if e := m.routeEntry(req, ns, ""); e != nil {
-			return &e.b, e.hold.Load()
+			return &e.b, e.hold.Load(), e
 		}
-		return nil, 0
+		return nil, 0, nil
 	}
 	id := req.ResourceID
 	switch s {
 	case SubResource:
 		if req.SubResourceID == "" || id == "" {
-			return nil, 0
+			return nil, 0, nil
 		}
 		id += "/" + req.SubResourceID
 	case User:
@@ -234,14 +236,16 @@ func (m *MultiTier) bucketFor(s Scope, req Request, ns int64) (*bucket, int64) {
 	}
 	t := m.tiers[s]
 	if id == "" || !t.set {
-		return nil, 0
+		return nil, 0, nil
 	}
-	return &m.stores[s].get(id, ns, limits{rate: t.rate, burst: t.burst}).b, 0
+	e := m.stores[s].get(id, ns, limits{rate: t.rate, burst: t.burst})
+	return &e.b, 0, e
 }
 
-// routeEntry returns req's route entry, or nil when the route is not
-// limited. A route mapped to a server bucket (X-RateLimit-Bucket) shares
-// that bucket's entry; a non-empty serverBucket maps it now.
+// routeEntry returns req's route entry, pinned (the caller must release
+// it), or nil when the route is not limited. A route mapped to a server
+// bucket (X-RateLimit-Bucket) shares that bucket's entry; a non-empty
+// serverBucket maps it now.
 func (m *MultiTier) routeEntry(req Request, ns int64, serverBucket string) *entry[string] {
 	key, major, l := m.route(req)
 	if l.rate.isInf() {
@@ -252,10 +256,14 @@ func (m *MultiTier) routeEntry(req Request, ns int64, serverBucket string) *entr
 	if serverBucket != "" {
 		alias := "bucket " + serverBucket + major
 		e.alias.Store(&alias)
-		return st.get(alias, ns, l)
+		a := st.get(alias, ns, l)
+		e.release()
+		return a
 	}
 	if alias := e.alias.Load(); alias != nil {
-		e = st.get(*alias, ns, l)
+		a := st.get(*alias, ns, l)
+		e.release()
+		return a
 	}
 	return e
 }
@@ -271,6 +279,7 @@ func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, in
 	var c charge
 	var scopes [scopeCount]Scope
 	var bs [scopeCount]*bucket
+	var pinned [scopeCount]*entry[string]
 	k := 0
 	// A pause, or a hold on the route learnt from headers, admits a request
 	// as if it arrived when it ends.
@@ -278,9 +287,18 @@ func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, in
 	if at-ns > maxWait {
 		return c, at - ns, Global, false
 	}
+	// Every keyed bucket stays pinned until the request is charged or
+	// refused, so no sweep can forget one in between.
+	defer func() {
+		for _, e := range pinned[:k] {
+			if e != nil {
+				e.release()
+			}
+		}
+	}()
 	for s := Global; s < scopeCount; s++ {
-		if b, hold := m.bucketFor(s, req, ns); b != nil {
-			scopes[k], bs[k] = s, b
+		if b, hold, e := m.bucketFor(s, req, ns); b != nil {
+			scopes[k], bs[k], pinned[k] = s, b, e
 			k++
 			if hold != 0 && hold > at {
 				at, held = hold, s
@@ -309,7 +327,7 @@ func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, in
 		}
 		slot := satAdd(at, w)
 		for i, b := range bs[:k] {
-			t, _, ok := b.reserve(slot, n, 0, false)
+			t, _, ok := b.reserve(slot, n, 0)
 			if !ok {
 				c.refund(slot)
 				break

@@ -376,3 +376,23 @@ func TestMultiTierZeroRateTier(t *testing.T) {
 		assert.Equal(t, time.Duration(math.MaxInt64), le.Delay, "the wait saturates instead of overflowing")
 	})
 }
+
+// TestMultiTierSweepRaceOverAdmits is TestKeyedSweepRaceOverAdmits
+// through MultiTier's User tier, whose window was wider (every tier's
+// bucket is found before any is charged).
+func TestMultiTierSweepRaceOverAdmits(t *testing.T) {
+	const rounds, users, callsPerUser = 1000, 4, 4
+	for r := range rounds {
+		m := limit.NewMultiTier(
+			limit.WithTier(limit.Global, limit.Inf, 0),
+			limit.WithTier(limit.Route, limit.Inf, 0),
+			limit.WithTier(limit.Resource, limit.Inf, 0),
+			limit.WithTier(limit.User, limit.PerHour(1), 1))
+		got := admissionsPerKey(users, callsPerUser, func(k int) bool {
+			return m.Allow(limit.Request{Path: "/x", UserID: "u" + strconv.Itoa(k)})
+		})
+		for k, n := range got {
+			require.EqualValues(t, 1, n, "round %d user %d: burst 1 at 1/h must admit exactly one call", r, k)
+		}
+	}
+}

@@ -131,10 +131,12 @@ func WithMaxKeys(n int) Option {
 }
 
 // WithIdleTTL forgets a key that has not been used for d. By default a key
-// is forgotten once its bucket has refilled completely, which loses nothing
-// (a full bucket is what a new key gets); a shorter d saves memory at the
-// price of forgetting a partly drained bucket. A negative d makes the
-// limiter fail closed; 0 keeps the default. NewKeyed and NewMultiTier use it.
+// is forgotten once it has been idle for the time its bucket takes to refill
+// from empty (and its bucket is full), which loses nothing (a full bucket is
+// what a new key gets); a shorter d saves memory at the price of forgetting
+// a partly drained bucket, a longer one keeps keys longer. A negative d
+// makes the limiter fail closed; 0 keeps the default. NewKeyed and
+// NewMultiTier use it.
 func WithIdleTTL(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d < 0 {

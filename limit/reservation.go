@@ -45,7 +45,9 @@ func (r *Reservation) Cancel() { r.CancelAt(time.Now()) }
 // CancelAt tells the limiter, at now, that the holder will not use the
 // tokens. It gives back the tokens that reservations made after this one
 // have not already counted on (those reservations keep their times), so
-// later requests are admitted sooner and the rate is never exceeded. Once the
+// later requests are admitted sooner and the rate is never exceeded. Both
+// are counted in tokens: a change of the limits since the reservation
+// (SetRate, SetTemporaryLimit) does not change what is given back. Once the
 // reservation's time to act is before now, the tokens are presumed used and
 // nothing is given back. Only the first call has an effect; it does not
 // block.

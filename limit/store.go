@@ -9,11 +9,20 @@ import (
 
 // entry is one key's bucket in a store.
 type entry[K comparable] struct {
-	b     bucket
-	first epoch                  // b's first epoch, embedded to save an allocation
-	alias atomic.Pointer[string] // MultiTier routes: the server bucket this route shares
-	hold  atomic.Int64           // MultiTier routes: ns before which nothing is admitted; 0: none
-	key   K
+	b       bucket
+	alias   atomic.Pointer[string] // MultiTier routes: the server bucket this route shares
+	hold    atomic.Int64           // MultiTier routes: ns before which nothing is admitted; 0: none
+	learned atomic.Bool            // MultiTier routes: limits learnt from a server, kept while idle
+	// pins counts the callers between store.get and entry.release: a pinned
+	// entry is never removed, so that no call charges a bucket the store
+	// has already forgotten (the next call would get a fresh, full one).
+	// Incremented under the store's mu; decremented without it.
+	pins atomic.Int32
+	key  K
+	// refill is the time (ns) the bucket takes to refill from empty under
+	// the limits it was created with: the least idle time after which the
+	// sweep may forget it by default. Set at creation.
+	refill int64
 
 	// Guarded by the store's mu.
 	last       int64 // ns of the last use
@@ -23,8 +32,14 @@ type entry[K comparable] struct {
 // store is a bounded map from keys to buckets: at most maxKeys entries, the
 // least recently used evicted first, and idle entries expired lazily (no
 // goroutine, no timer), a few per access.
+//
+// Eviction never races use: get pins the entry it returns, under mu, and
+// the caller releases it once its operation on the bucket is done; the
+// sweep and the eviction for room, also under mu, skip pinned entries. A
+// call therefore always charges the bucket that the next call of its key
+// will find.
 type store[K comparable] struct {
-	ttl     int64 // ns; 0: an entry expires once its bucket is full again
+	ttl     int64 // ns; 0: an entry expires once idle for its refill time (lossless)
 	maxKeys int
 	m       *storeInstruments
 
@@ -62,8 +77,9 @@ func (s *store[K]) setup(c *config, m *storeInstruments) {
 const sweepPerAccess = 2
 
 // get returns key's entry at ns, creating it with limits l (full) if it is
-// absent, and marks it most recently used. It records metrics after
-// releasing the lock.
+// absent, marks it most recently used and pins it: the caller must call
+// release once done with its bucket. It records metrics after releasing the
+// lock.
 func (s *store[K]) get(key K, ns int64, l limits) *entry[K] {
 	var displaced, expired int
 	s.mu.Lock()
@@ -74,10 +90,18 @@ func (s *store[K]) get(key K, ns int64, l limits) *entry[K] {
 	inserted := e == nil
 	if inserted {
 		e = &entry[K]{key: key}
-		e.b.init(l, ns, &e.first)
-		for len(s.keys) >= s.maxKeys {
-			s.removeLocked(s.lru.prev)
-			displaced++
+		e.b.init(l, ns)
+		e.refill = e.b.p.toNs(e.b.p.tau)
+		// Make room from the least recently used end, skipping entries in
+		// use; with more callers in flight than maxKeys, the store holds
+		// one entry per caller until they release them.
+		for v := s.lru.prev; len(s.keys) >= s.maxKeys && v != &s.lru; {
+			prev := v.prev
+			if v.pins.Load() == 0 {
+				s.removeLocked(v)
+				displaced++
+			}
+			v = prev
 		}
 		s.keys[key] = e
 	} else {
@@ -86,6 +110,7 @@ func (s *store[K]) get(key K, ns int64, l limits) *entry[K] {
 	e.prev, e.next = &s.lru, s.lru.next
 	e.next.prev, s.lru.next = e, e
 	e.last = ns
+	e.pins.Add(1)
 	expired = s.sweepLocked(ns)
 	n := len(s.keys)
 	s.mu.Unlock()
@@ -102,6 +127,9 @@ func (s *store[K]) get(key K, ns int64, l limits) *entry[K] {
 	return e
 }
 
+// release unpins e, which get returned.
+func (e *entry[K]) release() { e.pins.Add(-1) }
+
 // lookup returns key's entry, or nil, without creating it or touching its
 // recency.
 func (s *store[K]) lookup(key K) *entry[K] {
@@ -111,25 +139,38 @@ func (s *store[K]) lookup(key K) *entry[K] {
 }
 
 // sweepLocked expires up to sweepPerAccess idle entries from the least
-// recently used end, never the most recent one, and returns how many. It
-// must be called with s.mu held.
+// recently used end, never the most recent one nor one in use, and returns
+// how many. It must be called with s.mu held.
 func (s *store[K]) sweepLocked(ns int64) int {
 	n := 0
 	for ; n < sweepPerAccess; n++ {
 		e := s.lru.prev
-		if e == &s.lru || e == s.lru.next {
+		if e == &s.lru || e == s.lru.next || e.pins.Load() != 0 {
 			break
 		}
-		if s.ttl > 0 {
-			if ns-e.last < s.ttl {
-				break
-			}
-		} else if e.alias.Load() != nil || (e.hold.Load() != 0 && e.hold.Load() > ns) || !e.b.full(ns) {
-			break // a full bucket is forgotten losslessly, a mapping or a hold is not
+		if !s.expiredLocked(e, ns) {
+			break
 		}
 		s.removeLocked(e)
 	}
 	return n
+}
+
+// expiredLocked reports whether the sweep may forget e at ns. With a TTL,
+// e expires once idle that long. By default only what loses nothing is
+// forgotten: a bucket full again and idle for at least its refill time (a
+// key used steadily under its limit is kept rather than rebuilt between
+// calls), and never a route's mapping, hold or limits learnt from a server.
+// It must be called with s.mu held.
+func (s *store[K]) expiredLocked(e *entry[K], ns int64) bool {
+	idle := ns - e.last
+	if s.ttl > 0 {
+		return idle >= s.ttl
+	}
+	if h := e.hold.Load(); idle < e.refill || e.alias.Load() != nil || e.learned.Load() || (h != 0 && h > ns) {
+		return false // the first test spares the bucket's lock in the steady state
+	}
+	return e.b.forgettable(ns, idle)
 }
 
 // removeLocked unlinks e. It must be called with s.mu held.

@@ -28,7 +28,8 @@ import (
 // method admits nothing and returns the configuration error, which
 // [TokenBucket.Err] reports. There is no usable zero value: use
 // [NewTokenBucket]. A TokenBucket is safe for concurrent use by multiple
-// goroutines; Allow and AllowN are lock-free.
+// goroutines; Allow and AllowN hold its mutex for a few arithmetic
+// operations and do not allocate.
 type TokenBucket struct {
 	c core
 }

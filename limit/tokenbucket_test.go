@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,7 +81,7 @@ func TestTokenBucketAllowN(t *testing.T) {
 			{0, 1, false}, {0, 0, true},
 		}},
 		{"Inf admits everything, any n", limit.Inf, 0, []step{
-			{0, 1, true}, {0, 1 << 40, true}, {0, 1, true},
+			{0, 1, true}, {0, math.MaxInt32, true}, {0, 1, true},
 		}},
 		{"Every", limit.Every(250 * ms), 1, []step{
 			{0, 1, true}, {249 * ms, 1, false}, {250 * ms, 1, true},
@@ -146,7 +147,13 @@ var badLimits = []struct {
 	{"negative burst", 1, -1, "burst"},
 	{"negative burst with Inf", limit.Inf, -1, "burst"},
 	{"zero burst with finite rate", 1, 0, "burst"},
-	{"burst too large", 1, 1 << 51, "burst"},
+	{"burst too large", 1, math.MaxInt, "burst"}, // above 2^50 where an int has 64 bits
+}
+
+func init() {
+	if strconv.IntSize < 64 { // no int exceeds the bound of the burst
+		badLimits = badLimits[:len(badLimits)-1]
+	}
 }
 
 func requireConfigError(t *testing.T, err error, param string) {
@@ -509,16 +516,6 @@ func TestMetrics(t *testing.T) {
 	assert.EqualValues(t, 2, rec.Count("ion_limit_requests_total", name, observe.L("result", "limited")))
 }
 
-// TestEpochLayout checks that the engine's state word has a cache line of
-// its own (see epoch in bucket.go): a change to the parameters' size must
-// update the padding.
-func TestEpochLayout(t *testing.T) {
-	size, tatOffset, paramsSize := limit.EpochLayout()
-	assert.EqualValues(t, 112, paramsSize, "update paramsSize and the padding in bucket.go")
-	assert.Zero(t, tatOffset%64, "tat must start a cache line")
-	assert.EqualValues(t, 192, size, "an epoch must fill whole cache lines")
-}
-
 // TestTimeTravel uses explicit times that jump back and forth by far more
 // than the engine's fixed-point window (about 2 ms at 1e12/s): going back
 // mints nothing, and coming back finds the state it left.
@@ -603,4 +600,65 @@ func TestLimitedErrorUnwrap(t *testing.T) {
 	err := &limit.LimitedError{Delay: time.Second, Tier: "user"}
 	assert.Equal(t, limit.ErrLimited, errors.Unwrap(err))
 	assert.Equal(t, "limit: rate limited by the user tier, retry after 1s", err.Error())
+}
+
+// TestCancelAfterSlowerSetRate guards refunds across a rate change: with no
+// reservation after it, a cancelled reservation gives back all its tokens,
+// even after SetRate lowered the rate (it gave back 0.005 of 5 tokens,
+// measuring the refund in time at the new rate).
+func TestCancelAfterSlowerSetRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb := limit.NewTokenBucket(1000, 10)
+		for range 10 {
+			tb.Allow()
+		}
+		res := tb.ReserveN(time.Now(), 5) // tokens: -5
+		require.NoError(t, tb.SetRate(1))
+		res.Cancel()
+		assert.InDelta(t, 0, tb.Tokens(), 0.001, "tokens after cancelling the only reservation")
+	})
+}
+
+// TestWaitCancelAfterTemporaryLimit is the realistic form: a waiter that
+// gives up after a 429 was answered with SetTemporaryLimit must give its
+// tokens back, or the next Wait pays for them (10.9 s instead of 1 s).
+func TestWaitCancelAfterTemporaryLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb := limit.NewTokenBucket(100, 10)
+		for range 10 {
+			tb.Allow()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- tb.WaitN(ctx, 10) }() // admitted at +100ms
+		synctest.Wait()
+		require.NoError(t, tb.SetTemporaryLimit(1, 10, time.Hour))
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+		start := time.Now()
+		require.NoError(t, tb.Wait(context.Background()))
+		assert.Equal(t, time.Second, time.Since(start), "the next Wait waits for one token at 1/s")
+	})
+}
+
+// TestCancelAcrossRateChangeKeepsLaterReservations checks the other side
+// of a refund measured in tokens: the tokens later reservations count on
+// are not given back, with or without a rate change in between.
+func TestCancelAcrossRateChangeKeepsLaterReservations(t *testing.T) {
+	for _, change := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			tb := limit.NewTokenBucket(1000, 10)
+			require.True(t, tb.AllowN(time.Now(), 10))
+			first := tb.ReserveN(time.Now(), 5)  // tokens -5
+			second := tb.ReserveN(time.Now(), 3) // tokens -8: counts on 3 of first's tokens
+			require.True(t, first.OK() && second.OK())
+			if change {
+				require.NoError(t, tb.SetRate(1))
+			}
+			first.Cancel()
+			assert.InDelta(t, -6, tb.Tokens(), 0.001, "change %v: first gives back the 2 tokens second does not count on", change)
+			second.Cancel()
+			assert.InDelta(t, -3, tb.Tokens(), 0.001, "change %v: second gives back its 3", change)
+		})
+	}
 }
