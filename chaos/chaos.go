@@ -17,8 +17,9 @@
 //     error is returned instead of running the call.
 //
 // Each injects into a share of the calls, its rate (0 to 1). Which calls are
-// chosen is drawn from a sequence fixed by [WithSeed], so a test run with a
-// seed injects into the same calls (by arrival order) every time.
+// chosen is random; with [WithSeed] it is drawn from a sequence the seed
+// fixes, so a test run injects into the same calls (by arrival order) every
+// time.
 //
 // # Switches
 //
@@ -45,6 +46,7 @@ package chaos
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -68,13 +70,14 @@ type Injector[T any] struct {
 	value    T                               // Outcome's value
 	behavior func(ctx context.Context) error // Behavior's function
 	seed     uint64
+	seeded   bool // WithSeed was given: draw from the seeded sequence
 	name     string
 	cfgErr   error // a configuration error; every call returns it
 
 	mInjected observe.Counter // nil without a Metrics sink
 
 	enabled atomic.Bool
-	draws   atomic.Uint64 // calls that drew a number; the index into the seeded sequence
+	draws   atomic.Uint64 // with a seed, calls that drew a number: the index into the sequence
 }
 
 var errZero = ion.NewConfigError("chaos", "Injector", "zero value; use Fault, Latency, Outcome or Behavior")
@@ -131,7 +134,7 @@ func Behavior[T any](fn func(ctx context.Context) error, rate float64, opts ...O
 
 func newInjector[T any](kind string, rate float64, opts []Option) *Injector[T] {
 	c := newConfig(opts)
-	in := &Injector[T]{kind: kind, rate: rate, seed: c.seed, name: c.name, cfgErr: c.err}
+	in := &Injector[T]{kind: kind, rate: rate, seed: c.seed, seeded: c.seeded, name: c.name, cfgErr: c.err}
 	if math.IsNaN(rate) || rate < 0 || rate > 1 {
 		in.fail(ion.NewConfigError("chaos", "rate", "%v is not within [0, 1]", rate))
 	}
@@ -238,6 +241,11 @@ func (in *Injector[T]) chosen(ctx context.Context) bool {
 	}
 	if in.rate == 0 {
 		return false
+	}
+	if !in.seeded {
+		// The runtime's per-thread generator: no shared state between
+		// cores.
+		return rand.Float64() < in.rate
 	}
 	// The nth draw of the seeded sequence: a splitmix64 hash of the seed and
 	// the draw's index, so concurrent calls need no lock and a seed fixes
