@@ -3,7 +3,7 @@ package policytest
 import (
 	"context"
 	"errors"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/ionkit/ion"
@@ -78,8 +78,22 @@ func AssertRetryAfter(t TestingT, err error, want time.Duration) bool {
 }
 
 // AssertLayers checks that p is a valid pipeline whose layers, outermost
-// first, are described by want (see [policy.Pipeline.Layers]). It reports a
-// failure with t.Errorf and returns whether the check passed.
+// first, are want. Each want entry matches a layer either by its kind or by
+// its full description ([policy.Pipeline.Layers]), so both of these pass
+// for the same pipeline:
+//
+//	policytest.AssertLayers(t, p, "retry", "breaker", "limit", "timeout")
+//	policytest.AssertLayers(t, p, "retry(attempts=3 backoff=constant(100ms))", "breaker(payments)", "limit", "timeout")
+//
+// A layer's kind is its description up to the first parenthesis: Ion's
+// policies are described as "kind(details)", and their kinds are "retry",
+// "timeout", "fallback", "hedge", "keyed", "breaker", "limit", "bulkhead",
+// "pool" and "coalesce"; a policy made by policy.New is described by its
+// name alone, which is also its kind. A nested pipeline that kept its own
+// classifier or discard hook is one layer of kind "pipeline" (its
+// description is its String, "a → b → fn"). It reports a failure with
+// t.Errorf, showing both the descriptions and the kinds, and returns
+// whether the check passed.
 func AssertLayers[T any](t TestingT, p *policy.Pipeline[T], want ...string) bool {
 	t.Helper()
 	if p == nil {
@@ -90,11 +104,30 @@ func AssertLayers[T any](t TestingT, p *policy.Pipeline[T], want ...string) bool
 		t.Errorf("policytest: pipeline is invalid: %v", err)
 		return false
 	}
-	if got := p.Layers(); !slices.Equal(got, want) {
-		t.Errorf("policytest: Layers() = %q, want %q", got, want)
+	got := p.Layers()
+	kinds := make([]string, len(got))
+	for i, d := range got {
+		kinds[i] = layerKind(d)
+	}
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = want[i] == got[i] || want[i] == kinds[i]
+	}
+	if !ok {
+		t.Errorf("policytest: Layers() = %q (kinds %q), want %q", got, kinds, want)
 		return false
 	}
 	return true
+}
+
+// layerKind returns the kind of a layer described by desc: the text before
+// the first parenthesis, or "pipeline" for a nested pipeline.
+func layerKind(desc string) string {
+	if strings.Contains(desc, " → ") {
+		return "pipeline"
+	}
+	kind, _, _ := strings.Cut(desc, "(")
+	return kind
 }
 
 // AssertInvalidConfig checks that err reports bad configuration the Ion way:

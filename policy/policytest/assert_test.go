@@ -49,6 +49,12 @@ func TestAssertions(t *testing.T) {
 	}
 	pipeline := policy.Compose(policy.New("a", func(ctx context.Context, next policy.Next[int]) (int, error) { return next.Call(ctx) }))
 	bad := policy.Compose[int](nil)
+	ionPipeline := policy.Compose[int](
+		policy.Retry[int](policy.WithBackoff(policy.Constant(100*time.Millisecond))),
+		policy.Timeout[int](time.Second),
+		policy.Hedge[int](time.Second),
+		policy.Compose[int](policy.Fallback(0)).WithClassifier(func(int, error) policy.Outcome { return policy.Success }),
+	)
 
 	tests := []struct {
 		name    string
@@ -100,7 +106,19 @@ func TestAssertions(t *testing.T) {
 		}, "", false},
 		{"layers differ", func(t policytest.TestingT) bool {
 			return policytest.AssertLayers(t, pipeline, "a", "b")
-		}, `policytest: Layers() = ["a"], want ["a" "b"]`, false},
+		}, `policytest: Layers() = ["a"] (kinds ["a"]), want ["a" "b"]`, false},
+		{"layers by kind", func(t policytest.TestingT) bool {
+			return policytest.AssertLayers(t, ionPipeline, "retry", "timeout", "hedge", "pipeline")
+		}, "", false},
+		{"layers by full description", func(t policytest.TestingT) bool {
+			return policytest.AssertLayers(t, ionPipeline, "retry(attempts=3 backoff=constant(100ms))", "timeout(1s)", "hedge", "pipeline")
+		}, "", false},
+		{"layers by kind differ", func(t policytest.TestingT) bool {
+			return policytest.AssertLayers(t, ionPipeline, "timeout", "retry", "hedge", "pipeline")
+		}, `policytest: Layers() = ["retry(attempts=3 backoff=constant(100ms))" "timeout(1s)" "hedge(delay=1s hedges=1)" "fallback(value) → fn"] (kinds ["retry" "timeout" "hedge" "pipeline"]), want ["timeout" "retry" "hedge" "pipeline"]`, false},
+		{"a prefix of the details is not a kind", func(t policytest.TestingT) bool {
+			return policytest.AssertLayers(t, ionPipeline, "retry(attempts=3", "timeout", "hedge", "pipeline")
+		}, `policytest: Layers() = ["retry(attempts=3 backoff=constant(100ms))" "timeout(1s)" "hedge(delay=1s hedges=1)" "fallback(value) → fn"] (kinds ["retry" "timeout" "hedge" "pipeline"]), want ["retry(attempts=3" "timeout" "hedge" "pipeline"]`, false},
 		{"invalid pipeline", func(t policytest.TestingT) bool {
 			return policytest.AssertLayers(t, bad)
 		}, "policytest: pipeline is invalid: policy: invalid configuration: Compose layer 0: nil policy", false},

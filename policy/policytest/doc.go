@@ -25,7 +25,8 @@
 // # Assertions
 //
 // [AssertOutcome] (how a result is classified), [AssertRetryAfter],
-// [AssertLayers] and [AssertInvalidConfig] take a [TestingT] (any
+// [AssertLayers] (each layer by its kind, such as "retry" or "breaker", or
+// by its full description) and [AssertInvalidConfig] take a [TestingT] (any
 // *testing.T), call t.Helper, report in the form "Layers() = got, want
 // want" and return whether the check passed, like testify's assert
 // functions; [RequireRejected] stops the test, like testify's require. The

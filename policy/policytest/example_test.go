@@ -136,7 +136,23 @@ func ExampleAssertLayers() {
 	fmt.Println(policytest.AssertLayers(printT{}, p, "retry-busy"))
 	// Output:
 	// true
-	// policytest: Layers() = ["log" "retry-busy"], want ["retry-busy"]
+	// policytest: Layers() = ["log" "retry-busy"] (kinds ["log" "retry-busy"]), want ["retry-busy"]
+	// false
+}
+
+// Ion's policies are matched by their kind, or by their full description.
+func ExampleAssertLayers_kinds() {
+	p := policy.Compose(
+		policy.Retry[string](policy.WithAttempts(3), policy.WithBackoff(policy.Constant(100*time.Millisecond))),
+		policy.Timeout[string](time.Second),
+	)
+	fmt.Println(policytest.AssertLayers(printT{}, p, "retry", "timeout"))
+	fmt.Println(policytest.AssertLayers(printT{}, p, "retry(attempts=3 backoff=constant(100ms))", "timeout(1s)"))
+	fmt.Println(policytest.AssertLayers(printT{}, p, "timeout", "retry"))
+	// Output:
+	// true
+	// true
+	// policytest: Layers() = ["retry(attempts=3 backoff=constant(100ms))" "timeout(1s)"] (kinds ["retry" "timeout"]), want ["timeout" "retry"]
 	// false
 }
 
