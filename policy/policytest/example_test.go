@@ -104,6 +104,23 @@ func ExampleRecord() {
 	// calls: 2 max concurrent: 1
 }
 
+// Starts and Gaps read a retry's schedule. Inside a testing/synctest
+// bubble (as in a test) the times are exact.
+func ExampleRecorder_Gaps() {
+	rec := policytest.Record(policytest.FailTimes(2, errors.New("busy"), "ok"))
+	r := policy.Retry[string](policy.WithBackoff(policy.Exponential(time.Millisecond, time.Second)))
+	v, err := policy.Run(context.Background(), r, rec.Func)
+	fmt.Println(v, err, rec.Count(), len(rec.Gaps()))
+	for i, gap := range rec.Gaps() {
+		backoff := time.Duration(1<<i) * time.Millisecond // 1ms, then 2ms
+		fmt.Println("retry", i+1, "waited its backoff:", gap >= backoff)
+	}
+	// Output:
+	// ok <nil> 3 2
+	// retry 1 waited its backoff: true
+	// retry 2 waited its backoff: true
+}
+
 // printT is a TestingT that prints what an assertion reports.
 type printT struct{}
 

@@ -37,7 +37,8 @@ type Call struct {
 // timing you check, not around calls whose allocations you measure. The zero
 // value behaves like Record(nil); call [Record].
 type Recorder[T any] struct {
-	fn policy.Func[T]
+	fn      policy.Func[T]
+	created time.Time // when Record was called; zero for a zero Recorder
 
 	running atomic.Int64 // calls in the wrapped Func now
 	peak    atomic.Int64 // the high-water mark of running
@@ -51,7 +52,7 @@ type Recorder[T any] struct {
 // call return an error matching ion.ErrInvalidConfig (the call is still
 // recorded).
 func Record[T any](fn policy.Func[T]) *Recorder[T] {
-	return &Recorder[T]{fn: fn}
+	return &Recorder[T]{fn: fn, created: time.Now()}
 }
 
 // Func records the call and runs the wrapped Func with ctx, returning its
@@ -101,6 +102,37 @@ func (r *Recorder[T]) Attempts() []int {
 	out := make([]int, len(r.calls))
 	for i, c := range r.calls {
 		out[i] = c.Attempt
+	}
+	return out
+}
+
+// Starts returns when each call so far started, oldest first, as the time
+// since [Record] returned the Recorder (since the first call for a zero
+// Recorder): [0s 100ms 300ms] for a retry that waited 100ms, then 200ms.
+// Inside a testing/synctest bubble the times are exact.
+func (r *Recorder[T]) Starts() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]time.Duration, len(r.calls))
+	origin := r.created
+	if origin.IsZero() && len(r.calls) > 0 {
+		origin = r.calls[0].Start
+	}
+	for i, c := range r.calls {
+		out[i] = c.Start.Sub(origin)
+	}
+	return out
+}
+
+// Gaps returns the time between the starts of consecutive calls so far,
+// oldest first: for the calls of one retried call, the backoff it waited
+// before each retry. It returns nil for fewer than two calls.
+func (r *Recorder[T]) Gaps() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []time.Duration
+	for i := 1; i < len(r.calls); i++ {
+		out = append(out, r.calls[i].Start.Sub(r.calls[i-1].Start))
 	}
 	return out
 }

@@ -40,6 +40,30 @@ func TestRecorderCalls(t *testing.T) {
 	})
 }
 
+func TestRecorderStartsAndGaps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := policytest.Record(policytest.FailTimes(0, errBoom, 1))
+		assert.Empty(t, rec.Starts())
+		assert.Nil(t, rec.Gaps(), "no gap before two calls")
+		time.Sleep(10 * time.Millisecond)
+		_, _ = rec.Func(t.Context())
+		assert.Nil(t, rec.Gaps(), "no gap before two calls")
+		time.Sleep(100 * time.Millisecond)
+		_, _ = rec.Func(t.Context())
+		time.Sleep(200 * time.Millisecond)
+		_, _ = rec.Func(t.Context())
+		assert.Equal(t, []time.Duration{10 * time.Millisecond, 110 * time.Millisecond, 310 * time.Millisecond}, rec.Starts(),
+			"starts are measured from Record")
+		assert.Equal(t, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, rec.Gaps())
+
+		var zero policytest.Recorder[int]
+		_, _ = zero.Func(t.Context())
+		time.Sleep(time.Second)
+		_, _ = zero.Func(t.Context())
+		assert.Equal(t, []time.Duration{0, time.Second}, zero.Starts(), "a zero Recorder measures from its first call")
+	})
+}
+
 func TestRecorderConcurrency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 5
