@@ -5,7 +5,9 @@
 // # The model
 //
 // A [Pool] runs at most Size tasks at once on worker goroutines, started on
-// demand and kept until Close (or a shrinking [Pool.Resize]). Up to queueSize
+// demand; a worker idle for the idle timeout exits ([WithIdleTimeout], 10s
+// by default), as do workers beyond a shrinking [Pool.Resize] and, at the
+// end, every worker at Close. Up to queueSize
 // further tasks wait in a queue, taken in FIFO (default) or LIFO order
 // ([WithQueueOrder]); a queueSize of 0 makes each submission a hand-off to a
 // worker. A submission is accepted when an idle worker takes it, a new worker
@@ -24,8 +26,10 @@
 // Every accepted task runs exactly once, unless it is reported instead: a
 // task whose queue wait passed the limit of [WithMaxQueueWait] is not run
 // and reports [ErrExpired]; a task a forced Close removed reports an error
-// matching [ErrClosed]. Reports go to the task's caller ([Go], [Policy]) or to
-// the handler of [WithDiscardHandler], and are counted. At any time
+// matching [ErrClosed]; a task whose context was done when a worker took it
+// reports [ErrNotStarted] (see "Task context"). Reports go to the task's
+// caller ([Go], [Policy]) or to the handler of [WithDiscardHandler], and are
+// counted. At any time
 //
 //	accepted = Queued + Running + Completed + Failed + Panicked + Expired + Discarded
 //
@@ -63,17 +67,29 @@
 // caller then gets an error matching ErrClosed, a rejection, not a failure
 // of the call). A task's ctx is meant for the duration of the task.
 //
-// # Decisions where the issue is silent
+// One rule holds on every path, with or without a task policy: a task whose
+// ctx is already done when a worker takes it (the base context was
+// cancelled, the submitter's deadline passed while it was queued, a Policy
+// caller gave up, a forced Close cancelled it on its way to a worker) is not
+// run. It is reported with an error that matches [ErrNotStarted] and wraps
+// the ctx's error (and its cause, such as ErrClosed), and counts as
+// discarded. A fire-and-forget task whose submitter is cancelled without a
+// deadline still runs: that cancellation is not part of its ctx.
 //
-//   - size <= 0 means runtime.GOMAXPROCS(0); a negative queueSize has no
-//     sensible default and makes the pool fail closed (every call returns an
-//     error matching ion.ErrInvalidConfig, see [Pool.Err]).
+// # Decisions
+//
+//   - size < 1 and a negative queueSize make the pool fail closed (every
+//     call returns an error matching ion.ErrInvalidConfig that names the
+//     parameter, see [Pool.Err]): peers disagree on what a size of 0 means
+//     (unbounded, or one worker per CPU), so no default is safe. The zero
+//     Pool fails closed the same way.
 //   - Close returns (number of tasks discarded, error) rather than a typed
 //     error, so the count needs no errors.As.
 //   - Resize(n <= 0) is per-call bad input: it returns an error matching
 //     ion.ErrInvalidConfig and changes nothing.
 //   - Expired tasks are found when a worker takes a task or a submitter finds
-//     the queue full; the pool runs no timer of its own.
+//     the queue full. The pool's only timer retires idle workers: one timer
+//     per pool, armed only while some worker is idle.
 //   - Rejected counts refused submissions: pool closed, queue full, or ctx
 //     ended while blocked. A nil task or ctx is bad input and is not counted.
 //   - To tell a call from one of its own tasks, Close, Drain and Wait compare

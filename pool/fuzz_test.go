@@ -25,7 +25,7 @@ func FuzzPool(f *testing.F) {
 			script = script[:64]
 		}
 		p := pool.New(size, queueSize)
-		if queueSize < 0 {
+		if size < 1 || queueSize < 0 {
 			if !errors.Is(p.Err(), ion.ErrInvalidConfig) {
 				t.Fatalf("New(%d, %d).Err() = %v, want ErrInvalidConfig", size, queueSize, p.Err())
 			}

@@ -31,8 +31,8 @@ import (
 // the task returns. Close starts no goroutine and, once it has returned nil,
 // p has none left.
 func (p *Pool) Close(ctx context.Context) (int, error) {
-	if p.err != nil {
-		return 0, p.err
+	if !p.ok {
+		return 0, p.Err()
 	}
 	if ctx == nil {
 		return 0, errNilCtx
@@ -52,8 +52,8 @@ func (p *Pool) Close(ctx context.Context) (int, error) {
 // Drain can wait again (Close with a done ctx forces the end). Drain is safe
 // to call from a task of p, like Close.
 func (p *Pool) Drain(ctx context.Context) error {
-	if p.err != nil {
-		return p.err
+	if !p.ok {
+		return p.Err()
 	}
 	if ctx == nil {
 		return errNilCtx
@@ -71,8 +71,8 @@ func (p *Pool) Drain(ctx context.Context) error {
 // Drain do not count). New submissions may make p busy again as soon as Wait
 // returns.
 func (p *Pool) Wait(ctx context.Context) error {
-	if p.err != nil {
-		return p.err
+	if !p.ok {
+		return p.Err()
 	}
 	if ctx == nil {
 		return errNilCtx
@@ -119,6 +119,10 @@ func (p *Pool) closeLocked() {
 		return
 	}
 	p.closed = true
+	if p.sweeper != nil {
+		p.sweeper.Stop()
+		p.sweepArmed = false
+	}
 	for s := p.blocked.popFront(); s != nil; s = p.blocked.popFront() {
 		p.rejected++
 		decideLocked(s, refused)

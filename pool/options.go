@@ -52,13 +52,21 @@ type config struct {
 	taskPol   policy.Policy[any]
 	order     Order
 	maxWait   time.Duration
-	err       error // the first invalid option; makes the pool fail closed
+	idle      time.Duration // idle timeout; 0 keeps idle workers until Close
+	err       error         // the first invalid option; makes the pool fail closed
 }
 
+// DefaultIdleTimeout is how long a worker stays idle before it exits, unless
+// [WithIdleTimeout] says otherwise: long enough that a pool under steady or
+// bursty load keeps its workers warm (starting one costs about a
+// microsecond), short enough that a burst's workers do not stay forever.
+const DefaultIdleTimeout = 10 * time.Second
+
 // newConfig returns the defaults with opts applied: no name, a Background
-// base context, FIFO order, no queue-wait limit, no hooks and no sinks.
+// base context, FIFO order, no queue-wait limit, the default idle timeout,
+// no hooks and no sinks.
 func newConfig(opts []Option) config {
-	c := config{base: context.Background()}
+	c := config{base: context.Background(), idle: DefaultIdleTimeout}
 	for _, o := range opts {
 		if o == nil {
 			c.fail("opts", "nil option")
@@ -92,8 +100,9 @@ func WithName(name string) Option {
 
 // WithBaseContext sets the context every task context is derived from: its
 // values are visible to every task and its cancellation cancels every task's
-// context (the pool itself keeps accepting and running tasks). The default is
-// context.Background(). A nil ctx makes the pool fail closed.
+// context (the pool itself keeps accepting tasks, and reports them). The default is
+// context.Background(). A task still queued when ctx ends is not run (see
+// [ErrNotStarted]). A nil ctx makes the pool fail closed.
 func WithBaseContext(ctx context.Context) Option {
 	return optionFunc(func(c *config) {
 		if ctx == nil {
@@ -122,8 +131,9 @@ func WithPanicHandler(fn func(*ion.PanicError)) Option {
 // WithDiscardHandler sets a function called once for every accepted task of
 // [Pool.Submit] or [Pool.TrySubmit] that will not run, with the ctx it was
 // submitted with: err matches [ErrExpired] when its queue wait passed the
-// limit of [WithMaxQueueWait], and [ErrClosed] (wrapping the ctx error of
-// [Pool.Close]) when a forced Close discarded it. Tasks of [Go] and [Policy]
+// limit of [WithMaxQueueWait], [ErrClosed] (wrapping the ctx error of
+// [Pool.Close]) when a forced Close discarded it, and [ErrNotStarted]
+// (wrapping the ctx's error) when its ctx was done when a worker took it. Tasks of [Go] and [Policy]
 // report the same errors to their callers instead. fn runs without any lock
 // held, on the goroutine that discarded the task; a panic in fn is recovered
 // and logged. A nil fn makes the pool fail closed.
@@ -213,5 +223,23 @@ func WithMaxQueueWait(d time.Duration) Option {
 			return
 		}
 		c.maxWait = d
+	})
+}
+
+// WithIdleTimeout sets how long a worker may stay idle before it exits:
+// an idle worker exits after between d and 2d without a task (the pool checks
+// its idle workers once per d, with one timer, and only while some are
+// idle), and a later submission starts a new one. The default is
+// [DefaultIdleTimeout]; 0 keeps idle workers until Close or a shrinking
+// Resize; a negative d makes the pool fail closed. Retiring workers changes
+// only Snapshot.Workers: the size, the queue and blocked submitters are
+// unaffected.
+func WithIdleTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.fail("WithIdleTimeout", "must not be negative, got %v", d)
+			return
+		}
+		c.idle = d
 	})
 }

@@ -47,6 +47,11 @@ var (
 	// ErrExpired is reported for an accepted task that waited in the queue
 	// longer than the limit of [WithMaxQueueWait]; the task was not run.
 	ErrExpired error = reject.New("pool: task expired in the queue")
+	// ErrNotStarted is reported for an accepted task that was not run
+	// because its context was done when a worker took it (see the package
+	// doc, "Task context"). The error reported wraps the context's error
+	// too, and its cause when it differs (ErrClosed after a forced Close).
+	ErrNotStarted error = reject.New("pool: task context done before the task started")
 	// ErrNilTask is returned for a nil task or function. It matches
 	// ion.ErrInvalidConfig; the call changes no state.
 	ErrNilTask error = ion.NewConfigError("pool", "task", "nil task")
@@ -67,10 +72,12 @@ var (
 // result, or [Policy] to run a pipeline's calls on the pool, and
 // [Pool.Close] at shutdown.
 //
-// The zero value is not usable; call [New]. A Pool is safe for concurrent use
+// The zero value fails closed: every call returns an error matching
+// ion.ErrInvalidConfig that says to use [New]. A Pool is safe for concurrent use
 // by multiple goroutines, including its own tasks.
 type Pool struct {
 	cfg       config
+	ok        bool  // made by New with a valid configuration; false in the zero Pool
 	err       error // configuration error; every call returns it
 	qcap      int
 	stamp     bool // items carry their enqueue time (max queue wait or metrics)
@@ -108,6 +115,9 @@ type Pool struct {
 	blocked     submitters      // submitters waiting for room, FIFO
 	watchers    []chan struct{} // closed and cleared when the pool goes quiet
 	closed      bool            // set by the first Close or Drain; never cleared
+	sweeper     *time.Timer     // retires idle workers; made by the first worker to park, stopped by Close
+	sweepArmed  bool            // sweeper will fire
+	period      uint64          // incremented each time sweeper is armed
 	doneClosed  bool            // done has been closed
 	completed   uint64
 	failed      uint64
@@ -119,10 +129,11 @@ type Pool struct {
 
 // worker is the state of one worker goroutine.
 type worker struct {
-	wake    chan item     // capacity 1; receives the next job (an empty job means exit)
-	gid     atomic.Uint64 // id of the goroutine currently running this worker
-	idx     int           // position in p.all; guarded by p.mu
-	expired []item        // reused buffer of tasks found expired; owned by the worker goroutine
+	wake     chan item     // capacity 1; receives the next job (an empty job means exit)
+	parkedAt uint64        // p.period when the worker last parked; guarded by p.mu
+	gid      atomic.Uint64 // id of the goroutine currently running this worker
+	idx      int           // position in p.all; guarded by p.mu
+	expired  []item        // reused buffer of tasks found expired; owned by the worker goroutine
 }
 
 // outcome is how a worker's previous task ended, accounted by next.
@@ -133,21 +144,20 @@ const (
 	completed
 	failed
 	panicked
+	discarded // not run: its ctx was done when a worker took it
 )
 
 // New returns a pool of size workers and a queue of queueSize tasks.
 //
-// A size of 0 or less means runtime.GOMAXPROCS(0). A queueSize of 0 makes
-// every submission a hand-off: it is accepted only when a worker takes it. A
-// negative queueSize, or an invalid option, makes the pool fail closed: every
-// call returns an error matching ion.ErrInvalidConfig that names the
-// parameter, also reported by [Pool.Err]. New never panics and starts no
-// goroutine; workers start on demand, up to size.
+// A queueSize of 0 makes every submission a hand-off: it is accepted only
+// when a worker takes it. A size below 1 (peers disagree on what 0 means:
+// unbounded for some, GOMAXPROCS for others), a negative queueSize, or an
+// invalid option makes the pool fail closed: every call returns an error
+// matching ion.ErrInvalidConfig that names the parameter, also reported by
+// [Pool.Err]. New never panics and starts no goroutine; workers start on
+// demand, up to size, and exit after the idle timeout ([WithIdleTimeout]).
 func New(size, queueSize int, opts ...Option) *Pool {
 	cfg := newConfig(opts)
-	if size <= 0 {
-		size = runtime.GOMAXPROCS(0)
-	}
 	p := &Pool{
 		cfg:   cfg,
 		err:   cfg.err,
@@ -156,12 +166,17 @@ func New(size, queueSize int, opts ...Option) *Pool {
 		epoch: time.Now(),
 		done:  make(chan struct{}),
 	}
-	if queueSize < 0 && p.err == nil {
+	switch {
+	case p.err != nil:
+	case size < 1:
+		p.err = ion.NewConfigError("pool", "size", "must be at least 1, got %d", size)
+	case queueSize < 0:
 		p.err = ion.NewConfigError("pool", "queueSize", "must not be negative, got %d", queueSize)
 	}
 	if p.err != nil {
 		return p // every call returns p.err before using anything below
 	}
+	p.ok = true
 	p.procs.Store(int32(runtime.GOMAXPROCS(0)))
 	p.runCtx, p.cancelRun = context.WithCancelCause(cfg.base)
 	p.baseVals = cfg.base != context.Background()
@@ -174,8 +189,19 @@ func New(size, queueSize int, opts ...Option) *Pool {
 	return p
 }
 
+// errZeroPool is the error of every call on a Pool not made by New.
+var errZeroPool = ion.NewConfigError("pool", "Pool", "zero value: use New")
+
 // Err returns the configuration error that makes p fail closed, or nil.
-func (p *Pool) Err() error { return p.err }
+func (p *Pool) Err() error {
+	switch {
+	case p.ok:
+		return nil
+	case p.err != nil:
+		return p.err
+	}
+	return errZeroPool
+}
 
 // Submit runs task on a worker. It returns once the task is accepted: handed
 // to an idle worker, given a newly started worker, or queued. While the queue
@@ -197,8 +223,8 @@ func (p *Pool) Submit(ctx context.Context, task Task) error {
 		return ErrNilTask
 	case ctx == nil:
 		return errNilCtx
-	case p.err != nil:
-		return p.err
+	case !p.ok:
+		return p.Err()
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pool: submit: %w", err)
@@ -218,8 +244,8 @@ func (p *Pool) TrySubmit(task Task) error {
 	switch {
 	case task == nil:
 		return ErrNilTask
-	case p.err != nil:
-		return p.err
+	case !p.ok:
+		return p.Err()
 	}
 	return p.submit(context.Background(), item{r: task}, false)
 }
@@ -594,6 +620,9 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 	case panicked:
 		p.panicked++
 		p.running--
+	case discarded:
+		p.discarded++
+		p.running--
 	}
 	if len(p.watchers) > 0 && p.quietLocked(true) {
 		p.notifyLocked()
@@ -626,7 +655,11 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 		p.exitUnlock(w)
 		st = exited
 	} else {
+		w.parkedAt = p.period
 		p.idle = append(p.idle, w)
+		if !p.sweepArmed && p.cfg.idle > 0 {
+			p.armSweepLocked()
+		}
 		if p.inst != nil {
 			running := p.running
 			defer p.gaugeRunning(running)
@@ -636,6 +669,47 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 	}
 	p.flushWorkerExpired(w)
 	return st
+}
+
+// armSweepLocked starts a sweep period: when it ends, the workers idle since
+// before it began exit. Must be called with p.mu held.
+func (p *Pool) armSweepLocked() {
+	p.period++
+	p.sweepArmed = true
+	if p.sweeper == nil {
+		p.sweeper = time.AfterFunc(p.cfg.idle, p.sweep)
+		return
+	}
+	p.sweeper.Reset(p.cfg.idle)
+}
+
+// sweep runs on the timer's goroutine at the end of a sweep period: it
+// tells every worker that has been idle for the whole period (so for at
+// least the idle timeout) to exit, and starts another period while workers
+// are still idle. p.idle is ordered by the time each worker parked, oldest
+// first (workers are taken from the back), so those are a prefix of it. The
+// workers set aside for tasks in p.ready are kept, from the back.
+func (p *Pool) sweep() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sweepArmed = false
+	if p.closed {
+		return
+	}
+	n := 0
+	for n < len(p.idle)-p.ready.len() && p.idle[n].parkedAt < p.period {
+		n++
+	}
+	for _, w := range p.idle[:n] {
+		p.exiting++
+		w.wake <- item{} // capacity 1 and empty: an idle worker has consumed its last job
+	}
+	rest := copy(p.idle, p.idle[n:])
+	clear(p.idle[rest:])
+	p.idle = p.idle[:rest]
+	if len(p.idle) > 0 {
+		p.armSweepLocked()
+	}
 }
 
 // lockBackoff takes p.mu for a worker that has finished a task. A worker
@@ -714,6 +788,22 @@ func (p *Pool) run(w *worker, it *item) (out outcome) {
 	}
 	var ctx context.Context
 	ctx, release = p.taskContext(it)
+	select {
+	case <-ctx.Done():
+		// Not started yet: one rule for every path, with or without a task
+		// policy (see the package doc, "Task context").
+		returned = true
+		err := notRun(ctx)
+		if release != nil {
+			release()
+		}
+		p.discard(it, err)
+		if p.inst != nil {
+			p.inst.discarded.Add(1)
+		}
+		return discarded
+	default:
+	}
 	if p.cfg.tracer != nil && !it.attached {
 		ctx, span = p.cfg.tracer.Start(ctx, "pool.task")
 	}
@@ -773,6 +863,17 @@ func (p *Pool) report(it *item, span observe.Span, err error, out outcome) {
 	}
 }
 
+// notRun returns the error reported for a task not run because its ctx was
+// done when a worker took it: it wraps ErrNotStarted, ctx.Err() and, when it
+// differs, the cause (ErrClosed after a forced Close).
+func notRun(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause != nil && cause != err {
+		return fmt.Errorf("%w: %w: %w", ErrNotStarted, err, cause)
+	}
+	return fmt.Errorf("%w: %w", ErrNotStarted, err)
+}
+
 // flushExpired reports the tasks in exp as expired. It runs without the lock.
 func (p *Pool) flushExpired(exp []item) {
 	for i := range exp {
@@ -820,8 +921,8 @@ func (p *Pool) now() int64 { return int64(time.Since(p.epoch)) }
 // n <= 0 returns an error matching ion.ErrInvalidConfig and changes nothing;
 // a closed pool returns [ErrClosed]. Resize does not block.
 func (p *Pool) Resize(n int) error {
-	if p.err != nil {
-		return p.err
+	if !p.ok {
+		return p.Err()
 	}
 	if n <= 0 {
 		return ion.NewConfigError("pool", "n", "Resize: must be positive, got %d", n)
@@ -879,7 +980,7 @@ func (p *Pool) Resize(n int) error {
 // Panicked, Expired or Discarded.
 type Snapshot struct {
 	Size      int  // the target number of workers
-	Workers   int  // live worker goroutines (started on demand, up to Size)
+	Workers   int  // live worker goroutines (started on demand, up to Size; idle ones exit after the idle timeout)
 	QueueSize int  // the queue's capacity
 	Queued    int  // accepted tasks waiting for a worker (queued, or set aside for a waking one: see the package doc)
 	Running   int  // tasks running on a worker
@@ -891,7 +992,7 @@ type Snapshot struct {
 	Panicked  uint64 // tasks that panicked or called runtime.Goexit
 	Rejected  uint64 // submissions refused: closed, queue full, or ctx ended while blocked
 	Expired   uint64 // accepted tasks not run because their queue wait passed the limit
-	Discarded uint64 // accepted tasks not run because a forced Close or their Policy caller withdrew them
+	Discarded uint64 // accepted tasks not run: a forced Close or their Policy caller withdrew them, or their ctx was done when a worker took them
 }
 
 // Snapshot returns a snapshot of p's state and counters. It takes p's lock

@@ -67,42 +67,43 @@ func nop(context.Context) error { return nil }
 var nilCtx context.Context
 
 func TestNewDefaults(t *testing.T) {
-	p := newPool(t, 0, 5)
+	p := newPool(t, 3, 5)
 	m := p.Snapshot()
-	assert.Equal(t, runtime.GOMAXPROCS(0), m.Size, "size <= 0 must mean GOMAXPROCS")
+	assert.Equal(t, 3, m.Size)
 	assert.Equal(t, 5, m.QueueSize)
 	assert.Zero(t, m.Workers, "New must start no worker")
 	assert.False(t, m.Closed)
 	assert.Equal(t, "pool", p.String())
 	assert.Equal(t, "pool(jobs)", pool.New(1, 0, pool.WithName("jobs")).String())
-
-	p = newPool(t, -3, 0)
-	assert.Equal(t, runtime.GOMAXPROCS(0), p.Snapshot().Size, "negative size must mean GOMAXPROCS")
 }
 
 func TestNewFailsClosed(t *testing.T) {
 	tests := []struct {
 		name  string
+		size  int
 		queue int
 		opts  []pool.Option
 		param string
 	}{
-		{"negative queue", -1, nil, "queueSize"},
-		{"nil option", 0, []pool.Option{nil}, "opts"},
-		{"nil base context", 0, []pool.Option{pool.WithBaseContext(nilCtx)}, "WithBaseContext"},
-		{"nil panic handler", 0, []pool.Option{pool.WithPanicHandler(nil)}, "WithPanicHandler"},
-		{"nil discard handler", 0, []pool.Option{pool.WithDiscardHandler(nil)}, "WithDiscardHandler"},
-		{"nil logger", 0, []pool.Option{pool.WithLogger(nil)}, "WithLogger"},
-		{"nil metrics", 0, []pool.Option{pool.WithMetrics(nil)}, "WithMetrics"},
-		{"nil tracer", 0, []pool.Option{pool.WithTracer(nil)}, "WithTracer"},
-		{"nil task policy", 0, []pool.Option{pool.WithTaskPolicy(nil)}, "WithTaskPolicy"},
-		{"unknown order", 0, []pool.Option{pool.WithQueueOrder(7)}, "WithQueueOrder"},
-		{"negative max wait", 0, []pool.Option{pool.WithMaxQueueWait(-time.Second)}, "WithMaxQueueWait"},
-		{"first error wins", -1, []pool.Option{pool.WithLogger(nil)}, "WithLogger"},
+		{"zero size", 0, 1, nil, "size"},
+		{"negative size", -1, 1, nil, "size"},
+		{"negative queue", 2, -1, nil, "queueSize"},
+		{"nil option", 2, 0, []pool.Option{nil}, "opts"},
+		{"nil base context", 2, 0, []pool.Option{pool.WithBaseContext(nilCtx)}, "WithBaseContext"},
+		{"nil panic handler", 2, 0, []pool.Option{pool.WithPanicHandler(nil)}, "WithPanicHandler"},
+		{"nil discard handler", 2, 0, []pool.Option{pool.WithDiscardHandler(nil)}, "WithDiscardHandler"},
+		{"nil logger", 2, 0, []pool.Option{pool.WithLogger(nil)}, "WithLogger"},
+		{"nil metrics", 2, 0, []pool.Option{pool.WithMetrics(nil)}, "WithMetrics"},
+		{"nil tracer", 2, 0, []pool.Option{pool.WithTracer(nil)}, "WithTracer"},
+		{"nil task policy", 2, 0, []pool.Option{pool.WithTaskPolicy(nil)}, "WithTaskPolicy"},
+		{"unknown order", 2, 0, []pool.Option{pool.WithQueueOrder(7)}, "WithQueueOrder"},
+		{"negative max wait", 2, 0, []pool.Option{pool.WithMaxQueueWait(-time.Second)}, "WithMaxQueueWait"},
+		{"negative idle timeout", 2, 0, []pool.Option{pool.WithIdleTimeout(-time.Second)}, "WithIdleTimeout"},
+		{"first error wins", 2, -1, []pool.Option{pool.WithLogger(nil)}, "WithLogger"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := pool.New(2, tc.queue, tc.opts...)
+			p := pool.New(tc.size, tc.queue, tc.opts...)
 			err := p.Err()
 			require.ErrorIs(t, err, ion.ErrInvalidConfig, "Err() must report the invalid configuration")
 			var ce *ion.ConfigError
@@ -624,4 +625,47 @@ func TestTaskPolicy(t *testing.T) {
 		require.NoError(t, p.Wait(context.Background()))
 		assert.Equal(t, uint64(1), p.Snapshot().Failed)
 	})
+}
+
+// The zero value of every exported type either works or fails closed at
+// once; none blocks or panics.
+func TestZeroValues(t *testing.T) {
+	ctx := context.Background()
+	var p pool.Pool
+	assert.ErrorIs(t, p.Err(), ion.ErrInvalidConfig, "Err")
+	assert.ErrorContains(t, p.Err(), "use New")
+	calls := map[string]func() error{
+		"Submit":    func() error { return p.Submit(ctx, nop) },
+		"TrySubmit": func() error { return p.TrySubmit(nop) },
+		"Go": func() error {
+			_, err := pool.Go(ctx, &p, func(context.Context) (int, error) { return 1, nil })
+			return err
+		},
+		"Policy": func() error {
+			_, err := policy.Run(ctx, pool.Policy[int](&p), func(context.Context) (int, error) { return 1, nil })
+			return err
+		},
+		"Close":  func() error { _, err := p.Close(ctx); return err },
+		"Drain":  func() error { return p.Drain(ctx) },
+		"Wait":   func() error { return p.Wait(ctx) },
+		"Resize": func() error { return p.Resize(2) },
+	}
+	for name, call := range calls {
+		assert.ErrorIs(t, call(), ion.ErrInvalidConfig, "zero Pool: %s must fail closed", name)
+	}
+	assert.Equal(t, pool.Snapshot{}, p.Snapshot())
+	assert.Equal(t, "pool", p.String())
+
+	var f pool.Future[int]
+	select {
+	case <-f.Done():
+	default:
+		t.Fatal("a zero Future must be ready")
+	}
+	_, err := f.Wait(ctx)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig, "zero Future: Wait")
+
+	var o pool.Order
+	assert.Equal(t, pool.FIFO, o)
+	assert.Equal(t, pool.Snapshot{}, pool.Snapshot{})
 }

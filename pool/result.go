@@ -74,8 +74,10 @@ type Future[T any] struct {
 // is room, ctx ends (an error wrapping ctx.Err()) or p closes ([ErrClosed]),
 // and fn's context carries ctx's values and deadline but not its
 // cancellation. Once Go has returned a Future, the Future always becomes
-// ready: with fn's result, a [*ion.PanicError] if fn panicked, [ErrExpired], or
-// an error matching ErrClosed if a forced Close discarded it.
+// ready: with fn's result, a [*ion.PanicError] if fn panicked, [ErrExpired],
+// an error matching ErrClosed if a forced Close discarded it, or one
+// matching [ErrNotStarted] if its ctx (which carries ctx's deadline) was done
+// when a worker took it.
 //
 // A nil p, fn or ctx returns an error matching ion.ErrInvalidConfig (for fn,
 // [ErrNilTask]). Go allocates the Future (two allocations).
@@ -87,8 +89,8 @@ func Go[T any](ctx context.Context, p *Pool, fn policy.Func[T]) (*Future[T], err
 		return nil, ErrNilTask
 	case ctx == nil:
 		return nil, errNilCtx
-	case p.err != nil:
-		return nil, p.err
+	case !p.ok:
+		return nil, p.Err()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pool: submit: %w", err)
@@ -116,14 +118,33 @@ func (f *Future[T]) finish(err error) {
 	close(f.done)
 }
 
-// Done returns a channel that is closed when the result is ready.
-func (f *Future[T]) Done() <-chan struct{} { return f.done }
+// errZeroFuture is the result of a Future not returned by Go.
+var errZeroFuture = ion.NewConfigError("pool", "Future", "zero value: use Go")
+
+// closed is a closed channel: the Done of a zero Future.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Done returns a channel that is closed when the result is ready. The zero
+// Future is ready at once with an error matching ion.ErrInvalidConfig.
+func (f *Future[T]) Done() <-chan struct{} {
+	if f.done == nil {
+		return closed
+	}
+	return f.done
+}
 
 // Wait blocks until the result is ready and returns it, or until ctx ends,
 // returning an error wrapping ctx.Err(); the call itself is not affected by
 // ctx. A ready result is returned even if ctx is done. Wait may be called any
 // number of times, from any goroutine.
 func (f *Future[T]) Wait(ctx context.Context) (T, error) {
+	var zero T
+	switch {
+	case f.done == nil:
+		return zero, errZeroFuture
+	case ctx == nil:
+		return zero, errNilCtx
+	}
 	select {
 	case <-f.done:
 		return f.v, f.err
@@ -133,7 +154,6 @@ func (f *Future[T]) Wait(ctx context.Context) (T, error) {
 	case <-f.done:
 		return f.v, f.err
 	case <-ctx.Done():
-		var zero T
 		return zero, fmt.Errorf("pool: wait for result: %w", ctx.Err())
 	}
 }
@@ -211,8 +231,8 @@ func (a *adapter[T]) Execute(ctx context.Context, next policy.Next[T]) (T, error
 		return zero, errNilPool
 	case ctx == nil:
 		return zero, errNilCtx
-	case p.err != nil:
-		return zero, p.err
+	case !p.ok:
+		return zero, p.Err()
 	}
 	if err := ctx.Err(); err != nil {
 		return zero, err
