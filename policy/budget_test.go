@@ -118,3 +118,41 @@ func TestBudgetStress(t *testing.T) {
 	assert.LessOrEqual(t, granted.Load(), int64(0.25*workers*loops+3))
 	assert.GreaterOrEqual(t, granted.Load(), int64(0.25*workers*loops*0.9), "the ratio is granted, not starved")
 }
+
+// FuzzBudget drives a Budget with deposits and withdrawals at arbitrary
+// times. Properties: no panic; an invalid budget fails closed and grants
+// nothing; a valid one never grants more than ratio × calls plus the floor
+// for each second in which it granted from the floor.
+func FuzzBudget(f *testing.F) {
+	f.Add(0.1, 1, []byte{0, 1, 2, 3, 4, 5})
+	f.Add(math.NaN(), 0, []byte{1})
+	f.Add(2.0, -1, []byte{})
+	f.Add(1e300, 1000, []byte{255, 0, 255})
+	f.Fuzz(func(t *testing.T, ratio float64, floor int, ops []byte) {
+		b := policy.NewBudget(ratio, floor)
+		t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		var calls, granted int64
+		seconds := map[int64]bool{}
+		for _, op := range ops {
+			now := t0.Add(time.Duration(op>>2) * 100 * time.Millisecond) // within ~6s: one window
+			if op&1 == 0 {
+				b.DepositAt(now)
+				calls++
+			} else if b.WithdrawAt(now) {
+				granted++
+				seconds[now.Unix()] = true
+			}
+		}
+		if b.Err() != nil {
+			checkConfigErr(t, b.Err())
+			if granted != 0 {
+				t.Fatal("an invalid budget granted an extra attempt")
+			}
+			return
+		}
+		limit := ratio*float64(calls) + float64(floor)*float64(len(seconds))
+		if float64(granted) > limit {
+			t.Fatalf("granted %d extra attempts, limit %v (%d calls)", granted, limit, calls)
+		}
+	})
+}

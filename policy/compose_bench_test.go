@@ -2,8 +2,10 @@ package policy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ionkit/ion/policy"
 )
@@ -101,4 +103,52 @@ func reportPerLayer(b *testing.B, layers int) {
 		return
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(layers), "ns/layer")
+}
+
+// shapeFn is a package variable so that the compiler cannot inline the
+// direct baseline.
+var shapeFn policy.Func[int] = func(context.Context) (int, error) { return 1, nil }
+
+var errShape = errors.New("bench: failure")
+
+// benchShape runs op serially and under RunParallel.
+func benchShape(b *testing.B, op func(ctx context.Context)) {
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			op(ctx)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				op(ctx)
+			}
+		})
+	})
+}
+
+// runner returns an op that runs shapeFn through p.
+func runner(p policy.Policy[int], fn policy.Func[int]) func(context.Context) {
+	pipe := policy.Compose(p)
+	return func(ctx context.Context) { _, _ = pipe.Run(ctx, fn) }
+}
+
+// BenchmarkDirect is the baseline of the call-shaping benchmarks: the
+// function called with no policy.
+func BenchmarkDirect(b *testing.B) {
+	benchShape(b, func(ctx context.Context) { _, _ = shapeFn(ctx) })
+}
+
+// BenchmarkComposed measures the four policies composed, success path.
+func BenchmarkComposed(b *testing.B) {
+	p := policy.Compose(
+		policy.Fallback(0),
+		policy.Retry[int](),
+		policy.Hedge[int](time.Second),
+		policy.Timeout[int](time.Second),
+	)
+	benchShape(b, func(ctx context.Context) { _, _ = p.Run(ctx, shapeFn) })
 }

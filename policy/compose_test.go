@@ -3,8 +3,9 @@ package policy_test
 import (
 	"context"
 	"errors"
-	"fmt"
+	"math"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -142,38 +143,6 @@ func TestDoneContextFailsFast(t *testing.T) {
 	assert.False(t, called, "an already-done ctx must fail the call before fn runs")
 }
 
-func TestClassify(t *testing.T) {
-	var got []policy.Outcome
-	record := policy.New("record", func(ctx context.Context, next policy.Next[int]) (int, error) {
-		v, err := next.Call(ctx)
-		got = append(got, next.Classify(ctx, v, err))
-		return v, err
-	})
-	boom := errors.New("boom")
-	ctx := context.Background()
-	p := policy.Compose(record)
-	_, _ = p.Run(ctx, answer)
-	_, _ = p.Run(ctx, func(context.Context) (int, error) { return 0, boom })
-	// A 503 with a nil error is a Failure for a custom classifier.
-	c := p.WithClassifier(func(v int, err error) policy.Outcome {
-		if err != nil || v >= 500 {
-			return policy.Failure
-		}
-		return policy.Success
-	})
-	_, _ = c.Run(ctx, func(context.Context) (int, error) { return 503, nil })
-	_, _ = c.Run(ctx, func(context.Context) (int, error) { return 200, nil })
-	// The caller's own cancellation is Ignored, even for a classifier.
-	cctx, cancel := context.WithCancel(ctx)
-	_, _ = c.Run(cctx, func(context.Context) (int, error) { cancel(); return 0, context.Canceled })
-	// A rejection by an inner policy is Ignored, even for a classifier: it
-	// says nothing about the dependency.
-	_, _ = c.Run(ctx, func(context.Context) (int, error) { return 0, fmt.Errorf("inner: %w", ion.ErrRejected) })
-	assert.Equal(t, []policy.Outcome{policy.Success, policy.Failure, policy.Failure, policy.Success, policy.Ignored, policy.Ignored}, got)
-	assert.Equal(t, "success failure ignored Outcome(9)",
-		policy.Success.String()+" "+policy.Failure.String()+" "+policy.Ignored.String()+" "+policy.Outcome(9).String())
-}
-
 // TestNestedClassifierLeaksOutward guards the bug where Pipeline.Execute,
 // when the rest of the outer pipeline still had layers, installed the
 // nested pipeline's classifier for them too: a layer of the outer pipeline
@@ -281,4 +250,126 @@ func TestPipelineErrReportsMisconfiguredLayer(t *testing.T) {
 
 	// A nil layer is reported as before.
 	policytest.AssertInvalidConfig(t, policy.Compose[int](ok, nil).Err(), "Compose layer 1")
+}
+
+// slowFail returns a recorded Func that fails with errTransient after d,
+// or returns its ctx's error if ctx ends first.
+func slowFail(d time.Duration) *policytest.Recorder[int] {
+	return policytest.Record(policytest.Delay(d, policytest.FailTimes[int](math.MaxInt, errTransient, 0)))
+}
+
+// TestOrderRetryOfTimeout: Retry outside Timeout bounds each attempt; a
+// timeout is a Failure, so it is retried, and the whole call lasts up to
+// attempts × timeout + backoffs.
+func TestOrderRetryOfTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := slowFail(time.Hour)
+		p := policy.Compose(
+			policy.Retry[int](policy.WithAttempts(3), policy.WithBackoff(policy.Constant(100*time.Millisecond))),
+			policy.Timeout[int](time.Second),
+		)
+		start := time.Now()
+		_, err := p.Run(t.Context(), l.Func)
+		assert.Equal(t, 3*time.Second+200*time.Millisecond, time.Since(start))
+		assert.Equal(t, []time.Duration{0, 1100 * time.Millisecond, 2200 * time.Millisecond}, l.Starts())
+		assert.ErrorIs(t, err, policy.ErrRetriesExhausted)
+		assert.ErrorIs(t, err, policy.ErrTimeout, "the last attempt's timeout is wrapped")
+	})
+}
+
+// TestOrderTimeoutOfRetry: Timeout outside Retry bounds the whole call; the
+// Retry sees the deadline and neither sleeps nor starts an attempt that
+// cannot fit.
+func TestOrderTimeoutOfRetry(t *testing.T) {
+	const ms = time.Millisecond
+	t.Run("the deadline cuts a running attempt", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := slowFail(500 * ms)
+			p := policy.Compose(
+				policy.Timeout[int](2500*ms),
+				policy.Retry[int](policy.WithAttempts(10), policy.WithBackoff(policy.Constant(100*ms))),
+			)
+			start := time.Now()
+			_, err := p.Run(t.Context(), l.Func)
+			assert.Equal(t, 2500*ms, time.Since(start))
+			assert.Equal(t, []time.Duration{0, 600 * ms, 1200 * ms, 1800 * ms, 2400 * ms}, l.Starts())
+			assert.ErrorIs(t, err, policy.ErrTimeout, "the outer timeout fired")
+			var re *policy.RetryError
+			assert.False(t, errors.As(err, &re), "the retry saw its ctx end (Ignored) and returned the attempt's error unchanged")
+		})
+	})
+	t.Run("the retry gives up before the deadline", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := slowFail(500 * ms)
+			p := policy.Compose(
+				policy.Timeout[int](2350*ms),
+				policy.Retry[int](policy.WithAttempts(10), policy.WithBackoff(policy.Constant(100*ms))),
+			)
+			start := time.Now()
+			_, err := p.Run(t.Context(), l.Func)
+			assert.Equal(t, 2300*ms, time.Since(start), "no sleep that would end past the deadline")
+			assert.Equal(t, 4, l.Count())
+			assert.ErrorIs(t, err, policy.ErrRetryDeadline)
+			assert.ErrorIs(t, err, errTransient)
+			assert.NotErrorIs(t, err, policy.ErrTimeout, "the timeout never fired")
+		})
+	})
+	t.Run("the caller cancels during a backoff", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			// The retry's wait ends at once, and the Timeout outside passes the
+			// caller's cancellation on unchanged: it did not fire.
+			l := slowFail(500 * ms)
+			ctx, cancel := context.WithCancel(t.Context())
+			time.AfterFunc(700*ms, cancel)
+			p := policy.Compose(
+				policy.Timeout[int](time.Hour),
+				policy.Retry[int](policy.WithAttempts(10), policy.WithBackoff(policy.Constant(time.Second))),
+			)
+			_, err := p.Run(ctx, l.Func)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.ErrorIs(t, err, errTransient)
+			assert.NotErrorIs(t, err, policy.ErrTimeout)
+			assert.Equal(t, 1, l.Count())
+		})
+	})
+}
+
+// TestOrderRecommended runs the recommended order Fallback → Retry →
+// (rejecting layer) → Timeout and checks that each policy sees what it
+// should: the retry honours the rejection's delay, and the fallback
+// answers once when everything inside failed.
+func TestOrderRecommended(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := policytest.Record(func(ctx context.Context) (string, error) {
+			<-ctx.Done()
+			return "", ctx.Err()
+		})
+		var rejections int
+		open := policy.New("open-breaker", func(ctx context.Context, next policy.Next[string]) (string, error) {
+			if rejections < 1 {
+				rejections++
+				return "", &limitedErr{wait: 2 * time.Second}
+			}
+			return next.Call(ctx)
+		})
+		var got []policy.Outcome
+		p := policy.Compose(
+			probe[string](&got),
+			policy.Fallback("stale"),
+			policy.Retry[string](policy.WithAttempts(3), policy.WithBackoff(policy.Constant(100*time.Millisecond)),
+				policy.WithMaxRetryAfter(2*time.Second)), // waits out the breaker's 2s, longer than the backoff
+			open,
+			policy.Timeout[string](time.Second),
+		)
+		start := time.Now()
+		v, err := p.Run(t.Context(), l.Func)
+		require.NoError(t, err)
+		assert.Equal(t, "stale", v)
+		// Attempt 1 rejected at 0 (retry after 2s); attempt 2 runs 2s..3s and
+		// times out; attempt 3 runs 3.1s..4.1s and times out.
+		assert.Equal(t, []time.Duration{2 * time.Second, 3100 * time.Millisecond}, l.Starts())
+		assert.Equal(t, 4100*time.Millisecond, time.Since(start))
+		assert.Equal(t, []policy.Outcome{policy.Success}, got)
+		assert.Equal(t, []int{2, 3}, l.Attempts())
+	})
 }

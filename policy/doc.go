@@ -121,8 +121,8 @@
 // With no sink configured, a call that succeeds first time through Retry or
 // Fallback allocates nothing; through Timeout it allocates only what
 // context.WithTimeoutCause does; through Hedge it allocates a cancellable
-// ctx, a timer and the call's state (see the benchmarks in
-// policies_bench_test.go). Sinks add counter increments, not allocations.
+// ctx, a timer and the call's state (see the benchmarks in each policy's
+// _bench_test.go file). Sinks add counter increments, not allocations.
 //
 // # Metrics
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -260,4 +261,267 @@ func ExampleOutcome() {
 	// success
 	// failure
 	// ignored
+}
+
+func ExampleRetry() {
+	r := policy.Retry[string](
+		policy.WithAttempts(4),
+		policy.WithBackoff(policy.Exponential(time.Millisecond, 10*time.Millisecond)),
+		policy.WithJitter(policy.FullJitter),
+		policy.WithOnRetry(func(_ context.Context, attempt int, err error, _ time.Duration) {
+			fmt.Printf("retrying (attempt %d) after: %v\n", attempt, err)
+		}),
+	)
+	calls := 0
+	v, err := policy.Run(context.Background(), r, func(ctx context.Context) (string, error) {
+		calls++
+		if calls < 3 {
+			return "", errors.New("connection refused")
+		}
+		return fmt.Sprintf("answered on attempt %d", policy.Attempt(ctx)), nil
+	})
+	fmt.Println(v, err)
+	fmt.Println(r)
+	// Output:
+	// retrying (attempt 2) after: connection refused
+	// retrying (attempt 3) after: connection refused
+	// answered on attempt 3 <nil>
+	// retry(attempts=4 backoff=exponential(1ms..10ms) jitter=full)
+}
+
+func ExampleRetry_exhausted() {
+	errDown := errors.New("service down")
+	r := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(time.Millisecond)))
+	_, err := policy.Run(context.Background(), r, func(context.Context) (int, error) { return 0, errDown })
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, policy.ErrRetriesExhausted), errors.Is(err, errDown))
+	// Output:
+	// policy: retries exhausted after 2 attempts: service down
+	// true true
+}
+
+func ExampleRetryLayer_RetryIf() {
+	// Retry a result that the classifier calls a success: a job still pending.
+	r := policy.Retry[string](policy.WithBackoff(policy.Constant(time.Millisecond))).
+		RetryIf(func(status string, _ error) bool { return status == "pending" })
+	polls := 0
+	v, err := policy.Run(context.Background(), r, func(context.Context) (string, error) {
+		polls++
+		if polls < 3 {
+			return "pending", nil
+		}
+		return "done", nil
+	})
+	fmt.Println(v, err, polls)
+	// Output: done <nil> 3
+}
+
+func ExampleRetryLayer_AbortIf() {
+	errBadRequest := errors.New("bad request")
+	r := policy.Retry[int]().AbortIf(func(_ int, err error) bool { return errors.Is(err, errBadRequest) })
+	calls := 0
+	_, err := policy.Run(context.Background(), r, func(context.Context) (int, error) {
+		calls++
+		return 0, errBadRequest
+	})
+	fmt.Println(err, calls)
+	// Output: bad request 1
+}
+
+func ExampleBackoff_Delay() {
+	b := policy.Exponential(100*time.Millisecond, time.Second)
+	fmt.Println(b.Delay(1), b.Delay(2), b.Delay(3), b.Delay(4), b.Delay(5))
+	fmt.Println(policy.Linear(time.Second, 500*time.Millisecond, 2*time.Second).Delay(4), policy.Constant(time.Second).Delay(9))
+	// Output:
+	// 100ms 200ms 400ms 800ms 1s
+	// 2s 1s
+}
+
+// ExponentialFactor grows the delay by a factor other than 2.
+func ExampleExponentialFactor() {
+	b := policy.ExponentialFactor(100*time.Millisecond, time.Second, 1.5)
+	fmt.Println(b, b.Delay(1), b.Delay(2), b.Delay(3), b.Delay(4), b.Delay(9))
+	// Output:
+	// exponential(100ms..1s x1.5) 100ms 150ms 225ms 337.5ms 1s
+}
+
+// The jitters that take a parameter: ± a fraction of the delay, and + up to
+// a fixed duration. WithSeed makes the draws repeatable.
+func ExampleWithProportionalJitter() {
+	var delays []time.Duration
+	r := policy.Retry[int](policy.WithAttempts(4), policy.WithBackoff(policy.Constant(time.Millisecond)),
+		policy.WithProportionalJitter(0.5), policy.WithAbsoluteJitter(time.Millisecond), policy.WithSeed(7),
+		policy.WithOnRetry(func(_ context.Context, _ int, _ error, d time.Duration) { delays = append(delays, d) }))
+	_, _ = policy.Run(context.Background(), r, func(context.Context) (int, error) { return 0, errors.New("down") })
+	for _, d := range delays {
+		// Each delay is in [0.5ms, 1.5ms] + [0, 1ms].
+		fmt.Println(d >= 500*time.Microsecond && d <= 2500*time.Microsecond)
+	}
+	fmt.Println(r)
+	// Output:
+	// true
+	// true
+	// true
+	// retry(attempts=4 backoff=constant(1ms) jitter=±50% jitter=+1ms)
+}
+
+// A Retry-After longer than the Retry would wait on its own (here an open
+// breaker's 30s against a backoff of at most 10s) ends the retry at once:
+// the caller fails fast instead of stalling.
+func ExampleWithMaxRetryAfter() {
+	open := &openError{wait: 30 * time.Second}
+	r := policy.Retry[int]() // Exponential(100ms, 10s)
+	_, err := policy.Run(context.Background(), r, func(context.Context) (int, error) { return 0, open })
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, policy.ErrRetryAfterTooLong), errors.Is(err, ion.ErrRejected))
+
+	// WithMaxRetryAfter sets how long a Retry-After may be to be waited out.
+	r = policy.Retry[int](policy.WithMaxRetryAfter(time.Minute), policy.WithAttempts(2))
+	fmt.Println(r.Err())
+	// Output:
+	// policy: retry-after too long after 1 attempt: open, retry after 30s
+	// true true
+	// <nil>
+}
+
+// openError is a rejection that asks to wait, as an open breaker's does.
+type openError struct{ wait time.Duration }
+
+func (e *openError) Error() string             { return "open, retry after " + e.wait.String() }
+func (e *openError) RetryAfter() time.Duration { return e.wait }
+func (e *openError) Is(target error) bool      { return target == ion.ErrRejected }
+
+func ExampleNewBudget() {
+	// At most one retry per two calls, shared by every call through the
+	// policies that use the budget.
+	budget := policy.NewBudget(0.5, 0)
+	r := policy.Retry[int](policy.WithBudget(budget), policy.WithBackoff(policy.Constant(0)))
+	var attempts int
+	for range 3 {
+		_, err := policy.Run(context.Background(), r, func(context.Context) (int, error) {
+			attempts++
+			return 0, errors.New("down")
+		})
+		fmt.Println(errors.Is(err, policy.ErrRetryBudget))
+	}
+	fmt.Println("attempts:", attempts)
+	// Output:
+	// true
+	// true
+	// true
+	// attempts: 4
+}
+
+func ExampleTimeout() {
+	t := policy.Timeout[string](time.Millisecond)
+	_, err := policy.Run(context.Background(), t, func(ctx context.Context) (string, error) {
+		_, hasDeadline := ctx.Deadline()
+		<-ctx.Done()
+		fmt.Println("deadline:", hasDeadline, "cause:", context.Cause(ctx))
+		return "", ctx.Err()
+	})
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, policy.ErrTimeout), errors.Is(err, context.DeadlineExceeded))
+	// Output:
+	// deadline: true cause: policy: timeout
+	// policy: timeout after 1ms: context deadline exceeded
+	// true true
+}
+
+// The abandoned call keeps running after the Timeout returned; when it
+// returns at last, its result goes to the pipeline's discard hook.
+func ExampleWithAbandon() {
+	t := policy.Timeout[string](time.Millisecond, policy.WithAbandon())
+	discarded := make(chan string)
+	p := policy.Compose(t).WithDiscard(func(v string) { discarded <- v })
+	release := make(chan struct{})
+	_, err := p.Run(context.Background(), func(context.Context) (string, error) {
+		<-release // ignores ctx
+		return "late", nil
+	})
+	fmt.Println(err, t.Abandoned())
+	close(release) // the abandoned call returns
+	fmt.Println("discarded:", <-discarded)
+	// Output:
+	// policy: timeout after 1ms 1
+	// discarded: late
+}
+
+func ExampleFallback() {
+	p := policy.Compose(
+		policy.Fallback("cached answer"),
+		policy.Retry[string](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(time.Millisecond))),
+	)
+	v, err := p.Run(context.Background(), func(context.Context) (string, error) {
+		return "", errors.New("upstream unavailable")
+	})
+	fmt.Println(v, err)
+	fmt.Println(p)
+	// Output:
+	// cached answer <nil>
+	// fallback(value) → retry(attempts=2 backoff=constant(1ms)) → fn
+}
+
+func ExampleFallbackFunc() {
+	f := policy.FallbackFunc(func(_ context.Context, err error) (string, error) {
+		return "default (because " + err.Error() + ")", nil
+	})
+	v, err := policy.Run(context.Background(), f, func(context.Context) (string, error) {
+		return "", errors.New("timeout")
+	})
+	fmt.Println(v, err)
+	// Output: default (because timeout) <nil>
+}
+
+func ExampleHedge() {
+	h := policy.Hedge[string](time.Millisecond, policy.WithHedges(2))
+	v, err := policy.Run(context.Background(), h, func(ctx context.Context) (string, error) {
+		if policy.Attempt(ctx) != 2 {
+			<-ctx.Done() // stuck; cancelled when another attempt wins
+			return "", ctx.Err()
+		}
+		return "answer from the first hedge", nil
+	})
+	fmt.Println(v, err)
+	fmt.Println(h)
+	// Output:
+	// answer from the first hedge <nil>
+	// hedge(delay=1ms hedges=2)
+}
+
+func ExampleHedgeFunc() {
+	// Hedge n starts n milliseconds after the attempt before it.
+	h := policy.HedgeFunc[int](func(n int) time.Duration { return time.Duration(n) * time.Millisecond })
+	v, err := policy.Run(context.Background(), h, func(ctx context.Context) (int, error) {
+		if policy.Attempt(ctx) == 1 {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
+		return policy.Attempt(ctx), nil
+	})
+	fmt.Println(v, err)
+	// Output: 2 <nil>
+}
+
+// Example_pipeline composes the four call-shaping policies in the
+// recommended order: Fallback outermost, then Retry, Hedge, and Timeout
+// bounding each attempt.
+func Example_pipeline() {
+	p := policy.Compose(
+		policy.Fallback("stale"),
+		policy.Retry[string](policy.WithAttempts(3), policy.WithBackoff(policy.Constant(time.Millisecond))),
+		policy.Hedge[string](time.Millisecond),
+		policy.Timeout[string](time.Second),
+	)
+	fmt.Println(p)
+	v, err := p.Run(context.Background(), func(ctx context.Context) (string, error) {
+		if policy.Attempt(ctx) < 3 {
+			return "", errors.New("flaky")
+		}
+		return "fresh", nil
+	})
+	fmt.Println(v, err)
+	// Output:
+	// fallback(value) → retry(attempts=3 backoff=constant(1ms)) → hedge(delay=1ms hedges=1) → timeout(1s) → fn
+	// fresh <nil>
 }

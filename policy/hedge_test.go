@@ -18,6 +18,7 @@ import (
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
+	"github.com/ionkit/ion/policy/policytest"
 )
 
 // hedgeScript is a Func whose attempt n (by policy.Attempt) takes
@@ -26,7 +27,7 @@ import (
 type hedgeScript struct {
 	latency []time.Duration
 	fail    []bool
-	log     *callLog
+	log     *policytest.Recorder[string] // records the calls of run
 
 	// mu guards the fields below.
 	mu        sync.Mutex
@@ -34,8 +35,16 @@ type hedgeScript struct {
 	finished  atomic.Int32
 }
 
-func (s *hedgeScript) fn(ctx context.Context) (string, error) {
-	s.log.record(ctx)
+func newHedgeScript(latency []time.Duration, fail []bool) *hedgeScript {
+	s := &hedgeScript{latency: latency, fail: fail}
+	s.log = policytest.Record(s.run)
+	return s
+}
+
+// fn runs an attempt and records it.
+func (s *hedgeScript) fn(ctx context.Context) (string, error) { return s.log.Func(ctx) }
+
+func (s *hedgeScript) run(ctx context.Context) (string, error) {
 	defer s.finished.Add(1)
 	n := policy.Attempt(ctx)
 	t := time.NewTimer(s.latency[n-1])
@@ -85,18 +94,18 @@ func TestHedge(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := &hedgeScript{latency: tc.latency, fail: tc.fail, log: newCallLog()}
+				s := newHedgeScript(tc.latency, tc.fail)
 				h := policy.Hedge[string](100*ms, policy.WithHedges(tc.hedges))
 				start := time.Now()
 				v, err := policy.Run(t.Context(), h, s.fn)
 				assert.Equal(t, tc.elapsed, time.Since(start))
 				assert.Equal(t, tc.want, v)
 				assert.Equal(t, tc.wantErr, err)
-				assert.Equal(t, tc.starts, s.log.times(), "hedges start delay after one another")
+				assert.Equal(t, tc.starts, s.log.Starts(), "hedges start delay after one another")
 				s.mu.Lock()
 				assert.ElementsMatch(t, tc.cancelled, s.cancelled, "the losers are cancelled")
 				s.mu.Unlock()
-				assert.Equal(t, int32(s.log.count()), s.finished.Load(), "every attempt has returned when Hedge returns")
+				assert.Equal(t, int32(s.log.Count()), s.finished.Load(), "every attempt has returned when Hedge returns")
 			})
 		})
 	}
@@ -105,7 +114,7 @@ func TestHedge(t *testing.T) {
 
 func TestHedgeFuncDelays(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &hedgeScript{latency: []time.Duration{time.Hour, time.Hour, time.Hour, 0}, fail: make([]bool, 4), log: newCallLog()}
+		s := newHedgeScript([]time.Duration{time.Hour, time.Hour, time.Hour, 0}, make([]bool, 4))
 		var asked []int
 		h := policy.HedgeFunc[string](func(n int) time.Duration {
 			asked = append(asked, n)
@@ -117,7 +126,7 @@ func TestHedgeFuncDelays(t *testing.T) {
 		v, err := policy.Run(t.Context(), h, s.fn)
 		require.NoError(t, err)
 		assert.Equal(t, "attempt 4", v)
-		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}, s.log.times())
+		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}, s.log.Starts())
 		assert.Equal(t, []int{1, 2, 3}, asked)
 		assert.Equal(t, "hedge(delay=func hedges=3)", h.String())
 	})
@@ -125,31 +134,31 @@ func TestHedgeFuncDelays(t *testing.T) {
 
 func TestHedgeZeroDelayStartsAllAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &hedgeScript{latency: []time.Duration{30, 20, 10}, fail: make([]bool, 3), log: newCallLog()}
+		s := newHedgeScript([]time.Duration{30, 20, 10}, make([]bool, 3))
 		v, err := policy.Run(t.Context(), policy.Hedge[string](0, policy.WithHedges(2)), s.fn)
 		require.NoError(t, err)
 		assert.Equal(t, "attempt 3", v, "the fastest attempt wins")
-		assert.Equal(t, []time.Duration{0, 0, 0}, s.log.times())
-		assert.ElementsMatch(t, []int{1, 2, 3}, s.log.attempts())
+		assert.Equal(t, []time.Duration{0, 0, 0}, s.log.Starts())
+		assert.ElementsMatch(t, []int{1, 2, 3}, s.log.Attempts())
 	})
 }
 
 func TestHedgeAttemptNumbersFollowOuterRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
-		p := policy.Compose(
-			policy.Retry[string](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(0))),
-			policy.Hedge[string](10*time.Millisecond),
-		)
-		_, err := p.Run(t.Context(), func(ctx context.Context) (string, error) {
-			n := l.record(ctx)
-			if n == 1 {
+		var calls atomic.Int32
+		l := policytest.Record(func(ctx context.Context) (string, error) {
+			if calls.Add(1) == 1 {
 				time.Sleep(20 * time.Millisecond)
 			}
 			return "", errTransient
 		})
+		p := policy.Compose(
+			policy.Retry[string](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(0))),
+			policy.Hedge[string](10*time.Millisecond),
+		)
+		_, err := p.Run(t.Context(), l.Func)
 		assert.ErrorIs(t, err, policy.ErrRetriesExhausted)
-		assert.Equal(t, []int{1, 2, 2}, l.attempts(), "retry 1 hedged as 2, then retry 2 fails before its hedge")
+		assert.Equal(t, []int{1, 2, 2}, l.Attempts(), "retry 1 hedged as 2, then retry 2 fails before its hedge")
 	})
 }
 
@@ -214,7 +223,7 @@ func TestHedgePanics(t *testing.T) {
 
 func TestHedgeCallerCancellation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &hedgeScript{latency: []time.Duration{time.Hour, time.Hour}, fail: make([]bool, 2), log: newCallLog()}
+		s := newHedgeScript([]time.Duration{time.Hour, time.Hour}, make([]bool, 2))
 		ctx, cancel := context.WithCancel(t.Context())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		var got []policy.Outcome
@@ -222,10 +231,10 @@ func TestHedgeCallerCancellation(t *testing.T) {
 		_, err := policy.Compose(probe[string](&got), policy.Hedge[string](100*time.Millisecond)).Run(ctx, s.fn)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.Equal(t, 50*time.Millisecond, time.Since(start))
-		assert.Equal(t, 1, s.log.count(), "no hedge starts once the caller has gone")
+		assert.Equal(t, 1, s.log.Count(), "no hedge starts once the caller has gone")
 		assert.Equal(t, []policy.Outcome{policy.Ignored}, got)
 		time.Sleep(time.Second)
-		assert.Equal(t, 1, s.log.count())
+		assert.Equal(t, 1, s.log.Count())
 	})
 }
 
@@ -234,11 +243,11 @@ func TestHedgeBudget(t *testing.T) {
 		rec := observe.NewRecorder()
 		budget := policy.NewBudget(0, 1) // one hedge per second
 		h := policy.Hedge[string](10*time.Millisecond, policy.WithHedges(3), policy.WithBudget(budget), policy.WithMetrics(rec))
-		s := &hedgeScript{latency: []time.Duration{time.Second, time.Second, time.Second, time.Second}, fail: make([]bool, 4), log: newCallLog()}
+		s := newHedgeScript([]time.Duration{time.Second, time.Second, time.Second, time.Second}, make([]bool, 4))
 		v, err := policy.Run(t.Context(), h, s.fn)
 		require.NoError(t, err)
 		assert.Equal(t, "attempt 1", v)
-		assert.Equal(t, 2, s.log.count(), "the budget allowed one hedge only")
+		assert.Equal(t, 2, s.log.Count(), "the budget allowed one hedge only")
 		labels := []observe.Label{observe.L("name", "hedge"), observe.L("policy", "hedge")}
 		assert.Equal(t, int64(1), rec.Count("ion_policy_hedges_total", labels...))
 		assert.Equal(t, int64(2), rec.Count("ion_policy_attempts_total", labels...))
@@ -426,6 +435,48 @@ func TestHedgeGoexitInHedgeHangsTheCall(t *testing.T) {
 			assert.Equal(t, time.Millisecond, time.Since(start))
 			assert.Equal(t, int32(1), attempts.Load(), "the hedge never started")
 			assert.Equal(t, int32(1), cancelled.Load())
+		})
+	})
+}
+
+// FuzzHedge builds a Hedge with an arbitrary delay and hedge count and runs
+// attempts with arbitrary latencies. Properties: no panic; invalid settings
+// fail closed; a valid one returns a result from one of its attempts and
+// leaves no goroutine behind (the bubble would deadlock otherwise).
+func FuzzHedge(f *testing.F) {
+	f.Add(int64(time.Millisecond), 2, []byte{5, 1, 9})
+	f.Add(int64(-1), 1, []byte{})
+	f.Add(int64(0), 0, []byte{0})
+	f.Add(int64(0), 7, []byte{3, 3, 3, 3, 3, 3, 3, 3})
+	f.Fuzz(func(t *testing.T, delay int64, hedges int, latencies []byte) {
+		h := policy.Hedge[int](time.Duration(delay), policy.WithHedges(hedges%10))
+		synctest.Test(t, func(t *testing.T) {
+			v, err := policy.Run(t.Context(), h, func(ctx context.Context) (int, error) {
+				n := policy.Attempt(ctx)
+				lat := time.Duration(0)
+				if len(latencies) > 0 {
+					lat = time.Duration(latencies[(n-1)%len(latencies)]) * time.Millisecond
+				}
+				select {
+				case <-time.After(lat):
+				case <-ctx.Done():
+					return 0, ctx.Err()
+				}
+				if lat%3 == 0 {
+					return 0, errTransient
+				}
+				return n, nil
+			})
+			if h.Err() != nil {
+				checkConfigErr(t, err)
+				return
+			}
+			if err != nil && !errors.Is(err, errTransient) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if err == nil && (v < 1 || v > 1+hedges%10) {
+				t.Fatalf("result %d is not from one of the attempts", v)
+			}
 		})
 	})
 }

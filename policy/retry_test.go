@@ -21,10 +21,10 @@ import (
 
 func TestRetryDefaults(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 		r := policy.Retry[int]()
 		require.NoError(t, r.Err())
-		v, err := policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
+		v, err := policy.Run(t.Context(), r, l.Func)
 		assert.Zero(t, v)
 		assert.ErrorIs(t, err, policy.ErrRetriesExhausted, "exhausted attempts match the retry sentinel")
 		assert.ErrorIs(t, err, errTransient, "exhausted attempts match the last attempt's error")
@@ -32,122 +32,32 @@ func TestRetryDefaults(t *testing.T) {
 		require.ErrorAs(t, err, &re)
 		assert.Equal(t, 3, re.Attempts, "the default is 3 attempts")
 		assert.Equal(t, "policy: retries exhausted after 3 attempts: transient", err.Error())
-		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond}, l.times(),
+		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond}, l.Starts(),
 			"the default backoff is Exponential(100ms, 10s) without jitter")
-		assert.Equal(t, []int{1, 2, 3}, l.attempts(), "each attempt sees its number through policy.Attempt")
+		assert.Equal(t, []int{1, 2, 3}, l.Attempts(), "each attempt sees its number through policy.Attempt")
 	})
 }
 
 func TestRetrySucceedsAfterFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes(2, errTransient, "ok"))
 		r := policy.Retry[string](policy.WithAttempts(4), policy.WithBackoff(policy.Constant(time.Second)))
-		v, err := policy.Run(t.Context(), r, failThenSucceed(l, 2, "ok"))
+		v, err := policy.Run(t.Context(), r, l.Func)
 		require.NoError(t, err)
 		assert.Equal(t, "ok", v)
-		assert.Equal(t, 3, l.count(), "Retry stops at the first success")
-		assert.Equal(t, []int{1, 2, 3}, l.attempts())
+		assert.Equal(t, 3, l.Count(), "Retry stops at the first success")
+		assert.Equal(t, []int{1, 2, 3}, l.Attempts())
 	})
-}
-
-func TestRetryBackoffSchedules(t *testing.T) {
-	const ms = time.Millisecond
-	tests := []struct {
-		name     string
-		attempts int
-		backoff  policy.Backoff
-		want     []time.Duration // gaps between attempts, to the nanosecond
-	}{
-		{"zero", 3, policy.Backoff{}, []time.Duration{0, 0}},
-		{"constant", 4, policy.Constant(time.Second), []time.Duration{time.Second, time.Second, time.Second}},
-		{"linear", 6, policy.Linear(100*ms, 50*ms, 220*ms), []time.Duration{100 * ms, 150 * ms, 200 * ms, 220 * ms, 220 * ms}},
-		{"exponential", 7, policy.Exponential(100*ms, time.Second),
-			[]time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, time.Second}},
-		{"exponential odd", 4, policy.Exponential(7*time.Nanosecond, 25*time.Nanosecond),
-			[]time.Duration{7, 14, 25}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				l := newCallLog()
-				r := policy.Retry[int](policy.WithAttempts(tc.attempts), policy.WithBackoff(tc.backoff))
-				_, err := policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
-				require.ErrorIs(t, err, policy.ErrRetriesExhausted)
-				assert.Equal(t, tc.want, l.gaps(), "the waits between attempts follow the backoff to the nanosecond")
-			})
-		})
-	}
-}
-
-func TestBackoffDelay(t *testing.T) {
-	const ms = time.Millisecond
-	tests := []struct {
-		name string
-		b    policy.Backoff
-		n    int
-		want time.Duration
-	}{
-		{"zero value", policy.Backoff{}, 5, 0},
-		{"n below 1", policy.Constant(time.Second), 0, 0},
-		{"constant", policy.Constant(time.Second), 1000, time.Second},
-		{"linear first", policy.Linear(100*ms, 10*ms, time.Second), 1, 100 * ms},
-		{"linear third", policy.Linear(100*ms, 10*ms, time.Second), 3, 120 * ms},
-		{"linear capped", policy.Linear(100*ms, 10*ms, time.Second), 1000, time.Second},
-		{"linear huge n", policy.Linear(time.Nanosecond, time.Hour, math.MaxInt64), math.MaxInt, math.MaxInt64},
-		{"linear zero step", policy.Linear(5*ms, 0, time.Second), math.MaxInt, 5 * ms},
-		{"exponential first", policy.Exponential(100*ms, 10*time.Second), 1, 100 * ms},
-		{"exponential fourth", policy.Exponential(100*ms, 10*time.Second), 4, 800 * ms},
-		{"exponential capped", policy.Exponential(100*ms, 10*time.Second), 8, 10 * time.Second},
-		{"exponential no overflow", policy.Exponential(time.Nanosecond, math.MaxInt64), 100, math.MaxInt64},
-		{"exponential huge n", policy.Exponential(3*time.Nanosecond, math.MaxInt64-1), math.MaxInt, math.MaxInt64 - 1},
-		{"exponential zero initial", policy.Exponential(0, time.Second), math.MaxInt, 0},
-		{"factor 1.5 first", policy.ExponentialFactor(100*ms, 10*time.Second, 1.5), 1, 100 * ms},
-		{"factor 1.5 third", policy.ExponentialFactor(100*ms, 10*time.Second, 1.5), 3, 225 * ms},
-		{"factor 3 fourth", policy.ExponentialFactor(100*ms, 10*time.Second, 3), 4, 2700 * ms},
-		{"factor capped", policy.ExponentialFactor(100*ms, time.Second, 1.5), 100, time.Second},
-		{"factor 1 is constant", policy.ExponentialFactor(100*ms, time.Second, 1), math.MaxInt, 100 * ms},
-		{"factor huge n", policy.ExponentialFactor(time.Nanosecond, math.MaxInt64, 1.0001), math.MaxInt, math.MaxInt64},
-		{"factor 2 is Exponential", policy.ExponentialFactor(7, 25, 2), 3, 25},
-		{"factor zero initial", policy.ExponentialFactor(0, time.Second, 1.5), 10, 0},
-		{"invalid", policy.Constant(-1), 1, 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, tc.b.Delay(tc.n), "%v.Delay(%d)", tc.b, tc.n)
-		})
-	}
-	// The schedule never decreases and never goes negative.
-	for _, b := range []policy.Backoff{
-		policy.Exponential(time.Nanosecond, math.MaxInt64),
-		policy.Linear(time.Nanosecond, math.MaxInt64/3, math.MaxInt64),
-		policy.ExponentialFactor(time.Nanosecond, math.MaxInt64, 1.7),
-	} {
-		prev := time.Duration(0)
-		for n := 1; n < 200; n++ {
-			d := b.Delay(n)
-			require.GreaterOrEqual(t, d, prev, "%v.Delay(%d) must not decrease (overflow)", b, n)
-			prev = d
-		}
-	}
-	assert.Equal(t, "constant(1s)", policy.Constant(time.Second).String())
-	assert.Equal(t, "linear(100ms+10ms..1s)", policy.Linear(100*ms, 10*ms, time.Second).String())
-	assert.Equal(t, "exponential(100ms..10s)", policy.Exponential(100*ms, 10*time.Second).String())
-	assert.Equal(t, "exponential(100ms..10s x1.5)", policy.ExponentialFactor(100*ms, 10*time.Second, 1.5).String())
-	assert.Equal(t, "exponential(100ms..10s)", policy.ExponentialFactor(100*ms, 10*time.Second, 2).String())
-	assert.Equal(t, "retry(attempts=3 backoff=constant(1s) jitter=±20% jitter=+50ms)",
-		policy.Retry[int](policy.WithBackoff(policy.Constant(time.Second)), policy.WithProportionalJitter(0.2), policy.WithAbsoluteJitter(50*ms)).String())
-	assert.Equal(t, "none full equal decorrelated Jitter(9)", policy.NoJitter.String()+" "+policy.FullJitter.String()+" "+
-		policy.EqualJitter.String()+" "+policy.DecorrelatedJitter.String()+" "+policy.Jitter(9).String())
 }
 
 // TestFailsafeGo23BackoffApplied guards failsafe-go#23: a configured
 // backoff was not applied between attempts.
 func TestFailsafeGo23BackoffApplied(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 		r := policy.Retry[int](policy.WithBackoff(policy.Exponential(time.Second, time.Minute)))
-		_, _ = policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
-		assert.Equal(t, []time.Duration{time.Second, 2 * time.Second}, l.gaps())
+		_, _ = policy.Run(t.Context(), r, l.Func)
+		assert.Equal(t, []time.Duration{time.Second, 2 * time.Second}, l.Gaps())
 	})
 }
 
@@ -160,12 +70,12 @@ func TestFailsafeGo29MaxDurationFromCallStart(t *testing.T) {
 			policy.WithBackoff(policy.Constant(300*time.Millisecond)))
 		time.Sleep(time.Hour) // the policy is old; the call is not
 		for range 2 {
-			l := newCallLog()
+			l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 			start := time.Now()
-			_, err := policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
+			_, err := policy.Run(t.Context(), r, l.Func)
 			assert.ErrorIs(t, err, policy.ErrRetriesExhausted)
 			assert.ErrorIs(t, err, errTransient)
-			assert.Equal(t, []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, 900 * time.Millisecond}, l.times(),
+			assert.Equal(t, []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, 900 * time.Millisecond}, l.Starts(),
 				"attempts start while start+maxDuration is not reached; the 5th would start at 1.2s")
 			assert.Equal(t, 900*time.Millisecond, time.Since(start), "no sleep past the max duration")
 		}
@@ -209,184 +119,35 @@ func TestFailsafeGo32NegativeAttemptsFailClosed(t *testing.T) {
 		var ce *ion.ConfigError
 		require.ErrorAs(t, r.Err(), &ce)
 		assert.Equal(t, "WithAttempts", ce.Param)
-		l := newCallLog()
-		_, err := policy.Run(context.Background(), r, alwaysFail[int](l, errTransient))
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
+		_, err := policy.Run(context.Background(), r, l.Func)
 		assert.ErrorIs(t, err, ion.ErrInvalidConfig)
-		assert.Zero(t, l.count(), "a policy with invalid config never calls fn")
+		assert.Zero(t, l.Count(), "a policy with invalid config never calls fn")
 	}
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 		r := policy.Retry[int](policy.WithUnlimitedAttempts(), policy.WithBackoff(policy.Constant(time.Second)))
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
-		_, err := policy.Run(ctx, r, alwaysFail[int](l, errTransient))
+		_, err := policy.Run(ctx, r, l.Func)
 		assert.ErrorIs(t, err, policy.ErrRetryDeadline)
-		assert.Equal(t, 60, l.count(), "unlimited attempts retry until the ctx deadline")
+		assert.Equal(t, 60, l.Count(), "unlimited attempts retry until the ctx deadline")
 	})
 }
 
 func TestRetryUnlimitedNeedsABound(t *testing.T) {
-	l := newCallLog()
+	l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 	r := policy.Retry[int](policy.WithUnlimitedAttempts())
 	require.NoError(t, r.Err(), "unlimited attempts are valid when a call brings a deadline")
-	_, err := policy.Run(context.Background(), r, alwaysFail[int](l, errTransient))
+	_, err := policy.Run(context.Background(), r, l.Func)
 	var ce *ion.ConfigError
 	require.ErrorAs(t, err, &ce, "unlimited attempts without a bound fail closed")
 	assert.Equal(t, "WithUnlimitedAttempts", ce.Param)
-	assert.Zero(t, l.count())
+	assert.Zero(t, l.Count())
 	assert.Equal(t, "retry(attempts=unlimited backoff=exponential(100ms..10s))", r.String())
 	// WithAttempts after WithUnlimitedAttempts wins.
 	assert.Equal(t, "retry(attempts=2 backoff=constant(0s))",
 		policy.Retry[int](policy.WithUnlimitedAttempts(), policy.WithAttempts(2), policy.WithBackoff(policy.Constant(0))).String())
-}
-
-func TestRetryJitter(t *testing.T) {
-	const ms = time.Millisecond
-	const attempts = 8
-	b := policy.Exponential(100*ms, 2*time.Second)
-	tests := []struct {
-		jitter policy.Jitter
-		lo, hi func(n int, prev time.Duration) time.Duration // bounds of the wait before retry n
-	}{
-		{policy.FullJitter,
-			func(int, time.Duration) time.Duration { return 0 },
-			func(n int, _ time.Duration) time.Duration { return b.Delay(n) }},
-		{policy.EqualJitter,
-			func(n int, _ time.Duration) time.Duration { return b.Delay(n) - b.Delay(n)/2 },
-			func(n int, _ time.Duration) time.Duration { return b.Delay(n) }},
-		{policy.DecorrelatedJitter,
-			func(int, time.Duration) time.Duration { return 100 * ms },
-			func(_ int, prev time.Duration) time.Duration { return min(3*prev, 2*time.Second) }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.jitter.String(), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				schedule := func(seed uint64) []time.Duration {
-					l := newCallLog()
-					r := policy.Retry[int](policy.WithAttempts(attempts), policy.WithBackoff(b),
-						policy.WithJitter(tc.jitter), policy.WithSeed(seed))
-					_, err := policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
-					require.ErrorIs(t, err, policy.ErrRetriesExhausted)
-					return l.gaps()
-				}
-				var distinct int
-				first := schedule(1)
-				for seed := uint64(1); seed <= 20; seed++ {
-					gaps := schedule(seed)
-					require.Len(t, gaps, attempts-1)
-					prev := 100 * ms
-					for i, d := range gaps {
-						n := i + 1
-						assert.GreaterOrEqual(t, d, tc.lo(n, prev), "seed %d retry %d: jittered delay below its range", seed, n)
-						assert.LessOrEqual(t, d, tc.hi(n, prev), "seed %d retry %d: jittered delay above its range", seed, n)
-						assert.GreaterOrEqual(t, d, time.Duration(0), "a delay is never negative")
-						prev = d
-					}
-					if seed == 1 {
-						assert.Equal(t, first, gaps, "the same seed gives the same schedule")
-					} else if !assert.ObjectsAreEqual(first, gaps) {
-						distinct++
-					}
-				}
-				assert.Greater(t, distinct, 15, "different seeds give different schedules")
-			})
-		})
-	}
-}
-
-// TestRetryJitterShapes checks the jitters that take a parameter: every
-// delay stays within its documented bounds, one seed gives one schedule,
-// and different seeds spread the delays.
-func TestRetryJitterShapes(t *testing.T) {
-	const ms = time.Millisecond
-	const attempts = 8
-	b := policy.ExponentialFactor(100*ms, 2*time.Second, 1.5)
-	tests := []struct {
-		name   string
-		opts   []policy.RetryOption
-		lo, hi func(d time.Duration) time.Duration // bounds of the wait for an un-jittered delay d
-	}{
-		{"proportional 20%", []policy.RetryOption{policy.WithProportionalJitter(0.2)},
-			func(d time.Duration) time.Duration { return d - d/5 },
-			func(d time.Duration) time.Duration { return d + d/5 }},
-		{"proportional 100%", []policy.RetryOption{policy.WithProportionalJitter(1)},
-			func(time.Duration) time.Duration { return 0 },
-			func(d time.Duration) time.Duration { return 2 * d }},
-		{"absolute 50ms", []policy.RetryOption{policy.WithAbsoluteJitter(50 * ms)},
-			func(d time.Duration) time.Duration { return d },
-			func(d time.Duration) time.Duration { return d + 50*ms }},
-		{"full plus absolute", []policy.RetryOption{policy.WithJitter(policy.FullJitter), policy.WithAbsoluteJitter(50 * ms)},
-			func(time.Duration) time.Duration { return 0 },
-			func(d time.Duration) time.Duration { return d + 50*ms }},
-		{"WithJitter after proportional replaces it", []policy.RetryOption{policy.WithProportionalJitter(1), policy.WithJitter(policy.EqualJitter)},
-			func(d time.Duration) time.Duration { return d - d/2 },
-			func(d time.Duration) time.Duration { return d }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				schedule := func(seed uint64) []time.Duration {
-					var got []time.Duration
-					opts := append([]policy.RetryOption{policy.WithAttempts(attempts), policy.WithBackoff(b), policy.WithSeed(seed),
-						policy.WithOnRetry(func(_ context.Context, _ int, _ error, d time.Duration) { got = append(got, d) })}, tc.opts...)
-					_, err := policy.Run(t.Context(), policy.Retry[int](opts...), policytest.FailTimes(math.MaxInt, errTransient, 0))
-					require.ErrorIs(t, err, policy.ErrRetriesExhausted)
-					return got
-				}
-				first := schedule(1)
-				distinct := 0
-				for seed := uint64(1); seed <= 20; seed++ {
-					got := schedule(seed)
-					require.Len(t, got, attempts-1)
-					for i, d := range got {
-						want := b.Delay(i + 1)
-						assert.GreaterOrEqual(t, d, tc.lo(want), "seed %d retry %d: below the documented bound", seed, i+1)
-						assert.LessOrEqual(t, d, tc.hi(want), "seed %d retry %d: above the documented bound", seed, i+1)
-					}
-					if seed == 1 {
-						assert.Equal(t, first, got, "the same seed gives the same schedule")
-					} else if !assert.ObjectsAreEqual(first, got) {
-						distinct++
-					}
-				}
-				assert.Greater(t, distinct, 15, "different seeds give different schedules")
-			})
-		})
-	}
-	// The saturating paths: the largest delays neither overflow nor go
-	// negative.
-	synctest.Test(t, func(t *testing.T) {
-		var got []time.Duration
-		r := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(math.MaxInt64)),
-			policy.WithProportionalJitter(1), policy.WithAbsoluteJitter(math.MaxInt64), policy.WithSeed(3),
-			policy.WithOnRetry(func(_ context.Context, _ int, _ error, d time.Duration) { got = append(got, d) }))
-		ctx, cancel := context.WithCancel(t.Context())
-		time.AfterFunc(time.Second, cancel) // ends the wait
-		_, err := policy.Run(ctx, r, policytest.FailTimes(math.MaxInt, errTransient, 0))
-		require.ErrorIs(t, err, context.Canceled)
-		require.Len(t, got, 1)
-		assert.Positive(t, got[0], "a saturated delay is not negative")
-	})
-}
-
-func TestRetryJitterUnseeded(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		r := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(time.Second)), policy.WithJitter(policy.FullJitter))
-		for range 20 {
-			l := newCallLog()
-			_, _ = policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
-			gaps := l.gaps()
-			require.Len(t, gaps, 1)
-			assert.True(t, gaps[0] >= 0 && gaps[0] <= time.Second, "full jitter stays in [0, d], got %v", gaps[0])
-		}
-	})
-	// Decorrelated jitter with a zero initial delay waits nothing.
-	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
-		r := policy.Retry[int](policy.WithBackoff(policy.Exponential(0, time.Second)), policy.WithJitter(policy.DecorrelatedJitter))
-		_, _ = policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
-		assert.Equal(t, []time.Duration{0, 0}, l.gaps())
-	})
 }
 
 func TestRetryHonoursRetryAfter(t *testing.T) {
@@ -407,20 +168,13 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				l := newCallLog()
-				// An inner layer rejects the first attempt, as an open breaker would.
-				reject := policy.New("reject-once", func(ctx context.Context, next policy.Next[string]) (string, error) {
-					if l.record(ctx) == 1 {
-						return "", &limitedErr{wait: tc.after}
-					}
-					return next.Call(ctx)
-				})
+				// The first attempt is rejected, as by an open breaker.
+				l := policytest.Record(policytest.Sequence(policytest.Fail[string](&limitedErr{wait: tc.after}), policytest.Ok("ok")))
 				opts := append([]policy.RetryOption{policy.WithBackoff(policy.Constant(100 * ms)), policy.WithSeed(1)}, tc.opts...)
-				p := policy.Compose(policy.Retry[string](opts...), reject)
-				v, err := p.Run(t.Context(), func(context.Context) (string, error) { return "ok", nil })
+				v, err := policy.Run(t.Context(), policy.Retry[string](opts...), l.Func)
 				require.NoError(t, err)
 				assert.Equal(t, "ok", v)
-				gaps := l.gaps()
+				gaps := l.Gaps()
 				require.Len(t, gaps, 1)
 				assert.GreaterOrEqual(t, gaps[0], tc.want, "a rejection is retried after max(backoff, RetryAfter), never sooner")
 				if len(tc.opts) == 0 || tc.after == 5*time.Second {
@@ -431,14 +185,14 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	}
 	// The Retry-After survives the RetryError, so an outer policy sees it.
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, &limitedErr{wait: 3 * time.Second}, 0))
 		r := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(0)), policy.WithMaxRetryAfter(time.Minute))
-		_, err := policy.Run(t.Context(), r, alwaysFail[int](l, &limitedErr{wait: 3 * time.Second}))
+		_, err := policy.Run(t.Context(), r, l.Func)
 		d, ok := ion.RetryAfter(err)
 		assert.True(t, ok)
 		assert.Equal(t, 3*time.Second, d)
 		assert.ErrorIs(t, err, ion.ErrRejected)
-		assert.Equal(t, []time.Duration{3 * time.Second}, l.gaps())
+		assert.Equal(t, []time.Duration{3 * time.Second}, l.Gaps())
 	})
 }
 
@@ -481,45 +235,45 @@ func TestRetryWaitingOutLongRetryAfter(t *testing.T) {
 
 func TestRetryDeadlineAware(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 		ctx, cancel := context.WithTimeout(t.Context(), 250*time.Millisecond)
 		defer cancel()
 		r := policy.Retry[int](policy.WithAttempts(10), policy.WithBackoff(policy.Constant(100*time.Millisecond)))
 		start := time.Now()
-		_, err := policy.Run(ctx, r, alwaysFail[int](l, errTransient))
+		_, err := policy.Run(ctx, r, l.Func)
 		assert.ErrorIs(t, err, policy.ErrRetryDeadline)
 		assert.ErrorIs(t, err, errTransient, "the deadline error wraps the last attempt's error")
 		assert.NotErrorIs(t, err, context.DeadlineExceeded, "Retry gave up before the deadline passed")
 		assert.Equal(t, 200*time.Millisecond, time.Since(start), "no sleep when the deadline cannot fit the next delay")
-		assert.Equal(t, 3, l.count())
+		assert.Equal(t, 3, l.Count())
 	})
 	// A Retry-After beyond the deadline returns at once.
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, &limitedErr{wait: 2 * time.Second}, 0))
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		start := time.Now()
-		_, err := policy.Run(ctx, policy.Retry[int](), alwaysFail[int](l, &limitedErr{wait: 2 * time.Second}))
+		_, err := policy.Run(ctx, policy.Retry[int](), l.Func)
 		assert.ErrorIs(t, err, policy.ErrRetryDeadline)
 		assert.ErrorIs(t, err, ion.ErrRejected)
 		assert.Zero(t, time.Since(start))
-		assert.Equal(t, 1, l.count())
+		assert.Equal(t, 1, l.Count())
 	})
 }
 
 func TestRetryCancelDuringBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 		ctx, cancel := context.WithCancel(t.Context())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		r := policy.Retry[int](policy.WithBackoff(policy.Constant(time.Second)))
 		var got []policy.Outcome
 		start := time.Now()
-		_, err := policy.Run(ctx, policy.Compose(probe[int](&got), r), alwaysFail[int](l, errTransient))
+		_, err := policy.Run(ctx, policy.Compose(probe[int](&got), r), l.Func)
 		assert.Equal(t, 50*time.Millisecond, time.Since(start), "cancellation during a backoff returns at once")
 		assert.ErrorIs(t, err, context.Canceled, "the ctx error is wrapped")
 		assert.ErrorIs(t, err, errTransient, "the last attempt's error is wrapped")
-		assert.Equal(t, 1, l.count(), "no attempt after the cancellation")
+		assert.Equal(t, 1, l.Count(), "no attempt after the cancellation")
 		assert.Equal(t, []policy.Outcome{policy.Ignored}, got, "the caller's cancellation is Ignored by outer policies")
 		assert.Contains(t, err.Error(), "policy: retry stopped: context canceled after 1 attempt: transient")
 	})
@@ -531,30 +285,25 @@ func TestRetryClassification(t *testing.T) {
 
 	t.Run("ignored is not retried", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
-		l := newCallLog()
-		_, err := policy.Run(cctx, policy.Retry[int](noDelay), func(ctx context.Context) (int, error) {
-			l.record(ctx)
+		l := policytest.Record(func(ctx context.Context) (int, error) {
 			cancel()
 			return 0, ctx.Err()
 		})
+		_, err := policy.Run(cctx, policy.Retry[int](noDelay), l.Func)
 		assert.ErrorIs(t, err, context.Canceled)
-		assert.Equal(t, 1, l.count())
+		assert.Equal(t, 1, l.Count())
 		var re *policy.RetryError
 		assert.False(t, errors.As(err, &re), "an Ignored result is returned unchanged")
 	})
 
 	t.Run("classifier failure with nil error", func(t *testing.T) {
-		l := newCallLog()
 		p := policy.Compose[int](policy.Retry[int](noDelay)).WithClassifier(func(v int, err error) policy.Outcome {
 			if err != nil || v >= 500 {
 				return policy.Failure
 			}
 			return policy.Success
 		})
-		v, err := p.Run(ctx, func(ctx context.Context) (int, error) {
-			l.record(ctx)
-			return 503, nil
-		})
+		v, err := p.Run(ctx, func(context.Context) (int, error) { return 503, nil })
 		assert.Equal(t, 503, v, "the last value is returned with the error")
 		assert.ErrorIs(t, err, policy.ErrRetriesExhausted)
 		var re *policy.RetryError
@@ -565,42 +314,31 @@ func TestRetryClassification(t *testing.T) {
 	})
 
 	t.Run("RetryIf retries a success", func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.Sequence(policytest.Ok("pending"), policytest.Ok("pending"), policytest.Ok("done")))
 		r := policy.Retry[string](noDelay).RetryIf(func(v string, err error) bool { return v == "pending" })
-		v, err := policy.Run(ctx, r, func(ctx context.Context) (string, error) {
-			if l.record(ctx) < 3 {
-				return "pending", nil
-			}
-			return "done", nil
-		})
+		v, err := policy.Run(ctx, r, l.Func)
 		require.NoError(t, err)
 		assert.Equal(t, "done", v)
-		assert.Equal(t, 3, l.count())
+		assert.Equal(t, 3, l.Count())
 	})
 
 	t.Run("AbortIf stops a failure", func(t *testing.T) {
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[string](math.MaxInt, errPermanent, ""))
 		r := policy.Retry[string](noDelay).AbortIf(func(_ string, err error) bool { return errors.Is(err, errPermanent) })
-		_, err := policy.Run(ctx, r, alwaysFail[string](l, errPermanent))
+		_, err := policy.Run(ctx, r, l.Func)
 		assert.Equal(t, errPermanent, err, "an aborted result is returned unchanged")
-		assert.Equal(t, 1, l.count())
-		l2 := newCallLog()
-		_, err = policy.Run(ctx, r, alwaysFail[string](l2, errTransient))
+		assert.Equal(t, 1, l.Count())
+		l2 := policytest.Record(policytest.FailTimes[string](math.MaxInt, errTransient, ""))
+		_, err = policy.Run(ctx, r, l2.Func)
 		assert.ErrorIs(t, err, policy.ErrRetriesExhausted)
-		assert.Equal(t, 3, l2.count(), "other failures are still retried")
+		assert.Equal(t, 3, l2.Count(), "other failures are still retried")
 	})
 
 	t.Run("AbortIf vetoes RetryIf", func(t *testing.T) {
-		l := newCallLog()
 		r := policy.Retry[string](noDelay).
 			RetryIf(func(string, error) bool { return true }).
 			AbortIf(func(v string, _ error) bool { return v == "stop" })
-		v, err := policy.Run(ctx, r, func(ctx context.Context) (string, error) {
-			if l.record(ctx) == 2 {
-				return "stop", nil
-			}
-			return "again", nil
-		})
+		v, err := policy.Run(ctx, r, policytest.Sequence(policytest.Ok("again"), policytest.Ok("stop"), policytest.Ok("again")))
 		require.NoError(t, err)
 		assert.Equal(t, "stop", v)
 	})
@@ -608,9 +346,9 @@ func TestRetryClassification(t *testing.T) {
 	t.Run("copies leave the original unchanged", func(t *testing.T) {
 		base := policy.Retry[string](noDelay)
 		_ = base.AbortIf(func(string, error) bool { return true })
-		l := newCallLog()
-		_, _ = policy.Run(ctx, base, alwaysFail[string](l, errTransient))
-		assert.Equal(t, 3, l.count())
+		l := policytest.Record(policytest.FailTimes[string](math.MaxInt, errTransient, ""))
+		_, _ = policy.Run(ctx, base, l.Func)
+		assert.Equal(t, 3, l.Count())
 	})
 }
 
@@ -629,8 +367,8 @@ func TestRetryOnRetryHook(t *testing.T) {
 				// The hook runs outside any lock: it may use the policy itself.
 				_, _ = policy.Run(ctx, r, func(context.Context) (int, error) { return 1, nil })
 			}))
-		l := newCallLog()
-		_, err := policy.Run(t.Context(), r, failThenSucceed(l, 2, 7))
+		l := policytest.Record(policytest.FailTimes(2, errTransient, 7))
+		_, err := policy.Run(t.Context(), r, l.Func)
 		require.NoError(t, err)
 		assert.Equal(t, []call{{2, errTransient, time.Second}, {3, errTransient, 2 * time.Second}}, calls,
 			"the hook sees the coming attempt's number, the last error and the delay")
@@ -640,10 +378,10 @@ func TestRetryOnRetryHook(t *testing.T) {
 func TestRetryNestedAttemptNumbers(t *testing.T) {
 	outer := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(0)))
 	inner := policy.Retry[int](policy.WithAttempts(2), policy.WithBackoff(policy.Constant(0)))
-	l := newCallLog()
-	_, err := policy.Compose[int](outer, inner).Run(context.Background(), alwaysFail[int](l, errTransient))
+	l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
+	_, err := policy.Compose[int](outer, inner).Run(context.Background(), l.Func)
 	assert.ErrorIs(t, err, policy.ErrRetriesExhausted)
-	assert.Equal(t, []int{1, 2, 1, 2}, l.attempts(), "an inner retry numbers its own attempts")
+	assert.Equal(t, []int{1, 2, 1, 2}, l.Attempts(), "an inner retry numbers its own attempts")
 }
 
 func TestRetryBudget(t *testing.T) {
@@ -657,16 +395,16 @@ func TestRetryBudget(t *testing.T) {
 			_, err := policy.Run(t.Context(), r, func(context.Context) (int, error) { return 1, nil })
 			require.NoError(t, err)
 		}
-		l := newCallLog()
+		l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 		var errs []error
 		for range 5 {
-			_, err := policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
+			_, err := policy.Run(t.Context(), r, l.Func)
 			errs = append(errs, err)
 		}
 		// The failing calls deposit too. Calls 11 to 14 get their two
 		// retries (8 in all: 7 from the ratio, 0.5 × 14, and 1 from the
 		// floor); call 15 finds the ratio (7.5) and the floor spent.
-		assert.Equal(t, 5+8, l.count(), "retries are capped by ratio × calls + the floor")
+		assert.Equal(t, 5+8, l.Count(), "retries are capped by ratio × calls + the floor")
 		for _, err := range errs[:4] {
 			assert.ErrorIs(t, err, policy.ErrRetriesExhausted)
 		}
@@ -675,16 +413,16 @@ func TestRetryBudget(t *testing.T) {
 		// A second later the floor allows one more retry, and this call's
 		// deposit one more from the ratio (8 of 16 calls).
 		time.Sleep(time.Second)
-		l2 := newCallLog()
-		_, err := policy.Run(t.Context(), r, alwaysFail[int](l2, errTransient))
+		l2 := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
+		_, err := policy.Run(t.Context(), r, l2.Func)
 		assert.ErrorIs(t, err, policy.ErrRetriesExhausted)
-		assert.Equal(t, 3, l2.count())
+		assert.Equal(t, 3, l2.Count())
 		// After the 10 s window the old calls no longer count.
 		time.Sleep(11 * time.Second)
-		l3 := newCallLog()
-		_, err = policy.Run(t.Context(), r, alwaysFail[int](l3, errTransient))
+		l3 := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
+		_, err = policy.Run(t.Context(), r, l3.Func)
 		assert.ErrorIs(t, err, policy.ErrRetryBudget)
-		assert.Equal(t, 2, l3.count(), "only the floor is left once the window has passed")
+		assert.Equal(t, 2, l3.Count(), "only the floor is left once the window has passed")
 	})
 }
 
@@ -751,10 +489,10 @@ func TestRetryBadConfig(t *testing.T) {
 			var ce *ion.ConfigError
 			require.ErrorAs(t, tc.r.Err(), &ce)
 			assert.Equal(t, tc.param, ce.Param)
-			l := newCallLog()
-			_, err := policy.Run(context.Background(), tc.r, alwaysFail[int](l, errTransient))
+			l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
+			_, err := policy.Run(context.Background(), tc.r, l.Func)
 			assert.ErrorIs(t, err, ion.ErrInvalidConfig, "every call fails closed")
-			assert.Zero(t, l.count())
+			assert.Zero(t, l.Count())
 			assert.Contains(t, tc.r.String(), "retry(invalid: ")
 		})
 	}
@@ -766,10 +504,10 @@ func TestRetryObserve(t *testing.T) {
 		r := policy.Retry[int](policy.WithName("payments"), policy.WithMetrics(rec), policy.WithLogger(rec),
 			policy.WithTracer(rec), policy.WithBackoff(policy.Constant(time.Millisecond)))
 		assert.Equal(t, "retry(payments attempts=3 backoff=constant(1ms))", r.String())
-		l := newCallLog()
-		_, err := policy.Run(t.Context(), r, failThenSucceed(l, 1, 5))
+		l := policytest.Record(policytest.FailTimes(1, errTransient, 5))
+		_, err := policy.Run(t.Context(), r, l.Func)
 		require.NoError(t, err)
-		_, err = policy.Run(t.Context(), r, alwaysFail[int](l, errTransient))
+		_, err = policy.Run(t.Context(), r, policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 		require.Error(t, err)
 		labels := []observe.Label{observe.L("name", "payments"), observe.L("policy", "retry")}
 		assert.Equal(t, int64(5), rec.Count("ion_policy_attempts_total", labels...))
@@ -802,14 +540,14 @@ func TestRetryPanicPropagates(t *testing.T) {
 func TestRetryDoneContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	l := newCallLog()
+	l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
 	// Execute directly, past Run's own check.
 	inner := policy.New("direct", func(_ context.Context, n policy.Next[int]) (int, error) {
 		return policy.Retry[int]().Execute(ctx, n)
 	})
-	_, err := policy.Run(context.Background(), inner, alwaysFail[int](l, errTransient))
+	_, err := policy.Run(context.Background(), inner, l.Func)
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Zero(t, l.count(), "an already-done ctx fails the call before any attempt")
+	assert.Zero(t, l.Count(), "an already-done ctx fails the call before any attempt")
 }
 
 // TestRetryStress runs many concurrent calls through one Retry with a
@@ -872,5 +610,56 @@ func TestRetryIfOnIgnoredResult(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 200, v, "RetryIf retries the Ignored 429")
 		assert.Equal(t, 3, calls)
+	})
+}
+
+// FuzzRetry builds a Retry from arbitrary settings and runs a failing call
+// through it in a synctest bubble. Properties: no panic; invalid settings
+// fail closed without calling fn; valid ones wait between 0 and the
+// backoff's maximum before each retry and end with an error matching
+// ErrRetriesExhausted and the last error.
+func FuzzRetry(f *testing.F) {
+	f.Add(3, uint8(2), int64(time.Millisecond), int64(0), int64(time.Second), uint8(0), uint64(1))
+	f.Add(0, uint8(0), int64(-1), int64(0), int64(0), uint8(1), uint64(2))
+	f.Add(5, uint8(1), int64(1), int64(math.MaxInt64), int64(math.MaxInt64), uint8(3), uint64(3))
+	f.Add(-4, uint8(2), int64(math.MaxInt64), int64(0), int64(math.MaxInt64), uint8(9), uint64(4))
+	f.Fuzz(func(t *testing.T, attempts int, kind uint8, initial, step, maxDelay int64, jitter uint8, seed uint64) {
+		var b policy.Backoff
+		switch kind % 3 {
+		case 0:
+			b = policy.Constant(time.Duration(initial))
+		case 1:
+			b = policy.Linear(time.Duration(initial), time.Duration(step), time.Duration(maxDelay))
+		default:
+			b = policy.Exponential(time.Duration(initial), time.Duration(maxDelay))
+		}
+		r := policy.Retry[int](policy.WithAttempts(attempts%12), policy.WithBackoff(b),
+			policy.WithJitter(policy.Jitter(jitter%5)), policy.WithSeed(seed))
+		synctest.Test(t, func(t *testing.T) {
+			l := policytest.Record(policytest.FailTimes[int](math.MaxInt, errTransient, 0))
+			_, err := policy.Run(t.Context(), r, l.Func)
+			if r.Err() != nil {
+				checkConfigErr(t, err)
+				if l.Count() != 0 {
+					t.Fatal("an invalid Retry called fn")
+				}
+				return
+			}
+			if !errors.Is(err, policy.ErrRetriesExhausted) || !errors.Is(err, errTransient) {
+				t.Fatalf("exhausted retry returned %v", err)
+			}
+			if l.Count() != attempts%12 {
+				t.Fatalf("made %d attempts, want %d", l.Count(), attempts%12)
+			}
+			ceiling := b.Delay(math.MaxInt)
+			if policy.Jitter(jitter%5) == policy.DecorrelatedJitter && kind%3 != 0 {
+				ceiling = time.Duration(maxDelay) // decorrelated jitter ignores the schedule's shape
+			}
+			for i, d := range l.Gaps() {
+				if d < 0 || d > ceiling {
+					t.Fatalf("wait %d = %v, want within [0, %v]", i+1, d, ceiling)
+				}
+			}
+		})
 	})
 }

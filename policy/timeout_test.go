@@ -3,7 +3,10 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"math"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -375,6 +378,68 @@ func TestTimeoutAbandonGoexitReturnsSuccess(t *testing.T) {
 			logs := rec.Logs()
 			require.Len(t, logs, 2)
 			assert.Equal(t, "abandoned call panicked", logs[1].Msg, "a Goexit after the caller left is logged")
+		})
+	})
+}
+
+// afterFuncParent is a long-lived parent ctx that counts the children
+// registered under it and not yet removed. The context package registers a
+// child through the parent's AfterFunc method and calls the returned stop
+// function when the child is cancelled, so live is 0 exactly when every
+// child was cancelled.
+type afterFuncParent struct {
+	context.Context
+	done chan struct{}
+	live atomic.Int64
+}
+
+func newAfterFuncParent() *afterFuncParent {
+	return &afterFuncParent{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (p *afterFuncParent) Done() <-chan struct{} { return p.done }
+
+func (p *afterFuncParent) AfterFunc(func()) func() bool {
+	p.live.Add(1)
+	var once sync.Once
+	return func() bool {
+		stopped := false
+		once.Do(func() { p.live.Add(-1); stopped = true })
+		return stopped
+	}
+}
+
+// FuzzTimeout builds a Timeout with an arbitrary duration and mode.
+// Properties: no panic; d <= 0 fails closed; a valid one returns a fast
+// call's result unchanged and ends a stuck call with ErrTimeout at d.
+func FuzzTimeout(f *testing.F) {
+	f.Add(int64(time.Second), false)
+	f.Add(int64(0), true)
+	f.Add(int64(-1), false)
+	f.Add(int64(math.MaxInt64), true)
+	f.Fuzz(func(t *testing.T, d int64, abandon bool) {
+		var opts []policy.TimeoutOption
+		if abandon {
+			opts = append(opts, policy.WithAbandon())
+		}
+		tl := policy.Timeout[int](time.Duration(d), opts...)
+		synctest.Test(t, func(t *testing.T) {
+			v, err := policy.Run(t.Context(), tl, func(context.Context) (int, error) { return 4, nil })
+			if tl.Err() != nil {
+				checkConfigErr(t, err)
+				return
+			}
+			if v != 4 || err != nil {
+				t.Fatalf("fast call = %v, %v", v, err)
+			}
+			if d > int64(time.Hour) {
+				return // a stuck call would wait that long in fake time: fine, but pointless
+			}
+			start := time.Now()
+			_, err = policy.Run(t.Context(), tl, waitForCtx(2*time.Duration(d)+time.Second, 1))
+			if !errors.Is(err, policy.ErrTimeout) || time.Since(start) != time.Duration(d) {
+				t.Fatalf("stuck call = %v after %v, want ErrTimeout after %v", err, time.Since(start), time.Duration(d))
+			}
 		})
 	})
 }

@@ -10,6 +10,7 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/internal/reject"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/policy/policytest"
@@ -355,4 +357,36 @@ func TestUsageRetryTimeoutAttempts(t *testing.T) {
 		assert.ErrorIs(t, err, policy.ErrTimeout)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 	})
+}
+
+func TestClassify(t *testing.T) {
+	var got []policy.Outcome
+	record := policy.New("record", func(ctx context.Context, next policy.Next[int]) (int, error) {
+		v, err := next.Call(ctx)
+		got = append(got, next.Classify(ctx, v, err))
+		return v, err
+	})
+	boom := errors.New("boom")
+	ctx := context.Background()
+	p := policy.Compose(record)
+	_, _ = p.Run(ctx, answer)
+	_, _ = p.Run(ctx, func(context.Context) (int, error) { return 0, boom })
+	// A 503 with a nil error is a Failure for a custom classifier.
+	c := p.WithClassifier(func(v int, err error) policy.Outcome {
+		if err != nil || v >= 500 {
+			return policy.Failure
+		}
+		return policy.Success
+	})
+	_, _ = c.Run(ctx, func(context.Context) (int, error) { return 503, nil })
+	_, _ = c.Run(ctx, func(context.Context) (int, error) { return 200, nil })
+	// The caller's own cancellation is Ignored, even for a classifier.
+	cctx, cancel := context.WithCancel(ctx)
+	_, _ = c.Run(cctx, func(context.Context) (int, error) { cancel(); return 0, context.Canceled })
+	// A rejection by an inner policy is Ignored, even for a classifier: it
+	// says nothing about the dependency.
+	_, _ = c.Run(ctx, func(context.Context) (int, error) { return 0, fmt.Errorf("inner: %w", ion.ErrRejected) })
+	assert.Equal(t, []policy.Outcome{policy.Success, policy.Failure, policy.Failure, policy.Success, policy.Ignored, policy.Ignored}, got)
+	assert.Equal(t, "success failure ignored Outcome(9)",
+		policy.Success.String()+" "+policy.Failure.String()+" "+policy.Ignored.String()+" "+policy.Outcome(9).String())
 }
