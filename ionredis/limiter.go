@@ -75,8 +75,8 @@ func NewLimiter(client redis.UniversalClient, name string, w Window, opts ...Lim
 	l.compileWindows(w, cfg.extra)
 	switch {
 	case l.err != nil:
-	case client == nil:
-		l.err = configError("client", "nil redis.UniversalClient")
+	case checkClient(client) != nil:
+		l.err = checkClient(client)
 	case name == "":
 		l.err = configError("name", "must not be empty: it is the limit's identity across replicas")
 	}

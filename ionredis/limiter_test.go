@@ -116,7 +116,7 @@ func mustGetAll(t *testing.T, c redis.UniversalClient, keys []string) []string {
 func TestLimiter_hashTagsOneSlotPerSubject(t *testing.T) {
 	requireRealServer(t)
 	ctx := context.Background()
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{cluster.addr}})
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{cluster.addr}, ContextTimeoutEnabled: true})
 	defer c.Close()
 	lim := ionredis.NewLimiter(c, uniq(t), hourly5,
 		ionredis.WithWindow(ionredis.Window{Rate: limit.PerSecond(10), Burst: 10}),
@@ -248,7 +248,7 @@ func TestLimiter_policyUnchanged(t *testing.T) {
 
 func TestLimiter_badInput(t *testing.T) {
 	mr := newMini(t)
-	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	defer c.Close()
 	w := ionredis.Window{Rate: 10, Burst: 10}
 	tests := []struct {
@@ -338,7 +338,8 @@ func TestLimiter_fractionalIntervalExact(t *testing.T) {
 func TestLimiter_concurrentExactBurst(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
-		lim := ionredis.NewLimiter(tg.client(t), uniq(t), ionredis.Window{Rate: limit.PerHour(10), Burst: 10})
+		lim := ionredis.NewLimiter(tg.client(t), uniq(t), ionredis.Window{Rate: limit.PerHour(10), Burst: 10},
+			ionredis.WithTimeout(5*time.Second)) // 50 cold connections under -race
 		var mu sync.Mutex
 		allowed := 0
 		var wg sync.WaitGroup

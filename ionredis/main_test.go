@@ -113,7 +113,7 @@ func tryStart(clusterMode bool) (*server, error) {
 }
 
 func (s *server) ready(clusterMode bool) error {
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, ContextTimeoutEnabled: true})
 	defer c.Close()
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
@@ -220,7 +220,7 @@ func forEachTarget(t *testing.T, f func(t *testing.T, tg target)) {
 	t.Run("miniredis", func(t *testing.T) {
 		mr := miniredis.RunT(t)
 		f(t, target{name: "miniredis", mini: mr, client: func(t testing.TB) redis.UniversalClient {
-			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+			c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 			t.Cleanup(func() { c.Close() })
 			return c
 		}})
@@ -228,7 +228,7 @@ func forEachTarget(t *testing.T, f func(t *testing.T, tg target)) {
 	t.Run("redis", func(t *testing.T) {
 		requireRealServer(t)
 		f(t, target{name: "redis", client: func(t testing.TB) redis.UniversalClient {
-			c := redis.NewClient(&redis.Options{Addr: standalone.addr})
+			c := redis.NewClient(&redis.Options{Addr: standalone.addr, ContextTimeoutEnabled: true})
 			t.Cleanup(func() { c.Close() })
 			return c
 		}})
@@ -236,7 +236,7 @@ func forEachTarget(t *testing.T, f func(t *testing.T, tg target)) {
 	t.Run("cluster", func(t *testing.T) {
 		requireRealServer(t)
 		f(t, target{name: "cluster", client: func(t testing.TB) redis.UniversalClient {
-			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{cluster.addr}})
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{cluster.addr}, ContextTimeoutEnabled: true})
 			t.Cleanup(func() { c.Close() })
 			return c
 		}})

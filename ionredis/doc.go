@@ -1,0 +1,95 @@
+// Package ionredis provides Ion's rate limiter and semaphore shared by every
+// replica of a service, on Redis: an upstream quota of 1,000 requests a
+// minute for the whole fleet, 10/s per tenant wherever the tenant's requests
+// land, at most 50 concurrent calls to a database from all replicas
+// together. Moving from one process to a fleet is a constructor change: a
+// [Limiter] is a limit.Limiter (limit.Policy runs calls under it), and a
+// [Semaphore]'s [Policy] composes like sem.Policy.
+//
+// It works with any go-redis client (redis.UniversalClient: standalone,
+// Sentinel, Cluster, Ring) and with Valkey.
+//
+// # The rate limiter
+//
+// [Limiter] is GCRA (the generic cell rate algorithm, as in
+// go-redis/redis_rate), decided by one Lua script per call, in one round
+// trip:
+//
+//   - Time is Redis's (the TIME command), never a replica's, so clock skew
+//     between replicas cannot over-admit.
+//   - The arithmetic is integer (microseconds plus a 2^-20 fraction), so a
+//     rate like 3/s is exact, no count drifts, and every backend (Redis,
+//     Valkey, the embedded miniredis used in tests) gives the same answers.
+//   - A key lives until its window would be full again, then expires: idle
+//     keys cost nothing and the key count does not grow without bound.
+//   - The answer ([Result]) carries allowed, remaining, retry-after and
+//     reset-after. A refusal is a *limit.LimitedError: it matches
+//     limit.ErrLimited and ion.ErrRejected, and ion.RetryAfter returns the
+//     wait. A refusal writes nothing, so it charges nothing.
+//   - Several windows ([WithWindow]: "10/s and 1,000/hour per user") are
+//     decided for a key in the same script, atomically: all or nothing, a
+//     refusal by any window charges none.
+//   - [Limiter.WaitN] reserves the tokens in the round trip that decides and
+//     sleeps until they are due, strictly before ctx's deadline; a wait that
+//     cannot fit fails at once, reserving nothing, and a wait whose ctx ends
+//     gives its tokens back.
+//
+// The burst is the most tokens available at once; over any interval of
+// length d, a limit admits at most rate*d + burst requests, whatever the
+// number of replicas. A rate of limit.Inf admits everything without a
+// round trip; a rate of 0 (allowed by package limit, where a bucket is
+// then a one-off budget) is refused here, because a shared key that never
+// refills would never expire.
+//
+// # Keys
+//
+// All keys start with "ion:". The keys of one subject (the windows of one
+// limiter key; a semaphore's holders and fencing counter) share a Redis
+// Cluster hash tag, so multi-key scripts never fail with CROSSSLOT and
+// different subjects spread over the cluster. Keys of calls are caller
+// input (tenant ids, API keys, IPs), so they are encoded: by default hashed
+// with SHA-256 (128 bits kept), so a secret never appears in a key name;
+// with [WithReadableKeys], escaped so that no byte outside [A-Za-z0-9._-]
+// survives (braces cannot end the hash tag, ':' and '/' cannot forge another
+// namespace), and hashed when longer than 64 bytes. No key is longer than
+// about 160 bytes whatever the input.
+//
+// # When Redis fails
+//
+// Every round trip is bounded by a timeout ([WithTimeout], default
+// [DefaultTimeout], 50ms), and an optional Ion breaker ([WithBreaker])
+// stops paying round trips to a dead Redis. When a round trip fails (times
+// out, errors, or the breaker is open) the failure mode decides, and it is
+// the user's explicit choice:
+//
+//   - fail closed, the default: the call is rejected with a [*BackendError],
+//     which matches [ErrBackend] and ion.ErrRejected (a pipeline treats it as
+//     load shed) and unwraps to the cause;
+//   - [WithFailOpen]: the call is admitted, unlimited, until Redis is back;
+//   - [WithFallback] (limiter) or [WithLocalSemaphore] (semaphore): a local
+//     Ion primitive decides, typically the shared limit divided by the number
+//     of replicas.
+//
+// A caller whose own ctx ends during the round trip gets ctx's error, never
+// a failure-mode decision: that says nothing about Redis.
+//
+// # Over-admission
+//
+// The shared limit holds exactly (rate*d + burst over any d) while Redis
+// answers. It can be exceeded only by: the failure modes (fail open admits
+// without bound, a fallback admits what the local limiters allow, added
+// over the replicas); a Redis failover that loses recent writes
+// (asynchronous replication: up to one burst per key); and a restart
+// without persistence (every window starts full again).
+//
+// # Observability
+//
+// With [WithMetrics], a primitive named n records:
+//
+//	ion_redis_limit_requests_total{name=n,result=allowed|limited}  counter: Redis's decisions
+//	ion_redis_sem_acquire_total{name=n,result=acquired|full}       counter
+//	ion_redis_sem_leases_lost_total{name=n}                        counter: leases that expired while held
+//	ion_redis_backend_errors_total{name=n,kind=limit|sem}          counter: failed round trips
+//	ion_redis_backend_seconds{name=n,kind=limit|sem}               histogram: round-trip latency
+//	ion_redis_degraded_total{name=n,kind,mode=closed|open|local}   counter: calls the failure mode decided
+package ionredis
