@@ -50,7 +50,7 @@ type discardWorld struct {
 	all []*resource
 }
 
-func (w *discardWorld) rnd(i uint64, k uint64) uint64 { return mix(w.seed^mix(i<<8^k)) }
+func (w *discardWorld) rnd(i uint64, k uint64) uint64 { return mix(w.seed ^ mix(i<<8^k)) }
 
 // fn opens a resource and, by a draw, returns it at once or late, with or
 // without an error, honouring its ctx or not.
@@ -151,4 +151,3 @@ func runDiscard(t *testing.T, seed uint64) {
 	require.Empty(t, twice, "%v: results closed twice (-torture.seed=%d)", p, seed)
 	require.NotZero(t, len(w.all))
 }
-
