@@ -126,10 +126,10 @@ func (p *Pipeline[T]) Err() error {
 }
 
 // ErrReporter is implemented by a layer that can report a configuration
-// error that makes it fail closed: every policy of this package, and the
-// policy adapters of Ion's other packages. [Pipeline.Err] asks each layer.
-// Err returns nil when the layer is usable; it must be cheap and safe for
-// concurrent use.
+// error that makes it fail closed. Every policy of this package implements
+// it, and so should a policy adapter whose primitive can be misconfigured:
+// [Pipeline.Err] asks each layer that does. Err returns nil when the layer
+// is usable; it must be cheap and safe for concurrent use.
 type ErrReporter interface {
 	Err() error
 }
