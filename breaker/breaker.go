@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
@@ -22,8 +23,9 @@ import (
 //
 // A Breaker has no goroutine and no timer: the open state expires when it is
 // next looked at ([Breaker.State], [Breaker.Allow], [Breaker.Snapshot]).
-// The zero value is not usable; call [New]. A Breaker is safe for concurrent
-// use by multiple goroutines.
+// The zero value fails closed: every call returns an error matching
+// ion.ErrInvalidConfig that says to use [New], and nothing panics. A Breaker
+// is safe for concurrent use by multiple goroutines.
 type Breaker struct {
 	// Immutable after New.
 	name     string
@@ -31,13 +33,15 @@ type Breaker struct {
 	err      error     // the configuration error; every call returns it
 	epoch    time.Time // the breaker's clock is time.Since(epoch), monotonic
 
-	threshold   uint32  // consecutive failures that trip; 0 with a failure rate
+	threshold   int32   // consecutive failures that trip; 0 with another rule
 	failureRate float64 // 0 = off
-	slowDur     int64   // nanoseconds; 0 = no slow-call rule
+	burst       int     // WithFailuresWithin: failures that trip ...
+	burstWithin int64   // ... within this many nanoseconds; 0 = off
+	tripFunc    func(Counts) bool
+	slowDur     int64 // nanoseconds; 0 = no slow-call rule
 	slowRate    float64
-	timedCalls  uint64 // 1 with the slow-call rule: Allow reads the clock
-	windowed    bool   // a rate rule is configured: closed results go through mu
-	timed       bool   // the window is a time window
+	windowed    bool // a rate rule is configured: closed results go through mu
+	timed       bool // the window is a time window
 
 	openDur          int64
 	backoffFactor    float64
@@ -52,30 +56,25 @@ type Breaker struct {
 	inst      *instruments // nil without a Metrics sink
 	notifies  bool         // someone listens to transitions
 
-	// successes is the success total since New, for the Snapshot. Its cells
-	// are written by every success, each on a cache line of its own; the
-	// slice header here is only read.
-	successes counter
+	// cur is the current generation (see generation); nil only in a zero
+	// Breaker, which fails closed.
+	cur atomic.Pointer[generation]
 
-	// The hot state, read and written without mu (see the word layout in
-	// state.go). openUntil is stored before the word says Open.
-	word      atomic.Uint64
-	openUntil atomic.Int64 // nanoseconds since epoch; valid while Open
-	_         [64]byte     // keep the counters' writes off the word's cache line
-
-	// The other totals since New, for the Snapshot, written only by
-	// failures, ignored results and rejections.
-	failures, ignored, rejected, slowCalls atomic.Int64
-	_                                      [64]byte
+	// Totals since New that the generations do not hold: failures, ignored
+	// results, rejections and slow calls, and the successes that arrived
+	// after their generation retired.
+	failures, ignored, rejected, slowCalls, lateSuccesses atomic.Int64
 
 	// mu guards the fields below. It is held for transitions, half-open
-	// admission and results, windowed results, and the notification queue;
-	// never while user code runs.
-	mu    sync.Mutex
-	since int64  // when the current state began, nanoseconds since epoch
-	trips int    // openings since the breaker last closed, for the backoff
-	win   window // the rate rules' window; reset on entering Closed
-	rng   *rand.Rand
+	// admission and results, windowed results, the failure-burst rule and
+	// the notification queue; never while user code runs.
+	mu        sync.Mutex
+	succBase  int64   // the successes of retired generations
+	trips     int     // openings since the breaker last closed, for the backoff
+	win       window  // the rate rules' window; reset on entering Closed
+	failTimes []int64 // WithFailuresWithin: the last burst failure times, a ring
+	failNext  int     // where the next failure time goes in failTimes
+	rng       *rand.Rand
 
 	// Half-open probes: probes[i] is the sequence number of the probe in slot
 	// i, 0 when free; free lists the free slots. Reset on entering HalfOpen.
@@ -107,29 +106,29 @@ type instruments struct {
 // New never panics. An invalid option (see each With function) makes the
 // breaker fail closed: it reads as [ForcedOpen], every [Breaker.Allow] and
 // [Policy] call returns a [*ion.ConfigError] naming the option, and
-// [Breaker.Err] reports it. New allocates the breaker, the cells of its
-// success total (2 to 8 KiB, by GOMAXPROCS; see [Breaker.Snapshot]) and,
-// for a rate rule, its window; it starts no goroutine.
+// [Breaker.Err] reports it. New allocates the breaker, its first generation
+// and, for a rate rule, its window; it starts no goroutine.
 func New(name string, opts ...Option) *Breaker {
 	c := newConfig(opts)
 	b := &Breaker{
-		name:      name,
-		spanName:  "breaker(" + name + ")",
-		epoch:     time.Now(),
-		successes: newCounter(),
+		name:     name,
+		spanName: "breaker(" + name + ")",
+		epoch:    time.Now(),
 	}
 	if c.err != nil {
 		b.err = c.err
-		b.word.Store(pack(ForcedOpen, 0))
+		b.cur.Store(&generation{state: ForcedOpen})
 		return b
 	}
-	b.threshold = uint32(c.threshold)
+	b.threshold = int32(c.threshold)
 	b.failureRate = c.failureRate
+	b.burst, b.burstWithin = c.burst, int64(c.burstWithin)
+	if b.burstWithin > 0 {
+		b.failTimes = make([]int64, 0, c.burst)
+	}
+	b.tripFunc = c.tripFunc
 	b.slowDur = int64(c.slowDuration)
 	b.slowRate = c.slowRate
-	if b.slowDur > 0 {
-		b.timedCalls = 1
-	}
 	b.windowed = c.failureRate > 0 || c.slowDuration > 0
 	if b.windowed {
 		b.win = newWindow(&c)
@@ -151,7 +150,18 @@ func New(name string, opts ...Option) *Breaker {
 		b.inst = newInstruments(m, name)
 	}
 	b.notifies = len(b.listeners) > 0 || b.logger != nil || b.inst != nil
+	b.cur.Store(b.newGeneration(Closed, 0))
 	return b
+}
+
+// newGeneration returns a generation in state s that began at now. For Open
+// it computes the open duration, so it must then be called with b.mu held.
+func (b *Breaker) newGeneration(s State, now int64) *generation {
+	g := &generation{state: s, since: now, fast: s == Closed && b.slowDur == 0}
+	if s == Open {
+		g.until = now + b.openDurationLocked()
+	}
+	return g
 }
 
 func newInstruments(m observe.Metrics, name string) *instruments {
@@ -175,9 +185,18 @@ func newInstruments(m observe.Metrics, name string) *instruments {
 	return in
 }
 
+// errZero is the error of every call on a zero Breaker.
+var errZero = ion.NewConfigError("breaker", "Breaker", "zero value; use New")
+
 // Err returns the configuration error that makes the breaker fail closed,
-// or nil.
-func (b *Breaker) Err() error { return b.err }
+// or nil. A zero Breaker (not built by [New]) fails closed with an error
+// matching ion.ErrInvalidConfig.
+func (b *Breaker) Err() error {
+	if b.cur.Load() == nil {
+		return errZero
+	}
+	return b.err
+}
 
 // now returns the breaker's monotonic clock, in nanoseconds since New.
 func (b *Breaker) now() int64 { return int64(time.Since(b.epoch)) }
@@ -186,15 +205,18 @@ func (b *Breaker) now() int64 { return int64(time.Since(b.epoch)) }
 // open duration has elapsed becomes [HalfOpen] here (notifying listeners),
 // so State is exact without a timer. State does not block beyond a short
 // lock when the open state expires; on the common path it is one atomic
-// load (plus a clock read while open).
+// load (plus a clock read while open). A zero Breaker reads as [ForcedOpen].
 func (b *Breaker) State() State {
-	w := b.word.Load()
-	if stateOf(w) != Open || b.now() < b.openUntil.Load() {
-		return stateOf(w)
+	g := b.cur.Load()
+	if g == nil {
+		return ForcedOpen
+	}
+	if g.state != Open || b.now() < g.until {
+		return g.state
 	}
 	b.mu.Lock()
 	notify := b.expireLocked(b.now())
-	s := stateOf(b.word.Load())
+	s := b.cur.Load().state
 	b.mu.Unlock()
 	if notify {
 		b.drain()
@@ -219,24 +241,26 @@ func (b *Breaker) Enable() { b.force(Closed, true) }
 
 // Reset closes the breaker from any state, with an empty window, no
 // consecutive failures and no open-duration growth; results of calls that
-// started before a transition are ignored. Reset of a closed breaker clears
-// its counts without a transition. Reset on a breaker that fails closed does
-// nothing.
+// started before it are counted in the totals but change nothing else. Reset
+// of a closed breaker starts a new generation without a transition: its
+// [Counts] start from zero and no listener is called. Reset on a breaker
+// that fails closed does nothing.
 func (b *Breaker) Reset() { b.force(Closed, false) }
 
 // force moves the breaker to the manual state to; with onlyDisabled, only
 // from Disabled.
 func (b *Breaker) force(to State, onlyDisabled bool) {
-	if b.err != nil {
+	if b.err != nil || b.cur.Load() == nil {
 		return
 	}
 	b.mu.Lock()
 	now := b.now()
 	notify := false
-	switch from := stateOf(b.word.Load()); {
+	switch from := b.cur.Load().state; {
 	case onlyDisabled && from != Disabled:
 	case from == to && to == Closed:
-		b.clearClosedLocked(now)
+		b.retireLocked(b.newGeneration(Closed, now))
+		b.resetClosedLocked(now)
 	case from != to:
 		b.setStateLocked(to, now)
 		notify = true
@@ -247,32 +271,38 @@ func (b *Breaker) force(to State, onlyDisabled bool) {
 	}
 }
 
-// clearClosedLocked empties the counts of a closed breaker without a
-// transition. It must be called with b.mu held.
-func (b *Breaker) clearClosedLocked(now int64) {
-	for {
-		w := b.word.Load()
-		if b.word.CompareAndSwap(w, w&^failMask) {
-			break
-		}
-	}
-	b.win.reset(now)
-	b.trips = 0
-}
-
 // expireLocked moves an open breaker whose open duration has elapsed to
 // HalfOpen and reports whether it did. It must be called with b.mu held.
 func (b *Breaker) expireLocked(now int64) bool {
-	if stateOf(b.word.Load()) != Open {
-		return false
-	}
-	until := b.openUntil.Load()
-	if now < until {
+	g := b.cur.Load()
+	if g.state != Open || now < g.until {
 		return false
 	}
 	// The breaker became half-open at until, not when someone noticed.
-	b.setStateLocked(HalfOpen, until)
+	b.setStateLocked(HalfOpen, g.until)
 	return true
+}
+
+// retireLocked makes next the current generation: it marks the current one
+// retired and folds its successes into the totals (see generation). It must
+// be called with b.mu held.
+func (b *Breaker) retireLocked(next *generation) State {
+	old := b.cur.Load()
+	w := old.word.Load()
+	for !old.word.CompareAndSwap(w, w|retiredBit) {
+		w = old.word.Load()
+	}
+	b.succBase += old.succHi.Load() + int64(w&succMask)
+	b.cur.Store(next)
+	return old.state
+}
+
+// resetClosedLocked empties the closed state's rules. It must be called with
+// b.mu held.
+func (b *Breaker) resetClosedLocked(now int64) {
+	b.trips = 0
+	b.win.reset(now)
+	b.failTimes, b.failNext = b.failTimes[:0], 0
 }
 
 // setStateLocked moves the breaker to state to at time now, starting a new
@@ -280,25 +310,11 @@ func (b *Breaker) expireLocked(now int64) bool {
 func (b *Breaker) setStateLocked(to State, now int64) {
 	if to == Open {
 		b.trips++
-		// Stored before the word says Open, so a lock-free reader that sees
-		// Open also sees this opening's deadline.
-		b.openUntil.Store(now + b.openDurationLocked())
 	}
-	var from State
-	for {
-		// Lock-free closed-path results may change the failure count
-		// concurrently; they never change the state or the generation.
-		w := b.word.Load()
-		from = stateOf(w)
-		if b.word.CompareAndSwap(w, pack(to, nextGen(w))) {
-			break
-		}
-	}
-	b.since = now
+	from := b.retireLocked(b.newGeneration(to, now))
 	switch to {
 	case Closed:
-		b.trips = 0
-		b.win.reset(now)
+		b.resetClosedLocked(now)
 	case HalfOpen:
 		clear(b.probes)
 		b.probes, b.free = b.probes[:0], b.free[:0]

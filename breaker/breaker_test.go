@@ -547,12 +547,19 @@ func TestZeroAllocs(t *testing.T) {
 		})
 		assert.Zero(t, allocs, "%s: Allow+Done in the closed state must not allocate", name)
 		allocs = testing.AllocsPerRun(1000, func() {
+			// One failure in three: below every rule, so the breaker stays
+			// closed without a Reset (which starts a new generation).
 			if _, err := policy.Run(ctx, p, failing); err == nil {
 				t.Fatal("want the error")
 			}
-			cb.Reset()
+			for range 2 {
+				if _, err := policy.Run(ctx, p, ok); err != nil {
+					t.Fatal(err)
+				}
+			}
 		})
 		assert.Zero(t, allocs, "%s: a closed-state failure must not allocate", name)
+		assert.Equal(t, breaker.Closed, cb.State(), "%s: the failures stayed below the rule", name)
 	}
 	cb := breaker.New("forced")
 	cb.Trip()
@@ -563,3 +570,76 @@ func TestZeroAllocs(t *testing.T) {
 }
 
 func failing(context.Context) (int, error) { return 0, errBoom }
+
+// TestZeroValues covers the zero value of every exported type: each works or
+// fails closed with an error matching ion.ErrInvalidConfig; none panics. A
+// zero Breaker used to panic in Ticket.Done.
+func TestZeroValues(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"Breaker", func(t *testing.T) {
+			var cb breaker.Breaker
+			require.ErrorIs(t, cb.Err(), ion.ErrInvalidConfig, "a zero Breaker fails closed")
+			tk, err := cb.Allow()
+			require.ErrorIs(t, err, ion.ErrInvalidConfig)
+			assert.Contains(t, err.Error(), "use New")
+			tk.Done(policy.Success)
+			tk.Done(policy.Failure)
+			ran := false
+			_, err = policy.Run(context.Background(), breaker.Policy[int](&cb), func(context.Context) (int, error) {
+				ran = true
+				return 0, nil
+			})
+			require.ErrorIs(t, err, ion.ErrInvalidConfig)
+			assert.False(t, ran, "a zero Breaker runs nothing")
+			cb.Trip()
+			cb.Reset()
+			cb.Disable()
+			cb.Enable()
+			assert.Equal(t, breaker.ForcedOpen, cb.State())
+			assert.Equal(t, breaker.Snapshot{State: breaker.ForcedOpen}, cb.Snapshot())
+			_, err = cb.Allow()
+			require.ErrorIs(t, err, ion.ErrInvalidConfig, "no manual transition opens a zero Breaker")
+		}},
+		{"Ticket", func(t *testing.T) {
+			var tk breaker.Ticket
+			tk.Done(policy.Success) // does nothing
+			tk.Done(policy.Failure)
+		}},
+		{"State", func(t *testing.T) {
+			var s breaker.State
+			assert.Equal(t, breaker.Closed, s)
+			assert.Equal(t, "closed", s.String())
+		}},
+		{"Snapshot", func(t *testing.T) {
+			var s breaker.Snapshot
+			assert.True(t, s.IsHealthy(), "closed with no failures")
+		}},
+		{"Counts", func(t *testing.T) {
+			var c breaker.Counts
+			assert.Zero(t, c.Requests)
+		}},
+		{"Transition", func(t *testing.T) {
+			var tr breaker.Transition
+			assert.Equal(t, breaker.Closed, tr.From)
+		}},
+		{"OpenError", func(t *testing.T) {
+			var e breaker.OpenError
+			assert.Equal(t, "breaker: open", e.Error())
+			assert.ErrorIs(t, &e, breaker.ErrOpen)
+			assert.ErrorIs(t, &e, ion.ErrRejected)
+			assert.Zero(t, e.RetryAfter())
+		}},
+		{"Option", func(t *testing.T) {
+			var o breaker.Option
+			require.ErrorIs(t, breaker.New("x", o).Err(), ion.ErrInvalidConfig, "a nil Option fails closed")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.NotPanics(t, func() { tc.run(t) })
+		})
+	}
+}

@@ -29,10 +29,18 @@
 //
 // There is no timer and no goroutine: an open breaker becomes half-open at
 // its deadline exactly, as observed by the next [Breaker.State],
-// [Breaker.Allow] or [Breaker.Snapshot]. Every transition starts a new
-// generation; a result reported for a call that started in an earlier
-// generation counts in the totals but cannot change the state, so a late
-// success never closes a breaker that a probe failure re-opened.
+// [Breaker.Allow] or [Breaker.Snapshot]. Every transition (and a Reset of a
+// closed breaker) starts a new generation with its own [Counts]: requests,
+// successes, failures and the current run of consecutive successes or
+// failures, as gobreaker's Counts, exact under concurrency. A result
+// reported for a call that started in an earlier generation counts in the
+// totals since New but neither in the current Counts nor in the state, so a
+// late success never closes a breaker that a probe failure re-opened.
+//
+// The defaults adapt to the options given: WithHalfOpenMaxCalls(1) alone
+// means one probe whose success closes the breaker. Only a combination
+// written explicitly can be invalid (WithHalfOpenMaxCalls(1) with
+// WithSuccessThreshold(2)), and it makes the breaker fail closed.
 //
 // # Trip rules
 //
@@ -43,9 +51,13 @@
 //   - a failure rate ([WithFailureRate]) over a window: the last N calls
 //     ([WithCountWindow]) or a rolling time window of buckets
 //     ([WithTimeWindow]), applied once the window holds a minimum number of
-//     calls.
+//     calls;
+//   - a burst: N failures within a rolling time d ([WithFailuresWithin]),
+//     however many successes came between them;
+//   - a function of the current [Counts] ([WithTripFunc], as gobreaker's
+//     ReadyToTrip), called after each failure with no lock held.
 //
-// The last of WithConsecutiveFailures and WithFailureRate wins. The
+// The last failure-rule option wins. The
 // slow-call rule ([WithSlowCalls]) combines with either: a call that takes
 // at least a threshold is slow, and the breaker trips when the share of slow
 // calls in the window reaches a rate. A window option alone turns on a
@@ -87,7 +99,8 @@
 //
 // Listeners ([WithListener], several allowed) get each [Transition] once,
 // in transition order, with no lock held; they may call back into the
-// breaker. [Breaker.Snapshot] gives the state, since when, the totals, the
+// breaker. [Breaker.Snapshot] gives the state, since when, the [Counts] of
+// the current generation, the totals since New, the
 // failure and slow-call rates, and [Snapshot.IsHealthy].
 //
 // With [WithMetrics] the breaker records, each with a name label:
@@ -105,17 +118,14 @@
 // # Cost
 //
 // In the closed state with the consecutive-failure rule, a success through
-// policy.Run is a few atomic loads and one atomic add, with no lock, no clock
-// read and no allocation. The add goes to one cell of the success total,
-// which is spread over cache lines: the calling goroutine's stack address
-// picks the cell, so a goroutine keeps writing the same line and goroutines
-// on other cores rarely share it, and [Breaker.Snapshot] sums the cells.
-// Nothing else shared is written: the state word is only read, and written
-// only to cut a run of failures. So concurrent successes scale with the
-// cores instead of queueing on one cache line. BenchmarkClosedSuccess and
-// BenchmarkAllowDone measure it: on a 2-core VM, a success through
-// policy.Run costs about 29 ns serially and about 15 ns per call with two
-// goroutines calling at once (Allow plus Done: 16 ns and 8 ns).
+// policy.Run is two atomic loads and one compare-and-swap on the current
+// generation's result word (see [Counts]), with no lock, no clock read and
+// no allocation. Concurrent successes share that word's cache line, so with
+// two cores calling at once each success costs more than alone; it stays
+// below what a mutex-guarded breaker costs uncontended. BenchmarkClosedSuccess
+// and BenchmarkAllowDone measure it. The burst and trip-function rules keep
+// successes on this path; their failures take a short lock or call the
+// function.
 //
 // A rate rule adds one short lock per result (and a clock read for a time
 // window or the slow-call rule), which contended callers queue on.

@@ -154,7 +154,7 @@ func ExampleBreaker_Snapshot() {
 		t.Done(o)
 	}
 	s := cb.Snapshot()
-	fmt.Println(s.State, s.Successes, s.Failures, s.Ignored, s.ConsecutiveFailures, s.IsHealthy())
+	fmt.Println(s.State, s.Successes, s.Failures, s.Ignored, s.Counts.ConsecutiveFailures, s.IsHealthy())
 	fmt.Printf("failure rate %.2f\n", s.FailureRate)
 	// Output:
 	// closed 2 1 1 1 false

@@ -46,10 +46,14 @@ type config struct {
 	tracer    observe.Tracer
 	listeners []func(Transition)
 
-	// The failure rule: threshold > 0 for consecutive failures, else
-	// failureRate > 0 for a failure rate over the window.
+	// The failure rule, exactly one of: threshold > 0 for consecutive
+	// failures, failureRate > 0 for a failure rate over the window,
+	// burstWithin > 0 for burst failures within burstWithin, or tripFunc.
 	threshold   int
 	failureRate float64
+	burst       int
+	burstWithin time.Duration
+	tripFunc    func(Counts) bool
 	ruleSet     bool // the failure rule was chosen by an option or preset
 
 	// The slow-call rule, off when slowDuration is 0.
@@ -71,6 +75,7 @@ type config struct {
 
 	halfOpenMaxCalls int
 	successThreshold int
+	successSet       bool // WithSuccessThreshold was given
 
 	err error // the first invalid value (a *ion.ConfigError); the breaker fails closed
 }
@@ -104,6 +109,12 @@ func newConfig(opts []Option) config {
 	if (c.failureRate > 0 || c.slowDuration > 0) && c.window == windowNone {
 		c.window, c.windowSize, c.minCalls = windowCount, defaultWindowSize, defaultWindowMinCalls
 	}
+	// A default adapts to the options given: the success threshold the user
+	// did not choose is at most the probes allowed. Only a combination the
+	// user wrote is invalid.
+	if !c.successSet {
+		c.successThreshold = min(c.successThreshold, c.halfOpenMaxCalls)
+	}
 	switch {
 	case c.successThreshold > c.halfOpenMaxCalls:
 		c.fail("WithSuccessThreshold", "must be at most the half-open max calls %d, got %d (the breaker could never close)",
@@ -132,8 +143,9 @@ func (c *config) setErr(err error) {
 func validRate(r float64) bool { return r > 0 && r <= 1 } // false for NaN
 
 // WithConsecutiveFailures sets the failure rule to n consecutive failures in
-// the closed state (the default rule, n = 5). It replaces a failure rate set
-// by an earlier [WithFailureRate]. An n below 1 makes the breaker fail closed.
+// the closed state (the default rule, n = 5). It replaces the failure rule
+// set by an earlier option ([WithFailureRate], [WithFailuresWithin],
+// [WithTripFunc]). An n below 1 makes the breaker fail closed.
 //
 // This rule keeps the closed path lock-free and clock-free unless
 // [WithSlowCalls] is also set.
@@ -143,14 +155,64 @@ func WithConsecutiveFailures(n int) Option {
 			c.fail("WithConsecutiveFailures", "must be in [1, %d], got %d", math.MaxInt32, n)
 			return
 		}
-		c.threshold, c.failureRate, c.ruleSet = n, 0, true
+		c.setRule()
+		c.threshold = n
+	})
+}
+
+// setRule clears the failure rule before an option sets a new one: the last
+// failure-rule option wins.
+func (c *config) setRule() {
+	c.threshold, c.failureRate, c.burst, c.burstWithin, c.tripFunc = 0, 0, 0, 0, nil
+	c.ruleSet = true
+}
+
+// WithFailuresWithin sets the failure rule to a burst of failures: the
+// breaker trips when n failures happened in the closed state within d of
+// each other (the n-th within d of the first), however many successes came
+// between them. It replaces the other failure rules and keeps the closed
+// path's successes lock-free; each failure takes a short lock and reads the
+// clock. The breaker keeps the times of the last n failures (8n bytes). An n
+// outside [1, 65536] or a d that is not positive makes the breaker fail
+// closed.
+func WithFailuresWithin(n int, d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		switch {
+		case n < 1 || n > 1<<16:
+			c.fail("WithFailuresWithin", "n must be in [1, %d], got %d", 1<<16, n)
+		case d <= 0:
+			c.fail("WithFailuresWithin", "d must be positive, got %v", d)
+		default:
+			c.setRule()
+			c.burst, c.burstWithin = n, d
+		}
+	})
+}
+
+// WithTripFunc sets the failure rule to f, as gobreaker's ReadyToTrip: after
+// each failure in the closed state, the breaker calls f with the [Counts] of
+// the current generation (that failure included) and trips if f returns
+// true. f is called with no lock held, on the goroutine that reported the
+// failure, possibly by several goroutines at once; it must be fast and must
+// not block. A panic in f propagates to that goroutine; the failure is
+// already counted. If another result changes the state while f runs, its
+// verdict is dropped. It replaces the other failure rules. A nil f makes the
+// breaker fail closed.
+func WithTripFunc(f func(Counts) bool) Option {
+	return optionFunc(func(c *config) {
+		if f == nil {
+			c.fail("WithTripFunc", "nil function")
+			return
+		}
+		c.setRule()
+		c.tripFunc = f
 	})
 }
 
 // WithFailureRate sets the failure rule to a failure rate: the breaker trips
 // when at least the window's minimum number of calls were recorded and the
-// share of failures among them reaches rate. It replaces the
-// consecutive-failure rule. The window is set by [WithCountWindow] or
+// share of failures among them reaches rate. It replaces the failure rule
+// set by an earlier option. The window is set by [WithCountWindow] or
 // [WithTimeWindow]; without either it is the last 100 calls with a minimum of
 // 100. A rate outside (0, 1] makes the breaker fail closed.
 func WithFailureRate(rate float64) Option {
@@ -159,7 +221,8 @@ func WithFailureRate(rate float64) Option {
 			c.fail("WithFailureRate", "must be in (0, 1], got %v", rate)
 			return
 		}
-		c.failureRate, c.threshold, c.ruleSet = rate, 0, true
+		c.setRule()
+		c.failureRate = rate
 	})
 }
 
@@ -289,8 +352,10 @@ func WithJitter(fraction float64, seed uint64) Option {
 
 // WithHalfOpenMaxCalls sets how many probe calls may run at once in the
 // half-open state (default 3). Further calls are rejected with
-// [ErrHalfOpenBusy] until a probe finishes. An n below 1 makes the breaker
-// fail closed.
+// [ErrHalfOpenBusy] until a probe finishes. Unless [WithSuccessThreshold]
+// is given too, the success threshold becomes at most n, so
+// WithHalfOpenMaxCalls(1) alone means one probe that closes the breaker. An
+// n below 1 makes the breaker fail closed.
 func WithHalfOpenMaxCalls(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 || n > math.MaxInt32 {
@@ -302,15 +367,16 @@ func WithHalfOpenMaxCalls(n int) Option {
 }
 
 // WithSuccessThreshold sets how many probe successes close a half-open
-// breaker (default 2). An n below 1, or above the half-open max calls, makes
-// the breaker fail closed.
+// breaker (default 2, or the half-open max calls if fewer). An n below 1, or
+// above the half-open max calls, makes the breaker fail closed: the breaker
+// could never close.
 func WithSuccessThreshold(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 {
 			c.fail("WithSuccessThreshold", "must be at least 1, got %d", n)
 			return
 		}
-		c.successThreshold = n
+		c.successThreshold, c.successSet = n, true
 	})
 }
 
@@ -356,7 +422,8 @@ func WithTracer(t observe.Tracer) Option {
 // preset returns the seed's presets as one Option.
 func preset(threshold int, open time.Duration, maxCalls, successes int) Option {
 	return optionFunc(func(c *config) {
-		c.threshold, c.failureRate, c.ruleSet = threshold, 0, true
+		c.setRule()
+		c.threshold = threshold
 		c.openDuration = open
 		c.halfOpenMaxCalls, c.successThreshold = maxCalls, successes
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -48,6 +49,10 @@ func TestInvalidConfigFailsClosed(t *testing.T) {
 		{"success threshold 0", []breaker.Option{breaker.WithSuccessThreshold(0)}, "WithSuccessThreshold"},
 		// The seed accepted this and got stuck half-open forever.
 		{"success threshold above half-open max", []breaker.Option{breaker.WithHalfOpenMaxCalls(2), breaker.WithSuccessThreshold(3)}, "WithSuccessThreshold"},
+		{"burst n 0", []breaker.Option{breaker.WithFailuresWithin(0, time.Second)}, "WithFailuresWithin"},
+		{"burst n too large", []breaker.Option{breaker.WithFailuresWithin(1<<16+1, time.Second)}, "WithFailuresWithin"},
+		{"burst d 0", []breaker.Option{breaker.WithFailuresWithin(3, 0)}, "WithFailuresWithin"},
+		{"nil trip func", []breaker.Option{breaker.WithTripFunc(nil)}, "WithTripFunc"},
 		{"nil listener", []breaker.Option{breaker.WithListener(nil)}, "WithListener"},
 		{"nil logger", []breaker.Option{breaker.WithLogger(nil)}, "WithLogger"},
 		{"nil metrics", []breaker.Option{breaker.WithMetrics(nil)}, "WithMetrics"},
@@ -196,4 +201,24 @@ func TestSlowCallsAloneKeepsConsecutiveDefault(t *testing.T) {
 		tk.Done(policy.Failure)
 	}
 	assert.Equal(t, breaker.Open, cb.State(), "WithSlowCalls alone keeps the default rule: 5 consecutive failures trip")
+}
+
+// TestHalfOpenMaxCallsOneAloneIsValid: one probe is the most common choice
+// (gobreaker's default), but the default success threshold of 2 made
+// WithHalfOpenMaxCalls(1) alone fail closed. A default adapts to the options
+// given; only a contradiction the user wrote is invalid.
+func TestHalfOpenMaxCallsOneAloneIsValid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cb := breaker.New("x", breaker.WithHalfOpenMaxCalls(1), breaker.WithConsecutiveFailures(1))
+		require.NoError(t, cb.Err(), "WithHalfOpenMaxCalls(1) alone is valid")
+		openThenHalfOpen(t, cb, 1, 30*time.Second)
+		tk, err := cb.Allow()
+		require.NoError(t, err)
+		_, err = cb.Allow()
+		require.ErrorIs(t, err, breaker.ErrHalfOpenBusy, "one probe at a time")
+		tk.Done(policy.Success)
+		assert.Equal(t, breaker.Closed, cb.State(), "one probe success closes: the success threshold defaulted to 1")
+	})
+	err := breaker.New("x", breaker.WithHalfOpenMaxCalls(1), breaker.WithSuccessThreshold(2)).Err()
+	require.ErrorIs(t, err, ion.ErrInvalidConfig, "an explicit contradiction stays invalid")
 }

@@ -24,8 +24,9 @@ import (
 //
 // In the closed state with the consecutive-failure rule and no sinks, a
 // success through policy.Run adds no allocation and no clock read. With a
-// tracer, each execution is one span named "breaker(<name>)". A nil b gives
-// a policy whose every call returns an error matching ion.ErrInvalidConfig.
+// tracer, each execution is one span named "breaker(<name>)". A nil b, or a
+// zero Breaker, gives a policy whose every call returns an error matching
+// ion.ErrInvalidConfig.
 func Policy[T any](b *Breaker) policy.Policy[T] { return breakerPolicy[T]{b: b} }
 
 // breakerPolicy is one pointer, so converting it to policy.Policy[T] does
@@ -50,8 +51,8 @@ func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, 
 	// Allow's closed path, inlined by hand (Allow is over the inlining
 	// budget); everything else goes through allowSlow.
 	var t Ticket
-	if w := b.word.Load(); w&stateMask|b.timedCalls == 0 {
-		t = Ticket{b: b, gen: genOf(w)}
+	if g := b.cur.Load(); g != nil && g.fast {
+		t = Ticket{b: b, g: g}
 	} else {
 		var err error
 		if t, err = b.allowSlow(); err != nil {

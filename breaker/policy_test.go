@@ -88,7 +88,7 @@ func TestPolicyClassifierOnResult(t *testing.T) {
 	ctx := context.Background()
 	_, _ = p.Run(ctx, status(503))
 	_, _ = p.Run(ctx, status(429)) // ignored: the run of failures goes on
-	assert.Equal(t, 1, cb.Snapshot().ConsecutiveFailures)
+	assert.Equal(t, int64(1), cb.Snapshot().Counts.ConsecutiveFailures)
 	v, err := p.Run(ctx, status(503))
 	require.NoError(t, err, "the caller still gets the result")
 	assert.Equal(t, 503, v)

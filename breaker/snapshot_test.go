@@ -34,7 +34,7 @@ func TestSnapshot(t *testing.T) {
 		record(policy.Failure, 0)
 		record(policy.Ignored, time.Hour) // not slow: ignored outcomes are not timed
 		s = cb.Snapshot()
-		assert.Equal(t, 2, s.ConsecutiveFailures)
+		assert.Equal(t, int64(2), s.Counts.ConsecutiveFailures)
 		assert.False(t, s.IsHealthy(), "a run of failures is not healthy")
 		assert.Equal(t, int64(1), s.Successes)
 		assert.Equal(t, int64(2), s.Failures)
@@ -46,7 +46,7 @@ func TestSnapshot(t *testing.T) {
 		record(policy.Failure, 0)
 		s = cb.Snapshot()
 		assert.Equal(t, breaker.Open, s.State)
-		assert.Zero(t, s.ConsecutiveFailures, "only the closed state has a run")
+		assert.Zero(t, s.Counts.ConsecutiveFailures, "a new generation starts with no run")
 		assert.False(t, s.IsHealthy())
 		assert.True(t, s.Since.Equal(start.Add(time.Hour+time.Second)))
 

@@ -15,11 +15,11 @@ import (
 // A Ticket is a small value: Allow and Done do not allocate. The zero Ticket
 // is valid and its Done does nothing.
 type Ticket struct {
-	b     *Breaker // nil once done
-	gen   uint32   // the generation the call started in
-	slot  int32    // the half-open probe slot
-	seq   uint64   // the half-open probe's sequence number; 0 for other calls
-	start int64    // when the call started, if the slow-call rule needs it
+	b     *Breaker    // nil once done
+	g     *generation // the generation the call started in
+	slot  int32       // the half-open probe slot
+	seq   uint64      // the half-open probe's sequence number; 0 for other calls
+	start int64       // when the call started, if the slow-call rule needs it
 }
 
 // Allow asks permission for one call. When the breaker lets the call
@@ -30,7 +30,8 @@ type Ticket struct {
 //     RetryAfter is the time left until the breaker lets probes through);
 //   - forced open ([Breaker.Trip]): [ErrOpen];
 //   - half-open with every probe slot in use: [ErrHalfOpenBusy];
-//   - invalid configuration: the [*ion.ConfigError] of [Breaker.Err].
+//   - invalid configuration, or a zero Breaker: the [*ion.ConfigError] of
+//     [Breaker.Err].
 //
 // Allow never blocks. In the closed and disabled states it is one atomic
 // load (plus a clock read with the slow-call rule); in the half-open state it
@@ -43,21 +44,24 @@ func (b *Breaker) Allow() (Ticket, error) {
 	// The closed path without the slow-call rule first: one load and a
 	// branch. (Allow is over the inlining budget; Policy repeats this test
 	// inline.)
-	if w := b.word.Load(); w&stateMask|b.timedCalls == 0 {
-		return Ticket{b: b, gen: uint32(w>>stateBits) & genMask}, nil
+	if g := b.cur.Load(); g != nil && g.fast {
+		return Ticket{b: b, g: g}, nil
 	}
 	return b.allowSlow()
 }
 
 // allowSlow handles Allow outside the closed path.
 func (b *Breaker) allowSlow() (Ticket, error) {
-	w := b.word.Load()
-	switch stateOf(w) {
+	g := b.cur.Load()
+	if g == nil {
+		return Ticket{}, errZero
+	}
+	switch g.state {
 	case Closed, Disabled:
 		if b.slowDur == 0 {
-			return Ticket{b: b, gen: genOf(w)}, nil
+			return Ticket{b: b, g: g}, nil
 		}
-		return Ticket{b: b, gen: genOf(w), start: b.now()}, nil
+		return Ticket{b: b, g: g, start: b.now()}, nil
 	case ForcedOpen:
 		if b.err != nil {
 			return Ticket{}, b.err
@@ -66,31 +70,29 @@ func (b *Breaker) allowSlow() (Ticket, error) {
 		return Ticket{}, ErrOpen
 	}
 	now := b.now()
-	if stateOf(w) == Open {
-		if until := b.openUntil.Load(); now < until {
-			return Ticket{}, b.rejectOpen(until - now)
-		}
+	if g.state == Open && now < g.until {
+		return Ticket{}, b.rejectOpen(g.until - now)
 	}
 	b.mu.Lock()
 	notify := b.expireLocked(now)
-	w = b.word.Load()
+	g = b.cur.Load()
 	var (
 		t    Ticket
 		err  error
 		wait int64
 	)
-	switch stateOf(w) {
+	switch g.state {
 	case Closed, Disabled: // closed or disabled since the first load
-		t = Ticket{b: b, gen: genOf(w), start: now}
+		t = Ticket{b: b, g: g, start: now}
 	case HalfOpen:
 		if b.inFlight >= b.maxCalls {
 			err = ErrHalfOpenBusy
 			break
 		}
 		slot, seq := b.takeProbeLocked()
-		t = Ticket{b: b, gen: genOf(w), slot: slot, seq: seq, start: now}
+		t = Ticket{b: b, g: g, slot: slot, seq: seq, start: now}
 	case Open: // opened again with a new deadline since the first load
-		wait = b.openUntil.Load() - now
+		wait = g.until - now
 	default: // ForcedOpen
 		err = ErrOpen
 	}
@@ -147,16 +149,16 @@ func (b *Breaker) countRejection() {
 // Done is idempotent: a second Done on the same Ticket does nothing (a copy
 // of a Ticket is a different Ticket; a copy's Done cannot free a half-open
 // slot twice, but may count twice). A result from a call that started in an
-// earlier generation (the breaker changed state since Allow) is counted in
-// the totals of the [Snapshot] but cannot change the state: a late success
-// cannot close a breaker that a probe failure opened again.
+// earlier generation (the breaker changed state, or a closed breaker was
+// Reset, since Allow) is counted in the totals of the [Snapshot] but neither
+// in the current [Counts] nor in the state: a late success cannot close a
+// breaker that a probe failure opened again.
 //
 // Done never blocks beyond a short lock. In the closed state with the
-// consecutive-failure rule it is lock-free and does not read the clock; a
-// success there writes only one cell of the success total, a cell that the
-// calling goroutine keeps using and other goroutines rarely share, plus the
-// state word when it cuts a run of failures. Done may run listeners (see
-// [WithListener]) when the outcome changes the state.
+// consecutive-failure rule it is lock-free and does not read the clock: a
+// success is one compare-and-swap on the generation's result word. Done may
+// run listeners (see [WithListener]) and the trip function (see
+// [WithTripFunc]) when the outcome is a failure.
 func (t *Ticket) Done(o policy.Outcome) {
 	// Small enough to inline, so that the caller's Ticket stays on its stack.
 	if b := t.b; b != nil {
@@ -168,19 +170,10 @@ func (t *Ticket) Done(o policy.Outcome) {
 // done records the outcome of t's call.
 func (b *Breaker) done(t *Ticket, o policy.Outcome) {
 	// Not windowed also means no slow-call rule: that rule needs the window.
-	if o == policy.Success && !b.windowed {
-		// The closed consecutive-rule success: count it and, unless a run
-		// of failures is to be cut, stop there. A closed word with no
-		// failures needs no write, whatever its generation, so the only
-		// write is to this goroutine's cell of the striped total.
-		b.successes.add()
-		if in := b.inst; in != nil {
-			in.calls[policy.Success].Add(1)
-		}
-		if w := b.word.Load(); w&^(genMask<<stateBits) == uint64(Closed) {
-			return
-		}
-		b.record(t, o, false, 0)
+	if o == policy.Success && !b.windowed && t.seq == 0 {
+		// A closed (or disabled) success: its count and the run are all
+		// there is to record.
+		b.success(t.g)
 		return
 	}
 	if o > policy.Ignored {
@@ -198,83 +191,137 @@ func (b *Breaker) done(t *Ticket, o policy.Outcome) {
 			o = policy.Failure
 		}
 	}
-	b.count(o, slow)
-	b.record(t, o, slow, now)
-}
-
-// record applies a counted outcome to the state.
-func (b *Breaker) record(t *Ticket, o policy.Outcome, slow bool, now int64) {
-	w := b.word.Load()
-	if !sameGen(w, t.gen) {
-		return // stale: the breaker changed state since Allow
-	}
-	switch stateOf(w) {
-	case Closed:
-		if b.windowed {
-			b.doneWindowed(t.gen, o, slow, now)
-		} else {
-			b.doneConsecutive(t.gen, o)
-		}
-	case HalfOpen:
-		b.doneProbe(t, o, slow)
-	}
-}
-
-func (b *Breaker) count(o policy.Outcome, slow bool) {
-	switch o {
-	case policy.Success:
-		b.successes.add()
-	case policy.Failure:
-		b.failures.Add(1)
-	default:
-		b.ignored.Add(1)
-	}
 	if slow {
 		b.slowCalls.Add(1)
 	}
-	if in := b.inst; in != nil {
-		in.calls[o].Add(1)
+	switch {
+	case t.seq != 0:
+		b.doneProbe(t, o)
+	case t.g.state == Closed && b.windowed:
+		b.doneWindowed(t.g, o, slow, now)
+	default:
+		if b.tally(t.g, o) && o == policy.Failure && t.g.state == Closed {
+			b.afterFailure(t.g)
+		}
 	}
 }
 
-// doneConsecutive records a closed-state result under the consecutive-failure
-// rule without a lock: the failure count lives in the state word, so a CAS
-// that succeeds proves the generation (and the state) unchanged.
-func (b *Breaker) doneConsecutive(gen uint32, o policy.Outcome) {
+// success counts a success of generation g: one compare-and-swap on its
+// result word, or, if g has retired, on the late total.
+func (b *Breaker) success(g *generation) {
+	if in := b.inst; in != nil {
+		in.calls[policy.Success].Add(1)
+	}
+	w := g.word.Load()
+	for {
+		if w&retiredBit != 0 {
+			b.lateSuccesses.Add(1)
+			return
+		}
+		nw, wrapped := successWord(w)
+		if g.word.CompareAndSwap(w, nw) {
+			if wrapped {
+				b.carry(g)
+			}
+			return
+		}
+		w = g.word.Load()
+	}
+}
+
+// carry moves the 2^31 successes that wrapped g's result word into succHi,
+// or into the totals if g retired meanwhile (see generation).
+func (b *Breaker) carry(g *generation) {
+	b.mu.Lock()
+	if g.word.Load()&retiredBit != 0 {
+		b.succBase += int64(succMask) + 1
+	} else {
+		g.succHi.Add(int64(succMask) + 1)
+	}
+	b.mu.Unlock()
+}
+
+// tally counts outcome o of generation g in the totals and, while g is
+// current, in g's counts. It reports whether g was current when the result
+// landed.
+func (b *Breaker) tally(g *generation, o policy.Outcome) bool {
 	switch o {
 	case policy.Success:
-		for {
-			w := b.word.Load()
-			// Load before store: a success after a success writes nothing,
-			// so concurrent successes share the word's cache line.
-			if failsOf(w) == 0 || !sameGen(w, gen) {
-				return
-			}
-			if b.word.CompareAndSwap(w, w&^failMask) {
-				return
-			}
+		b.success(g)
+		return g.word.Load()&retiredBit == 0
+	case policy.Ignored:
+		b.ignored.Add(1)
+		if in := b.inst; in != nil {
+			in.calls[policy.Ignored].Add(1)
 		}
-	case policy.Failure:
-		for {
-			w := b.word.Load()
-			if !sameGen(w, gen) {
-				return
-			}
-			if failsOf(w)+1 >= b.threshold {
-				b.tripClosed(gen)
-				return
-			}
-			if b.word.CompareAndSwap(w, w+failOne) {
-				return
-			}
+		return g.word.Load()&retiredBit == 0
+	}
+	b.failures.Add(1)
+	if in := b.inst; in != nil {
+		in.calls[policy.Failure].Add(1)
+	}
+	w := g.word.Load()
+	for {
+		if w&retiredBit != 0 {
+			return false
+		}
+		if g.word.CompareAndSwap(w, failureWord(w)) {
+			g.failures.Add(1)
+			return true
+		}
+		w = g.word.Load()
+	}
+}
+
+// afterFailure applies the closed state's lock-free failure rules (the
+// consecutive failures, the failure burst, the trip function) after a
+// failure counted in g.
+func (b *Breaker) afterFailure(g *generation) {
+	switch {
+	case b.threshold > 0:
+		if -runOf(g.word.Load()) >= b.threshold {
+			b.tripClosed(g)
+		}
+	case b.burstWithin > 0:
+		b.mu.Lock()
+		trip := b.cur.Load() == g && b.burstLocked(b.now())
+		if trip {
+			b.setStateLocked(Open, b.now())
+		}
+		b.mu.Unlock()
+		if trip {
+			b.drain()
+		}
+	case b.tripFunc != nil:
+		// User code: no lock held. A concurrent result may already have
+		// moved g on; tripClosed checks that g is still current.
+		if b.tripFunc(g.counts()) {
+			b.tripClosed(g)
 		}
 	}
 }
 
-// tripClosed opens the breaker if it is still in the closed generation gen.
-func (b *Breaker) tripClosed(gen uint32) {
+// burstLocked records a failure at now for WithFailuresWithin and reports
+// whether it completes a burst: the last b.burst failures all within
+// b.burstWithin. It must be called with b.mu held.
+func (b *Breaker) burstLocked(now int64) bool {
+	if len(b.failTimes) < b.burst {
+		b.failTimes = append(b.failTimes, now)
+		return len(b.failTimes) == b.burst && now-b.failTimes[0] < b.burstWithin
+	}
+	// The ring is full: failTimes[failNext] is the oldest of the last burst.
+	b.failTimes[b.failNext] = now
+	b.failNext++
+	if b.failNext == len(b.failTimes) {
+		b.failNext = 0
+	}
+	return now-b.failTimes[b.failNext] < b.burstWithin
+}
+
+// tripClosed opens the breaker if g is still its current, closed generation.
+func (b *Breaker) tripClosed(g *generation) {
 	b.mu.Lock()
-	if !sameGen(b.word.Load(), gen) {
+	if b.cur.Load() != g {
 		b.mu.Unlock()
 		return
 	}
@@ -284,35 +331,33 @@ func (b *Breaker) tripClosed(gen uint32) {
 }
 
 // doneWindowed records a closed-state result under a rate rule.
-func (b *Breaker) doneWindowed(gen uint32, o policy.Outcome, slow bool, now int64) {
+func (b *Breaker) doneWindowed(g *generation, o policy.Outcome, slow bool, now int64) {
 	if o == policy.Ignored {
+		b.tally(g, o)
 		return
 	}
 	if b.timed && now == 0 {
 		now = b.now()
 	}
 	b.mu.Lock()
-	w := b.word.Load()
-	if !sameGen(w, gen) {
+	// With mu held the generation cannot retire, so tally's answer holds
+	// until the unlock.
+	if !b.tally(g, o) {
 		b.mu.Unlock()
 		return
 	}
 	failed := o == policy.Failure
 	b.win.record(now, failed, slow)
-	trip := false
-	// Every closed-state word change happens under mu in this mode, so plain
-	// stores are safe.
-	switch {
-	case !failed:
-		b.word.Store(w &^ failMask)
-	case b.threshold > 0 && failsOf(w)+1 >= b.threshold:
-		trip = true
-	default:
-		b.word.Store(w + failOne)
-	}
+	trip := failed && b.threshold > 0 && -runOf(g.word.Load()) >= b.threshold
 	if !trip && b.win.calls >= b.win.minCalls {
 		fr, sr := b.win.rates()
 		trip = b.failureRate > 0 && fr >= b.failureRate || b.slowRate > 0 && sr >= b.slowRate
+	}
+	if !trip && failed && b.burstWithin > 0 {
+		if now == 0 {
+			now = b.now()
+		}
+		trip = b.burstLocked(now)
 	}
 	if trip {
 		if now == 0 {
@@ -323,13 +368,18 @@ func (b *Breaker) doneWindowed(gen uint32, o policy.Outcome, slow bool, now int6
 	b.mu.Unlock()
 	if trip {
 		b.drain()
+		return
+	}
+	if failed && b.tripFunc != nil && b.tripFunc(g.counts()) {
+		b.tripClosed(g)
 	}
 }
 
 // doneProbe records the result of a half-open probe.
-func (b *Breaker) doneProbe(t *Ticket, o policy.Outcome, slow bool) {
+func (b *Breaker) doneProbe(t *Ticket, o policy.Outcome) {
 	b.mu.Lock()
-	if !sameGen(b.word.Load(), t.gen) || t.seq == 0 || int(t.slot) >= len(b.probes) || b.probes[t.slot] != t.seq {
+	current := b.tally(t.g, o)
+	if !current || int(t.slot) >= len(b.probes) || b.probes[t.slot] != t.seq {
 		// Stale, or a copy of a ticket already done: the slot is not its.
 		b.mu.Unlock()
 		return

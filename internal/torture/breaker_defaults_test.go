@@ -58,6 +58,12 @@ func TestBreakerOptionCombinationsKeepDocumentedDefaults(t *testing.T) {
 			with(func(d *breakerDefaults) { d.consecutive = 3 })},
 		{"half-open max calls raised", []breaker.Option{breaker.WithHalfOpenMaxCalls(5)},
 			with(func(d *breakerDefaults) { d.maxCalls = 5 })},
+		// One probe, gobreaker's default: the default success threshold
+		// adapts to it instead of making the breaker fail closed.
+		{"one half-open probe", []breaker.Option{breaker.WithHalfOpenMaxCalls(1)},
+			with(func(d *breakerDefaults) { d.maxCalls, d.successes = 1, 1 })},
+		{"conservative with one probe", []breaker.Option{breaker.Conservative(), breaker.WithHalfOpenMaxCalls(1)},
+			breakerDefaults{consecutive: 10, open: 60 * time.Second, maxCalls: 1, successes: 1}},
 		{"success threshold", []breaker.Option{breaker.WithSuccessThreshold(3)},
 			with(func(d *breakerDefaults) { d.successes = 3 })},
 		{"quick failover", []breaker.Option{breaker.QuickFailover()},

@@ -691,13 +691,18 @@ func (bp *breakerProbe) check(t *testing.T) {
 		t.Errorf("breaker: Successes+Failures+Ignored = %d, want the %d calls it let through (%+v)",
 			s.Successes+s.Failures+s.Ignored, adm, s)
 	}
-	if s.Successes != bp.successes.Load() {
-		t.Errorf("breaker: Successes = %d, want %d seen", s.Successes, bp.successes.Load())
+	// A half-open probe that succeeded but was slow is a failure to the
+	// breaker (it re-opens it), and counts as one; the probes here cannot
+	// tell, so such successes may move to Failures, each also a slow call.
+	slowProbes := bp.successes.Load() - s.Successes
+	if slowProbes < 0 || slowProbes > s.SlowCalls {
+		t.Errorf("breaker: Successes = %d, want %d seen (less up to %d slow calls counted as failures)",
+			s.Successes, bp.successes.Load(), s.SlowCalls)
 	}
 	if s.Rejected != bp.rejected.Load() {
 		t.Errorf("breaker: Rejected = %d, want %d seen", s.Rejected, bp.rejected.Load())
 	}
-	if f := bp.failures.Load(); s.Failures < f || s.Failures > f+amb {
+	if f := bp.failures.Load() + slowProbes; s.Failures < f || s.Failures > f+amb {
 		t.Errorf("breaker: Failures = %d, want %d seen (+ up to %d whose ctx ended at the same time)", s.Failures, f, amb)
 	}
 	if i := bp.ignored.Load(); s.Ignored < i || s.Ignored > i+amb {
@@ -855,6 +860,10 @@ type poolProbe struct {
 	// Policy calls that ended, without running, with their caller's ctx
 	// error: not submitted, refused while blocked, or withdrawn while queued.
 	ctxUnrun atomic.Int64
+	// notStarted counts accepted work not run because its ctx was done
+	// when a worker took it (pool.ErrNotStarted); the pool counts it as
+	// discarded.
+	notStarted atomic.Int64
 	// Refusals the caller can tell apart.
 	closedRefused, fullRefused atomic.Int64
 	// Direct submissions (Submit, TrySubmit, Go) refused with a ctx error.
@@ -905,6 +914,8 @@ func (pp *poolProbe) outer() policy.Policy[int] {
 			pp.w.anomaly("pool: a call returned (%d, nil) without running", v)
 		case errors.Is(err, pool.ErrExpired):
 			pp.expired.Add(1)
+		case errors.Is(err, pool.ErrNotStarted):
+			pp.notStarted.Add(1)
 		case err == pool.ErrClosed:
 			pp.closedRefused.Add(1)
 		case errors.Is(err, pool.ErrClosed):
@@ -972,6 +983,8 @@ func (pp *poolProbe) report(err error) {
 	switch {
 	case errors.Is(err, pool.ErrExpired):
 		pp.expired.Add(1)
+	case errors.Is(err, pool.ErrNotStarted):
+		pp.notStarted.Add(1)
 	case errors.Is(err, pool.ErrClosed) && err != pool.ErrClosed:
 		pp.forced.Add(1)
 	default:
@@ -1108,10 +1121,10 @@ func (pp *poolProbe) check(t *testing.T) {
 	if pp.forced.Load() != pp.closeReported.Load() {
 		t.Errorf("pool: %d discards were reported, but Close said it removed %d", pp.forced.Load(), pp.closeReported.Load())
 	}
-	withdrawn := int64(m.Discarded) - pp.forced.Load()
+	withdrawn := int64(m.Discarded) - pp.forced.Load() - pp.notStarted.Load()
 	if withdrawn < 0 || withdrawn > pp.ctxUnrun.Load() {
-		t.Errorf("pool: Discarded = %d: %d forced, so %d withdrawn by callers, but only %d callers gave up unrun",
-			m.Discarded, pp.forced.Load(), withdrawn, pp.ctxUnrun.Load())
+		t.Errorf("pool: Discarded = %d: %d forced and %d not started, so %d withdrawn by callers, but only %d callers gave up unrun",
+			m.Discarded, pp.forced.Load(), pp.notStarted.Load(), withdrawn, pp.ctxUnrun.Load())
 	}
 	// Every direct task ran or was reported, exactly once (mark checks the
 	// once); TrySubmit's reports carry no id and are matched by count.
@@ -1134,9 +1147,9 @@ func (pp *poolProbe) check(t *testing.T) {
 	if int64(m.Completed+m.Failed+m.Panicked) != ran {
 		t.Errorf("pool: %d tasks counted as run, %d ran", m.Completed+m.Failed+m.Panicked, ran)
 	}
-	if accepted != uint64(ran+pp.expired.Load()+pp.forced.Load()+withdrawn) {
-		t.Errorf("pool: accepted %d != ran %d + expired %d + discarded by Close %d + withdrawn %d",
-			accepted, ran, pp.expired.Load(), pp.forced.Load(), withdrawn)
+	if accepted != uint64(ran+pp.expired.Load()+pp.forced.Load()+pp.notStarted.Load()+withdrawn) {
+		t.Errorf("pool: accepted %d != ran %d + expired %d + discarded by Close %d + not started %d + withdrawn %d",
+			accepted, ran, pp.expired.Load(), pp.forced.Load(), pp.notStarted.Load(), withdrawn)
 	}
 	known := uint64(pp.closedRefused.Load() + pp.fullRefused.Load())
 	if m.Rejected < known || m.Rejected-known > uint64(pp.ctxUnrun.Load()-withdrawn+pp.directCtx.Load()) {
