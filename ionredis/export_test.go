@@ -8,3 +8,15 @@ var (
 	EncodeSubject = encodeSubject
 	EncodeName    = encodeName
 )
+
+// Abandon stops the lease's renewal without releasing it, as a holder that
+// crashed would.
+func (l *Lease) Abandon() {
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.done
+	})
+}
+
+// HoldersKey returns the key of the semaphore's holders.
+func (s *Semaphore) HoldersKey() string { return s.keys[0] }

@@ -279,9 +279,11 @@ func (s *Semaphore) degraded(ctx context.Context, err error, wait bool) (*Lease,
 }
 
 // FullError is the rejection of a [Semaphore] with no free permit. It
-// matches [ErrFull] and ion.ErrRejected with errors.Is.
+// matches [ErrFull] and ion.ErrRejected with errors.Is, and also
+// context.DeadlineExceeded when a [WithMaxWait] wait ran out.
 type FullError struct {
-	wait time.Duration
+	wait     time.Duration
+	timedOut bool // a max wait ran out: also matches context.DeadlineExceeded
 }
 
 // Error returns "ionredis: semaphore full".
@@ -296,8 +298,11 @@ func (e *FullError) RetryAfter() time.Duration { return e.wait }
 // Unwrap returns [ErrFull].
 func (e *FullError) Unwrap() error { return ErrFull }
 
-// Is reports whether target is ion.ErrRejected.
-func (e *FullError) Is(target error) bool { return target == ion.ErrRejected }
+// Is reports whether target is ion.ErrRejected (or
+// context.DeadlineExceeded, after a max wait).
+func (e *FullError) Is(target error) bool {
+	return target == ion.ErrRejected || e.timedOut && target == context.DeadlineExceeded
+}
 
 // Lease is a permit of a [Semaphore], renewed in the background until
 // [Lease.Release]. Its methods are safe for concurrent use.
