@@ -1,0 +1,455 @@
+package adaptive_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/adaptive"
+	"github.com/ionkit/ion/policy"
+)
+
+// dep is a dependency with capacity c: a call that starts while n calls are
+// in progress (itself included) takes base × max(1, n/c), as on a server
+// whose c workers share the excess.
+type dep struct {
+	base time.Duration
+	mu   sync.Mutex // guards the fields below
+	c, n int
+}
+
+func (d *dep) setCapacity(c int) { d.mu.Lock(); d.c = c; d.mu.Unlock() }
+
+func (d *dep) call(context.Context) (int, error) {
+	d.mu.Lock()
+	d.n++
+	f := max(1, float64(d.n)/float64(d.c))
+	d.mu.Unlock()
+	time.Sleep(time.Duration(f * float64(d.base)))
+	d.mu.Lock()
+	d.n--
+	d.mu.Unlock()
+	return 0, nil
+}
+
+// drive runs workers closed-loop callers through p against d until stop is
+// closed; a rejected caller backs off for a millisecond. It returns when
+// every worker has stopped.
+func drive(p policy.Policy[int], d *dep, workers int, stop <-chan struct{}) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() { // owner: drive; exits when stop is closed; joined by wg.Wait
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := policy.Run(context.Background(), p, d.call); err != nil {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestLimiterConvergesAndRecovers drives a dependency of capacity 20 with
+// three times as many callers, halves its capacity, then restores it. The
+// limit settles at the knee of the latency curve (the capacity plus the
+// few calls the algorithm lets queue) within 8 sample windows of each
+// change.
+func TestLimiterConvergesAndRecovers(t *testing.T) {
+	for _, tc := range []struct {
+		alg adaptive.Algorithm
+		// queue is the most calls the algorithm lets wait at the
+		// dependency of capacity 20: Vegas's band, Gradient's 50 %
+		// tolerance plus √limit.
+		queue int
+	}{{adaptive.Vegas, 10}, {adaptive.Gradient, 20}} {
+		alg := tc.alg
+		t.Run(alg.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const window = 100 * time.Millisecond
+				lim := adaptive.NewLimiter(adaptive.WithAlgorithm(alg), adaptive.WithSampleWindow(window, 10), adaptive.WithInitialLimit(5))
+				d := &dep{base: 10 * time.Millisecond, c: 20}
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				go func() { drive(adaptive.Policy[int](lim), d, 60, stop); close(done) }() // joined by <-done
+				trace := func(phase string, from time.Duration, to time.Duration) (lo, hi int) {
+					lo, hi = 1<<30, 0
+					for at := from; at < to; at += window {
+						time.Sleep(window)
+						l := lim.Stats().Limit
+						lo, hi = min(lo, l), max(hi, l)
+					}
+					t.Logf("%s: limit %d..%d, stats %+v", phase, lo, hi, lim.Stats())
+					return lo, hi
+				}
+				lo, hi := trace("converging from 5", 0, 2*time.Second)
+				assert.GreaterOrEqual(t, hi, 20, "the limit grows to the capacity")
+				_ = lo
+				lo, hi = trace("healthy", 0, 3*time.Second)
+				assert.GreaterOrEqual(t, lo, 18, "healthy: the limit stays near the capacity 20")
+				assert.LessOrEqual(t, hi, 20+tc.queue, "healthy: the limit lets only a few calls queue")
+
+				d.setCapacity(10)
+				trace("halving, first 8 windows", 0, 8*window)
+				lo, hi = trace("halved", 0, 3*time.Second)
+				assert.GreaterOrEqual(t, lo, 8, "halved: the limit stays near the capacity 10")
+				assert.LessOrEqual(t, hi, 10+tc.queue, "halved: the limit came down within 8 windows")
+
+				d.setCapacity(20)
+				trace("recovering, first 8 windows", 0, 8*window)
+				lo, hi = trace("recovered", 0, 3*time.Second)
+				assert.GreaterOrEqual(t, lo, 18, "recovered: the limit grew back within 8 windows")
+				assert.LessOrEqual(t, hi, 20+tc.queue)
+				close(stop)
+				<-done
+				assert.Zero(t, lim.Stats().InFlight, "every permit came back")
+			})
+		})
+	}
+}
+
+// hold runs a call through p that holds its permit until release is
+// closed, and returns once it runs.
+func hold(t *testing.T, p policy.Policy[int], ctx context.Context, release <-chan struct{}, wg *sync.WaitGroup) {
+	t.Helper()
+	running := make(chan struct{})
+	wg.Add(1)
+	go func() { // owner: the test; exits when release is closed; joined by wg
+		defer wg.Done()
+		_, err := policy.Run(ctx, p, func(context.Context) (int, error) {
+			close(running)
+			<-release
+			return 0, nil
+		})
+		assert.NoError(t, err)
+	}()
+	<-running
+}
+
+func TestLimiterRejectsWhenFull(t *testing.T) {
+	lim := adaptive.NewLimiter(adaptive.WithLimits(2, 2))
+	p := adaptive.Policy[int](lim)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	hold(t, p, context.Background(), release, &wg)
+	hold(t, p, context.Background(), release, &wg)
+	_, ok := lim.Shedding()
+	assert.False(t, ok, "nothing shed yet")
+
+	ran := false
+	ctx := adaptive.ContextWithPriority(context.Background(), adaptive.High)
+	_, err := policy.Run(ctx, p, func(context.Context) (int, error) { ran = true; return 0, nil })
+	assert.ErrorIs(t, err, adaptive.ErrLimited)
+	assert.ErrorIs(t, err, ion.ErrRejected)
+	assert.False(t, ran, "a rejected call does not run")
+	prio, ok := lim.Shedding()
+	assert.True(t, ok)
+	assert.Equal(t, adaptive.High, prio, "Shedding reports the highest priority rejected")
+	assert.Equal(t, adaptive.Stats{Limit: 2, InFlight: 2}, lim.Stats())
+	close(release)
+	wg.Wait()
+	assert.Zero(t, lim.Stats().InFlight)
+}
+
+func TestLimiterAlreadyDoneCtx(t *testing.T) {
+	lim := adaptive.NewLimiter()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := adaptive.Policy[int](lim).Execute(ctx, policy.Next[int]{})
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ion.ErrRejected, "the caller's own cancellation is not a rejection")
+	assert.Zero(t, lim.Stats().InFlight)
+}
+
+// waitFor starts a call of priority prio through p that records its name
+// in order when it runs, and waits until it is queued.
+func waitFor(p policy.Policy[int], prio adaptive.Priority, name string, mu *sync.Mutex, order *[]string, errs chan<- error) {
+	go func() { // owner: the test; exits when served or rejected; joined by reading errs
+		ctx := adaptive.ContextWithPriority(context.Background(), prio)
+		_, err := policy.Run(ctx, p, func(context.Context) (int, error) {
+			mu.Lock()
+			*order = append(*order, name)
+			mu.Unlock()
+			return 0, nil
+		})
+		errs <- err
+	}()
+	synctest.Wait()
+}
+
+func TestLimiterWaitServesHighestPriorityFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := adaptive.NewLimiter(adaptive.WithLimits(1, 1), adaptive.WithMaxWait(time.Second), adaptive.WithMaxQueue(10))
+		p := adaptive.Policy[int](lim)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		hold(t, p, context.Background(), release, &wg)
+		var mu sync.Mutex
+		var order []string
+		errs := make(chan error, 4)
+		waitFor(p, adaptive.Low, "low", &mu, &order, errs)
+		waitFor(p, adaptive.Normal, "normal 1", &mu, &order, errs)
+		waitFor(p, adaptive.Critical, "critical", &mu, &order, errs)
+		waitFor(p, adaptive.Normal, "normal 2", &mu, &order, errs)
+		assert.Equal(t, 4, lim.Stats().Queued)
+		close(release)
+		wg.Wait()
+		for range 4 {
+			require.NoError(t, <-errs)
+		}
+		assert.Equal(t, []string{"critical", "normal 1", "normal 2", "low"}, order, "highest priority first, FIFO within one")
+		assert.Equal(t, adaptive.Stats{Limit: 1}, lim.Stats())
+	})
+}
+
+func TestLimiterMaxWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := adaptive.NewLimiter(adaptive.WithLimits(1, 1), adaptive.WithMaxWait(50*time.Millisecond))
+		p := adaptive.Policy[int](lim)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		hold(t, p, context.Background(), release, &wg)
+		start := time.Now()
+		_, err := policy.Run(context.Background(), p, func(context.Context) (int, error) { return 0, nil })
+		assert.Equal(t, 50*time.Millisecond, time.Since(start), "the call waited its max wait")
+		assert.ErrorIs(t, err, adaptive.ErrLimited)
+		assert.ErrorIs(t, err, ion.ErrRejected)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Zero(t, lim.Stats().Queued, "the waiter left the queue")
+		close(release)
+		wg.Wait()
+	})
+}
+
+func TestLimiterCtxEndsWhileWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := adaptive.NewLimiter(adaptive.WithLimits(1, 1), adaptive.WithMaxWait(time.Second))
+		p := adaptive.Policy[int](lim)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		hold(t, p, context.Background(), release, &wg)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		_, err := policy.Run(ctx, p, func(context.Context) (int, error) { return 0, nil })
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.NotErrorIs(t, err, ion.ErrRejected, "the caller's own deadline is not a rejection")
+		_, shed := lim.Shedding()
+		assert.False(t, shed, "the caller's own deadline is not shedding")
+		assert.Zero(t, lim.Stats().Queued)
+		close(release)
+		wg.Wait()
+		assert.Equal(t, adaptive.Stats{Limit: 1}, lim.Stats())
+	})
+}
+
+func TestLimiterFullQueueEvictsLowerPriority(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := adaptive.NewLimiter(adaptive.WithLimits(1, 1), adaptive.WithMaxWait(time.Second), adaptive.WithMaxQueue(1))
+		p := adaptive.Policy[int](lim)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		hold(t, p, context.Background(), release, &wg)
+		var mu sync.Mutex
+		var order []string
+		lowErr, highErr := make(chan error, 1), make(chan error, 1)
+		waitFor(p, adaptive.Sheddable, "sheddable", &mu, &order, lowErr)
+		waitFor(p, adaptive.High, "high", &mu, &order, highErr)
+		err := <-lowErr
+		assert.ErrorIs(t, err, adaptive.ErrLimited, "the sheddable waiter was evicted at once")
+		// A normal call finds a full queue with nothing below it: rejected.
+		_, err = policy.Run(context.Background(), p, func(context.Context) (int, error) { return 0, nil })
+		assert.ErrorIs(t, err, adaptive.ErrLimited)
+		prio, _ := lim.Shedding()
+		assert.Equal(t, adaptive.Normal, prio)
+		close(release)
+		wg.Wait()
+		require.NoError(t, <-highErr)
+		assert.Equal(t, []string{"high"}, order)
+	})
+}
+
+func TestLimiterAdaptiveLIFO(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := adaptive.NewLimiter(adaptive.WithLimits(1, 1), adaptive.WithMaxWait(time.Second),
+			adaptive.WithMaxQueue(10), adaptive.WithAdaptiveLIFO(2))
+		p := adaptive.Policy[int](lim)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		hold(t, p, context.Background(), release, &wg)
+		var mu sync.Mutex
+		var order []string
+		errs := make(chan error, 3)
+		for _, name := range []string{"a", "b", "c"} {
+			waitFor(p, adaptive.Normal, name, &mu, &order, errs)
+		}
+		close(release)
+		wg.Wait()
+		for range 3 {
+			require.NoError(t, <-errs)
+		}
+		// Three waiting: newest first; two: newest; one: the last.
+		assert.Equal(t, []string{"c", "b", "a"}, order)
+	})
+}
+
+func TestLimiterCoDelDropsFromStandingQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := adaptive.NewLimiter(adaptive.WithLimits(1, 1), adaptive.WithMaxWait(time.Second),
+			adaptive.WithMaxQueue(10), adaptive.WithCoDel(5*time.Millisecond, 100*time.Millisecond))
+		p := adaptive.Policy[int](lim)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		hold(t, p, context.Background(), release, &wg)
+		slow := func(d time.Duration) func(context.Context) (int, error) {
+			return func(context.Context) (int, error) { time.Sleep(d); return 0, nil }
+		}
+		first := make(chan error, 1)
+		go func() { _, err := policy.Run(context.Background(), p, slow(200*time.Millisecond)); first <- err }() // joined by <-first
+		synctest.Wait()
+		time.Sleep(20 * time.Millisecond)
+		second := make(chan error, 1)
+		go func() { _, err := policy.Run(context.Background(), p, slow(0)); second <- err }() // joined by <-second
+		synctest.Wait()
+		close(release) // t = 20 ms: the first waiter is served after 20 ms; the interval starts
+		wg.Wait()
+		// At t = 220 ms the first call ends; the second waiter has waited
+		// 200 ms and the last interval's lowest wait was 20 ms > 5 ms: the
+		// queue stood, so the waiter is dropped rather than served.
+		require.NoError(t, <-first)
+		err := <-second
+		assert.ErrorIs(t, err, adaptive.ErrLimited)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "standing queue")
+	})
+}
+
+func TestPolicyPanicReturnsPermit(t *testing.T) {
+	lim := adaptive.NewLimiter(adaptive.WithLimits(1, 1))
+	p := adaptive.Policy[int](lim)
+	assert.PanicsWithValue(t, "boom", func() {
+		_, _ = policy.Run(context.Background(), p, func(context.Context) (int, error) { panic("boom") })
+	}, "the panic goes on up the stack")
+	assert.Zero(t, lim.Stats().InFlight, "the permit came back")
+	v, err := policy.Run(context.Background(), p, func(context.Context) (int, error) { return 7, nil })
+	require.NoError(t, err)
+	assert.Equal(t, 7, v)
+}
+
+// TestPolicyOutcomesMoveTheLimit checks that the pipeline's classifier
+// decides what a call says: with AIMD and a window per call, a success
+// adds one, a Failure (here a 503 with a nil error) backs off, and the
+// caller's own cancellation changes nothing.
+func TestPolicyOutcomesMoveTheLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := adaptive.NewLimiter(adaptive.WithAlgorithm(adaptive.AIMD), adaptive.WithInitialLimit(2),
+			adaptive.WithSampleWindow(time.Nanosecond, 1))
+		pipe := policy.Compose(adaptive.Policy[int](lim)).WithClassifier(func(v int, err error) policy.Outcome {
+			if v == 503 {
+				return policy.Failure
+			}
+			return policy.Success
+		})
+		call := func(ctx context.Context, v int) {
+			_, _ = pipe.Run(ctx, func(ctx context.Context) (int, error) {
+				time.Sleep(time.Millisecond)
+				if v < 0 {
+					return 0, ctx.Err()
+				}
+				return v, nil
+			})
+		}
+		call(context.Background(), 200)
+		assert.Equal(t, 3, lim.Stats().Limit, "a success grows the limit")
+		call(context.Background(), 200)
+		assert.Equal(t, 3, lim.Stats().Limit, "one call in flight of 3 is app-limited: no growth")
+		call(context.Background(), 503)
+		assert.Equal(t, 2, lim.Stats().Limit, "a 503 is a drop: 3 × 0.9 = 2.7")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		call(ctx, -1)
+		assert.Equal(t, 2, lim.Stats().Limit, "the caller's cancellation says nothing")
+	})
+}
+
+// TestLimiterStress hammers the accounting: with a fixed limit, no more
+// calls than the limit ever run at once; with a moving one, never more than
+// the maximum; in-flight is never negative, and every permit comes back,
+// whether calls succeed, fail, panic, wait, time out or are cancelled.
+func TestLimiterStress(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		max   int64
+		opts  []adaptive.LimiterOption
+		waits bool
+	}{
+		{"fixed limit", 5, []adaptive.LimiterOption{adaptive.WithLimits(5, 5)}, false},
+		{"fixed limit with a queue", 5, []adaptive.LimiterOption{adaptive.WithLimits(5, 5), adaptive.WithMaxWait(time.Millisecond),
+			adaptive.WithCoDel(10*time.Microsecond, time.Millisecond), adaptive.WithAdaptiveLIFO(3)}, true},
+		{"moving limit", 12, []adaptive.LimiterOption{adaptive.WithLimits(1, 12), adaptive.WithInitialLimit(6),
+			adaptive.WithAlgorithm(adaptive.AIMD), adaptive.WithSampleWindow(time.Nanosecond, 2), adaptive.WithMaxWait(time.Millisecond)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := adaptive.NewLimiter(tc.opts...)
+			p := adaptive.Policy[int](lim)
+			var running, peak atomic.Int64
+			var wg sync.WaitGroup
+			const goroutines, calls = 16, 300
+			for g := range goroutines {
+				wg.Add(1)
+				go func() { // owner: the test; exits after its calls; joined by wg.Wait
+					defer wg.Done()
+					for i := range calls {
+						ctx := adaptive.ContextWithPriority(context.Background(), adaptive.Priority(i%5-2))
+						var cancel context.CancelFunc = func() {}
+						if i%7 == 0 {
+							ctx, cancel = context.WithTimeout(ctx, time.Duration(i%3)*time.Microsecond)
+						}
+						func() {
+							defer func() { _ = recover() }()
+							_, _ = policy.Run(ctx, p, func(context.Context) (int, error) {
+								n := running.Add(1)
+								defer running.Add(-1)
+								for {
+									old := peak.Load()
+									if n <= old || peak.CompareAndSwap(old, n) {
+										break
+									}
+								}
+								if s := lim.Stats(); s.InFlight < int(n) || s.InFlight > int(tc.max) {
+									t.Errorf("in flight %d with %d calls running, max %d", s.InFlight, n, tc.max)
+								}
+								switch (g + i) % 11 {
+								case 0:
+									panic("boom")
+								case 1:
+									return 0, errors.New("failed")
+								}
+								return 0, nil
+							})
+						}()
+						cancel()
+					}
+				}()
+			}
+			wg.Wait()
+			assert.LessOrEqual(t, peak.Load(), tc.max, "calls running at once")
+			s := lim.Stats()
+			assert.Zero(t, s.InFlight, "every permit came back")
+			assert.Zero(t, s.Queued, "no waiter left behind")
+		})
+	}
+}

@@ -1,0 +1,90 @@
+package adaptive
+
+import (
+	"context"
+
+	"github.com/ionkit/ion/policy"
+)
+
+// Policy returns a [policy.Policy] that runs each call under l: the call
+// takes a permit (see [Limiter]), runs, and gives the permit back with its
+// sample. The pipeline's classifier ([policy.Next.Classify]) decides what the
+// call says about the dependency: a Success is timed and its RTT feeds the
+// latency rule; a Failure, a timeout fired by policy.Timeout included, is a
+// drop and backs the limit off; an Ignored call (the caller's own
+// cancellation, a rejection by an inner policy) only returns its permit.
+// Place the limiter outside a policy.Timeout so timeouts count as drops.
+//
+// The call's priority is read from its ctx ([PriorityFromContext]). A call
+// that is not admitted returns without running, with an error matching
+// [ErrLimited] and ion.ErrRejected; one whose ctx ends while it waits
+// returns an error wrapping ctx.Err(). An already-done ctx fails the call
+// before it takes a permit.
+//
+// The permit is returned on every path: a panic in the call returns it,
+// counted as a drop, and goes on up the stack, never swallowed. A nil l or a
+// fail-closed l gives a policy whose every call returns an error matching
+// ion.ErrInvalidConfig. A call admitted at once adds no allocation.
+func Policy[T any](l *Limiter) policy.Policy[T] {
+	p := &limiterPolicy[T]{l: l}
+	switch {
+	case l == nil:
+		p.err = configError("Policy", "nil *Limiter")
+	case l.err != nil:
+		p.err = l.err
+	}
+	return p
+}
+
+type limiterPolicy[T any] struct {
+	l   *Limiter
+	err error // non-nil: every call returns it
+}
+
+// Execute implements policy.Policy.
+func (p *limiterPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, err error) {
+	if p.err != nil {
+		return v, p.err
+	}
+	if ctx == nil {
+		return v, errNilCtx
+	}
+	l := p.l
+	pm, err := l.acquire(ctx, PriorityFromContext(ctx))
+	if err != nil {
+		return v, err
+	}
+	// The deferred release runs on a panic or runtime.Goexit; a normal
+	// return releases below, with the call's outcome.
+	returned := false
+	defer func() {
+		if !returned {
+			l.release(pm, sampleDrop)
+		}
+	}()
+	v, err = next.Call(ctx)
+	returned = true
+	l.release(pm, toSample(next.Classify(ctx, v, err)))
+	return v, err
+}
+
+func toSample(o policy.Outcome) sample {
+	switch o {
+	case policy.Success:
+		return sampleSuccess
+	case policy.Failure:
+		return sampleDrop
+	}
+	return sampleIgnored
+}
+
+// String describes the policy, as in "adaptive limiter(db, gradient)".
+func (p *limiterPolicy[T]) String() string {
+	if p.err != nil {
+		return "adaptive limiter(invalid: " + p.err.Error() + ")"
+	}
+	if p.l.name != "" {
+		return "adaptive limiter(" + p.l.name + ", " + p.l.tuning.alg.String() + ")"
+	}
+	return "adaptive limiter(" + p.l.tuning.alg.String() + ")"
+}
