@@ -292,8 +292,8 @@ func WithOnRetry(fn func(ctx context.Context, attempt int, err error, delay time
 // How often: at most [WithAttempts] attempts (default 3), within
 // [WithMaxDuration] if set, within the ctx deadline, and within the
 // [WithBudget] budget if set. Retry never sleeps past the ctx deadline:
-// when the deadline cannot fit the next delay it returns at once with
-// [ErrRetryDeadline]. When it gives up, the error is a [*RetryError]
+// when the deadline cannot fit the next delay (a Retry-After included) it
+// returns at once with [ErrRetryDeadline]; likewise with WithMaxDuration. When it gives up, the error is a [*RetryError]
 // matching its reason and the last attempt's error, returned with the last
 // attempt's value. When the caller's ctx ends during a backoff, Retry
 // returns at once with a *RetryError matching ctx.Err() and the last error,
@@ -304,8 +304,6 @@ func WithOnRetry(fn func(ctx context.Context, attempt int, err error, delay time
 // [Pipeline.WithDiscard]; by default an [io.Closer] is closed), so a
 // response that will not be returned frees its connection at once. The
 // value Retry returns is never discarded.
-// A Retry-After that Retry would wait out but that cannot fit
-// WithMaxDuration or the ctx deadline gives up at once too.
 //
 // Each attempt's ctx carries its number, read with [Attempt]. Attempts run
 // on the caller's goroutine; a panic propagates unchanged. The backoff wait
