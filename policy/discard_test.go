@@ -300,3 +300,34 @@ func TestNestedDiscardHookIsScoped(t *testing.T) {
 	// value of attempt 2 returned with its RetryError.
 	assert.Equal(t, []int{2}, outer.values(), "the outer Retry discards with the outer hook")
 }
+
+// A panic in the discard hook on the abandoned call's goroutine has nobody
+// to reach: it is recovered (and logged), and the goroutine still ends.
+func TestTimeoutDiscardHookPanicIsRecovered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		to := policy.Timeout[int](100*time.Millisecond, policy.WithAbandon())
+		var calls atomic.Int32
+		p := policy.Compose(to).WithDiscard(func(int) {
+			calls.Add(1)
+			panic("hook")
+		})
+		_, err := p.Run(context.Background(), func(context.Context) (int, error) {
+			time.Sleep(time.Second) // ignores its ctx
+			return 1, nil
+		})
+		require.ErrorIs(t, err, policy.ErrTimeout)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.EqualValues(t, 1, calls.Load())
+		assert.Zero(t, to.Abandoned(), "the abandoned goroutine ended despite the panic")
+	})
+}
+
+// In Retry and Fallback the hook runs on the caller's goroutine: its panic
+// propagates, as the classifier's does.
+func TestRetryDiscardHookPanicPropagates(t *testing.T) {
+	p := policy.Compose(policy.Retry[int](policy.WithBackoff(policy.Constant(0)))).WithDiscard(func(int) { panic("hook") })
+	assert.PanicsWithValue(t, "hook", func() {
+		_, _ = p.Run(context.Background(), policytest.FailTimes(1, errTransient, 1))
+	})
+}
