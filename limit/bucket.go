@@ -226,6 +226,8 @@ func (p *params) tatFor(tok float64) int64 {
 // ticket records what a reservation took, so that it can be refunded.
 type ticket struct {
 	n     int64   // the tokens taken; 0: nothing was taken
+	seq   uint64  // the bucket's seq just after the reservation
+	prev  int64   // the bucket's tat just before it
 	q     float64 // the bucket's q just after the reservation
 	left  float64 // the tokens left in the bucket just after it (>= 0)
 	actNs int64   // the time to act, in ns
@@ -243,6 +245,7 @@ type bucket struct {
 	p   params  // the limits in force and the scaling of time
 	tat int64   // units since p.origin
 	q   float64 // tokens reserved since init, net of refunds (see cancel)
+	seq uint64  // counts the changes of tat and of the parameters
 }
 
 // init makes b a full bucket with limits l; ns is the current time.
@@ -347,6 +350,7 @@ func (b *bucket) rebaseLocked(ns int64) {
 	p.origin += shift
 	p.setWindow()
 	b.tat = tat
+	b.seq++
 }
 
 // replaceLocked puts limits l in force from at (ns), keeping the tokens
@@ -357,6 +361,7 @@ func (b *bucket) replaceLocked(at int64, l limits, temp bool, until int64, perm 
 	if b.keepLevel {
 		tok += float64(l.burst) - float64(b.p.burst)
 	}
+	b.seq++
 	b.p.setup(l, at)
 	if temp {
 		b.p.temp, b.p.until, b.p.perm = true, until, perm
@@ -386,6 +391,7 @@ func (b *bucket) take(ns, n int64) bool {
 	if ok {
 		b.tat = max(b.tat, now) + cost
 		b.q += float64(n)
+		b.seq++
 	}
 	b.mu.Unlock()
 	return ok
@@ -420,9 +426,11 @@ func (b *bucket) reserve(ns, n, maxWait int64) (ticket, int64, bool) {
 	} else {
 		left = float64(now-act) / float64(p.interval)
 	}
+	prev := b.tat
 	b.tat = newTat
 	b.q += float64(n)
-	return ticket{n: n, q: b.q, left: left, actNs: min(at, maxOffset) + min(wait, maxOffset)}, wait, true
+	b.seq++
+	return ticket{n: n, seq: b.seq, prev: prev, q: b.q, left: left, actNs: min(at, maxOffset) + min(wait, maxOffset)}, wait, true
 }
 
 // peek reports, without changing state, whether n > 0 tokens are available
@@ -450,7 +458,12 @@ func (b *bucket) peek(ns, n int64) (int64, bool) {
 // made after t have already counted on. Unless force is set, nothing is
 // given back once t's time to act has passed (the tokens are presumed used).
 //
-// Both amounts are tokens, so that a change of the limits between the
+// When nothing has changed the bucket since t (no reservation, refund,
+// drain or change of the limits), the bucket is put back exactly as it was
+// before t, which also gives back the refill a reservation charged as of a
+// later slot skipped (see reserveAll).
+//
+// Otherwise both amounts are tokens, so that a change of the limits between the
 // reservation and the cancel changes nothing: the tokens reserved after t
 // are q - t.q (the reservations made since, net of refunds), less the
 // tokens t left in the bucket (a reservation that fitted in what t left did
@@ -467,6 +480,11 @@ func (b *bucket) cancel(t ticket, ns int64, force bool) {
 	if p.inf || (!force && ns > t.actNs) {
 		return
 	}
+	if b.seq == t.seq {
+		b.tat, b.q = t.prev, b.q-float64(t.n)
+		b.seq++
+		return
+	}
 	debt := -p.tokens(b.tat, ns)
 	pending := max(min(b.q-t.q-t.left, debt), 0)
 	refund := float64(t.n) - pending
@@ -475,6 +493,7 @@ func (b *bucket) cancel(t ticket, ns int64, force bool) {
 	}
 	b.tat -= int64(refund * float64(p.interval)) // rounded down: never more than refund
 	b.q -= refund
+	b.seq++
 }
 
 // drainTo lowers the tokens available at ns to at most k (k >= 0).
@@ -488,7 +507,10 @@ func (b *bucket) drainTo(ns, k int64) {
 	}
 	now := p.units(ns)
 	want := min(now+p.tau-min(k, p.burst)*p.interval, maxTat)
-	b.tat = max(b.tat, want)
+	if want > b.tat {
+		b.tat = want
+		b.seq++
+	}
 }
 
 // update makes fn(perm) the limits from ns on, keeping the tokens accrued;
@@ -540,5 +562,6 @@ func (b *bucket) clearTemp(ns int64) {
 func (b *bucket) fill() {
 	b.mu.Lock()
 	b.tat = fullTat
+	b.seq++
 	b.mu.Unlock()
 }

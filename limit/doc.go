@@ -12,6 +12,9 @@
 //     empty.
 //   - [Keyed]: a token bucket per key (tenant, client IP, host), with at most
 //     WithMaxKeys keys and lazy expiry of idle ones.
+//   - [All]: several limits at once, all-or-nothing, such as "10 per second
+//     and 1,000 per hour" (per key with [Keyed.Key] or [Keyed.By]); an
+//     [AllOf] is itself a limiter.
 //   - [MultiTier]: global, route and per-id tiers (resource, sub-resource,
 //     user), charged all-or-nothing, with route patterns, server-header
 //     integration, pause and statistics.
@@ -49,8 +52,9 @@
 //
 // # Time and tests
 //
-// Methods that take a now time.Time (AllowN, ReserveN, ...) use it instead
-// of the clock: they are the seam for table tests. A now earlier than a
+// Methods that take a now time.Time (AllowN, ReserveN, TokensAt, ...) use
+// it instead of the clock: they are the seam for table tests, and TokensAt
+// reads a bucket at any instant without changing it. A now earlier than a
 // previous one mints no tokens. The other methods read time.Now (through
 // time.Since); they start no goroutine, and the only timer (a wait's) is
 // stopped on every path, so every limiter works inside a testing/synctest
@@ -69,6 +73,10 @@
 // bound and the ctx deadline.
 //
 // # Bad input
+//
+// The zero value of every limiter fails closed: every call refuses, and
+// those that return an error return a *ion.ConfigError saying which
+// constructor to use.
 //
 // A NaN, negative or -Inf rate, a negative burst, a zero burst with a finite
 // non-zero rate, a nil sink and the like make a limiter fail closed: every

@@ -73,6 +73,12 @@ func (e *LimitedError) Is(target error) bool {
 	return target == ErrLimited || target == ion.ErrRejected
 }
 
+// zeroValueError is the error of a zero value of type typ, which is not
+// usable: every call fails closed with it.
+func zeroValueError(typ, ctor string) error {
+	return configError(typ, "the zero value is not usable: use %s", ctor)
+}
+
 func configError(param, format string, args ...any) error {
 	return ion.NewConfigError("limit", param, format, args...)
 }

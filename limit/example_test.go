@@ -197,3 +197,62 @@ func ExampleMultiTier_By() {
 	// <nil>
 	// true route
 }
+
+func ExampleAll() {
+	// 2 per second and 3 per hour, all-or-nothing: a request the hourly
+	// limit refuses takes nothing from the per-second one.
+	perSecond := limit.NewTokenBucket(limit.PerSecond(2), 2)
+	perHour := limit.NewTokenBucket(limit.PerHour(3), 3)
+	lim := limit.All(perSecond, perHour)
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, at := range []time.Duration{0, 0, 0, time.Second, 2 * time.Second} {
+		fmt.Printf("request %d at +%v: %v\n", i, at, lim.AllowN(start.Add(at), 1))
+	}
+	tok := lim.TokensAt(start.Add(2 * time.Second))
+	fmt.Printf("tokens at +2s: per second %.1f, per hour %.3f\n", tok[0], tok[1])
+	// Output:
+	// request 0 at +0s: true
+	// request 1 at +0s: true
+	// request 2 at +0s: false
+	// request 3 at +1s: true
+	// request 4 at +2s: false
+	// tokens at +2s: per second 2.0, per hour 0.002
+}
+
+func ExampleAll_keyed() {
+	// Per user: a burst of 2 and a quota of 3 per hour.
+	burst := limit.NewKeyed[string](limit.PerSecond(1), 2)
+	quota := limit.NewKeyed[string](limit.PerHour(3), 3)
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	alice := limit.All(burst.Key("alice"), quota.Key("alice"))
+	for i, at := range []time.Duration{0, 0, 0, 10 * time.Second, 20 * time.Second} {
+		fmt.Printf("alice %d at +%v: %v\n", i, at, alice.AllowN(start.Add(at), 1))
+	}
+	// With a Policy, the user comes from each call's ctx.
+	type userKey struct{}
+	user := func(ctx context.Context) string { return ctx.Value(userKey{}).(string) }
+	p := limit.Policy[string](limit.All(burst.By(user), quota.By(user)))
+	ctx := context.WithValue(context.Background(), userKey{}, "bob")
+	v, err := policy.Run(ctx, p, func(context.Context) (string, error) { return "ok", nil })
+	fmt.Println("bob:", v, err)
+	// Output:
+	// alice 0 at +0s: true
+	// alice 1 at +0s: true
+	// alice 2 at +0s: false
+	// alice 3 at +10s: true
+	// alice 4 at +20s: false
+	// bob: ok <nil>
+}
+
+func ExampleTokenBucket_TokensAt() {
+	lim := limit.NewTokenBucket(limit.PerSecond(10), 5)
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	lim.AllowN(start, 5)
+	for _, at := range []time.Duration{0, 250 * time.Millisecond, time.Second} {
+		fmt.Printf("+%v: %.1f\n", at, lim.TokensAt(start.Add(at)))
+	}
+	// Output:
+	// +0s: 0.0
+	// +250ms: 2.5
+	// +1s: 5.0
+}

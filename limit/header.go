@@ -144,8 +144,8 @@ func secondsToDuration(f float64) time.Duration {
 // for a global limit without a duration); the well-formed headers are
 // applied anyway. It does not block.
 func (m *MultiTier) UpdateFromHeader(req Request, h http.Header) error {
-	if m.err != nil {
-		return m.err
+	if !m.live {
+		return m.Err()
 	}
 	now := time.Now()
 	ns := offsetOf(now)

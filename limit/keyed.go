@@ -23,17 +23,20 @@ import (
 // so the steady state does not allocate. WithIdleTTL forgets keys after a
 // fixed idle time instead. A key evicted to make room loses its debt, so
 // under more than WithMaxKeys active keys a key can be admitted up to a
-// burst early: size the bound above the number of keys active at once. A
-// key is never forgotten while a call is using its bucket, so eviction
-// never races a call into charging a forgotten bucket.
+// burst early: size the bound above the number of keys active at once. A key
+// is never forgotten while a call is using its bucket, so eviction never
+// races a call into charging a forgotten bucket.
 //
 // Each call locks the set briefly to find the key (a map lookup and a move
-// to the front of the recency list), then the key's bucket. Use
-// [Keyed.By] to put a Keyed behind [Policy]. There is no usable zero value:
-// use [NewKeyed]. A Keyed is safe for concurrent use by multiple goroutines.
+// to the front of the recency list), then the key's bucket. Use [Keyed.By]
+// to put a Keyed behind [Policy]. The zero value fails closed: every call
+// refuses, and those that return an error return one matching
+// ion.ErrInvalidConfig that says to use [NewKeyed]. A Keyed is safe for
+// concurrent use by multiple goroutines.
 type Keyed[K comparable] struct {
 	s     store[K]
 	l     limits
+	live  bool // built by NewKeyed without error; false in a zero value
 	err   error
 	name  string
 	named bool
@@ -56,12 +59,23 @@ func NewKeyed[K comparable](rate Rate, burst int, opts ...Option) *Keyed[K] {
 	cfg.logConfigError(lim.err)
 	lim.m, lim.tr = newInstruments(cfg), cfg.tracer
 	lim.s.setup(cfg, newStoreInstruments(cfg))
+	lim.live = lim.err == nil
 	return lim
 }
 
+var errZeroKeyed = zeroValueError("Keyed", "NewKeyed")
+
 // Err returns the configuration error that makes the limiter fail closed,
 // or nil.
-func (lim *Keyed[K]) Err() error { return lim.err }
+func (lim *Keyed[K]) Err() error {
+	switch {
+	case lim.live:
+		return nil
+	case lim.err != nil:
+		return lim.err
+	}
+	return errZeroKeyed
+}
 
 // Allow is shorthand for AllowN(time.Now(), key, 1).
 func (lim *Keyed[K]) Allow(key K) bool { return lim.allowN(nowNs(), key, 1, true) }
@@ -73,7 +87,7 @@ func (lim *Keyed[K]) AllowN(now time.Time, key K, n int) bool {
 }
 
 func (lim *Keyed[K]) allowN(ns int64, key K, n int, clock bool) bool {
-	if lim.err != nil || n < 0 {
+	if !lim.live || n < 0 {
 		return false
 	}
 	if n == 0 {
@@ -108,8 +122,8 @@ func (lim *Keyed[K]) waitN(ctx context.Context, key K, n int, maxWait int64) err
 		return err
 	}
 	switch {
-	case lim.err != nil:
-		return lim.err
+	case !lim.live:
+		return lim.Err()
 	case n < 0:
 		return ErrNegativeN
 	case n == 0:
@@ -144,27 +158,48 @@ func (lim *Keyed[K]) waitN(ctx context.Context, key K, n int, maxWait int64) err
 // ReserveN reserves n tokens for key at now; see [TokenBucket.ReserveN].
 func (lim *Keyed[K]) ReserveN(now time.Time, key K, n int) *Reservation {
 	ns := offsetOf(now)
-	if lim.err != nil || n < 0 {
+	if !lim.live || n < 0 {
 		return &Reservation{}
 	}
-	e := lim.s.get(key, ns, lim.l)
-	r := &Reservation{b: &e.b, actNs: ns, ok: true}
+	r := &Reservation{actNs: ns, ok: true}
 	if n > 0 {
-		t, wait, ok := e.b.reserve(ns, int64(n), math.MaxInt64)
-		r.ok, r.t, r.actNs = ok, t, ns+wait
+		c, wait, ok := lim.reserveKey(key, ns, int64(n), math.MaxInt64)
+		r.ok, r.c, r.actNs = ok, c, ns+wait
 	}
-	e.release()
 	return r
 }
 
-// Tokens returns the tokens available to key now, without creating the key:
-// a key not remembered has a full bucket.
-func (lim *Keyed[K]) Tokens(key K) float64 {
-	if lim.err != nil {
+// reserveKey is bucket.reserve on key's bucket, which it pins meanwhile.
+func (lim *Keyed[K]) reserveKey(key K, ns, n, maxWait int64) (claim, int64, bool) {
+	e := lim.s.get(key, ns, lim.l)
+	t, wait, ok := e.b.reserve(ns, n, maxWait)
+	e.release()
+	return claim{b: &e.b, t: t}, wait, ok
+}
+
+// peekKey is bucket.peek on key's bucket, which it pins meanwhile.
+func (lim *Keyed[K]) peekKey(key K, ns, n int64) (int64, bool) {
+	e := lim.s.get(key, ns, lim.l)
+	w, ok := e.b.peek(ns, n)
+	e.release()
+	return w, ok
+}
+
+// Tokens is shorthand for TokensAt(time.Now(), key).
+func (lim *Keyed[K]) Tokens(key K) float64 { return lim.tokensAt(key, nowNs()) }
+
+// TokensAt returns the tokens available to key at now (see
+// [TokenBucket.TokensAt]), without creating the key or changing anything: a
+// key not remembered has a full bucket. It is 0 for a limiter that failed
+// closed.
+func (lim *Keyed[K]) TokensAt(now time.Time, key K) float64 { return lim.tokensAt(key, offsetOf(now)) }
+
+func (lim *Keyed[K]) tokensAt(key K, ns int64) float64 {
+	if !lim.live {
 		return 0
 	}
 	if e := lim.s.lookup(key); e != nil {
-		return e.b.tokensAt(nowNs())
+		return e.b.tokensAt(ns)
 	}
 	if lim.l.rate.isInf() {
 		return math.Inf(1)
@@ -173,13 +208,27 @@ func (lim *Keyed[K]) Tokens(key K) float64 {
 }
 
 // Len returns the number of keys remembered.
-func (lim *Keyed[K]) Len() int { return lim.s.len() }
+func (lim *Keyed[K]) Len() int {
+	if !lim.live {
+		return 0
+	}
+	return lim.s.len()
+}
 
-// By returns a [Limiter] over lim for [Policy]: each call's key is key(ctx).
-// key runs on the caller's goroutine, outside any lock; a nil key makes
-// every call fail with an error matching ion.ErrInvalidConfig.
-func (lim *Keyed[K]) By(key func(ctx context.Context) K) Limiter {
+// By returns a [Limiter] over lim for [Policy] and [All]: each call's key is
+// key(ctx). key runs on the caller's goroutine, outside any lock; a nil key
+// makes every call fail with an error matching ion.ErrInvalidConfig.
+func (lim *Keyed[K]) By(key func(ctx context.Context) K) Member {
 	return &keyedView[K]{lim: lim, key: key}
+}
+
+// Key returns the limiter of one key, for [All]: "10/s and 1,000/hour for
+// this user" is All(perSecond.Key(user), perHour.Key(user)). The key is
+// looked up at each call, so the limiter stays valid however often the key
+// is forgotten and remembered again. It allocates the small value it
+// returns.
+func (lim *Keyed[K]) Key(key K) Member {
+	return &keyedView[K]{lim: lim, fixed: true, k: key}
 }
 
 // String describes the limiter, as in "keyed 10/s burst 20".
@@ -188,8 +237,8 @@ func (lim *Keyed[K]) String() string {
 	if lim.named {
 		s += "(" + lim.name + ")"
 	}
-	if lim.err != nil {
-		return s + " invalid: " + lim.err.Error()
+	if !lim.live {
+		return s + " invalid: " + lim.Err().Error()
 	}
 	if lim.l.rate.isInf() {
 		return s + " unlimited"
@@ -199,21 +248,54 @@ func (lim *Keyed[K]) String() string {
 
 func (lim *Keyed[K]) tracer() observe.Tracer { return lim.tr }
 
+// keyedView is the limiter of Keyed.By (the key of each call's ctx) and of
+// Keyed.Key (one fixed key).
 type keyedView[K comparable] struct {
-	lim *Keyed[K]
-	key func(ctx context.Context) K
+	lim   *Keyed[K]
+	key   func(ctx context.Context) K
+	fixed bool // Key: k is the key, key is unused
+	k     K
 }
 
 var errNilKeyFunc = configError("key", "nil key function")
 
-func (v *keyedView[K]) Admit(ctx context.Context, maxWait time.Duration) error {
-	if v.key == nil {
+func (v *keyedView[K]) keyOf(ctx context.Context) K {
+	if v.fixed {
+		return v.k
+	}
+	return v.key(ctx)
+}
+
+func (v *keyedView[K]) memberErr() error {
+	switch {
+	case v.lim == nil:
+		return configError("members", "nil *Keyed")
+	case !v.fixed && v.key == nil:
 		return errNilKeyFunc
+	}
+	return v.lim.Err()
+}
+
+func (v *keyedView[K]) Admit(ctx context.Context, maxWait time.Duration) error {
+	if err := v.memberErr(); err != nil {
+		return err
 	}
 	if ctx == nil {
 		return errNilCtx
 	}
-	return v.lim.waitN(ctx, v.key(ctx), 1, max(int64(maxWait), 0))
+	return v.lim.waitN(ctx, v.keyOf(ctx), 1, max(int64(maxWait), 0))
+}
+
+func (v *keyedView[K]) peekAt(ctx context.Context, ns, n int64) (int64, bool) {
+	return v.lim.peekKey(v.keyOf(ctx), ns, n)
+}
+
+func (v *keyedView[K]) reserveAt(ctx context.Context, ns, n, maxWait int64) (claim, int64, bool) {
+	return v.lim.reserveKey(v.keyOf(ctx), ns, n, maxWait)
+}
+
+func (v *keyedView[K]) tokensAt(ctx context.Context, ns int64) float64 {
+	return v.lim.tokensAt(v.keyOf(ctx), ns)
 }
 
 func (v *keyedView[K]) String() string { return v.lim.String() }

@@ -35,6 +35,7 @@ type tracerOf interface {
 // core is the engine and the wiring shared by TokenBucket and LeakyBucket.
 type core struct {
 	b     bucket
+	live  bool  // built by init without error; false in a zero value
 	err   error // a configuration error: every call returns it
 	kind  string
 	name  string
@@ -57,12 +58,22 @@ func (c *core) init(kind string, r Rate, burst int, burstName string, opts []Opt
 		r, burst = 0, 0 // a bucket that admits nothing, should any path reach it
 	}
 	c.b.init(limits{rate: r, burst: burst}, nowNs())
+	c.live = c.err == nil
+}
+
+// fault returns the error every call of a core that is not live returns:
+// its configuration error, or zero for a zero value.
+func (c *core) fault(zero error) error {
+	if c.err != nil {
+		return c.err
+	}
+	return zero
 }
 
 // allowN takes n tokens at ns. clock says that ns is a clock reading taken
 // by the caller, so a refusal is confirmed with a fresher one (see fresher).
 func (c *core) allowN(ns int64, n int, clock bool) bool {
-	if c.err != nil || n < 0 {
+	if !c.live || n < 0 {
 		return false
 	}
 	if n == 0 {
@@ -80,7 +91,7 @@ func (c *core) allowN(ns int64, n int, clock bool) bool {
 
 // waitN takes n tokens, waiting up to maxWait ns (negative: no bound but
 // ctx's deadline).
-func (c *core) waitN(ctx context.Context, n int, maxWait int64) error {
+func (c *core) waitN(ctx context.Context, n int, maxWait int64, zero error) error {
 	if ctx == nil {
 		return errNilCtx
 	}
@@ -88,8 +99,8 @@ func (c *core) waitN(ctx context.Context, n int, maxWait int64) error {
 		return err
 	}
 	switch {
-	case c.err != nil:
-		return c.err
+	case !c.live:
+		return c.fault(zero)
 	case n < 0:
 		return ErrNegativeN
 	case n == 0:
@@ -116,9 +127,9 @@ func (c *core) waitN(ctx context.Context, n int, maxWait int64) error {
 }
 
 func (c *core) reserveN(ns int64, n int) *Reservation {
-	r := &Reservation{b: &c.b, actNs: ns}
+	r := &Reservation{actNs: ns}
 	switch {
-	case c.err != nil || n < 0:
+	case !c.live || n < 0:
 		return r
 	case n == 0:
 		r.ok = true
@@ -126,14 +137,14 @@ func (c *core) reserveN(ns int64, n int) *Reservation {
 	}
 	t, wait, ok := c.b.reserve(ns, int64(n), math.MaxInt64)
 	if ok {
-		r.ok, r.t, r.actNs = true, t, ns+wait
+		r.ok, r.c, r.actNs = true, claim{b: &c.b, t: t}, ns+wait
 	}
 	return r
 }
 
-func (c *core) setLimits(r Rate, burst int, setRate, setBurst bool, burstName string) error {
-	if c.err != nil {
-		return c.err
+func (c *core) setLimits(r Rate, burst int, setRate, setBurst bool, burstName string, zero error) error {
+	if !c.live {
+		return c.fault(zero)
 	}
 	return c.b.update(nowNs(), func(perm limits) (limits, error) {
 		if setRate {
@@ -146,10 +157,10 @@ func (c *core) setLimits(r Rate, burst int, setRate, setBurst bool, burstName st
 	})
 }
 
-func (c *core) setTemp(r Rate, burst int, d time.Duration, burstName string) error {
+func (c *core) setTemp(r Rate, burst int, d time.Duration, burstName string, zero error) error {
 	switch {
-	case c.err != nil:
-		return c.err
+	case !c.live:
+		return c.fault(zero)
 	case d <= 0:
 		return configError("d", "must be positive, got %v", d)
 	}
@@ -162,20 +173,20 @@ func (c *core) setTemp(r Rate, burst int, d time.Duration, burstName string) err
 }
 
 func (c *core) clearTemp() {
-	if c.err == nil {
+	if c.live {
 		c.b.clearTemp(nowNs())
 	}
 }
 
-func (c *core) tokens() float64 {
-	if c.err != nil {
+func (c *core) tokensAt(ns int64) float64 {
+	if !c.live {
 		return 0
 	}
-	return c.b.tokensAt(nowNs())
+	return c.b.tokensAt(ns)
 }
 
 func (c *core) limits() limits {
-	if c.err != nil {
+	if !c.live {
 		return limits{}
 	}
 	return c.b.limitsAt(nowNs())
@@ -183,13 +194,13 @@ func (c *core) limits() limits {
 
 // describe returns "<kind> <rate> <burstName> <burst>", with the name in
 // parentheses after the kind when one was given.
-func (c *core) describe(burstName string) string {
+func (c *core) describe(burstName string, zero error) string {
 	s := c.kind
 	if c.named {
 		s += "(" + c.name + ")"
 	}
-	if c.err != nil {
-		return s + " invalid: " + c.err.Error()
+	if !c.live {
+		return s + " invalid: " + c.fault(zero).Error()
 	}
 	l := c.limits()
 	if l.rate.isInf() {

@@ -98,9 +98,12 @@ type Request struct {
 // ([MultiTier.Pause]). [MultiTier.Stats] returns counters with true
 // averages. Use [MultiTier.By] to put a MultiTier behind [Policy].
 //
-// There is no usable zero value: use [NewMultiTier]. A MultiTier is safe for
+// The zero value fails closed: every call refuses, and those that return an
+// error return one matching ion.ErrInvalidConfig that says to use
+// [NewMultiTier]. A MultiTier is safe for
 // concurrent use by multiple goroutines.
 type MultiTier struct {
+	live   bool // built by NewMultiTier without error; false in a zero value
 	err    error
 	name   string
 	named  bool
@@ -157,12 +160,23 @@ func NewMultiTier(opts ...Option) *MultiTier {
 		}
 		m.stores[s].setup(cfg, si)
 	}
+	m.live = m.err == nil
 	return m
 }
 
 // Err returns the configuration error that makes the limiter fail closed,
 // or nil.
-func (m *MultiTier) Err() error { return m.err }
+func (m *MultiTier) Err() error {
+	switch {
+	case m.live:
+		return nil
+	case m.err != nil:
+		return m.err
+	}
+	return errZeroMultiTier
+}
+
+var errZeroMultiTier = zeroValueError("MultiTier", "NewMultiTier")
 
 // RouteKey returns the key of req's route bucket: the canonical pattern of
 // the route it matches (with its major parameters' values), or its
@@ -191,18 +205,17 @@ func (m *MultiTier) route(req Request) (string, string, limits) {
 	return normalizedKey(req.Method, path), "", limits{rate: d.rate, burst: d.burst}
 }
 
-// charge is the set of tickets a request took, one per tier passed.
+// charge is what a request took, one claim per tier passed.
 type charge struct {
-	b [scopeCount]*bucket
-	t [scopeCount]ticket
+	c [scopeCount]claim
 	k int
 }
 
-// refund gives back every ticket of c at ns, even past its time to act:
+// refund gives back every claim of c at ns, even past its time to act:
 // the request did not run.
 func (c *charge) refund(ns int64) {
 	for i := c.k - 1; i >= 0; i-- {
-		c.b[i].cancel(c.t[i], ns, true)
+		c.c[i].cancel(ns, true)
 	}
 	c.k = 0
 }
@@ -224,22 +237,29 @@ func (m *MultiTier) bucketFor(s Scope, req Request, ns int64) (*bucket, int64, *
 		}
 		return nil, 0, nil
 	}
-	id := req.ResourceID
-	switch s {
-	case SubResource:
-		if req.SubResourceID == "" || id == "" {
-			return nil, 0, nil
-		}
-		id += "/" + req.SubResourceID
-	case User:
-		id = req.UserID
-	}
-	t := m.tiers[s]
+	t, id := m.tiers[s], tierID(s, req)
 	if id == "" || !t.set {
 		return nil, 0, nil
 	}
 	e := m.stores[s].get(id, ns, limits{rate: t.rate, burst: t.burst})
 	return &e.b, 0, e
+}
+
+// tierID returns req's key in the id tier s (Resource, SubResource or
+// User), or "" when req has none.
+func tierID(s Scope, req Request) string {
+	switch s {
+	case Resource:
+		return req.ResourceID
+	case SubResource:
+		if req.SubResourceID == "" || req.ResourceID == "" {
+			return ""
+		}
+		return req.ResourceID + "/" + req.SubResourceID
+	case User:
+		return req.UserID
+	}
+	return ""
 }
 
 // routeEntry returns req's route entry, pinned (the caller must release
@@ -308,38 +328,85 @@ func (m *MultiTier) reserve(ns int64, req Request, n, maxWait int64) (charge, in
 	if at-ns > maxWait {
 		return c, at - ns, held, false
 	}
-	// The first pass finds the slot; the second charges every tier at it.
-	// A concurrent request can take a tier's slot in between: then the
-	// charge is refunded and the passes repeat from a later slot.
-	for {
-		w, worst := int64(0), Global
-		for i, b := range bs[:k] {
-			tw, ok := b.peek(at, n)
-			if !ok && tw == exceeds {
-				return c, exceeds, scopes[i], false
-			}
-			if tw > w {
-				w, worst = tw, scopes[i]
-			}
-		}
-		if w > maxWait-(at-ns) {
-			return c, min(w, int64(never)-(at-ns)) + (at - ns), worst, false
-		}
-		slot := satAdd(at, w)
-		for i, b := range bs[:k] {
-			t, _, ok := b.reserve(slot, n, 0)
-			if !ok {
-				c.refund(slot)
-				break
-			}
-			c.b[i], c.t[i] = b, t
-			c.k = i + 1
-		}
-		if c.k == k {
-			return c, slot - ns, Global, true
-		}
-		at = slot
+	// The tiers are charged all-or-nothing by the mechanism of AllOf, from
+	// the end of the pause or hold.
+	wait, worst, ok := reserveAll(c.c[:k], at, n, maxWait-(at-ns),
+		func(i int, t int64) (int64, bool) { return bs[i].peek(t, n) },
+		func(i int, slot int64) (claim, bool) {
+			t, _, ok := bs[i].reserve(slot, n, 0)
+			return claim{b: bs[i], t: t}, ok
+		})
+	switch {
+	case ok:
+		c.k = k
+		return c, wait + (at - ns), Global, true
+	case wait == exceeds:
+		return c, exceeds, scopes[worst], false
+	case worst < 0:
+		worst = 0 // unreachable: a refusal names the tier that needed the wait
 	}
+	return c, min(wait, int64(never)-(at-ns)) + (at - ns), scopes[worst], false
+}
+
+// ReserveN reserves n tokens at now from every tier of req, or from none,
+// and returns one [Reservation] over all of them: its Delay is the largest
+// of the tiers' delays (and the rest of a pause or hold), and its Cancel
+// refunds each tier. It never blocks and is not counted in [Stats]. A
+// reservation that is not OK changed nothing.
+func (m *MultiTier) ReserveN(now time.Time, req Request, n int) *Reservation {
+	ns := offsetOf(now)
+	r := &Reservation{actNs: ns}
+	switch {
+	case !m.live || n < 0:
+		return r
+	case n == 0:
+		r.ok = true
+		return r
+	}
+	if c, wait, _, ok := m.reserve(ns, req, int64(n), math.MaxInt64); ok {
+		r.ok, r.c, r.actNs = true, claim{subs: append([]claim(nil), c.c[:c.k]...)}, ns+wait
+	}
+	return r
+}
+
+// TokensAt returns the tokens each tier of req has available at now,
+// indexed by Scope: +Inf for a tier that does not apply to req or is
+// unlimited, and 0 for every tier of a limiter that failed closed. It
+// creates no bucket and changes nothing (a bucket not remembered is full);
+// a pause or a hold learnt from headers is not counted in the tokens.
+func (m *MultiTier) TokensAt(now time.Time, req Request) [5]float64 {
+	var out [scopeCount]float64
+	if !m.live {
+		return out
+	}
+	ns := offsetOf(now)
+	for s := range scopeCount {
+		out[s] = math.Inf(1)
+	}
+	if m.tiers[Global].set {
+		out[Global] = m.global.tokensAt(ns)
+	}
+	tokens := func(st *store[string], key string, l limits) float64 {
+		e := st.lookup(key)
+		if e != nil {
+			if alias := e.alias.Load(); alias != nil {
+				e = st.lookup(*alias)
+			}
+		}
+		if e == nil {
+			return float64(l.burst) // full
+		}
+		return e.b.tokensAt(ns)
+	}
+	if key, _, l := m.route(req); !l.rate.isInf() {
+		out[Route] = tokens(&m.stores[Route], key, l)
+	}
+	for s := Resource; s < scopeCount; s++ {
+		if t, id := m.tiers[s], tierID(s, req); id != "" && t.set {
+			out[s] = tokens(&m.stores[s], id, limits{rate: t.rate, burst: t.burst})
+		}
+	}
+	return out
 }
 
 // Allow is shorthand for AllowN(time.Now(), req, 1).
@@ -354,7 +421,7 @@ func (m *MultiTier) AllowN(now time.Time, req Request, n int) bool {
 }
 
 func (m *MultiTier) allowN(ns int64, req Request, n int, clock bool) bool {
-	if m.err != nil || n < 0 {
+	if !m.live || n < 0 {
 		return false
 	}
 	if n == 0 {
@@ -390,8 +457,8 @@ func (m *MultiTier) waitN(ctx context.Context, req Request, n int, maxWait int64
 		return err
 	}
 	switch {
-	case m.err != nil:
-		return m.err
+	case !m.live:
+		return m.Err()
 	case n < 0:
 		return ErrNegativeN
 	case n == 0:
@@ -538,8 +605,8 @@ func (m *MultiTier) String() string {
 	if m.named {
 		s += "(" + m.name + ")"
 	}
-	if m.err != nil {
-		return s + " invalid: " + m.err.Error()
+	if !m.live {
+		return s + " invalid: " + m.Err().Error()
 	}
 	sep := " "
 	for sc, t := range m.tiers {

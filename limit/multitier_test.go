@@ -396,3 +396,33 @@ func TestMultiTierSweepRaceOverAdmits(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiTierReserveNAndTokensAt: one reservation over every tier, whose
+// Cancel refunds each, and per-tier token reads at an explicit time that
+// create nothing.
+func TestMultiTierReserveNAndTokensAt(t *testing.T) {
+	m := limit.NewMultiTier(
+		limit.WithTier(limit.Global, 10, 10),
+		limit.WithTier(limit.Route, 1, 3),
+		limit.WithTier(limit.Resource, limit.Inf, 0),
+		limit.WithTier(limit.User, 2, 2))
+	req := limit.Request{Method: "GET", Path: "/a", UserID: "u"}
+	inf := math.Inf(1)
+	assert.Equal(t, [5]float64{10, 3, inf, inf, 2}, m.TokensAt(t0, req), "fresh tiers are full")
+	assert.Zero(t, m.Stats().Keys[limit.User], "TokensAt creates no bucket")
+
+	require.True(t, m.AllowN(t0, req, 2))
+	r := m.ReserveN(t0, req, 2)
+	require.True(t, r.OK())
+	assert.Equal(t, time.Second, r.DelayFrom(t0), "the user tier needs 1 s for 2 more tokens")
+	got := m.TokensAt(t0.Add(time.Second), req)
+	assert.InDelta(t, 8, got[limit.Global], 1e-9, "global: refilled to 10 by the slot, then charged 2")
+	assert.InDelta(t, 0, got[limit.Route], 1e-9)
+	assert.InDelta(t, 0, got[limit.User], 1e-9)
+	r.CancelAt(t0)
+	got = m.TokensAt(t0.Add(time.Second), req)
+	assert.InDelta(t, 10, got[limit.Global], 1e-9, "refunded")
+	assert.InDelta(t, 2, got[limit.Route], 1e-9, "refunded")
+	assert.InDelta(t, 2, got[limit.User], 1e-9, "refunded")
+	assert.False(t, m.ReserveN(t0, req, 3).OK(), "n above the user tier's burst")
+}

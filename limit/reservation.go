@@ -13,8 +13,7 @@ import (
 //
 // A Reservation is safe for concurrent use by multiple goroutines.
 type Reservation struct {
-	b     *bucket
-	t     ticket
+	c     claim
 	ok    bool
 	actNs int64       // the time to act, in ns since base
 	done  atomic.Bool // set by the first Cancel
@@ -53,6 +52,6 @@ func (r *Reservation) Cancel() { r.CancelAt(time.Now()) }
 // block.
 func (r *Reservation) CancelAt(now time.Time) {
 	if r.ok && r.done.CompareAndSwap(false, true) {
-		r.b.cancel(r.t, offsetOf(now), false)
+		r.c.cancel(offsetOf(now), false)
 	}
 }

@@ -26,10 +26,11 @@ import (
 //
 // A TokenBucket built with an invalid rate or burst fails closed: every
 // method admits nothing and returns the configuration error, which
-// [TokenBucket.Err] reports. There is no usable zero value: use
-// [NewTokenBucket]. A TokenBucket is safe for concurrent use by multiple
-// goroutines; Allow and AllowN hold its mutex for a few arithmetic
-// operations and do not allocate.
+// [TokenBucket.Err] reports. The zero value fails closed: every call
+// refuses, and those that return an error return one matching
+// ion.ErrInvalidConfig that says to use [NewTokenBucket]. A TokenBucket is
+// safe for concurrent use by multiple goroutines; Allow and AllowN hold its
+// mutex for a few arithmetic operations and do not allocate.
 type TokenBucket struct {
 	c core
 }
@@ -50,7 +51,14 @@ func NewTokenBucket(rate Rate, burst int, opts ...Option) *TokenBucket {
 
 // Err returns the configuration error that makes the bucket fail closed, or
 // nil.
-func (lim *TokenBucket) Err() error { return lim.c.err }
+func (lim *TokenBucket) Err() error {
+	if lim.c.live {
+		return nil
+	}
+	return lim.c.fault(errZeroTokenBucket)
+}
+
+var errZeroTokenBucket = zeroValueError("TokenBucket", "NewTokenBucket")
 
 // Allow is shorthand for AllowN(time.Now(), 1). It reads the monotonic
 // clock once, and a second time before refusing (a reading that went stale
@@ -69,7 +77,9 @@ func (lim *TokenBucket) AllowN(now time.Time, n int) bool {
 }
 
 // Wait is shorthand for WaitN(ctx, 1).
-func (lim *TokenBucket) Wait(ctx context.Context) error { return lim.c.waitN(ctx, 1, -1) }
+func (lim *TokenBucket) Wait(ctx context.Context) error {
+	return lim.c.waitN(ctx, 1, -1, errZeroTokenBucket)
+}
 
 // WaitN blocks until n tokens are the caller's, then returns nil. Waiters
 // are served in the order they call, through reservations, so a large n is
@@ -84,14 +94,14 @@ func (lim *TokenBucket) Wait(ctx context.Context) error { return lim.c.waitN(ctx
 // wait, WaitN gives the tokens back and returns ctx.Err(). n = 0 returns nil
 // at once.
 func (lim *TokenBucket) WaitN(ctx context.Context, n int) error {
-	return lim.c.waitN(ctx, n, -1)
+	return lim.c.waitN(ctx, n, -1, errZeroTokenBucket)
 }
 
 // Admit implements [Limiter]: it takes one token, waiting for it at most
 // maxWait (and strictly before ctx's deadline), and otherwise fails at once
 // with a [*LimitedError], consuming nothing.
 func (lim *TokenBucket) Admit(ctx context.Context, maxWait time.Duration) error {
-	return lim.c.waitN(ctx, 1, max(int64(maxWait), 0))
+	return lim.c.waitN(ctx, 1, max(int64(maxWait), 0), errZeroTokenBucket)
 }
 
 // ReserveN reserves n tokens at now and returns the [Reservation], which
@@ -108,7 +118,7 @@ func (lim *TokenBucket) ReserveN(now time.Time, n int) *Reservation {
 // (see [NewTokenBucket]) returns an error matching ion.ErrInvalidConfig and
 // changes nothing.
 func (lim *TokenBucket) SetRate(r Rate) error {
-	return lim.c.setLimits(r, 0, true, false, "burst")
+	return lim.c.setLimits(r, 0, true, false, "burst", errZeroTokenBucket)
 }
 
 // SetBurst changes the burst from now on, keeping the tokens accrued so far
@@ -116,7 +126,7 @@ func (lim *TokenBucket) SetRate(r Rate) error {
 // the burst restored when that ends. An invalid burst returns an error
 // matching ion.ErrInvalidConfig and changes nothing.
 func (lim *TokenBucket) SetBurst(burst int) error {
-	return lim.c.setLimits(0, burst, false, true, "burst")
+	return lim.c.setLimits(0, burst, false, true, "burst", errZeroTokenBucket)
 }
 
 // SetTemporaryLimit puts rate and burst in force for d, keeping the tokens
@@ -128,7 +138,7 @@ func (lim *TokenBucket) SetBurst(burst int) error {
 // limits. An invalid rate or burst, or d <= 0, returns an error matching
 // ion.ErrInvalidConfig and changes nothing.
 func (lim *TokenBucket) SetTemporaryLimit(rate Rate, burst int, d time.Duration) error {
-	return lim.c.setTemp(rate, burst, d, "burst")
+	return lim.c.setTemp(rate, burst, d, "burst", errZeroTokenBucket)
 }
 
 // ClearTemporaryLimit restores the permanent limits now, keeping the tokens
@@ -140,15 +150,21 @@ func (lim *TokenBucket) ClearTemporaryLimit() { lim.c.clearTemp() }
 // stale remote count cannot undo local accounting. A negative n drains to
 // 0. It does nothing on a bucket that failed closed.
 func (lim *TokenBucket) DrainTo(n int) {
-	if lim.c.err == nil {
+	if lim.c.live {
 		lim.c.b.drainTo(nowNs(), int64(max(n, 0)))
 	}
 }
 
-// Tokens returns the tokens available now. It is fractional while the
+// Tokens is shorthand for TokensAt(time.Now()).
+func (lim *TokenBucket) Tokens() float64 { return lim.c.tokensAt(nowNs()) }
+
+// TokensAt returns the tokens available at now. It is fractional while the
 // bucket refills, negative while reservations are outstanding, +Inf for an
-// Inf rate and 0 for a bucket that failed closed.
-func (lim *TokenBucket) Tokens() float64 { return lim.c.tokens() }
+// Inf rate and 0 for a bucket that failed closed. Like AllowN it is pure
+// with respect to time: it uses now, not the clock, and changes nothing, so
+// a test can read the bucket at any instant. A now earlier than one the
+// bucket has already served reports no tokens minted since.
+func (lim *TokenBucket) TokensAt(now time.Time) float64 { return lim.c.tokensAt(offsetOf(now)) }
 
 // Rate returns the rate in force now (a temporary one if set).
 func (lim *TokenBucket) Rate() Rate { return lim.c.limits().rate }
@@ -158,6 +174,6 @@ func (lim *TokenBucket) Burst() int { return lim.c.limits().burst }
 
 // String describes the bucket, as in "token-bucket 10/s burst 20" or
 // "token-bucket(api) 10/s burst 20" when named.
-func (lim *TokenBucket) String() string { return lim.c.describe("burst") }
+func (lim *TokenBucket) String() string { return lim.c.describe("burst", errZeroTokenBucket) }
 
 func (lim *TokenBucket) tracer() observe.Tracer { return lim.c.tr }
