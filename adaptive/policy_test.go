@@ -3,10 +3,13 @@ package adaptive_test
 import (
 	"context"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/adaptive"
 	"github.com/ionkit/ion/policy"
 )
@@ -38,4 +41,45 @@ func TestPolicyString(t *testing.T) {
 	assert.Contains(t, adaptive.Policy[int](nil).(interface{ String() string }).String(), "invalid")
 	assert.Equal(t, "adaptive throttler(api, K 2)", adaptive.ThrottlerPolicy[int](adaptive.NewThrottler(adaptive.WithName("api"))).(interface{ String() string }).String())
 	assert.Equal(t, "adaptive throttler(K 1.5)", adaptive.ThrottlerPolicy[int](adaptive.NewThrottler(adaptive.WithK(1.5))).(interface{ String() string }).String())
+}
+
+// TestThrottlerPolicyThrottlesAndRecovers: a backend that refuses every
+// call (a 503 that the classifier makes a Failure) gets throttled; once the
+// refusals have left the window, calls flow again.
+func TestThrottlerPolicyThrottlesAndRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		thr := adaptive.NewThrottler(adaptive.WithWindow(10*time.Second), adaptive.WithSeed(3))
+		pipe := policy.Compose(adaptive.ThrottlerPolicy[int](thr)).WithClassifier(func(v int, err error) policy.Outcome {
+			if v == 503 {
+				return policy.Failure
+			}
+			return policy.Success
+		})
+		status := 503
+		sent, throttled := 0, 0
+		for range 100 {
+			_, err := pipe.Run(context.Background(), func(context.Context) (int, error) { sent++; return status, nil })
+			if err != nil {
+				assert.ErrorIs(t, err, adaptive.ErrThrottled)
+				assert.ErrorIs(t, err, ion.ErrRejected)
+				throttled++
+			}
+		}
+		assert.Equal(t, 100, sent+throttled)
+		assert.Greater(t, throttled, 80, "a backend that refuses everything is spared most calls")
+		assert.Greater(t, thr.RejectionRate(), 0.9)
+		prio, ok := thr.Shedding()
+		assert.True(t, ok)
+		assert.Equal(t, adaptive.Normal, prio)
+
+		time.Sleep(10 * time.Second)
+		status = 200
+		assert.Zero(t, thr.RejectionRate(), "the refusals left the window")
+		for range 100 {
+			_, err := pipe.Run(context.Background(), func(context.Context) (int, error) { return status, nil })
+			require.NoError(t, err)
+		}
+		_, ok = thr.Shedding()
+		assert.False(t, ok)
+	})
 }
