@@ -456,3 +456,53 @@ func TestLimiterStress(t *testing.T) {
 		})
 	}
 }
+
+// TestLimiterShedsLowestPriorityFirst overloads a dependency of capacity 10
+// with 96 sheddable callers and 4 critical ones: the limiter sheds the
+// sheddable calls and serves nearly every critical one, and says so.
+func TestLimiterShedsLowestPriorityFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := adaptive.NewLimiter(adaptive.WithSampleWindow(100*time.Millisecond, 10),
+			adaptive.WithMaxWait(20*time.Millisecond))
+		p := adaptive.Policy[int](lim)
+		d := &dep{base: 10 * time.Millisecond, c: 10}
+		stop := make(chan struct{})
+		var served, rejected [2]atomic.Int64 // 0 sheddable, 1 critical
+		var wg sync.WaitGroup
+		for i := range 100 {
+			wg.Add(1)
+			go func() { // owner: the test; exits when stop is closed; joined by wg.Wait
+				defer wg.Done()
+				k, prio := 0, adaptive.Sheddable
+				if i < 4 {
+					k, prio = 1, adaptive.Critical
+				}
+				ctx := adaptive.ContextWithPriority(context.Background(), prio)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := policy.Run(ctx, p, d.call); err != nil {
+						rejected[k].Add(1)
+						time.Sleep(time.Millisecond)
+					} else {
+						served[k].Add(1)
+					}
+				}
+			}()
+		}
+		time.Sleep(3 * time.Second)
+		prio, ok := lim.Shedding()
+		close(stop)
+		wg.Wait()
+		t.Logf("sheddable %d served, %d rejected; critical %d served, %d rejected; stats %+v",
+			served[0].Load(), rejected[0].Load(), served[1].Load(), rejected[1].Load(), lim.Stats())
+		assert.True(t, ok)
+		assert.Equal(t, adaptive.Sheddable, prio, "shedding happens at the sheddable priority")
+		assert.Greater(t, rejected[0].Load(), served[0].Load()/10, "sheddable calls are shed")
+		crit := float64(served[1].Load()) / float64(served[1].Load()+rejected[1].Load())
+		assert.GreaterOrEqual(t, crit, 0.99, "critical calls are served")
+	})
+}
