@@ -64,13 +64,20 @@
 //
 // # As a policy
 //
-// [Policy] adapts any [Limiter]: [*TokenBucket] and [*LeakyBucket] are
-// Limiters, and [Keyed.By] and [MultiTier.By] derive a key or a request from
-// each call's ctx. By default a call the limiter does not admit at once is
-// rejected with a [*LimitedError]: it matches [ErrLimited] and
-// ion.ErrRejected, and ion.RetryAfter returns when to come back, which
-// policy.Retry honours. [WithMaxWait] waits for admission instead, within a
-// bound and the ctx deadline.
+// [Policy] adapts any [Limiter]: [*TokenBucket], [*LeakyBucket] and
+// [*AllOf] are Limiters, and [Keyed.By] and [MultiTier.By] derive a key or a
+// request from each call's ctx.
+//
+// Policy rejects by default: without [WithMaxWait], a call the limiter does
+// not admit at once is not run and fails at once with a [*LimitedError]. It
+// matches [ErrLimited] and ion.ErrRejected, and ion.RetryAfter returns when
+// to come back, which policy.Retry honours. That is what a server shedding
+// load wants. A client that should pace its calls instead (the usual wish
+// for an outgoing limiter) passes WithMaxWait: the call then waits for
+// admission, up to that bound and strictly before its ctx deadline:
+//
+//	shed := limit.Policy[T](lim)                                  // refuse at once when over the rate
+//	pace := limit.Policy[T](lim, limit.WithMaxWait(time.Second)) // wait up to 1s for a token
 //
 // # Bad input
 //

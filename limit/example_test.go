@@ -163,6 +163,39 @@ func ExamplePolicy() {
 
 type tenantCtxKey struct{}
 
+// Policy rejects at once by default; WithMaxWait makes it wait (pace)
+// instead. Side by side, each over a token bucket of 100 per second with a
+// burst of 1, two calls in a row:
+func ExamplePolicy_rejectOrWait() {
+	call := func(context.Context) (string, error) { return "ran", nil }
+	outcome := func(v string, err error) string {
+		if errors.Is(err, limit.ErrLimited) {
+			return "rejected, rate limited"
+		}
+		return v
+	}
+	ctx := context.Background()
+
+	// Reject (the default): the second call is refused at once, as a
+	// server shedding load wants.
+	shed := limit.Policy[string](limit.NewTokenBucket(limit.PerSecond(100), 1))
+	for i := range 2 {
+		fmt.Printf("reject, call %d: %s\n", i, outcome(policy.Run(ctx, shed, call)))
+	}
+
+	// Wait: the second call waits its turn (10 ms here) and runs, as a
+	// client pacing its calls to a rate-limited service wants.
+	pace := limit.Policy[string](limit.NewTokenBucket(limit.PerSecond(100), 1), limit.WithMaxWait(time.Second))
+	for i := range 2 {
+		fmt.Printf("wait, call %d: %s\n", i, outcome(policy.Run(ctx, pace, call)))
+	}
+	// Output:
+	// reject, call 0: ran
+	// reject, call 1: rejected, rate limited
+	// wait, call 0: ran
+	// wait, call 1: ran
+}
+
 func ExampleKeyed_By() {
 	perTenant := limit.NewKeyed[string](limit.PerSecond(1), 1)
 	tenant := func(ctx context.Context) string {

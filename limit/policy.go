@@ -42,12 +42,16 @@ func WithMaxWait(d time.Duration) PolicyOption {
 }
 
 // Policy returns a policy.Policy that admits each call through lim before
-// running it. By default a call the limiter does not admit at once is
-// rejected, without running, with a [*LimitedError]: it matches
-// [ErrLimited] and ion.ErrRejected, and ion.RetryAfter returns how long to
-// wait (so an outer policy.Retry waits that long). With [WithMaxWait] the
-// policy waits for admission instead, up to the max wait and the ctx
-// deadline; see [Limiter.Admit].
+// running it.
+//
+// It rejects by default, it does not wait: without [WithMaxWait] a call the
+// limiter does not admit at once is rejected, without running, with a
+// [*LimitedError]: it matches [ErrLimited] and ion.ErrRejected, and
+// ion.RetryAfter returns how long to wait (so an outer policy.Retry waits
+// that long). To pace calls instead, as most clients of a rate-limited
+// service want, pass [WithMaxWait]: the policy then waits for admission, up
+// to the max wait and strictly before the ctx deadline; see [Limiter.Admit]
+// and the Policy example, which shows both forms.
 //
 // An already-done ctx fails the call with ctx.Err() before lim is asked. A
 // rate limiter holds nothing once a call is admitted, so a panic in the
