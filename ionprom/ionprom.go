@@ -78,7 +78,7 @@ type Metrics struct {
 type family struct {
 	kind observe.Kind
 	keys []string
-	vec  any // *prometheus.CounterVec, *prometheus.GaugeVec or *prometheus.HistogramVec
+	vec  prometheus.Collector // *prometheus.CounterVec, *prometheus.GaugeVec or *prometheus.HistogramVec
 }
 
 // New returns a Metrics that registers Ion's metrics on reg, which must not
@@ -96,11 +96,20 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.err = ion.NewConfigError("ionprom", "registerer", "nil prometheus.Registerer")
 		return m
 	}
+	var registered []prometheus.Collector // by this call, to undo on failure
 	for _, d := range observe.Catalog() {
-		f, err := m.register(d.Name, d.Kind, d.Labels, d.Help, d.Buckets)
+		f, adopted, err := m.register(d.Name, d.Kind, d.Labels, d.Help, d.Buckets)
 		if err != nil {
+			// Leave reg as it was: a broken sink registers nothing.
+			for _, c := range registered {
+				reg.Unregister(c)
+			}
+			clear(m.families)
 			m.err = ion.NewConfigError("ionprom", "registerer", "%v", err)
 			return m
+		}
+		if !adopted {
+			registered = append(registered, f.vec)
 		}
 		m.families[d.Name] = f
 	}
@@ -122,8 +131,9 @@ func (m *Metrics) ResolveErr() error {
 }
 
 // register creates the collector of one metric and registers it on m.reg,
-// or adopts the collector reg already holds for the same descriptor.
-func (m *Metrics) register(name string, kind observe.Kind, keys []string, help string, buckets []float64) (*family, error) {
+// or adopts the collector reg already holds for the same descriptor
+// (adopted is then true).
+func (m *Metrics) register(name string, kind observe.Kind, keys []string, help string, buckets []float64) (f *family, adopted bool, err error) {
 	var c prometheus.Collector
 	switch kind {
 	case observe.KindCounter:
@@ -136,16 +146,31 @@ func (m *Metrics) register(name string, kind observe.Kind, keys []string, help s
 	if err := m.reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
-			return nil, fmt.Errorf("registering %s %s: %w", kind, name, err)
+			return nil, false, fmt.Errorf("registering %s %s: %w", kind, name, err)
 		}
-		// The same descriptor (name, help, label keys) is registered:
-		// share its collector if it is of the same type.
-		if fmt.Sprintf("%T", are.ExistingCollector) != fmt.Sprintf("%T", c) {
-			return nil, fmt.Errorf("registering %s %s: the registry holds a %T of that name", kind, name, are.ExistingCollector)
+		// The same descriptor (name, help, label keys) is registered, by
+		// another Metrics on reg or by the user: share its collector if it
+		// is a vector of the same kind, which records into the same series.
+		if kindOf(are.ExistingCollector) != kind {
+			return nil, false, fmt.Errorf("registering %s %s: the registry holds a %T of that name", kind, name, are.ExistingCollector)
 		}
-		c = are.ExistingCollector
+		return &family{kind: kind, keys: slices.Clone(keys), vec: are.ExistingCollector}, true, nil
 	}
-	return &family{kind: kind, keys: slices.Clone(keys), vec: c}, nil
+	return &family{kind: kind, keys: slices.Clone(keys), vec: c}, false, nil
+}
+
+// kindOf returns the kind of the vector c, or an invalid Kind if c is not
+// one of the vectors this package registers.
+func kindOf(c prometheus.Collector) observe.Kind {
+	switch c.(type) {
+	case *prometheus.CounterVec:
+		return observe.KindCounter
+	case *prometheus.GaugeVec:
+		return observe.KindGauge
+	case *prometheus.HistogramVec:
+		return observe.KindHistogram
+	}
+	return observe.Kind(255)
 }
 
 // Counter implements observe.Metrics. See the package doc for what it does
@@ -208,7 +233,7 @@ func (m *Metrics) resolveLocked(kind observe.Kind, name string, labels []observe
 			buckets = prometheus.DefBuckets
 		}
 		var err error
-		if f, err = m.register(name, kind, keys, name+" (not an Ion metric).", buckets); err != nil {
+		if f, _, err = m.register(name, kind, keys, name+" (not an Ion metric).", buckets); err != nil {
 			return nil, err
 		}
 		m.families[name] = f

@@ -187,6 +187,13 @@ func TestCatalogConflictFailsClosed(t *testing.T) {
 	if b := breaker.New("db", breaker.WithMetrics(m)); b.Err() == nil {
 		t.Error("breaker accepted a sink whose registration failed")
 	}
+	// The collectors New registered before the conflict were taken back:
+	// the registry is as the user left it.
+	d, _ := observe.Lookup("ion_breaker_calls_total")
+	same := prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, d.Labels)
+	if err := reg.Register(same); err != nil {
+		t.Errorf("New left a collector behind: %v", err)
+	}
 }
 
 // TestResolveConflicts checks the resolutions that cannot be honoured: they
