@@ -57,8 +57,12 @@
 //     names the parameter. Nothing ever fails open.
 //   - Per-call bad input (a negative count, a weight above capacity) returns
 //     its sentinel at once, without blocking and without changing state.
-//   - A release of more than is held never grows capacity past its bound: the
-//     excess is ignored and reported to the primitive's Logger.
+//   - A release of more than is held never raises the free count past the
+//     capacity: the excess is ignored, and the release returns an error
+//     saying so (sem.ErrOverRelease), also reported to the primitive's Logger.
+//     A semaphore does not track its holders, so a double release is caught
+//     only when it would pass the capacity; until then more callers than the
+//     capacity may hold permits.
 //   - A panic in user code on the caller's goroutine is never swallowed: the
 //     policy releases what it holds, records a Failure and re-panics. Where
 //     Ion's own goroutines run user code (pool workers, hedge attempts) the

@@ -25,7 +25,9 @@ var acquireRelease = register("AcquireRelease",
 			if err := s.Acquire(bg, 1); err != nil {
 				b.Fatal(err)
 			}
-			s.Release(1)
+			if err := s.Release(1); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}},
 	impl{"xsync", func(b *testing.B) {
@@ -50,7 +52,10 @@ var acquireReleaseParallel = register("AcquireReleaseParallel",
 					b.Error(err)
 					return
 				}
-				s.Release(1)
+				if err := s.Release(1); err != nil {
+					b.Error(err)
+					return
+				}
 			}
 		})
 	}},
@@ -78,7 +83,9 @@ var tryAcquireRelease = register("TryAcquireRelease",
 			if !s.TryAcquire(1) {
 				b.Fatal("full")
 			}
-			s.Release(1)
+			if err := s.Release(1); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}},
 	impl{"xsync", func(b *testing.B) {
@@ -103,7 +110,10 @@ var tryAcquireReleaseParallel = register("TryAcquireReleaseParallel",
 					b.Error("full")
 					return
 				}
-				s.Release(1)
+				if err := s.Release(1); err != nil {
+					b.Error(err)
+					return
+				}
 			}
 		})
 	}},

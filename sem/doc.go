@@ -53,14 +53,24 @@
 //
 // Nothing panics. A capacity below 1 or an invalid option makes the
 // semaphore fail closed: [Weighted.Err] reports a *ion.ConfigError that
-// every Acquire returns, and TryAcquire returns false. A negative weight
-// returns [ErrInvalidWeight] and a weight above capacity
+// every Acquire and Release returns, and TryAcquire returns false; so does
+// the zero Weighted, whose error says to use [NewWeighted]. A negative
+// weight returns [ErrInvalidWeight] and a weight above capacity
 // [ErrWeightExceedsCapacity], at once, without blocking anyone or changing
-// state. A weight of 0 is a no-op success. Release is not tracked per
-// holder; a release that would raise the free permits above the capacity
-// never grows the semaphore: the excess is ignored, logged at Warn and
-// counted (ion_sem_over_released_total). This is the module-wide stance
-// stated in package ion.
+// state. A weight of 0 is a no-op success.
+//
+// Release is not tracked per holder: the semaphore knows how many permits
+// are free, not who holds them. The capacity never grows: a release that
+// would raise the free permits above the capacity has the excess ignored
+// and returns an error matching [ErrOverRelease] that says how many permits
+// were released, free and ignored (also logged at Warn and counted by
+// ion_sem_over_released_total). That is all a semaphore without holders can
+// promise: a double release is caught only when it would pass the capacity.
+// With capacity 10 and holders of 3 and 2, a holder that releases its 3
+// twice, after others took the freed permits, is not caught; 13 permits are
+// then in use, and the error goes to the release that would pass the
+// capacity, possibly another holder's correct one. Check Release's error in
+// tests and log it in production: it is a bug in the caller.
 //
 // # The bulkhead
 //

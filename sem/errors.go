@@ -3,6 +3,7 @@ package sem
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/ionkit/ion"
@@ -21,9 +22,33 @@ var (
 	ErrWeightExceedsCapacity = errors.New("sem: weight exceeds capacity")
 
 	// ErrInvalidWeight is returned at once, without blocking and without
-	// changing state, by an Acquire of a negative number of permits.
+	// changing state, by an Acquire or a Release of a negative number of
+	// permits.
 	ErrInvalidWeight = errors.New("sem: invalid weight: must not be negative")
+
+	// ErrOverRelease is matched by the error of a [Weighted.Release] that
+	// would have raised the free permits above the capacity: more permits
+	// were released than were held. The permits beyond the capacity were
+	// ignored; the semaphore is otherwise unchanged and still usable. It
+	// reports a bug in the caller (a double release, a release without an
+	// acquire), so it matches neither ion.ErrRejected nor
+	// ion.ErrInvalidConfig.
+	ErrOverRelease = errors.New("sem: released more permits than held")
 )
+
+// overReleaseError is the error of an over-release: it matches
+// ErrOverRelease and says what happened.
+type overReleaseError struct {
+	n, free, capacity int64 // free: the permits free before the release
+}
+
+func (e *overReleaseError) Error() string {
+	return ErrOverRelease.Error() + ": Release(" + strconv.FormatInt(e.n, 10) + ") with " +
+		strconv.FormatInt(e.free, 10) + " of " + strconv.FormatInt(e.capacity, 10) + " permits free; " +
+		strconv.FormatInt(e.n-(e.capacity-e.free), 10) + " ignored"
+}
+
+func (e *overReleaseError) Is(target error) bool { return target == ErrOverRelease }
 
 // timeoutError is the error of a wait that reached its bound (the
 // semaphore's WithAcquireTimeout or the bulkhead's WithMaxWait). It matches

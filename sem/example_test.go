@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -23,7 +22,9 @@ func ExampleNewWeighted() {
 	}
 	fmt.Println("available:", s.Available())
 	fmt.Println("TryAcquire(2):", s.TryAcquire(2))
-	s.Release(2)
+	if err := s.Release(2); err != nil {
+		fmt.Println(err) // a bug: more released than held
+	}
 	fmt.Println("available:", s.Available())
 
 	// Bad input fails at once, without blocking anyone.
@@ -56,8 +57,10 @@ func Example_boundedParallelism() {
 			break
 		}
 		wg.Go(func() { // owner: this example; exits after one task; joined by wg.Wait
-			defer s.Release(1)
 			squares[i] = i * i
+			if err := s.Release(1); err != nil {
+				panic(err) // a bug in this program: it releases what it acquired
+			}
 		})
 	}
 	wg.Wait()
@@ -78,35 +81,37 @@ func ExampleWeighted_Acquire_doneContext() {
 	// true 1
 }
 
+// FIFO (the default) serves callers in arrival order; LIFO and None let a
+// new caller take free permits while others wait. The bulkhead's
+// description names the fairness.
 func ExampleWithFairness() {
-	ctx := context.Background()
-	for _, f := range []sem.Fairness{sem.FIFO, sem.None} {
-		s := sem.NewWeighted(2, sem.WithFairness(f))
-		s.TryAcquire(1) // one permit left
-
-		// A caller that needs both permits queues.
-		big := make(chan error)
-		go func() { big <- s.Acquire(ctx, 2) }() // owner: this example; exits when served; joined by <-big
-		for s.Waiting() == 0 {
-			runtime.Gosched()
-		}
-
-		// FIFO keeps the free permit for the queued caller; None hands it
-		// to whoever fits.
-		small := s.TryAcquire(1)
-		fmt.Printf("%v: TryAcquire(1) while a larger caller waits: %v\n", f, small)
-		if small {
-			s.Release(1)
-		}
-		s.Release(1)
-		fmt.Printf("%v: the larger caller: %v\n", f, <-big)
-		s.Release(2)
+	for _, f := range []sem.Fairness{sem.FIFO, sem.LIFO, sem.None} {
+		s := sem.NewWeighted(2, sem.WithFairness(f), sem.WithName("api"))
+		fmt.Println(sem.Policy[int](s))
 	}
+	fmt.Println(sem.NewWeighted(2, sem.WithFairness(sem.Fairness(7))).Err())
 	// Output:
-	// FIFO: TryAcquire(1) while a larger caller waits: false
-	// FIFO: the larger caller: <nil>
-	// None: TryAcquire(1) while a larger caller waits: true
-	// None: the larger caller: <nil>
+	// bulkhead(api, capacity 2, FIFO, weight 1, no wait)
+	// bulkhead(api, capacity 2, LIFO, weight 1, no wait)
+	// bulkhead(api, capacity 2, None, weight 1, no wait)
+	// sem: invalid configuration: WithFairness: unknown fairness 7
+}
+
+// Release returns an error when more permits come back than were held: the
+// capacity never grows, and the caller learns of its bug.
+func ExampleWeighted_Release() {
+	s := sem.NewWeighted(2)
+	s.TryAcquire(1)
+	fmt.Println(s.Release(1))
+	err := s.Release(1) // a double release
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, sem.ErrOverRelease), s.Available())
+	fmt.Println(s.Release(-1))
+	// Output:
+	// <nil>
+	// sem: released more permits than held: Release(1) with 2 of 2 permits free; 1 ignored
+	// true 2
+	// sem: invalid weight: must not be negative
 }
 
 func ExampleFairness() {
@@ -127,7 +132,7 @@ func ExamplePolicy() {
 	s.TryAcquire(2)
 	_, err := policy.Run(ctx, bulkhead, query)
 	fmt.Println(err, errors.Is(err, ion.ErrRejected))
-	s.Release(2)
+	_ = s.Release(2) // the two permits taken above
 	// Output:
 	// bulkhead(db, capacity 2, FIFO, weight 1, no wait)
 	// rows <nil>

@@ -140,7 +140,11 @@ func (b *bulkhead[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, er
 	// stop and which must go on unchanged.
 	returned := false
 	defer func() {
-		s.Release(b.weight)
+		// The bulkhead releases exactly what it acquired, so an
+		// over-release here can only report someone else's double release;
+		// the semaphore has logged and counted it, and the call's own
+		// result is what the caller needs.
+		_ = s.Release(b.weight)
 		if returned {
 			return
 		}

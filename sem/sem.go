@@ -29,10 +29,9 @@ const (
 // bulkhead). [Weighted.TryAcquire] never blocks.
 //
 // A Weighted built from an invalid configuration fails closed: [Weighted.Err]
-// reports the error, every Acquire returns it, TryAcquire returns false and
-// Release does nothing. The zero value is a semaphore of capacity 0, which
-// grants nothing (every positive weight exceeds its capacity); build one
-// with [NewWeighted].
+// reports the error, every Acquire and Release returns it, and TryAcquire
+// returns false. The zero value fails closed the same way, with an error
+// matching ion.ErrInvalidConfig that says to use [NewWeighted].
 //
 // A Weighted is safe for concurrent use by multiple goroutines.
 type Weighted struct {
@@ -135,8 +134,18 @@ func NewWeighted(capacity int64, opts ...Option) *Weighted {
 	return s
 }
 
-// Err returns the configuration error that makes s fail closed, or nil.
-func (s *Weighted) Err() error { return s.err }
+// errZero is the error of every call on a zero Weighted.
+var errZero = ion.NewConfigError("sem", "Weighted", "zero value; use NewWeighted")
+
+// Err returns the configuration error that makes s fail closed, or nil. A
+// zero Weighted (not built by [NewWeighted]) fails closed with an error
+// matching ion.ErrInvalidConfig.
+func (s *Weighted) Err() error {
+	if s.capacity == 0 && s.err == nil {
+		return errZero
+	}
+	return s.err
+}
 
 // Capacity returns the number of permits s was built with, or 0 if s fails
 // closed.
@@ -197,8 +206,8 @@ func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 // sends aside: a fail-closed semaphore, a nil ctx, and n outside 1..capacity.
 func (s *Weighted) acquireChecked(ctx context.Context, n int64) error {
 	switch {
-	case s.err != nil:
-		return s.err
+	case s.capacity == 0: // fail closed, or a zero Weighted
+		return s.Err()
 	case ctx == nil:
 		return errNilCtx
 	case n < 0:
@@ -222,12 +231,13 @@ func (s *Weighted) acquireChecked(ctx context.Context, n int64) error {
 // caller) and does not allocate.
 func (s *Weighted) TryAcquire(n int64) bool {
 	if uint64(n)-1 >= uint64(s.capacity) {
-		if n == 0 && s.err == nil {
+		if s.capacity == 0 { // fail closed, or a zero Weighted
+			return false
+		}
+		if n == 0 {
 			return true
 		}
-		if s.err == nil {
-			s.m.count(resInvalid)
-		}
+		s.m.count(resInvalid)
 		return false
 	}
 	if s.tryTake(n) {
@@ -240,20 +250,30 @@ func (s *Weighted) TryAcquire(n int64) bool {
 // Release gives back n permits and serves the waiters they unblock. It does
 // not block: it waits at most for a short critical section or, when it
 // loses its CAS to concurrent callers, for a backoff of a few microseconds.
+// It returns nil when the permits were taken back, and never panics.
 //
-// Release is not tracked per holder: the caller must release what it
-// acquired. A release that would raise the free permits above the capacity
-// never grows the semaphore: the permits beyond capacity are ignored,
-// reported to the Logger and counted by ion_sem_over_released_total. A
-// negative n is ignored and reported to the Logger; Release(0) and a release
-// on a fail-closed semaphore do nothing. Release does not panic.
+// Release is not tracked per holder: the semaphore knows only how many
+// permits are free, so the caller must release what it acquired, once. A
+// release that would raise the free permits above the capacity is a
+// misuse: the capacity never grows, the permits beyond it are ignored, and
+// Release returns an error matching [ErrOverRelease] that says how many
+// were released, free and ignored (also reported to the Logger and counted
+// by ion_sem_over_released_total). A misuse that keeps the free permits
+// within the capacity cannot be told from a correct release: with capacity
+// 10 and holders of 3 and 2, a double Release(3) by the first holder after
+// others took the freed permits is accepted, more than 10 permits are then
+// in use until the holders give them back, and the release that would pass
+// the capacity, possibly a correct one by another holder, is the one that
+// returns the error.
+//
+// A negative n returns [ErrInvalidWeight] and changes nothing; Release(0)
+// returns nil. A fail-closed or zero semaphore returns its [Weighted.Err].
 //
 // With nobody waiting, Release is one CAS (retried after a backoff of a few
 // microseconds when lost to a concurrent caller) and does not allocate.
-func (s *Weighted) Release(n int64) {
+func (s *Weighted) Release(n int64) error {
 	if uint64(n)-1 >= uint64(s.capacity) {
-		s.releaseChecked(n)
-		return
+		return s.releaseChecked(n)
 	}
 	var bo spin.Backoff
 	st := s.state.Load()
@@ -261,14 +281,13 @@ func (s *Weighted) Release(n int64) {
 		// The second test (a release beyond capacity) is only meaningful
 		// with the bit clear, which the first test ensures.
 		if st&queuedBit != 0 || n > s.capacity-int64(st) {
-			s.releaseSlow(n)
-			return
+			return s.releaseSlow(n)
 		}
 		if s.state.CompareAndSwap(st, st+uint64(n)) {
 			if m := s.m; m != nil {
 				m.inUse.Set(float64(s.capacity - int64(st) - n))
 			}
-			return
+			return nil
 		}
 		// Lost to a concurrent update: back off before retrying (see
 		// backoff), unless the new state sends the release to the slow
@@ -282,16 +301,20 @@ func (s *Weighted) Release(n int64) {
 
 // releaseChecked handles the releases that the fast path's single
 // comparison sends aside.
-func (s *Weighted) releaseChecked(n int64) {
+func (s *Weighted) releaseChecked(n int64) error {
 	switch {
-	case s.err != nil || n == 0:
+	case s.capacity == 0:
+		return s.Err()
+	case n == 0:
+		return nil
 	case n < 0:
 		if s.logger != nil {
 			s.logger.Log(context.Background(), slog.LevelWarn, "sem: Release of a negative weight ignored",
 				slog.String("name", s.name), slog.Int64("n", n))
 		}
+		return ErrInvalidWeight
 	default: // n > capacity: certainly an over-release, clamped by releaseSlow
-		s.releaseSlow(n)
+		return s.releaseSlow(n)
 	}
 }
 
@@ -353,7 +376,9 @@ func (s *Weighted) wait(ctx context.Context, done <-chan struct{}, n int64, time
 		// permits back so the error holds nothing.
 		select {
 		case <-done:
-			s.releaseSlow(n)
+			// The permits were granted to this caller: handing them back
+			// cannot over-release.
+			_ = s.releaseSlow(n)
 			return s.failAfter(ctxErr(ctx), resCanceled, start)
 		default:
 		}
@@ -385,13 +410,18 @@ func (s *Weighted) abandon(w *waiter) {
 	s.afterSlow(excess)
 }
 
-// releaseSlow returns n permits with mu held and serves the waiters.
-func (s *Weighted) releaseSlow(n int64) {
+// releaseSlow returns n permits with mu held and serves the waiters. It
+// returns the error of an over-release.
+func (s *Weighted) releaseSlow(n int64) error {
 	s.mu.Lock()
 	excess := s.addLocked(n)
 	s.grantLocked()
 	s.mu.Unlock()
 	s.afterSlow(excess)
+	if excess > 0 {
+		return &overReleaseError{n: n, free: s.capacity - (n - excess), capacity: s.capacity}
+	}
+	return nil
 }
 
 // afterSlow reports, with mu released, what a slow path did: the gauges,

@@ -14,7 +14,7 @@ import (
 type semaphore interface {
 	Acquire(ctx context.Context, n int64) error
 	TryAcquire(n int64) bool
-	Release(n int64)
+	Release(n int64) error
 }
 
 // chanSem is the stdlib baseline: a buffered channel, one slot per permit.
@@ -43,10 +43,11 @@ func (c chanSem) TryAcquire(n int64) bool {
 	}
 }
 
-func (c chanSem) Release(n int64) {
+func (c chanSem) Release(n int64) error {
 	for range n {
 		<-c
 	}
+	return nil
 }
 
 // mutexSem is the other stdlib baseline: a counter under a mutex, with a
@@ -84,11 +85,12 @@ func (m *mutexSem) TryAcquire(n int64) bool {
 	return ok
 }
 
-func (m *mutexSem) Release(n int64) {
+func (m *mutexSem) Release(n int64) error {
 	m.mu.Lock()
 	m.free += n
 	m.mu.Unlock()
 	m.cond.Broadcast()
+	return nil
 }
 
 func semaphores(capacity int64) []struct {

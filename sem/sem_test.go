@@ -81,14 +81,48 @@ func TestNewWeightedDefaults(t *testing.T) {
 	assert.Equal(t, int64(math.MaxInt64), s.Available())
 }
 
-func TestZeroValueGrantsNothing(t *testing.T) {
-	var s sem.Weighted
-	require.NoError(t, s.Err())
-	assert.ErrorIs(t, s.Acquire(context.Background(), 1), sem.ErrWeightExceedsCapacity)
-	assert.NoError(t, s.Acquire(context.Background(), 0))
-	assert.False(t, s.TryAcquire(1))
-	s.Release(1)
-	assert.Zero(t, s.Available(), "a release must never grow the zero value past capacity 0")
+// TestZeroValues covers the zero value of every exported type: each works
+// or fails closed with an error matching ion.ErrInvalidConfig; none panics.
+func TestZeroValues(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"Weighted", func(t *testing.T) {
+			var s sem.Weighted
+			require.ErrorIs(t, s.Err(), ion.ErrInvalidConfig, "a zero Weighted fails closed")
+			assert.Contains(t, s.Err().Error(), "use NewWeighted")
+			assert.ErrorIs(t, s.Acquire(context.Background(), 1), ion.ErrInvalidConfig)
+			assert.ErrorIs(t, s.Acquire(context.Background(), 0), ion.ErrInvalidConfig, "even a zero weight")
+			assert.False(t, s.TryAcquire(1))
+			assert.False(t, s.TryAcquire(0))
+			assert.ErrorIs(t, s.Release(1), ion.ErrInvalidConfig)
+			assert.Zero(t, s.Available(), "a release must never grow the zero value")
+			assert.Zero(t, s.Capacity())
+			assert.Zero(t, s.Waiting())
+			_, err := policy.Run(context.Background(), sem.Policy[int](&s), func(context.Context) (int, error) { return 1, nil })
+			assert.ErrorIs(t, err, ion.ErrInvalidConfig, "a bulkhead over a zero Weighted fails closed")
+		}},
+		{"Fairness", func(t *testing.T) {
+			var f sem.Fairness
+			assert.Equal(t, sem.FIFO, f, "the zero Fairness is the default")
+		}},
+		{"Option", func(t *testing.T) {
+			var o sem.Option
+			assert.ErrorIs(t, sem.NewWeighted(1, o).Err(), ion.ErrInvalidConfig, "a nil Option fails closed")
+		}},
+		{"PolicyOption", func(t *testing.T) {
+			var o sem.PolicyOption
+			_, err := policy.Run(context.Background(), sem.Policy[int](sem.NewWeighted(1), o),
+				func(context.Context) (int, error) { return 1, nil })
+			assert.ErrorIs(t, err, ion.ErrInvalidConfig, "a nil PolicyOption fails closed")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.NotPanics(t, func() { tc.run(t) })
+		})
+	}
 }
 
 func TestFairnessString(t *testing.T) {
@@ -695,24 +729,38 @@ func TestGrantRacingDoneCtxHandsBack(t *testing.T) {
 	}
 }
 
-func TestOverRelease(t *testing.T) {
+// TestOverReleaseReachesTheCaller: a release of more than is held, or of a
+// negative weight, used to be only logged (to a no-op logger by default) and
+// counted, so a double release was invisible. Release now returns the
+// error; the capacity still never grows and nothing panics.
+func TestOverReleaseReachesTheCaller(t *testing.T) {
 	rec := observe.NewRecorder()
 	s := sem.NewWeighted(3, sem.WithLogger(rec), sem.WithMetrics(rec), sem.WithName("db"))
 	name := observe.L("name", "db")
 
-	s.Release(1) // nothing held
+	err := s.Release(1) // nothing held
+	require.ErrorIs(t, err, sem.ErrOverRelease)
+	assert.Equal(t, "sem: released more permits than held: Release(1) with 3 of 3 permits free; 1 ignored", err.Error())
+	assert.NotErrorIs(t, err, ion.ErrRejected, "a misuse is not a rejection")
+	assert.NotErrorIs(t, err, ion.ErrInvalidConfig)
 	assert.Equal(t, int64(3), s.Available(), "a release must never grow the capacity")
 	require.True(t, s.TryAcquire(2))
-	s.Release(5) // 2 held, 5 released
+	err = s.Release(5) // 2 held, 5 released
+	require.ErrorIs(t, err, sem.ErrOverRelease)
+	assert.Contains(t, err.Error(), "Release(5) with 1 of 3 permits free; 3 ignored")
 	assert.Equal(t, int64(3), s.Available())
-	s.Release(100)
+	require.ErrorIs(t, s.Release(100), sem.ErrOverRelease, "a release above the capacity")
 	assert.Equal(t, int64(3), s.Available())
 	assert.Equal(t, int64(1+3+100), rec.Count("ion_sem_over_released_total", name),
 		"the excess permits must be counted")
 
-	s.Release(-2)
+	require.ErrorIs(t, s.Release(-2), sem.ErrInvalidWeight, "a negative release")
 	assert.Equal(t, int64(3), s.Available(), "a negative release must be ignored")
-	s.Release(0)
+	require.NoError(t, s.Release(0))
+
+	require.True(t, s.TryAcquire(3))
+	require.NoError(t, s.Release(2), "a correct release")
+	require.NoError(t, s.Release(1))
 
 	logs := rec.Logs()
 	require.Len(t, logs, 4, "each over-release and the negative release must be logged")
@@ -723,6 +771,26 @@ func TestOverRelease(t *testing.T) {
 	assert.Contains(t, logs[3].Msg, "negative")
 }
 
+// TestOverReleaseCaughtOnlyPastCapacity pins down what "the capacity never
+// grows" means for a semaphore that does not track holders: the free count
+// never passes the capacity, but a double release is caught only when it
+// would; until then more than the capacity can be in use.
+func TestOverReleaseCaughtOnlyPastCapacity(t *testing.T) {
+	s := sem.NewWeighted(10)
+	require.True(t, s.TryAcquire(3)) // holder A
+	require.True(t, s.TryAcquire(2)) // holder B
+	require.NoError(t, s.Release(3), "A releases")
+	require.True(t, s.TryAcquire(8), "others take the 8 free permits")
+	require.NoError(t, s.Release(3), "A releases again: a bug, but the free count stays within the capacity")
+	require.True(t, s.TryAcquire(3), "so 3 more can run: 2 + 8 + 3 = 13 permits in use against a capacity of 10")
+	require.NoError(t, s.Release(2), "B releases correctly")
+	require.NoError(t, s.Release(8))
+	err := s.Release(3)
+	require.ErrorIs(t, err, sem.ErrOverRelease, "the release that would pass the capacity reports the excess")
+	assert.Contains(t, err.Error(), "3 ignored")
+	assert.Equal(t, int64(10), s.Available(), "the free count never passes the capacity")
+}
+
 func TestOverReleaseWithWaiters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := observe.NewRecorder()
@@ -730,7 +798,7 @@ func TestOverReleaseWithWaiters(t *testing.T) {
 		require.True(t, s.TryAcquire(3))
 		w := newWaiters(t, s)
 		w.queue(2)
-		s.Release(10)
+		require.ErrorIs(t, s.Release(10), sem.ErrOverRelease)
 		assert.Equal(t, []int{0}, w.take(), "the waiter is served from the clamped permits")
 		assert.Equal(t, int64(1), s.Available(), "the excess must not reach the waiters or the count")
 		require.Len(t, rec.Logs(), 1)

@@ -569,7 +569,9 @@ func FuzzSemOptions(f *testing.F) {
 					t.Fatalf("a full bulkhead with max wait %v rejected after %v", time.Duration(maxWait), w)
 				}
 			}
-			s.Release(capacity)
+			if err := s.Release(capacity); err != nil {
+				t.Fatalf("Release(%d) of the permits taken = %v", capacity, err)
+			}
 			if s.Available() != capacity || s.Waiting() != 0 {
 				t.Fatalf("after the release: %d available of %d, %d waiting", s.Available(), capacity, s.Waiting())
 			}

@@ -763,7 +763,11 @@ func (sp *semProbe) direct(r uint64) {
 			return
 		}
 	}
-	defer sp.s.Release(n)
+	defer func() {
+		if err := sp.s.Release(n); err != nil {
+			sp.w.anomaly("semaphore: Release(%d) of what was acquired = %v", n, err)
+		}
+	}()
 	_ = sp.w.wait(context.Background(), int(r>>32%3), false)
 }
 

@@ -48,15 +48,15 @@ var rejecters = []rejecter{
 			return limit.Request{Method: "GET", Path: "/users/42", UserID: "u"}
 		})), func() {}
 	}},
-	{"bulkhead full", func(*testing.T) (policy.Policy[int], func()) {
+	{"bulkhead full", func(t *testing.T) (policy.Policy[int], func()) {
 		s := sem.NewWeighted(1)
 		s.TryAcquire(1)
-		return sem.Policy[int](s), func() { s.Release(1) }
+		return sem.Policy[int](s), func() { require.NoError(t, s.Release(1)) }
 	}},
-	{"bulkhead full after its max wait", func(*testing.T) (policy.Policy[int], func()) {
+	{"bulkhead full after its max wait", func(t *testing.T) (policy.Policy[int], func()) {
 		s := sem.NewWeighted(2)
 		s.TryAcquire(2)
-		return sem.Policy[int](s, sem.WithMaxWait(time.Millisecond)), func() { s.Release(2) }
+		return sem.Policy[int](s, sem.WithMaxWait(time.Millisecond)), func() { require.NoError(t, s.Release(2)) }
 	}},
 	{"pool closed", func(*testing.T) (policy.Policy[int], func()) {
 		p := pool.New(1, 1)
