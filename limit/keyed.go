@@ -49,8 +49,8 @@ type Keyed[K comparable] struct {
 // accepted; invalid ones make the limiter fail closed). The options used are
 // WithName, WithLogger, WithMetrics, WithTracer, WithMaxKeys and
 // WithIdleTTL.
-func NewKeyed[K comparable](rate Rate, burst int, opts ...Option) *Keyed[K] {
-	cfg := newConfig("keyed", opts)
+func NewKeyed[K comparable](rate Rate, burst int, opts ...KeyedOption) *Keyed[K] {
+	cfg := newConfig("keyed", opts, KeyedOption.applyKeyed)
 	lim := &Keyed[K]{l: limits{rate: rate, burst: burst}, name: cfg.name, named: cfg.name != "keyed"}
 	lim.err = cfg.err
 	if lim.err == nil {

@@ -238,7 +238,7 @@ func TestKeyedSweepRaceOverAdmits(t *testing.T) {
 // design, so WithMaxKeys leaves room for every key.
 func TestKeyedStressAdmissionsPerKey(t *testing.T) {
 	const keys, goroutines, loops, burst = 32, 8, 200, 3
-	for _, opts := range [][]limit.Option{nil, {limit.WithMaxKeys(2 * keys)}, {limit.WithIdleTTL(time.Hour)}} {
+	for _, opts := range [][]limit.KeyedOption{nil, {limit.WithMaxKeys(2 * keys)}, {limit.WithIdleTTL(time.Hour)}} {
 		lim := limit.NewKeyed[int](limit.PerHour(1), burst, opts...)
 		admitted := make([]atomic.Int32, keys)
 		var wg sync.WaitGroup

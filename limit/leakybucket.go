@@ -40,7 +40,7 @@ type LeakyBucket struct {
 // finite non-zero rate, or a capacity above 2^50 make the bucket fail closed
 // with an error matching ion.ErrInvalidConfig that names the parameter. The
 // options used are WithName, WithLogger, WithMetrics and WithTracer.
-func NewLeakyBucket(rate Rate, capacity int, opts ...Option) *LeakyBucket {
+func NewLeakyBucket(rate Rate, capacity int, opts ...BucketOption) *LeakyBucket {
 	lim := &LeakyBucket{}
 	lim.c.init("leaky-bucket", rate, capacity, "capacity", opts)
 	return lim

@@ -44,9 +44,9 @@ type core struct {
 	tr    observe.Tracer
 }
 
-func (c *core) init(kind string, r Rate, burst int, burstName string, opts []Option) {
+func (c *core) init(kind string, r Rate, burst int, burstName string, opts []BucketOption) {
 	c.b.keepLevel = burstName == "capacity"
-	cfg := newConfig(kind, opts)
+	cfg := newConfig(kind, opts, BucketOption.applyBucket)
 	c.kind, c.name, c.named = kind, cfg.name, cfg.name != kind
 	c.err = cfg.err
 	if c.err == nil {

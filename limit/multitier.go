@@ -131,8 +131,8 @@ type MultiTier struct {
 // and WithTracer. Every bucket starts full. An invalid option makes the
 // limiter fail closed: every call returns an error matching
 // ion.ErrInvalidConfig.
-func NewMultiTier(opts ...Option) *MultiTier {
-	cfg := newConfig("multi-tier", opts)
+func NewMultiTier(opts ...MultiTierOption) *MultiTier {
+	cfg := newConfig("multi-tier", opts, MultiTierOption.applyMultiTier)
 	m := &MultiTier{
 		err: cfg.err, name: cfg.name, named: cfg.name != "multi-tier",
 		logger: cfg.logger, tr: cfg.tracer, tiers: cfg.tiers,

@@ -9,18 +9,52 @@ import (
 	"github.com/ionkit/ion/observe"
 )
 
-// Option configures a limiter. Options are shared by every constructor of
-// the package; an option that does not concern a constructor is ignored by
-// it (its doc says which constructors use it). An option given an invalid
-// value (a nil sink, a negative bound) makes the limiter fail closed: every
-// call returns an error matching ion.ErrInvalidConfig that names the option.
+// Each constructor has its own option interface, so that an option that
+// does not apply to it does not compile. An option given an invalid value
+// (a nil sink, a negative bound) makes the limiter fail closed: every call
+// returns an error matching ion.ErrInvalidConfig that names the option.
+
+// BucketOption configures [NewTokenBucket] and [NewLeakyBucket]: every
+// [Option].
+type BucketOption interface{ applyBucket(*config) }
+
+// KeyedOption configures [NewKeyed]: every [KeysOption] ([WithMaxKeys],
+// [WithIdleTTL]) and every [Option].
+type KeyedOption interface{ applyKeyed(*config) }
+
+// MultiTierOption configures [NewMultiTier]: [WithTier], [WithRoute],
+// [WithMajorParams], every [KeysOption] and every [Option].
+type MultiTierOption interface{ applyMultiTier(*config) }
+
+// Option is an option that every constructor of the package accepts:
+// [WithName], [WithLogger], [WithMetrics] and [WithTracer].
 type Option interface {
-	apply(*config)
+	BucketOption
+	KeyedOption
+	MultiTierOption
 }
 
-type optionFunc func(*config)
+// KeysOption is an option of the limiters that remember keys ([NewKeyed]
+// and [NewMultiTier]): [WithMaxKeys] and [WithIdleTTL].
+type KeysOption interface {
+	KeyedOption
+	MultiTierOption
+}
 
-func (f optionFunc) apply(c *config) { f(c) }
+// commonOption implements Option; keysOption KeysOption; multiTierOption
+// MultiTierOption alone.
+type (
+	commonOption    func(*config)
+	keysOption      func(*config)
+	multiTierOption func(*config)
+)
+
+func (f commonOption) applyBucket(c *config)       { f(c) }
+func (f commonOption) applyKeyed(c *config)        { f(c) }
+func (f commonOption) applyMultiTier(c *config)    { f(c) }
+func (f keysOption) applyKeyed(c *config)          { f(c) }
+func (f keysOption) applyMultiTier(c *config)      { f(c) }
+func (f multiTierOption) applyMultiTier(c *config) { f(c) }
 
 // tierSpec is the rate and burst of one tier of a MultiTier.
 type tierSpec struct {
@@ -55,17 +89,20 @@ type config struct {
 // of a MultiTier when WithMaxKeys is not given.
 const defaultMaxKeys = 10_000
 
-func newConfig(kind string, opts []Option) *config {
+// newConfig returns the configuration of a limiter of kind built with opts;
+// apply applies one option (the constructor's option interface).
+func newConfig[O comparable](kind string, opts []O, apply func(O, *config)) *config {
 	c := &config{name: kind, maxKeys: defaultMaxKeys}
 	c.tiers[Global] = tierSpec{set: true, rate: 100, burst: 100}
 	c.tiers[Route] = tierSpec{set: true, rate: 50, burst: 50}
 	c.tiers[Resource] = tierSpec{set: true, rate: 20, burst: 20}
+	var none O
 	for _, o := range opts {
-		if o == nil {
-			c.fail(configError("opts", "nil Option"))
+		if o == none {
+			c.fail(configError("opts", "nil option"))
 			continue
 		}
-		o.apply(c)
+		apply(o, c)
 	}
 	return c
 }
@@ -86,9 +123,9 @@ func (c *config) logConfigError(err error) {
 
 // WithName names the limiter in its String form, its metrics (the "name"
 // label), its logs and its spans. The default is the kind of limiter, such
-// as "token-bucket". All constructors use it.
+// as "token-bucket". Every constructor takes it.
 func WithName(name string) Option {
-	return optionFunc(func(c *config) {
+	return commonOption(func(c *config) {
 		if name != "" {
 			c.name = name
 		}
@@ -97,31 +134,32 @@ func WithName(name string) Option {
 
 // WithLogger sends the limiter's rare events (a construction that fails
 // closed, a global pause learnt from headers) to l. A nil l makes the
-// limiter fail closed. All constructors use it.
+// limiter fail closed. Every constructor takes it.
 func WithLogger(l observe.Logger) Option {
-	return optionFunc(func(c *config) { c.fail(sink.Set(&c.logger, l, "limit", "WithLogger")) })
+	return commonOption(func(c *config) { c.fail(sink.Set(&c.logger, l, "limit", "WithLogger")) })
 }
 
 // WithMetrics records the limiter's metrics (see the package doc) in m. The
 // instruments are resolved once, at construction; recording does not
-// allocate. A nil m makes the limiter fail closed. All constructors use it.
+// allocate. A nil m makes the limiter fail closed. Every constructor takes
+// it.
 func WithMetrics(m observe.Metrics) Option {
-	return optionFunc(func(c *config) { c.fail(sink.Set(&c.metrics, m, "limit", "WithMetrics")) })
+	return commonOption(func(c *config) { c.fail(sink.Set(&c.metrics, m, "limit", "WithMetrics")) })
 }
 
 // WithTracer makes [Policy] start one span per execution through this
-// limiter with t. A nil t makes the limiter fail closed. All constructors
-// use it.
+// limiter with t. A nil t makes the limiter fail closed. Every constructor
+// takes it.
 func WithTracer(t observe.Tracer) Option {
-	return optionFunc(func(c *config) { c.fail(sink.Set(&c.tracer, t, "limit", "WithTracer")) })
+	return commonOption(func(c *config) { c.fail(sink.Set(&c.tracer, t, "limit", "WithTracer")) })
 }
 
 // WithMaxKeys bounds the number of keys a [Keyed] limiter (or each keyed
 // tier of a [MultiTier]) remembers: inserting a key beyond n evicts the
 // least recently used one. The default is 10,000. A value below 1 makes the
-// limiter fail closed. NewKeyed and NewMultiTier use it.
-func WithMaxKeys(n int) Option {
-	return optionFunc(func(c *config) {
+// limiter fail closed. NewKeyed and NewMultiTier take it.
+func WithMaxKeys(n int) KeysOption {
+	return keysOption(func(c *config) {
 		if n < 1 {
 			c.fail(configError("WithMaxKeys", "must be at least 1, got %d", n))
 			return
@@ -136,9 +174,9 @@ func WithMaxKeys(n int) Option {
 // what a new key gets); a shorter d saves memory at the price of forgetting
 // a partly drained bucket, a longer one keeps keys longer. A negative d
 // makes the limiter fail closed; 0 keeps the default. NewKeyed and
-// NewMultiTier use it.
-func WithIdleTTL(d time.Duration) Option {
-	return optionFunc(func(c *config) {
+// NewMultiTier take it.
+func WithIdleTTL(d time.Duration) KeysOption {
+	return keysOption(func(c *config) {
 		if d < 0 {
 			c.fail(configError("WithIdleTTL", "must not be negative, got %v", d))
 			return
@@ -154,8 +192,8 @@ func WithIdleTTL(d time.Duration) Option {
 // 20/s burst 20, and no SubResource or User tier. An invalid rate or burst
 // (see [NewTokenBucket]) makes the limiter fail closed. NewMultiTier uses
 // it.
-func WithTier(s Scope, rate Rate, burst int) Option {
-	return optionFunc(func(c *config) {
+func WithTier(s Scope, rate Rate, burst int) MultiTierOption {
+	return multiTierOption(func(c *config) {
 		if s >= scopeCount {
 			c.fail(configError("WithTier", "unknown scope %d", int(s)))
 			return
@@ -173,9 +211,9 @@ func WithTier(s Scope, rate Rate, burst int) Option {
 // method and a path, as in "GET /api/v1/users/{id}"; a {name} segment
 // matches any one segment of a request path. See [MultiTier] for how
 // patterns are matched. A malformed pattern or an invalid rate or burst
-// makes the limiter fail closed. NewMultiTier uses it.
-func WithRoute(pattern string, rate Rate, burst int) Option {
-	return optionFunc(func(c *config) {
+// makes the limiter fail closed. Only NewMultiTier takes it.
+func WithRoute(pattern string, rate Rate, burst int) MultiTierOption {
+	return multiTierOption(func(c *config) {
 		if err := checkLimits(rate, burst, "WithRoute("+pattern+") ", "burst"); err != nil {
 			c.fail(err)
 			return
@@ -188,9 +226,9 @@ func WithRoute(pattern string, rate Rate, burst int) Option {
 // into separate buckets in a [MultiTier], as Discord's "major parameters"
 // do: with WithMajorParams("channel") and the pattern
 // "POST /channels/{channel}/messages", every channel gets its own route
-// bucket, while other parameters share one. NewMultiTier uses it.
-func WithMajorParams(names ...string) Option {
-	return optionFunc(func(c *config) {
+// bucket, while other parameters share one. Only NewMultiTier takes it.
+func WithMajorParams(names ...string) MultiTierOption {
+	return multiTierOption(func(c *config) {
 		c.majors = append(c.majors, names...)
 	})
 }

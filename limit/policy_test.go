@@ -191,7 +191,7 @@ func TestPolicyTracing(t *testing.T) {
 func TestPolicyPanicPropagates(t *testing.T) {
 	for _, traced := range []bool{false, true} {
 		rec := observe.NewRecorder()
-		opts := []limit.Option{}
+		opts := []limit.BucketOption{}
 		if traced {
 			opts = append(opts, limit.WithTracer(rec))
 		}

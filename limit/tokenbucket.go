@@ -43,7 +43,7 @@ type TokenBucket struct {
 // non-zero rate, or a burst above 2^50 make the bucket fail closed with an
 // error matching ion.ErrInvalidConfig that names the parameter. The options
 // used are WithName, WithLogger, WithMetrics and WithTracer.
-func NewTokenBucket(rate Rate, burst int, opts ...Option) *TokenBucket {
+func NewTokenBucket(rate Rate, burst int, opts ...BucketOption) *TokenBucket {
 	lim := &TokenBucket{}
 	lim.c.init("token-bucket", rate, burst, "burst", opts)
 	return lim

@@ -190,7 +190,7 @@ func TestTokenBucketBadInputFailsClosed(t *testing.T) {
 func TestOptionsFailClosed(t *testing.T) {
 	tests := []struct {
 		name  string
-		opt   limit.Option
+		opt   limit.MultiTierOption // every option is one
 		param string
 	}{
 		{"nil option", nil, "opts"},
@@ -206,11 +206,43 @@ func TestOptionsFailClosed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			requireConfigError(t, limit.NewTokenBucket(1, 1, tc.opt).Err(), tc.param)
-			requireConfigError(t, limit.NewLeakyBucket(1, 1, tc.opt).Err(), tc.param)
-			requireConfigError(t, limit.NewKeyed[string](1, 1, tc.opt).Err(), tc.param)
+			// Each constructor that takes the option fails closed with it.
+			if o, ok := tc.opt.(limit.BucketOption); ok || tc.opt == nil {
+				requireConfigError(t, limit.NewTokenBucket(1, 1, o).Err(), tc.param)
+				requireConfigError(t, limit.NewLeakyBucket(1, 1, o).Err(), tc.param)
+			}
+			if o, ok := tc.opt.(limit.KeyedOption); ok || tc.opt == nil {
+				requireConfigError(t, limit.NewKeyed[string](1, 1, o).Err(), tc.param)
+			}
 			requireConfigError(t, limit.NewMultiTier(tc.opt).Err(), tc.param)
 		})
+	}
+}
+
+// TestOptionsApplyOnlyWhereTheyMean checks the option interfaces: an option
+// a constructor would ignore is not one of its options, so passing it does
+// not compile (here, the type assertions a compiler makes).
+func TestOptionsApplyOnlyWhereTheyMean(t *testing.T) {
+	isBucket := func(o any) bool { _, ok := o.(limit.BucketOption); return ok }
+	isKeyed := func(o any) bool { _, ok := o.(limit.KeyedOption); return ok }
+	isMulti := func(o any) bool { _, ok := o.(limit.MultiTierOption); return ok }
+	tests := []struct {
+		name                 string
+		opt                  any
+		bucket, keyed, multi bool
+	}{
+		{"WithName", limit.WithName("x"), true, true, true},
+		{"WithMetrics", limit.WithMetrics(observe.NewRecorder()), true, true, true},
+		{"WithMaxKeys", limit.WithMaxKeys(1), false, true, true},
+		{"WithIdleTTL", limit.WithIdleTTL(time.Second), false, true, true},
+		{"WithTier", limit.WithTier(limit.Global, 1, 1), false, false, true},
+		{"WithRoute", limit.WithRoute("/x", 1, 1), false, false, true},
+		{"WithMajorParams", limit.WithMajorParams("id"), false, false, true},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.bucket, isBucket(tc.opt), "%s for NewTokenBucket", tc.name)
+		assert.Equal(t, tc.keyed, isKeyed(tc.opt), "%s for NewKeyed", tc.name)
+		assert.Equal(t, tc.multi, isMulti(tc.opt), "%s for NewMultiTier", tc.name)
 	}
 }
 

@@ -559,7 +559,7 @@ func (w *world) layer(c rune, i int) policy.Policy[int] {
 		return policy.Compose(bp.outer(), breaker.Policy[int](bp.b), bp.inner())
 	case 'L', 'W':
 		o := append(sinkOpts(w, limit.WithMetrics, limit.WithLogger, limit.WithTracer), limit.WithName(name))
-		lp := &limitProbe{w: w, lim: limit.NewTokenBucket(w.k.rates[0], 100, o...), burst: 100}
+		lp := &limitProbe{w: w, lim: limit.NewTokenBucket(w.k.rates[0], 100, asOpts[limit.BucketOption](o)...), burst: 100}
 		var popt []limit.PolicyOption
 		if c == 'W' {
 			lp.maxWait = w.k.maxWait
@@ -600,6 +600,16 @@ func (w *world) layer(c rune, i int) policy.Policy[int] {
 		return policy.Compose(pp.outer(), pool.Policy[int](pp.p), pp.inner())
 	}
 	panic(fmt.Sprintf("torture: unknown layer %q", c))
+}
+
+// asOpts converts options shared by several constructors (limit.Option) to
+// one constructor's option type.
+func asOpts[O, I any](in []I) []O {
+	out := make([]O, 0, len(in))
+	for _, o := range in {
+		out = append(out, any(o).(O))
+	}
+	return out
 }
 
 // toOpts converts the common policy options to the option type of one

@@ -72,6 +72,12 @@ func opts[O any](s sinks, withM func(observe.Metrics) O, withT func(observe.Trac
 	return append(out, more...)
 }
 
+// limitOpt adapts a limit option every constructor takes to the option type
+// of one constructor, for opts.
+func limitOpt[O, A any](with func(A) limit.Option) func(A) O {
+	return func(a A) O { return any(with(a)).(O) }
+}
+
 func ok(context.Context) (string, error)   { return "ok", nil }
 func fail(context.Context) (string, error) { return "", errDown }
 
@@ -91,7 +97,7 @@ func expect[T comparable](what string, got, want T) error {
 //	ion_limit_wait_seconds{name="api"}                    one observation of 0.1
 func runLimit(ctx context.Context, s sinks) error {
 	tb := limit.NewTokenBucket(limit.PerSecond(10), 2,
-		opts(s, limit.WithMetrics, limit.WithTracer, limit.WithName("api"))...)
+		opts[limit.BucketOption](s, limitOpt[limit.BucketOption](limit.WithMetrics), limitOpt[limit.BucketOption](limit.WithTracer), limit.WithName("api"))...)
 	now := policy.Compose(limit.Policy[string](tb))
 	allowed := 0
 	for range 3 {
@@ -117,7 +123,7 @@ func runLimit(ctx context.Context, s sinks) error {
 //	ion_limit_keys{name="tenants"} 1
 func runKeyed(_ context.Context, s sinks) error {
 	k := limit.NewKeyed[string](limit.PerSecond(1), 1,
-		opts(s, limit.WithMetrics, limit.WithTracer,
+		opts[limit.KeyedOption](s, limitOpt[limit.KeyedOption](limit.WithMetrics), limitOpt[limit.KeyedOption](limit.WithTracer),
 			limit.WithName("tenants"), limit.WithMaxKeys(2), limit.WithIdleTTL(time.Second))...)
 	for _, key := range []string{"a", "b", "c"} {
 		if !k.Allow(key) {
@@ -142,7 +148,7 @@ func runKeyed(_ context.Context, s sinks) error {
 //	ion_limit_tier_limited_total{name="gateway",tier="global"} 1
 //	ion_limit_pauses_total{name="gateway"} 1
 func runMultiTier(_ context.Context, s sinks) error {
-	mt := limit.NewMultiTier(opts(s, limit.WithMetrics, limit.WithTracer,
+	mt := limit.NewMultiTier(opts[limit.MultiTierOption](s, limitOpt[limit.MultiTierOption](limit.WithMetrics), limitOpt[limit.MultiTierOption](limit.WithTracer),
 		limit.WithName("gateway"),
 		limit.WithTier(limit.Global, limit.PerMinute(1), 2),
 		limit.WithTier(limit.User, limit.PerMinute(1), 1))...)
