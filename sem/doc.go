@@ -105,15 +105,15 @@
 // queue entry (and a timer, with a timeout). The package starts no
 // goroutines.
 //
-// A fast path that loses its compare-and-swap to another caller backs off
-// for a few microseconds, spinning without touching the semaphore, before
-// it retries; each further loss of the same call doubles the wait, up to a
-// about twenty microseconds here. Left alone, two cores taking and returning
-// permits in a tight loop would pass the semaphore's cache line back and
-// forth on every operation, making each several times slower; the backoff
-// lets the winner run a batch of operations on its own cache line instead,
-// as a spinning mutex does, while a call that meets no contention never
-// waits.
+// A fast path that loses its compare-and-swap to another caller spins for a
+// short random time, touching nothing shared, before it retries: at most
+// about a microsecond, the runtime's own mutex spin, and a call that keeps
+// losing yields the processor instead. Left alone, two cores taking and
+// returning permits in a tight loop would pass the semaphore's cache line
+// back and forth on every operation, making each several times slower; the
+// spin lets the winner run a batch of operations on its own cache line
+// instead, as a spinning mutex does, while a call that meets no contention
+// never waits.
 //
 // Measured on a 2-core VM (Go 1.26, amd64), with permits to spare:
 // Acquire+Release takes 19 ns and TryAcquire+Release 19 ns on one core

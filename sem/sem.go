@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ionkit/ion"
-	"github.com/ionkit/ion/internal/spin"
 	"github.com/ionkit/ion/observe"
 )
 
@@ -181,9 +180,9 @@ func (s *Weighted) Waiting() int { return int(s.nwait.Load()) }
 //
 // Acquire(ctx, 0) returns nil at once (unless ctx is done) and holds
 // nothing. Served without waiting, an Acquire is one CAS and does not
-// allocate (a CAS lost to a concurrent caller is retried after a backoff of
-// a few microseconds); a caller that waits allocates its queue entry (and a
-// timer with WithAcquireTimeout).
+// allocate (a CAS lost to a concurrent caller is retried after a spin of at
+// most about a microsecond, or a yield; see backoff); a caller that waits
+// allocates its queue entry (and a timer with WithAcquireTimeout).
 func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 	if ctx == nil || uint64(n)-1 >= uint64(s.capacity) {
 		return s.acquireChecked(ctx, n)
@@ -227,8 +226,8 @@ func (s *Weighted) acquireChecked(ctx context.Context, n int64) error {
 // even if n permits are free, so it never barges past the queue. It returns
 // false, changing nothing, for n < 0, n > Capacity() and a fail-closed
 // semaphore; TryAcquire(0) returns true and holds nothing. It is one CAS
-// (retried after a backoff of a few microseconds when lost to a concurrent
-// caller) and does not allocate.
+// (retried after a spin of at most about a microsecond, or a yield, when
+// lost to a concurrent caller) and does not allocate.
 func (s *Weighted) TryAcquire(n int64) bool {
 	if uint64(n)-1 >= uint64(s.capacity) {
 		if s.capacity == 0 { // fail closed, or a zero Weighted
@@ -249,7 +248,8 @@ func (s *Weighted) TryAcquire(n int64) bool {
 
 // Release gives back n permits and serves the waiters they unblock. It does
 // not block: it waits at most for a short critical section or, when it
-// loses its CAS to concurrent callers, for a backoff of a few microseconds.
+// loses its CAS to concurrent callers, spins for at most about a microsecond
+// or yields before it retries.
 // It returns nil when the permits were taken back, and never panics.
 //
 // Release is not tracked per holder: the semaphore knows only how many
@@ -269,13 +269,13 @@ func (s *Weighted) TryAcquire(n int64) bool {
 // A negative n returns [ErrInvalidWeight] and changes nothing; Release(0)
 // returns nil. A fail-closed or zero semaphore returns its [Weighted.Err].
 //
-// With nobody waiting, Release is one CAS (retried after a backoff of a few
-// microseconds when lost to a concurrent caller) and does not allocate.
+// With nobody waiting, Release is one CAS (retried as above when lost to a
+// concurrent caller) and does not allocate.
 func (s *Weighted) Release(n int64) error {
 	if uint64(n)-1 >= uint64(s.capacity) {
 		return s.releaseChecked(n)
 	}
-	var bo spin.Backoff
+	var bo backoff
 	st := s.state.Load()
 	for {
 		// The second test (a release beyond capacity) is only meaningful
@@ -293,7 +293,7 @@ func (s *Weighted) Release(n int64) error {
 		// backoff), unless the new state sends the release to the slow
 		// path anyway (a waiter queued).
 		if st = s.state.Load(); st&queuedBit == 0 && n <= s.capacity-int64(st) {
-			bo.Wait()
+			bo.wait()
 			st = s.state.Load()
 		}
 	}
@@ -321,7 +321,7 @@ func (s *Weighted) releaseChecked(n int64) error {
 // tryTake takes n permits if they are free and, under FIFO, nobody waits
 // (protocol points 3 and 4).
 func (s *Weighted) tryTake(n int64) bool {
-	var bo spin.Backoff
+	var bo backoff
 	st := s.state.Load()
 	for {
 		if st&queuedBit != 0 && !s.barge || int64(st&availMask) < n {
@@ -337,7 +337,7 @@ func (s *Weighted) tryTake(n int64) bool {
 		// Lost to a concurrent update: back off before retrying (see
 		// backoff), unless the new state refuses the take anyway.
 		if st = s.state.Load(); (st&queuedBit == 0 || s.barge) && int64(st&availMask) >= n {
-			bo.Wait()
+			bo.wait()
 			st = s.state.Load()
 		}
 	}

@@ -608,35 +608,36 @@ func TestCancelRacingRelease(t *testing.T) {
 	}
 	for _, f := range fairnesses {
 		t.Run(f.String(), func(t *testing.T) {
-			s := sem.NewWeighted(2, sem.WithFairness(f))
-			var won, lost int
-			for range rounds {
-				require.True(t, s.TryAcquire(2))
-				ctx, cancel := context.WithCancel(context.Background())
-				errc := make(chan error, 1)
-				go func() { errc <- s.Acquire(ctx, 2) }() // owner: this round; exits when served or cancelled; joined by <-errc
-				for s.Waiting() == 0 {
-					runtime.Gosched() // not a sleep: wait for the waiter to queue
-				}
-				release := make(chan struct{})
-				go func() { // owner: this round; exits after cancelling; joined by <-release
-					cancel()
-					close(release)
-				}()
-				s.Release(2)
-				<-release
-				if err := <-errc; err == nil {
-					won++
-					require.Zero(t, s.Available(), "a nil Acquire must hold its permits")
+			synctest.Test(t, func(t *testing.T) {
+				s := sem.NewWeighted(2, sem.WithFairness(f))
+				var won, lost int
+				for range rounds {
+					require.True(t, s.TryAcquire(2))
+					ctx, cancel := context.WithCancel(context.Background())
+					errc := make(chan error, 1)
+					go func() { errc <- s.Acquire(ctx, 2) }() // owner: this round; exits when served or cancelled; joined by <-errc
+					synctest.Wait()                           // the waiter is queued: blocked on its grant or its ctx
+					require.Equal(t, 1, s.Waiting())
+					release := make(chan struct{})
+					go func() { // owner: this round; exits after cancelling; joined by <-release
+						cancel()
+						close(release)
+					}()
 					s.Release(2)
-				} else {
-					lost++
-					require.ErrorIs(t, err, context.Canceled)
+					<-release
+					if err := <-errc; err == nil {
+						won++
+						require.Zero(t, s.Available(), "a nil Acquire must hold its permits")
+						s.Release(2)
+					} else {
+						lost++
+						require.ErrorIs(t, err, context.Canceled)
+					}
+					require.Equal(t, int64(2), s.Available(), "no permit may be lost")
+					require.Zero(t, s.Waiting())
 				}
-				require.Equal(t, int64(2), s.Available(), "no permit may be lost")
-				require.Zero(t, s.Waiting())
-			}
-			t.Logf("%v: granted %d, cancelled %d", f, won, lost)
+				t.Logf("%v: granted %d, cancelled %d", f, won, lost)
+			})
 		})
 	}
 }
@@ -705,28 +706,27 @@ func TestGrantRacingDoneCtxHandsBack(t *testing.T) {
 	// The head waiter's ctx ends just before the release that serves it.
 	// Whether the head sees the grant or its ctx first, it must fail holding
 	// nothing, and the permit must go on to the next waiter.
-	for range 2000 {
-		s := sem.NewWeighted(1)
-		require.True(t, s.TryAcquire(1))
-		ctx, cancel := context.WithCancel(context.Background())
-		head, next := make(chan error, 1), make(chan error, 1)
-		go func() { head <- s.Acquire(ctx, 1) }() // owner: this round; joined by <-head
-		for s.Waiting() < 1 {
-			runtime.Gosched() // not a sleep: wait for the head to queue
+	synctest.Test(t, func(t *testing.T) {
+		for range 2000 {
+			s := sem.NewWeighted(1)
+			require.True(t, s.TryAcquire(1))
+			ctx, cancel := context.WithCancel(context.Background())
+			head, next := make(chan error, 1), make(chan error, 1)
+			go func() { head <- s.Acquire(ctx, 1) }()                  // owner: this round; joined by <-head
+			synctest.Wait()                                            // the head is queued
+			go func() { next <- s.Acquire(context.Background(), 1) }() // owner: this round; joined by <-next
+			synctest.Wait()                                            // and the next one behind it
+			require.Equal(t, 2, s.Waiting())
+			cancel()
+			s.Release(1)
+			require.ErrorIs(t, <-head, context.Canceled, "a waiter whose ctx is done must fail")
+			require.NoError(t, <-next, "the permit must go on to the next waiter")
+			require.Zero(t, s.Available())
+			s.Release(1)
+			require.Equal(t, int64(1), s.Available())
+			require.Zero(t, s.Waiting())
 		}
-		go func() { next <- s.Acquire(context.Background(), 1) }() // owner: this round; joined by <-next
-		for s.Waiting() < 2 {
-			runtime.Gosched()
-		}
-		cancel()
-		s.Release(1)
-		require.ErrorIs(t, <-head, context.Canceled, "a waiter whose ctx is done must fail")
-		require.NoError(t, <-next, "the permit must go on to the next waiter")
-		require.Zero(t, s.Available())
-		s.Release(1)
-		require.Equal(t, int64(1), s.Available())
-		require.Zero(t, s.Waiting())
-	}
+	})
 }
 
 // TestOverReleaseReachesTheCaller: a release of more than is held, or of a
