@@ -59,23 +59,18 @@ type sinks struct {
 	tr observe.Tracer
 }
 
-// opts returns the sink options of one package: each package has its own
-// option type, built by its own WithMetrics and WithTracer.
-func opts[O any](s sinks, withM func(observe.Metrics) O, withT func(observe.Tracer) O, more ...O) []O {
+// opts returns the sink options of one package as its constructor's option
+// type O (each package has its own option types, and WithMetrics and
+// WithTracer return the one every constructor accepts), followed by more.
+func opts[O, P any](s sinks, withM func(observe.Metrics) P, withT func(observe.Tracer) P, more ...O) []O {
 	var out []O
 	if s.m != nil {
-		out = append(out, withM(s.m))
+		out = append(out, any(withM(s.m)).(O))
 	}
 	if s.tr != nil {
-		out = append(out, withT(s.tr))
+		out = append(out, any(withT(s.tr)).(O))
 	}
 	return append(out, more...)
-}
-
-// limitOpt adapts a limit option every constructor takes to the option type
-// of one constructor, for opts.
-func limitOpt[O, A any](with func(A) limit.Option) func(A) O {
-	return func(a A) O { return any(with(a)).(O) }
 }
 
 func ok(context.Context) (string, error)   { return "ok", nil }
@@ -97,7 +92,7 @@ func expect[T comparable](what string, got, want T) error {
 //	ion_limit_wait_seconds{name="api"}                    one observation of 0.1
 func runLimit(ctx context.Context, s sinks) error {
 	tb := limit.NewTokenBucket(limit.PerSecond(10), 2,
-		opts[limit.BucketOption](s, limitOpt[limit.BucketOption](limit.WithMetrics), limitOpt[limit.BucketOption](limit.WithTracer), limit.WithName("api"))...)
+		opts[limit.BucketOption](s, limit.WithMetrics, limit.WithTracer, limit.WithName("api"))...)
 	now := policy.Compose(limit.Policy[string](tb))
 	allowed := 0
 	for range 3 {
@@ -123,7 +118,7 @@ func runLimit(ctx context.Context, s sinks) error {
 //	ion_limit_keys{name="tenants"} 1
 func runKeyed(_ context.Context, s sinks) error {
 	k := limit.NewKeyed[string](limit.PerSecond(1), 1,
-		opts[limit.KeyedOption](s, limitOpt[limit.KeyedOption](limit.WithMetrics), limitOpt[limit.KeyedOption](limit.WithTracer),
+		opts[limit.KeyedOption](s, limit.WithMetrics, limit.WithTracer,
 			limit.WithName("tenants"), limit.WithMaxKeys(2), limit.WithIdleTTL(time.Second))...)
 	for _, key := range []string{"a", "b", "c"} {
 		if !k.Allow(key) {
@@ -148,7 +143,7 @@ func runKeyed(_ context.Context, s sinks) error {
 //	ion_limit_tier_limited_total{name="gateway",tier="global"} 1
 //	ion_limit_pauses_total{name="gateway"} 1
 func runMultiTier(_ context.Context, s sinks) error {
-	mt := limit.NewMultiTier(opts[limit.MultiTierOption](s, limitOpt[limit.MultiTierOption](limit.WithMetrics), limitOpt[limit.MultiTierOption](limit.WithTracer),
+	mt := limit.NewMultiTier(opts[limit.MultiTierOption](s, limit.WithMetrics, limit.WithTracer,
 		limit.WithName("gateway"),
 		limit.WithTier(limit.Global, limit.PerMinute(1), 2),
 		limit.WithTier(limit.User, limit.PerMinute(1), 1))...)
