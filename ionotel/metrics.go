@@ -50,8 +50,14 @@ func NewMetrics(meter metric.Meter) *Metrics {
 }
 
 // Err returns the configuration error that makes every Ion option refuse
-// m, or nil. It matches ion.ErrInvalidConfig.
-func (m *Metrics) Err() error { return m.err }
+// m, or nil. It matches ion.ErrInvalidConfig. A nil *Metrics reports
+// an error too, so an option refuses it rather than panic on it.
+func (m *Metrics) Err() error {
+	if m == nil {
+		return ion.NewConfigError("ionotel", "Metrics", "nil *ionotel.Metrics; build one with NewMetrics")
+	}
+	return m.err
+}
 
 // ResolveErr returns the resolutions so far that could not be honoured and
 // returned an instrument that records nothing (see the package doc), joined

@@ -44,8 +44,14 @@ func NewTracer(tr trace.Tracer) *Tracer {
 }
 
 // Err returns the configuration error that makes every Ion option refuse
-// t, or nil. It matches ion.ErrInvalidConfig.
-func (t *Tracer) Err() error { return t.err }
+// t, or nil. It matches ion.ErrInvalidConfig. A nil *Tracer reports
+// an error too, so an option refuses it rather than panic on it.
+func (t *Tracer) Err() error {
+	if t == nil {
+		return ion.NewConfigError("ionotel", "Tracer", "nil *ionotel.Tracer; build one with NewTracer")
+	}
+	return t.err
+}
 
 // Start implements observe.Tracer: it starts an internal span named name as
 // a child of the span in ctx (a root span if ctx has none) and returns ctx

@@ -274,3 +274,18 @@ func TestNilTracerFailsClosed(t *testing.T) {
 		t.Error("Start returned a nil ctx")
 	}
 }
+
+// TestNilPointerRefused checks that a nil *Tracer or *Metrics given to an
+// option is refused like a nil sink, rather than panicking on first use.
+func TestNilPointerRefused(t *testing.T) {
+	var tr *ionotel.Tracer
+	var m *ionotel.Metrics
+	b := breaker.New("db", breaker.WithTracer(tr))
+	if err := b.Err(); !errors.Is(err, ion.ErrInvalidConfig) || !strings.Contains(err.Error(), "nil *ionotel.Tracer") {
+		t.Errorf("breaker with a nil *Tracer: Err() = %v", err)
+	}
+	b = breaker.New("db", breaker.WithMetrics(m))
+	if err := b.Err(); !errors.Is(err, ion.ErrInvalidConfig) || !strings.Contains(err.Error(), "nil *ionotel.Metrics") {
+		t.Errorf("breaker with a nil *Metrics: Err() = %v", err)
+	}
+}

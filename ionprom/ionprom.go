@@ -121,8 +121,14 @@ func New(reg prometheus.Registerer) *Metrics {
 
 // Err returns the configuration error that makes every Ion option refuse
 // m, or nil: a nil registerer, or one of Ion's metrics refused by the
-// registry. It matches ion.ErrInvalidConfig.
-func (m *Metrics) Err() error { return m.err }
+// registry. It matches ion.ErrInvalidConfig. A nil *Metrics reports an
+// error too, so an option refuses it rather than panic on it.
+func (m *Metrics) Err() error {
+	if m == nil {
+		return ion.NewConfigError("ionprom", "Metrics", "nil *ionprom.Metrics; build one with New")
+	}
+	return m.err
+}
 
 // ResolveErr returns the resolutions so far that could not be honoured and
 // returned an instrument that records nothing (see the package doc), joined

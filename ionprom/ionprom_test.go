@@ -351,3 +351,14 @@ func labelString(m *dto.Metric) string {
 	b.WriteByte('}')
 	return b.String()
 }
+
+// TestNilPointerRefused checks that a nil *Metrics given to an option is
+// refused like a nil sink, rather than panicking when the primitive
+// resolves its instruments.
+func TestNilPointerRefused(t *testing.T) {
+	var m *ionprom.Metrics
+	b := breaker.New("db", breaker.WithMetrics(m))
+	if err := b.Err(); !errors.Is(err, ion.ErrInvalidConfig) || !strings.Contains(err.Error(), "nil *ionprom.Metrics") {
+		t.Errorf("breaker with a nil *Metrics: Err() = %v", err)
+	}
+}
