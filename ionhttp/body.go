@@ -1,0 +1,68 @@
+package ionhttp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// ErrBodyTimeout is the cause of an attempt's ctx when the body timeout
+// ([WithBodyTimeout]) fired before the body was read to its end or closed:
+// reads of the body then fail with an error wrapping it.
+var ErrBodyTimeout = errors.New("ionhttp: body read timed out")
+
+// drainLimit is how much of a discarded body is read so that its connection
+// goes back to the pool: a small error page is drained, a large body is
+// not worth reading and its connection is closed instead.
+const drainLimit = 64 << 10
+
+// body is a response body whose attempt ctx ends when it is read to its end
+// or closed, never before: the caller always gets the whole body it was
+// given, whatever the policies did with their own ctxs.
+type body struct {
+	rc     io.ReadCloser
+	ctx    context.Context // the attempt's ctx, for the cause of a failed read
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // the body timeout, or nil
+	done   atomic.Bool // set by the first EOF or Close
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.finish()
+	} else if err != nil && errors.Is(context.Cause(b.ctx), ErrBodyTimeout) {
+		err = &bodyTimeoutError{err: err}
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	err := b.rc.Close()
+	b.finish()
+	return err
+}
+
+// finish releases the attempt's ctx and its body timer, once.
+func (b *body) finish() {
+	if b.done.CompareAndSwap(false, true) {
+		if b.timer != nil {
+			b.timer.Stop()
+		}
+		b.cancel(nil)
+	}
+}
+
+// discard drains what is left of b (at most drainLimit bytes) and closes it,
+// so that its connection returns to the pool.
+func discard(rc io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, rc, drainLimit)
+	_ = rc.Close()
+}
+
+type bodyTimeoutError struct{ err error }
+
+func (e *bodyTimeoutError) Error() string   { return ErrBodyTimeout.Error() + ": " + e.err.Error() }
+func (e *bodyTimeoutError) Unwrap() []error { return []error{ErrBodyTimeout, e.err} }

@@ -1,0 +1,403 @@
+package ionhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/policy"
+)
+
+// Transport is an http.RoundTripper that runs each request through an Ion
+// pipeline over *http.Response, on top of a base RoundTripper that does the
+// network work. Build it with [NewTransport], or an *http.Client with
+// [NewClient].
+//
+// Each attempt the pipeline makes sends the request once through the base.
+// The transport owns every response an attempt produced: the one returned
+// to the caller is the caller's to read and close; every other one (a
+// failed attempt a retry threw away, a hedge that lost, a response that
+// arrived after its timeout) has its body drained (up to 64 KiB) and closed,
+// so its connection goes back to the pool.
+//
+// A Transport is safe for concurrent use by multiple goroutines.
+type Transport struct {
+	base        http.RoundTripper
+	pipe        *policy.Pipeline[*http.Response]
+	classify    policy.Classifier[*http.Response] // the user's, or nil
+	bodyTimeout time.Duration
+	unsafe      bool // WithUnsafeRetries: POST and PATCH may be repeated
+	follow      *ServerLimits
+	err         error
+}
+
+// NewTransport returns a Transport that sends requests through base under
+// the policies opts configure. Without options the pipeline is empty and
+// the transport only adds the body and discard handling.
+//
+// The layers the options add run in this order, outermost first:
+//
+//	Retry → Hedge → per-host breaker → breaker → limiter → server limits →
+//	per-host bulkhead → bulkhead → Timeout → the attempt
+//
+// so each attempt passes the breakers and the limiters, and the timeout
+// bounds each attempt. [WithPipeline] replaces all of them with a pipeline
+// of your own.
+//
+// A nil base, a nil or invalid option, or WithPipeline combined with a
+// layer option makes the transport fail closed: every RoundTrip returns an
+// error matching ion.ErrInvalidConfig that names the parameter, and
+// [Transport.Err] reports it. NewTransport never panics.
+func NewTransport(base http.RoundTripper, opts ...TransportOption) *Transport {
+	c := transportConfig{maxHosts: 1024, hostTTL: 10 * time.Minute}
+	for i, o := range opts {
+		if o == nil {
+			c.fail(ion.NewConfigError("ionhttp", fmt.Sprintf("option %d", i), "nil option"))
+			continue
+		}
+		o.applyTransport(&c)
+	}
+	t := &Transport{base: base, classify: c.classify, bodyTimeout: c.bodyTimeout, unsafe: c.unsafe, follow: c.follow}
+	if base == nil {
+		c.fail(ion.NewConfigError("ionhttp", "base", "nil http.RoundTripper (use http.DefaultTransport)"))
+	}
+	t.pipe = c.pipeline()
+	if c.err == nil {
+		c.err = t.pipe.Err()
+	}
+	t.err = c.err
+	if c.classify != nil {
+		t.pipe = t.pipe.WithClassifier(c.classify)
+	} else {
+		t.pipe = t.pipe.WithClassifier(Classify)
+	}
+	t.pipe = t.pipe.WithDiscard(discardResponse)
+	return t
+}
+
+// NewClient returns an *http.Client whose Transport is
+// NewTransport(base, opts...). A nil base is http.DefaultTransport here,
+// since the caller asked for a ready client; the client has no Timeout of
+// its own, because a client timeout would cut bodies that the transport's
+// timeouts leave whole (see [WithTimeout] and [WithBodyTimeout]).
+func NewClient(base http.RoundTripper, opts ...TransportOption) *http.Client {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &http.Client{Transport: NewTransport(base, opts...)}
+}
+
+// Err returns the configuration error that makes t fail closed, or nil.
+func (t *Transport) Err() error { return t.err }
+
+// String describes the transport's pipeline, for example
+// "retry(attempts=3 backoff=exponential(100ms..10s)) → timeout(2s) → fn".
+func (t *Transport) String() string { return t.pipe.String() }
+
+// RoundTrip implements http.RoundTripper: it runs req through the pipeline
+// and returns the response of the attempt the pipeline kept.
+//
+// It returns a response, with a nil error, whenever the server answered:
+// when retries give up on a 503 or a 429, the caller gets that last
+// response, as from a plain transport. It returns an error when no attempt
+// got an answer (a connection error, a timeout before the headers) or when
+// a policy rejected the request (an open breaker, a rate limit, a full
+// bulkhead); the error matches the policy's sentinel, ion.ErrRejected for
+// rejections, and carries ion.RetryAfter where the policy knows it.
+//
+// Requests that are not safe to repeat are sent at most once: see
+// [Replayable]. The ctx of each attempt ends when its body is read to its
+// end or closed, or when req's own ctx ends; never when RoundTrip returns.
+// RoundTrip blocks for as long as the pipeline does. Besides what the base
+// transport and the policies allocate, it allocates the call's state, each
+// attempt's ctx and the body wrapper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.err != nil {
+		closeRequestBody(req)
+		return nil, t.err
+	}
+	if req == nil || req.URL == nil {
+		return nil, errNilRequest
+	}
+	c := &call{Context: req.Context(), t: t, req: req}
+	c.once = !replayable(req, t.unsafe)
+	resp, err := t.pipe.Run(c, c.attempt)
+	return c.finish(resp, err)
+}
+
+var errNilRequest = errors.New("ionhttp: nil request or URL")
+
+func closeRequestBody(req *http.Request) {
+	if req != nil && req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// Replayable reports whether the transport may send req more than once
+// (retry it, hedge it): its method is idempotent (GET, HEAD, OPTIONS, PUT,
+// DELETE, TRACE), or it carries an Idempotency-Key header, and its body, if
+// any, can be replayed through GetBody. [WithUnsafeRetries] makes every
+// method repeatable; a body without GetBody is still sent once.
+func Replayable(req *http.Request) bool { return replayable(req, false) }
+
+func replayable(req *http.Request, unsafe bool) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return unsafe || req.Header.Get("Idempotency-Key") != ""
+}
+
+// callKey finds a call in a ctx.
+type callKey struct{}
+
+// call is the state of one RoundTrip. It is also the ctx the pipeline runs
+// with (the caller's ctx plus the call itself as a value), which saves an
+// allocation per request.
+type call struct {
+	context.Context // the request's ctx
+	t               *Transport
+	req             *http.Request
+	once            bool // req may be sent only once
+
+	// mu guards the fields below.
+	mu       sync.Mutex
+	attempts int              // attempts started
+	resps    []*http.Response // every response an attempt got, in arrival order
+	first    *http.Response   // the first attempt's response when once
+	firstErr error            // the first attempt's error when once
+	done     bool             // set by finish: later responses are discarded at once
+}
+
+func (c *call) Value(key any) any {
+	if key == (callKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// Request returns the request a transport is running, from the ctx a
+// policy in its pipeline received, and false outside a transport's call.
+// It is how a [policy.Keyed] layer finds the host of a request; see
+// [Host].
+func Request(ctx context.Context) (*http.Request, bool) {
+	c, ok := ctx.Value(callKey{}).(*call)
+	if !ok {
+		return nil, false
+	}
+	return c.req, true
+}
+
+// ErrNoRequest is returned by [Host] for a ctx that is not a transport
+// call's.
+var ErrNoRequest = errors.New("ionhttp: no request in ctx (not inside a Transport's pipeline)")
+
+// Host returns the destination host (host:port as in the URL) of the
+// request a transport is running, for a per-host [policy.Keyed] layer in a
+// custom pipeline. It returns [ErrNoRequest] outside a transport's call.
+func Host(ctx context.Context) (string, error) {
+	req, ok := Request(ctx)
+	if !ok {
+		return "", ErrNoRequest
+	}
+	return req.URL.Host, nil
+}
+
+// attempt sends the request once: the innermost function of the pipeline.
+func (c *call) attempt(pctx context.Context) (*http.Response, error) {
+	c.mu.Lock()
+	c.attempts++
+	n := c.attempts
+	c.mu.Unlock()
+	if n > 1 && c.once {
+		return nil, &attemptError{err: ErrNotReplayable}
+	}
+	r := c.req
+	if n > 1 && r.Body != nil && r.Body != http.NoBody {
+		b, err := r.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("ionhttp: replaying the body: %w", err)
+		}
+		r = r.WithContext(r.Context()) // a shallow copy, so req stays untouched
+		r.Body = b
+	}
+
+	// The attempt's ctx derives from the request's own ctx, not from the
+	// pipeline's: a Timeout or a Hedge in the pipeline cancels its ctx when
+	// it returns, which would cut the body the caller is about to read. The
+	// pipeline's ctx is linked only until the headers arrive; after that
+	// the attempt's ctx ends when the body is done (or the request's ctx
+	// ends).
+	actx, cancel := context.WithCancelCause(c) // c's Value finds the call from the response
+	linked := pctx.Done() != nil && pctx.Done() != c.Context.Done()
+	var stop func() bool
+	if linked {
+		stop = context.AfterFunc(pctx, func() { cancel(context.Cause(pctx)) })
+	}
+	resp, err := c.t.base.RoundTrip(r.WithContext(actx))
+	if linked && !stop() {
+		// The pipeline's ctx ended (a timeout, a hedge won) while the
+		// headers arrived: the attempt is cut.
+		if resp != nil {
+			discard(resp.Body)
+			resp = nil
+		}
+		if err == nil {
+			err = context.Cause(pctx)
+		}
+	}
+	if err != nil {
+		cancel(err)
+		if c.once {
+			c.mu.Lock()
+			c.firstErr = err
+			c.mu.Unlock()
+			return nil, &onceError{err: err}
+		}
+		return nil, err
+	}
+	resp.Body = c.wrap(resp.Body, actx, cancel)
+	if !c.track(resp, n) {
+		return nil, context.Canceled // the call is over; nobody reads this
+	}
+	if resp.StatusCode == http.StatusTooManyRequests && (c.t.classify == nil || c.t.classify(resp, nil) != policy.Failure) {
+		d, _ := RetryAfter(resp.Header, time.Now())
+		return resp, &RejectedError{Response: resp, Delay: d}
+	}
+	return resp, nil
+}
+
+func (c *call) wrap(rc interface {
+	Read([]byte) (int, error)
+	Close() error
+}, actx context.Context, cancel context.CancelCauseFunc) *body {
+	b := &body{rc: rc, ctx: actx, cancel: cancel}
+	if d := c.t.bodyTimeout; d > 0 {
+		b.timer = time.AfterFunc(d, func() { cancel(ErrBodyTimeout) })
+	}
+	return b
+}
+
+// track records resp as one of the call's responses. It returns false, after
+// discarding resp, when the call is already over (a late hedge, an
+// abandoned attempt).
+func (c *call) track(resp *http.Response, n int) bool {
+	if f := c.t.follow; f != nil {
+		f.observe(resp)
+	}
+	c.mu.Lock()
+	if c.done {
+		c.mu.Unlock()
+		discard(resp.Body)
+		return false
+	}
+	c.resps = append(c.resps, resp)
+	if n == 1 && c.once {
+		c.first = resp
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// finish turns the pipeline's result into RoundTrip's and discards every
+// response the caller does not get.
+func (c *call) finish(resp *http.Response, err error) (*http.Response, error) {
+	if err != nil {
+		var rej *RejectedError
+		switch {
+		case c.once && errors.Is(err, ErrNotReplayable):
+			// A retry or hedge asked for a second send of a request that
+			// may be sent once: the first attempt's outcome stands.
+			c.mu.Lock()
+			resp, err = c.first, c.firstErr
+			c.mu.Unlock()
+			if resp != nil {
+				err = nil
+			}
+		case errors.As(err, &rej):
+			resp, err = rej.Response, nil // the server answered 429: the caller gets it
+		case resp != nil:
+			// The server answered but the policies gave up on the answer
+			// (retries exhausted on a 503): the caller gets the answer.
+			err = nil
+		}
+	}
+	c.mu.Lock()
+	c.done = true
+	resps := c.resps
+	c.resps = nil
+	c.mu.Unlock()
+	for _, r := range resps {
+		if r != resp {
+			discard(r.Body)
+		}
+	}
+	if err != nil {
+		var ae *attemptError
+		if errors.As(err, &ae) && ae.err == ErrNotReplayable {
+			err = ErrNotReplayable
+		}
+		if oe, ok := err.(*onceError); ok {
+			err = oe.err
+		}
+		return nil, err
+	}
+	if resp == nil {
+		return nil, errors.New("ionhttp: the pipeline returned neither a response nor an error")
+	}
+	return resp, nil
+}
+
+// discardResponse is the pipeline's discard hook: a response a policy throws
+// away (a retried failure, a losing hedge, a result replaced by a fallback)
+// is drained and closed at once, so its connection returns to the pool
+// while the call goes on. The first answer to a request that may be sent
+// once is kept: the transport may still return it.
+func discardResponse(resp *http.Response) {
+	if resp == nil {
+		return
+	}
+	if c, ok := callOf(resp); ok && c.once {
+		c.mu.Lock()
+		keep := resp == c.first
+		c.mu.Unlock()
+		if keep {
+			return
+		}
+	}
+	discard(resp.Body)
+}
+
+// attemptError marks the refusal to send a request twice. It matches
+// ion.ErrRejected, so no breaker counts it.
+type attemptError struct{ err error }
+
+func (e *attemptError) Error() string { return e.err.Error() }
+func (e *attemptError) Unwrap() error { return e.err }
+func (e *attemptError) Is(target error) bool {
+	return target == ion.ErrRejected
+}
+
+// onceError is the error of the one attempt of a request that may be sent
+// only once: the Retry of [WithRetry] does not retry it. It is otherwise the
+// attempt's error, classified as such.
+type onceError struct{ err error }
+
+func (e *onceError) Error() string { return e.err.Error() }
+func (e *onceError) Unwrap() error { return e.err }
+
+// callOf returns the call that produced resp, if a transport's attempt did.
+func callOf(resp *http.Response) (*call, bool) {
+	if resp == nil || resp.Request == nil {
+		return nil, false
+	}
+	c, ok := resp.Request.Context().Value(callKey{}).(*call)
+	return c, ok
+}
