@@ -117,7 +117,7 @@ func New(name string, opts ...Option) *Breaker {
 	}
 	if c.err != nil {
 		b.err = c.err
-		b.cur.Store(&generation{state: ForcedOpen})
+		b.cur.Store(&generation{b: b, state: ForcedOpen})
 		return b
 	}
 	b.threshold = int32(c.threshold)
@@ -157,7 +157,7 @@ func New(name string, opts ...Option) *Breaker {
 // newGeneration returns a generation in state s that began at now. For Open
 // it computes the open duration, so it must then be called with b.mu held.
 func (b *Breaker) newGeneration(s State, now int64) *generation {
-	g := &generation{state: s, since: now, fast: s == Closed && b.slowDur == 0}
+	g := &generation{b: b, state: s, since: now, fast: s == Closed && b.slowDur == 0}
 	if s == Open {
 		g.until = now + b.openDurationLocked()
 	}

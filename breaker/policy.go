@@ -52,7 +52,7 @@ func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, 
 	// budget); everything else goes through allowSlow.
 	var t Ticket
 	if g := b.cur.Load(); g != nil && g.fast {
-		t = Ticket{b: b, g: g}
+		t = Ticket{g: g}
 	} else {
 		var err error
 		if t, err = b.allowSlow(); err != nil {

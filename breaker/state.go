@@ -73,6 +73,7 @@ const numStates = 5
 // twice.
 type generation struct {
 	// Immutable after the generation is built.
+	b     *Breaker // the breaker it belongs to, so that a Ticket needs only g
 	state State
 	fast  bool  // Closed without the slow-call rule: Allow needs nothing else
 	since int64 // when the generation began, nanoseconds since the epoch

@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"math"
 	"time"
 
 	"github.com/ionkit/ion/policy"
@@ -15,8 +16,7 @@ import (
 // A Ticket is a small value: Allow and Done do not allocate. The zero Ticket
 // is valid and its Done does nothing.
 type Ticket struct {
-	b     *Breaker    // nil once done
-	g     *generation // the generation the call started in
+	g     *generation // the generation the call started in; nil once done
 	slot  int32       // the half-open probe slot
 	seq   uint64      // the half-open probe's sequence number; 0 for other calls
 	start int64       // when the call started, if the slow-call rule needs it
@@ -45,7 +45,7 @@ func (b *Breaker) Allow() (Ticket, error) {
 	// branch. (Allow is over the inlining budget; Policy repeats this test
 	// inline.)
 	if g := b.cur.Load(); g != nil && g.fast {
-		return Ticket{b: b, g: g}, nil
+		return Ticket{g: g}, nil
 	}
 	return b.allowSlow()
 }
@@ -59,9 +59,9 @@ func (b *Breaker) allowSlow() (Ticket, error) {
 	switch g.state {
 	case Closed, Disabled:
 		if b.slowDur == 0 {
-			return Ticket{b: b, g: g}, nil
+			return Ticket{g: g}, nil
 		}
-		return Ticket{b: b, g: g, start: b.now()}, nil
+		return Ticket{g: g, start: b.now()}, nil
 	case ForcedOpen:
 		if b.err != nil {
 			return Ticket{}, b.err
@@ -83,14 +83,14 @@ func (b *Breaker) allowSlow() (Ticket, error) {
 	)
 	switch g.state {
 	case Closed, Disabled: // closed or disabled since the first load
-		t = Ticket{b: b, g: g, start: now}
+		t = Ticket{g: g, start: now}
 	case HalfOpen:
 		if b.inFlight >= b.maxCalls {
 			err = ErrHalfOpenBusy
 			break
 		}
 		slot, seq := b.takeProbeLocked()
-		t = Ticket{b: b, g: g, slot: slot, seq: seq, start: now}
+		t = Ticket{g: g, slot: slot, seq: seq, start: now}
 	case Open: // opened again with a new deadline since the first load
 		wait = g.until - now
 	default: // ForcedOpen
@@ -161,19 +161,19 @@ func (b *Breaker) countRejection() {
 // [WithTripFunc]) when the outcome is a failure.
 func (t *Ticket) Done(o policy.Outcome) {
 	// Small enough to inline, so that the caller's Ticket stays on its stack.
-	if b := t.b; b != nil {
-		t.b = nil
-		b.done(t, o)
+	if g := t.g; g != nil {
+		t.g = nil
+		g.b.done(t, g, o)
 	}
 }
 
-// done records the outcome of t's call.
-func (b *Breaker) done(t *Ticket, o policy.Outcome) {
+// done records the outcome of t's call, which started in generation g.
+func (b *Breaker) done(t *Ticket, g *generation, o policy.Outcome) {
 	// Not windowed also means no slow-call rule: that rule needs the window.
 	if o == policy.Success && !b.windowed && t.seq == 0 {
 		// A closed (or disabled) success: its count and the run are all
 		// there is to record.
-		b.success(t.g)
+		b.success(g)
 		return
 	}
 	if o > policy.Ignored {
@@ -196,12 +196,12 @@ func (b *Breaker) done(t *Ticket, o policy.Outcome) {
 	}
 	switch {
 	case t.seq != 0:
-		b.doneProbe(t, o)
-	case t.g.state == Closed && b.windowed:
-		b.doneWindowed(t.g, o, slow, now)
+		b.doneProbe(t, g, o)
+	case g.state == Closed && b.windowed:
+		b.doneWindowed(g, o, slow, now)
 	default:
-		if b.tally(t.g, o) && o == policy.Failure && t.g.state == Closed {
-			b.afterFailure(t.g)
+		if b.tally(g, o) && o == policy.Failure && g.state == Closed {
+			b.afterFailure(g)
 		}
 	}
 }
@@ -214,6 +214,16 @@ func (b *Breaker) success(g *generation) {
 	}
 	w := g.word.Load()
 	for {
+		// The common case first: a current generation in a run of
+		// successes that neither saturates nor wraps the count, where a
+		// success adds one to both.
+		if w>>runShift-1 < math.MaxInt32-1 && w&succMask != succMask {
+			if g.word.CompareAndSwap(w, w+1<<runShift+1) {
+				return
+			}
+			w = g.word.Load()
+			continue
+		}
 		if w&retiredBit != 0 {
 			b.lateSuccesses.Add(1)
 			return
@@ -376,9 +386,9 @@ func (b *Breaker) doneWindowed(g *generation, o policy.Outcome, slow bool, now i
 }
 
 // doneProbe records the result of a half-open probe.
-func (b *Breaker) doneProbe(t *Ticket, o policy.Outcome) {
+func (b *Breaker) doneProbe(t *Ticket, g *generation, o policy.Outcome) {
 	b.mu.Lock()
-	current := b.tally(t.g, o)
+	current := b.tally(g, o)
 	if !current || int(t.slot) >= len(b.probes) || b.probes[t.slot] != t.seq {
 		// Stale, or a copy of a ticket already done: the slot is not its.
 		b.mu.Unlock()
