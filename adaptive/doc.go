@@ -27,10 +27,11 @@
 //   - a window with a drop multiplies the limit by the backoff (0.9 by
 //     default): AIMD's multiplicative decrease, for every algorithm;
 //   - otherwise the [Algorithm] decides from the window's mean RTT and the
-//     no-load RTT estimate (the lowest RTT seen, drifting up slowly so that a
-//     dependency that became slower for good is relearnt): [Gradient] (the
-//     default) and [Vegas] shrink when queueing shows and grow when it does
-//     not; [AIMD] adds one;
+//     no-load RTT estimate (the lowest window mean seen, drifting up slowly
+//     in windows that did not reach the limit, so that a dependency that
+//     became slower for good is relearnt): [Vegas] (the default) and
+//     [Gradient] shrink when queueing shows and grow when it does not;
+//     [AIMD] adds one;
 //   - the limit never grows while fewer than half of it were in use, and
 //     stays within [WithLimits].
 //
@@ -70,6 +71,21 @@
 // never panic: an invalid option (min above max, a non-positive window, a
 // NaN factor) makes the primitive fail closed: every call returns an
 // *ion.ConfigError naming the option.
+//
+// # Observability
+//
+// [WithMetrics] records, with a "name" label from [WithName]:
+//
+//   - ion_adaptive_calls_total{result}: calls through a limiter, by result
+//     (admitted, rejected, canceled);
+//   - ion_adaptive_limit, ion_adaptive_rtt_seconds and
+//     ion_adaptive_no_load_rtt_seconds: gauges of the limit and the RTT
+//     estimates, set when a sample window closes;
+//   - ion_adaptive_throttler_calls_total{result}: calls through a
+//     throttler, by result (sent, throttled).
+//
+// [WithTracer] gives each call through a policy one span. Sinks are called
+// outside the locks, and recording does not allocate.
 //
 // # Cost
 //

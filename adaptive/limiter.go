@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/ionkit/ion/observe"
 )
 
 // Limiter is an adaptive concurrency limiter: a bulkhead whose capacity, the
@@ -29,6 +31,8 @@ type Limiter struct {
 	maxWait    time.Duration
 	maxQueue   int // 0: the current limit
 	lifoAt     int // 0: never LIFO
+	metrics    *limiterInstruments
+	tracer     observe.Tracer
 	err        error
 
 	// mu guards the fields below. It is held for a few field updates per
@@ -92,11 +96,16 @@ func NewLimiter(opts ...LimiterOption) *Limiter {
 		maxWait:    c.maxWait,
 		maxQueue:   c.maxQueue,
 		lifoAt:     c.lifoAt,
+		tracer:     c.tracer,
 		err:        c.err,
 		limit:      float64(initial),
 		codel:      codel{target: c.codelTarget, interval: c.codelInterval},
 	}
 	l.win.start = time.Now()
+	if l.err == nil {
+		l.metrics = newLimiterInstruments(c.metrics, c.name)
+		l.metrics.window(l.limit, l.est)
+	}
 	return l
 }
 
@@ -167,6 +176,7 @@ func (l *Limiter) acquire(ctx context.Context, prio Priority) (permit, error) {
 	if done != nil {
 		select {
 		case <-done:
+			l.metrics.count(resCanceled)
 			return permit{}, &ctxError{err: ctx.Err()}
 		default:
 		}
@@ -177,12 +187,14 @@ func (l *Limiter) acquire(ctx context.Context, prio Priority) (permit, error) {
 		l.inflight++
 		p := permit{start: now, inflight: l.inflight}
 		l.mu.Unlock()
+		l.metrics.count(resAdmitted)
 		return p, nil
 	}
 	l.win.full = true
 	if l.maxWait == 0 {
 		l.shed.add(prio)
 		l.mu.Unlock()
+		l.metrics.count(resRejected)
 		return permit{}, ErrLimited
 	}
 	maxQueue := l.maxQueue
@@ -195,6 +207,7 @@ func (l *Limiter) acquire(ctx context.Context, prio Priority) (permit, error) {
 		if evicted == nil {
 			l.shed.add(prio)
 			l.mu.Unlock()
+			l.metrics.count(resRejected)
 			return permit{}, ErrLimited
 		}
 		l.queue.remove(evicted)
@@ -205,7 +218,19 @@ func (l *Limiter) acquire(ctx context.Context, prio Priority) (permit, error) {
 	w := &waiter{prio: prio, enq: now, ready: make(chan error, 1)}
 	l.queue.push(w)
 	l.mu.Unlock()
-	return l.wait(ctx, done, w)
+	if evicted != nil {
+		l.metrics.count(resRejected)
+	}
+	p, err := l.wait(ctx, done, w)
+	switch _, isCtx := err.(*ctxError); {
+	case err == nil:
+		l.metrics.count(resAdmitted)
+	case isCtx:
+		l.metrics.count(resCanceled)
+	default:
+		l.metrics.count(resRejected)
+	}
+	return p, err
 }
 
 // wait blocks until w is granted a permit or rejected, its max wait ends or
@@ -270,6 +295,7 @@ const (
 // limit now has room for.
 func (l *Limiter) release(p permit, s sample) {
 	now := time.Now()
+	closed := false
 	l.mu.Lock()
 	if s != sampleIgnored {
 		l.win.add(now.Sub(p.start), p.inflight, s == sampleDrop)
@@ -277,13 +303,20 @@ func (l *Limiter) release(p permit, s sample) {
 			l.limit = l.tuning.next(l.limit, &l.est, &l.win)
 			l.lastShed, l.shed = l.shed, shedding{}
 			l.win = window{start: now}
+			closed = true
 		}
 	}
 	if l.inflight > 0 {
 		l.inflight--
 	}
 	l.serveLocked(now)
+	limit, est := l.limit, l.est
 	l.mu.Unlock()
+	if closed {
+		// The sinks are user code: called after the unlock, with a
+		// snapshot.
+		l.metrics.window(limit, est)
+	}
 }
 
 // serveLocked grants permits to waiters while the limit has room, dropping

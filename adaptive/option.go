@@ -3,6 +3,9 @@ package adaptive
 import (
 	"math"
 	"time"
+
+	"github.com/ionkit/ion/internal/sink"
+	"github.com/ionkit/ion/observe"
 )
 
 // LimiterOption configures a [Limiter] built by [NewLimiter].
@@ -32,6 +35,7 @@ func (c *errSetter) fail(err error) {
 
 type limiterConfig struct {
 	errSetter
+	sinks
 	name          string
 	minLimit      int
 	maxLimit      int
@@ -48,6 +52,7 @@ type limiterConfig struct {
 
 type throttlerConfig struct {
 	errSetter
+	sinks
 	name   string
 	k      float64
 	window time.Duration
@@ -68,9 +73,34 @@ type nameOption string
 func (o nameOption) applyLimiter(c *limiterConfig)     { c.name = string(o) }
 func (o nameOption) applyThrottler(c *throttlerConfig) { c.name = string(o) }
 
-// WithName names the limiter or throttler in its policy's String. The
-// default is "".
+// WithName names the limiter or throttler in its metrics (the "name"
+// label), its policy's String and its spans. The default is "".
 func WithName(name string) Option { return nameOption(name) }
+
+// sinks are the observability sinks shared by both constructors.
+type sinks struct {
+	metrics observe.Metrics
+	tracer  observe.Tracer
+}
+
+type sinkOption func(*sinks, *errSetter)
+
+func (f sinkOption) applyLimiter(c *limiterConfig)     { f(&c.sinks, &c.errSetter) }
+func (f sinkOption) applyThrottler(c *throttlerConfig) { f(&c.sinks, &c.errSetter) }
+
+// WithMetrics records the metrics listed in the package doc into m. The
+// instruments are resolved once, here; recording does not allocate. A nil
+// m makes the limiter or throttler fail closed naming WithMetrics.
+func WithMetrics(m observe.Metrics) Option {
+	return sinkOption(func(s *sinks, e *errSetter) { e.fail(sink.Set(&s.metrics, m, "adaptive", "WithMetrics")) })
+}
+
+// WithTracer makes the policy ([Policy], [ThrottlerPolicy]) start one span
+// per call, ended with "success", "failure", "ignored" or "rejected". A nil
+// t makes the limiter or throttler fail closed naming WithTracer.
+func WithTracer(t observe.Tracer) Option {
+	return sinkOption(func(s *sinks, e *errSetter) { e.fail(sink.Set(&s.tracer, t, "adaptive", "WithTracer")) })
+}
 
 // WithLimits bounds the limit: it never goes below min nor above max. The
 // defaults are 1 and 1000. A min below 1 or above max makes the limiter fail

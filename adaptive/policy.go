@@ -2,7 +2,10 @@ package adaptive
 
 import (
 	"context"
+	"errors"
 
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -24,7 +27,9 @@ import (
 // The permit is returned on every path: a panic in the call returns it,
 // counted as a drop, and goes on up the stack, never swallowed. A nil l or a
 // fail-closed l gives a policy whose every call returns an error matching
-// ion.ErrInvalidConfig. A call admitted at once adds no allocation.
+// ion.ErrInvalidConfig. With a Tracer ([WithTracer]) each call gets one
+// span, ended with "success", "failure", "ignored" or "rejected". A call
+// admitted at once adds no allocation of its own.
 func Policy[T any](l *Limiter) policy.Policy[T] {
 	p := &limiterPolicy[T]{l: l}
 	switch {
@@ -33,12 +38,14 @@ func Policy[T any](l *Limiter) policy.Policy[T] {
 	case l.err != nil:
 		p.err = l.err
 	}
+	p.desc = p.describe()
 	return p
 }
 
 type limiterPolicy[T any] struct {
-	l   *Limiter
-	err error // non-nil: every call returns it
+	l    *Limiter
+	desc string // String and the span name, built once
+	err  error  // non-nil: every call returns it
 }
 
 // Execute implements policy.Policy.
@@ -50,22 +57,58 @@ func (p *limiterPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (v 
 		return v, errNilCtx
 	}
 	l := p.l
+	var span observe.Span
+	if l.tracer != nil {
+		ctx, span = l.tracer.Start(ctx, p.desc)
+	}
 	pm, err := l.acquire(ctx, PriorityFromContext(ctx))
 	if err != nil {
+		if span != nil {
+			span.End(rejectedOutcome(err), err)
+		}
 		return v, err
 	}
-	// The deferred release runs on a panic or runtime.Goexit; a normal
-	// return releases below, with the call's outcome.
+	// The deferred release runs on every path that does not return
+	// normally: a panic (recovered only to record it on the span and
+	// raised again at once) or runtime.Goexit (which recover does not stop
+	// and which must go on unchanged). Without it a panic would leak the
+	// permit for good.
 	returned := false
 	defer func() {
-		if !returned {
-			l.release(pm, sampleDrop)
+		if returned {
+			return
+		}
+		l.release(pm, sampleDrop)
+		if span == nil {
+			return
+		}
+		r := recover()
+		var perr error
+		if r != nil {
+			perr = ion.NewPanicError(r)
+		}
+		span.End(policy.Failure.String(), perr)
+		if r != nil {
+			panic(r)
 		}
 	}()
 	v, err = next.Call(ctx)
 	returned = true
-	l.release(pm, toSample(next.Classify(ctx, v, err)))
+	outcome := next.Classify(ctx, v, err)
+	l.release(pm, toSample(outcome))
+	if span != nil {
+		span.End(outcome.String(), err)
+	}
 	return v, err
+}
+
+// rejectedOutcome is the span outcome of a call that was not admitted:
+// "rejected" when shed, "ignored" when the caller's own ctx ended.
+func rejectedOutcome(err error) string {
+	if errors.Is(err, ion.ErrRejected) {
+		return "rejected"
+	}
+	return policy.Ignored.String()
 }
 
 func toSample(o policy.Outcome) sample {
@@ -78,8 +121,10 @@ func toSample(o policy.Outcome) sample {
 	return sampleIgnored
 }
 
-// String describes the policy, as in "adaptive limiter(db, gradient)".
-func (p *limiterPolicy[T]) String() string {
+// String describes the policy, as in "adaptive limiter(db, vegas)".
+func (p *limiterPolicy[T]) String() string { return p.desc }
+
+func (p *limiterPolicy[T]) describe() string {
 	if p.err != nil {
 		return "adaptive limiter(invalid: " + p.err.Error() + ")"
 	}

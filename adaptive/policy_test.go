@@ -11,6 +11,7 @@ import (
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/adaptive"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -25,6 +26,9 @@ func TestPolicyAdmitDoesNotAllocate(t *testing.T) {
 	for name, p := range map[string]policy.Policy[int]{
 		"limiter":   adaptive.Policy[int](adaptive.NewLimiter(adaptive.WithSampleWindow(1, 1))),
 		"throttler": adaptive.ThrottlerPolicy[int](adaptive.NewThrottler()),
+		"limiter with metrics": adaptive.Policy[int](adaptive.NewLimiter(adaptive.WithSampleWindow(1, 1),
+			adaptive.WithMetrics(observe.NewRecorder()))),
+		"throttler with metrics": adaptive.ThrottlerPolicy[int](adaptive.NewThrottler(adaptive.WithMetrics(observe.NewRecorder()))),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := policy.Run(ctx, p, fn)

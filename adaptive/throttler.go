@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -38,6 +40,8 @@ type Throttler struct {
 	name      string
 	k         float64
 	bucketLen time.Duration
+	metrics   *throttlerInstruments
+	tracer    observe.Tracer
 	err       error
 
 	// mu guards the fields below.
@@ -77,14 +81,19 @@ func NewThrottler(opts ...ThrottlerOption) *Throttler {
 	if !c.seeded {
 		c.seed = rand.Uint64()
 	}
-	return &Throttler{
+	t := &Throttler{
 		name:      c.name,
 		k:         c.k,
 		bucketLen: c.window / buckets,
+		tracer:    c.tracer,
 		err:       c.err,
 		rng:       rand.New(rand.NewPCG(c.seed, c.seed^0x9e3779b97f4a7c15)),
 		start:     time.Now(),
 	}
+	if t.err == nil {
+		t.metrics = newThrottlerInstruments(c.metrics, c.name)
+	}
+	return t
 }
 
 // advanceLocked rolls the window forward to now. It must be called with
@@ -208,7 +217,8 @@ func (t *Throttler) Err() error { return t.err }
 // A panic in the call counts as a refusal and goes on up the stack. An
 // already-done ctx fails the call before it counts. A nil t or a
 // fail-closed t gives a policy whose every call returns an error matching
-// ion.ErrInvalidConfig. The policy adds no allocation.
+// ion.ErrInvalidConfig. With a Tracer ([WithTracer]) each call gets one
+// span. The policy adds no allocation of its own.
 func ThrottlerPolicy[T any](t *Throttler) policy.Policy[T] {
 	p := &throttlerPolicy[T]{t: t}
 	switch {
@@ -217,12 +227,14 @@ func ThrottlerPolicy[T any](t *Throttler) policy.Policy[T] {
 	case t.err != nil:
 		p.err = t.err
 	}
+	p.desc = p.describe()
 	return p
 }
 
 type throttlerPolicy[T any] struct {
-	t   *Throttler
-	err error
+	t    *Throttler
+	desc string // String and the span name, built once
+	err  error
 }
 
 // Execute implements policy.Policy.
@@ -236,19 +248,56 @@ func (p *throttlerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (
 	if err := ctx.Err(); err != nil {
 		return v, &ctxError{err: err}
 	}
+	t := p.t
+	var span observe.Span
+	if t.tracer != nil {
+		ctx, span = t.tracer.Start(ctx, p.desc)
+	}
 	prio := PriorityFromContext(ctx)
-	if !p.t.admit(time.Now(), prio) {
+	sent := t.admit(time.Now(), prio)
+	t.metrics.count(sent)
+	if !sent {
+		if span != nil {
+			span.End("rejected", ErrThrottled)
+		}
 		return v, ErrThrottled
 	}
-	v, err = next.Call(ctx)
-	if next.Classify(ctx, v, err) != policy.Failure {
-		p.t.record(time.Now(), prio)
+	if span != nil {
+		// Only with a span: a panic must end it before it goes on up the
+		// stack. The panic is not recorded as an accept.
+		returned := false
+		defer func() {
+			if !returned {
+				r := recover()
+				var perr error
+				if r != nil {
+					perr = ion.NewPanicError(r)
+				}
+				span.End(policy.Failure.String(), perr)
+				if r != nil {
+					panic(r)
+				}
+			}
+		}()
+		v, err = next.Call(ctx)
+		returned = true
+	} else {
+		v, err = next.Call(ctx)
+	}
+	outcome := next.Classify(ctx, v, err)
+	if outcome != policy.Failure {
+		t.record(time.Now(), prio)
+	}
+	if span != nil {
+		span.End(outcome.String(), err)
 	}
 	return v, err
 }
 
 // String describes the policy, as in "adaptive throttler(api, K 2)".
-func (p *throttlerPolicy[T]) String() string {
+func (p *throttlerPolicy[T]) String() string { return p.desc }
+
+func (p *throttlerPolicy[T]) describe() string {
 	if p.err != nil {
 		return "adaptive throttler(invalid: " + p.err.Error() + ")"
 	}
