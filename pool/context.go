@@ -1,9 +1,6 @@
 package pool
 
-import (
-	"context"
-	"runtime"
-)
+import "context"
 
 // taskContext returns the context a task runs with and the function that
 // releases it (nil when there is nothing to release). See the package doc,
@@ -18,11 +15,9 @@ func (p *Pool) taskContext(it *item) (context.Context, context.CancelFunc) {
 	sub := it.ctx
 	if it.attached {
 		// A Policy call: it.ctx is already the task ctx, derived from the
-		// caller's ctx and cancelled by the caller; pool cancellation reaches
-		// it through the caller too (see policyOf.Execute).
-		if p.baseVals {
-			return &valuesContext{Context: sub, more: p.cfg.base}, nil
-		}
+		// caller's ctx and cancelled by the caller, with p.marked's values
+		// behind the caller's (see adapter.execute); pool cancellation
+		// reaches it through the caller too.
 		return sub, nil
 	}
 	if sub == nil || sub == context.TODO() || (p.baseCmp && sub == p.cfg.base) {
@@ -55,26 +50,20 @@ func (c *valuesContext) Value(key any) any {
 
 func (c *valuesContext) String() string { return "pool.taskContext" }
 
-// goid returns the id of the calling goroutine, parsed from the first line
-// of its stack trace ("goroutine 42 [running]:"). Go deliberately exposes no
-// goroutine identity; the pool needs one only to tell whether Close, Drain or
-// Wait is being called from one of its own workers, which must not wait for
-// itself. The context cannot tell: a task may call Close with any ctx. It
-// runs once per worker start and once per Close, Drain or Wait, never per
-// task.
-func goid() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	const prefix = "goroutine "
-	if len(b) < len(prefix) {
-		return 0
-	}
-	var id uint64
-	for _, c := range b[len(prefix):] {
-		if c < '0' || c > '9' {
-			break
-		}
-		id = id*10 + uint64(c-'0')
-	}
-	return id
+// ownerKey{p} marks the contexts of p's tasks: p.marked, the base context
+// with this value, is the parent of every task ctx (for a Policy call, it is
+// the ctx's second source of values). Close, Drain and Wait look it up to
+// tell a call from one of p's own tasks, which must not wait for itself.
+//
+// Go gives goroutines no identity on purpose; parsing runtime.Stack for one
+// was the alternative, and was rejected as fragile and slow. The cost of the
+// ctx is that a task must pass its own ctx (or one derived from it) to be
+// recognised. The key holds p so that a task of one pool calling Close on
+// another is told apart.
+type ownerKey struct{ p *Pool }
+
+// ownsCtx reports whether ctx is (or is derived from) the ctx of one of p's
+// tasks.
+func (p *Pool) ownsCtx(ctx context.Context) bool {
+	return ctx.Value(ownerKey{p}) != nil
 }

@@ -47,7 +47,8 @@
 // gentle [Pool.Drain] waits the same way (without polling) but leaves the pool
 // draining when its ctx ends. [Pool.Wait] waits until the pool is idle
 // without closing it. All three are idempotent and safe to call from a task of
-// the same pool: such a call does not wait for its own task.
+// the same pool, with the task's ctx: such a call does not wait for its own
+// task.
 //
 // # Task context
 //
@@ -92,9 +93,12 @@
 //     per pool, armed only while some worker is idle.
 //   - Rejected counts refused submissions: pool closed, queue full, or ctx
 //     ended while blocked. A nil task or ctx is bad input and is not counted.
-//   - To tell a call from one of its own tasks, Close, Drain and Wait compare
-//     goroutine ids (parsed once per worker start and once per call, never per
-//     task): the ctx cannot be trusted to be the task's.
+//   - To tell a call from one of its own tasks, Close, Drain and Wait look
+//     for a mark that every task ctx of the pool carries (a context value
+//     keyed by the pool, so the tasks of another pool are told apart). Go
+//     deliberately gives goroutines no identity, so a task must pass its own
+//     ctx, or one derived from it; with an unrelated ctx the call waits for
+//     its own task. Hooks (the panic and discard handlers) are not tasks.
 //
 // # Metrics
 //
@@ -130,10 +134,9 @@
 //
 // Submit is one short critical section: it hands the task to a parked worker
 // (see above), starts a worker, or appends to a ring buffer of value items.
-// A worker takes its next task in one critical section too; a worker that
-// finds the lock held backs off for a few microseconds before retrying, so
-// that submitters on other cores run several submissions with the lock's
-// cache line local. Neither allocates: a blocked submitter's state is
+// A worker takes its next task in one critical section too, under a plain
+// mutex (no busy-waiting beyond the mutex's own brief spin). Neither
+// allocates: a blocked submitter's state is
 // recycled, and the queue grows by doubling only up to queueSize. On a 2-core
 // VM, BenchmarkSubmitToCompletion runs about 14 million tasks/s with a queue
 // (~70 ns per task from Submit to completion), 10 million as a hand-off to

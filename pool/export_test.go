@@ -6,10 +6,11 @@ import "runtime"
 // runtime.Goexit.
 var ErrGoexit = errGoexit
 
-// SetStartHook makes every worker of p woken with a task call f before it
+// WithStartHook makes every worker woken with a task call f before it
 // counts itself started, so that a test can hold workers "on their way".
-// It must be called before p's first submission.
-func SetStartHook(p *Pool, f func()) { p.testStart = f }
+func WithStartHook(f func()) Option {
+	return optionFunc(func(c *config) { c.startHook = f })
+}
 
 // WakeLimit is the number of workers that may be on their way at once in a
 // pool created now.

@@ -26,10 +26,13 @@ import (
 // by Snapshot.Running; a later Close or Drain waits for them.
 //
 // Close is idempotent: every call waits as above and only the call that
-// removes tasks reports them. It is safe to call from a task of p: it then
-// waits for every other task, not for its caller, whose worker exits when
-// the task returns. Close starts no goroutine and, once it has returned nil,
-// p has none left.
+// removes tasks reports them. It is safe to call from a task of p with the
+// task's ctx (or a ctx derived from it): it then waits for every other task,
+// not for its caller, whose worker exits when the task returns. The pool
+// recognises its tasks by their ctx alone (Go gives goroutines no identity),
+// so a task that calls Close with an unrelated ctx, such as
+// context.Background(), waits for itself: it deadlocks unless that ctx ends.
+// Close starts no goroutine and, once it has returned nil, p has none left.
 func (p *Pool) Close(ctx context.Context) (int, error) {
 	if !p.ok {
 		return 0, p.Err()
@@ -50,7 +53,7 @@ func (p *Pool) Close(ctx context.Context) (int, error) {
 // If ctx ends first it returns an error wrapping ctx.Err() and leaves the
 // pool draining: nothing is cancelled or discarded, and a later Close or
 // Drain can wait again (Close with a done ctx forces the end). Drain is safe
-// to call from a task of p, like Close.
+// to call from a task of p with the task's ctx, like Close.
 func (p *Pool) Drain(ctx context.Context) error {
 	if !p.ok {
 		return p.Err()
@@ -66,9 +69,9 @@ func (p *Pool) Drain(ctx context.Context) error {
 
 // Wait blocks until p is idle, without closing it: no task queued, running
 // or blocked waiting for room. It returns nil at once if p is idle, and an
-// error wrapping ctx.Err() if ctx ends first. Called from a task of p, it
-// waits for the other tasks only (tasks that are themselves in Wait, Close or
-// Drain do not count). New submissions may make p busy again as soon as Wait
+// error wrapping ctx.Err() if ctx ends first. Called from a task of p with
+// the task's ctx (see Close), it waits for the other tasks only (tasks that
+// are themselves in Wait, Close or Drain do not count). New submissions may make p busy again as soon as Wait
 // returns.
 func (p *Pool) Wait(ctx context.Context) error {
 	if !p.ok {
@@ -77,9 +80,9 @@ func (p *Pool) Wait(ctx context.Context) error {
 	if ctx == nil {
 		return errNilCtx
 	}
-	gid := goid()
+	self := p.ownsCtx(ctx)
 	p.mu.Lock()
-	if err := p.awaitQuietLocked(ctx, p.isWorkerLocked(gid)); err != nil {
+	if err := p.awaitQuietLocked(ctx, self); err != nil {
 		return fmt.Errorf("pool: wait: %w", err)
 	}
 	return nil
@@ -88,10 +91,10 @@ func (p *Pool) Wait(ctx context.Context) error {
 // shutdown closes intake and waits for the end as described for Close,
 // returning ctx.Err() if ctx ends first.
 func (p *Pool) shutdown(ctx context.Context) error {
-	gid := goid()
+	self := p.ownsCtx(ctx)
 	p.mu.Lock()
 	p.closeLocked()
-	if p.isWorkerLocked(gid) {
+	if self {
 		// Called from one of our tasks: the caller's own worker cannot exit
 		// before the task returns, so wait for the others only.
 		return p.awaitQuietLocked(ctx, true)
@@ -176,16 +179,31 @@ func (p *Pool) awaitQuietLocked(ctx context.Context, self bool) error {
 	return nil
 }
 
-// isWorkerLocked reports whether gid is the goroutine of one of p's
-// workers, that is, whether the caller is one of p's tasks (or a hook the
-// worker runs). Must be called with p.mu held.
-func (p *Pool) isWorkerLocked(gid uint64) bool {
-	for _, w := range p.all {
-		if w.gid.Load() == gid {
-			return true
-		}
+func (p *Pool) closeDoneLocked() {
+	if !p.doneClosed {
+		p.doneClosed = true
+		close(p.done)
 	}
-	return false
+}
+
+// notifyLocked wakes every goroutine waiting in Close, Drain or Wait to
+// re-check its condition; must be called with p.mu held.
+func (p *Pool) notifyLocked() {
+	for i, ch := range p.watchers {
+		close(ch)
+		p.watchers[i] = nil
+	}
+	p.watchers = p.watchers[:0]
+}
+
+// quietLocked reports whether nothing is queued, blocked or running, not
+// counting, when self is set, the tasks that are themselves waiting in
+// Close, Drain or Wait. Must be called with p.mu held.
+func (p *Pool) quietLocked(self bool) bool {
+	if p.queue.len() > 0 || p.ready.len() > 0 || !p.blocked.empty() {
+		return false
+	}
+	return p.running == 0 || self && p.running <= p.selfWaiting
 }
 
 // force ends a shutdown whose ctx ended: it removes and reports every queued

@@ -3,7 +3,6 @@ package pool_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/pool"
 )
 
@@ -25,6 +25,7 @@ func TestExactlyOnceAcrossClose(t *testing.T) {
 	var accepted [tasks]bool
 	var wg sync.WaitGroup
 	var submitted atomic.Int64
+	half := make(chan struct{}) // closed when half the tasks were submitted
 	closed := make(chan struct{})
 	const submitters = 8
 	for g := range submitters {
@@ -40,15 +41,15 @@ func TestExactlyOnceAcrossClose(t *testing.T) {
 				case !errors.Is(err, pool.ErrClosed):
 					t.Errorf("Submit = %v, want nil or ErrClosed", err)
 				}
-				submitted.Add(1)
+				if submitted.Add(1) == tasks/2 {
+					close(half)
+				}
 			}
 		})
 	}
 	go func() {
 		defer close(closed)
-		for submitted.Load() < tasks/2 {
-			runtime.Gosched() // Close lands in the middle of the stream
-		}
+		<-half // Close lands in the middle of the stream
 		n, err := p.Close(context.Background())
 		assert.NoError(t, err)
 		assert.Zero(t, n)
@@ -125,54 +126,58 @@ func TestHundredPoolsLeakNoGoroutine(t *testing.T) {
 }
 
 func TestSeedPoolLostQueuedTasksOnClose(t *testing.T) {
-	p := pool.New(1, 100)
-	g := newGate()
-	fill(t, p, g, 1)
-	var ran atomic.Int64
-	for range 100 {
-		require.NoError(t, p.TrySubmit(func(context.Context) error { ran.Add(1); return nil }))
-	}
-	type result struct {
-		n   int
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		n, err := p.Close(context.Background())
-		res <- result{n, err}
-	}()
-	waitClosed(p)
-	assert.ErrorIs(t, p.TrySubmit(nop), pool.ErrClosed, "Close stops intake at once")
-	g.open()
-	r := <-res
-	require.NoError(t, r.err)
-	assert.Zero(t, r.n)
-	assert.Equal(t, int64(100), ran.Load(), "Close must run every queued task (the seed dropped them)")
-	m := p.Snapshot()
-	assert.Zero(t, m.Queued, "nothing stays queued after Close")
-	assert.Equal(t, uint64(101), m.Completed)
+	synctest.Test(t, func(t *testing.T) {
+		p := pool.New(1, 100)
+		g := newGate()
+		fill(t, p, g, 1)
+		var ran atomic.Int64
+		for range 100 {
+			require.NoError(t, p.TrySubmit(func(context.Context) error { ran.Add(1); return nil }))
+		}
+		type result struct {
+			n   int
+			err error
+		}
+		res := make(chan result, 1)
+		go func() {
+			n, err := p.Close(context.Background())
+			res <- result{n, err}
+		}()
+		waitClosed(t, p)
+		assert.ErrorIs(t, p.TrySubmit(nop), pool.ErrClosed, "Close stops intake at once")
+		g.open()
+		r := <-res
+		require.NoError(t, r.err)
+		assert.Zero(t, r.n)
+		assert.Equal(t, int64(100), ran.Load(), "Close must run every queued task")
+		m := p.Snapshot()
+		assert.Zero(t, m.Queued, "nothing stays queued after Close")
+		assert.Equal(t, uint64(101), m.Completed)
+	})
 }
 
 func TestSeedPoolNilTaskAfterClose(t *testing.T) {
-	var panics atomic.Int64
-	for range 100 {
-		p := pool.New(8, 8, pool.WithPanicHandler(func(*ion.PanicError) { panics.Add(1) }))
-		g := newGate()
-		fill(t, p, g, 8)
-		closed := make(chan struct{})
-		go func() {
-			defer close(closed)
-			_, err := p.Close(context.Background())
-			assert.NoError(t, err)
-		}()
-		waitClosed(p)
-		g.open() // the workers were busy when Close began
-		<-closed
-		assert.ErrorIs(t, p.Submit(context.Background(), nil), pool.ErrNilTask, "a nil task is an error, also after Close")
-		assert.ErrorIs(t, p.Submit(context.Background(), nop), pool.ErrClosed)
-		assert.Zero(t, p.Snapshot().Panicked, "a worker must never run a nil task after Close (seed bug)")
-	}
-	assert.Zero(t, panics.Load(), "no spurious panics")
+	synctest.Test(t, func(t *testing.T) {
+		var panics atomic.Int64
+		for range 100 {
+			p := pool.New(8, 8, pool.WithPanicHandler(func(*ion.PanicError) { panics.Add(1) }))
+			g := newGate()
+			fill(t, p, g, 8)
+			closed := make(chan struct{})
+			go func() {
+				defer close(closed)
+				_, err := p.Close(context.Background())
+				assert.NoError(t, err)
+			}()
+			waitClosed(t, p)
+			g.open() // the workers were busy when Close began
+			<-closed
+			assert.ErrorIs(t, p.Submit(context.Background(), nil), pool.ErrNilTask, "a nil task is an error, also after Close")
+			assert.ErrorIs(t, p.Submit(context.Background(), nop), pool.ErrClosed)
+			assert.Zero(t, p.Snapshot().Panicked, "a worker must never run a nil task after Close")
+		}
+		assert.Zero(t, panics.Load(), "no spurious panics")
+	})
 }
 
 func TestSeedPoolDrainPolling(t *testing.T) {
@@ -277,28 +282,30 @@ func TestCloseForced(t *testing.T) {
 }
 
 func TestCloseIdempotentAndConcurrent(t *testing.T) {
-	p := pool.New(2, 2)
-	g := newGate()
-	fill(t, p, g, 2)
-	var wg sync.WaitGroup
-	var returned atomic.Int64
-	for range 4 {
-		wg.Go(func() {
-			n, err := p.Close(context.Background())
-			assert.NoError(t, err)
-			assert.Zero(t, n)
-			returned.Add(1)
-		})
-	}
-	waitClosed(p)
-	assert.Zero(t, returned.Load(), "Close must wait for running tasks")
-	g.open()
-	wg.Wait()
-	n, err := p.Close(context.Background())
-	assert.NoError(t, err)
-	assert.Zero(t, n)
-	require.NoError(t, p.Drain(context.Background()), "Drain after Close returns at once")
-	require.NoError(t, p.Wait(context.Background()), "Wait on a closed, idle pool returns at once")
+	synctest.Test(t, func(t *testing.T) {
+		p := pool.New(2, 2)
+		g := newGate()
+		fill(t, p, g, 2)
+		var wg sync.WaitGroup
+		var returned atomic.Int64
+		for range 4 {
+			wg.Go(func() {
+				n, err := p.Close(context.Background())
+				assert.NoError(t, err)
+				assert.Zero(t, n)
+				returned.Add(1)
+			})
+		}
+		waitClosed(t, p)
+		assert.Zero(t, returned.Load(), "Close must wait for running tasks")
+		g.open()
+		wg.Wait()
+		n, err := p.Close(context.Background())
+		assert.NoError(t, err)
+		assert.Zero(t, n)
+		require.NoError(t, p.Drain(context.Background()), "Drain after Close returns at once")
+		require.NoError(t, p.Wait(context.Background()), "Wait on a closed, idle pool returns at once")
+	})
 }
 
 func TestCloseWithDoneCtx(t *testing.T) {
@@ -326,25 +333,27 @@ func TestCloseWithDoneCtx(t *testing.T) {
 }
 
 func TestBlockedSubmittersRefusedOnClose(t *testing.T) {
-	p := pool.New(1, 0)
-	g := newGate()
-	fill(t, p, g, 1)
-	errc := make(chan error, 2)
-	for range 2 {
-		go func() { errc <- p.Submit(context.Background(), nop) }()
-	}
-	waitBlocked(t, p, 2)
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		_, err := p.Close(context.Background())
-		assert.NoError(t, err)
-	}()
-	assert.ErrorIs(t, <-errc, pool.ErrClosed, "a blocked submitter is refused when the pool closes")
-	assert.ErrorIs(t, <-errc, pool.ErrClosed)
-	g.open()
-	<-closed
-	assert.Equal(t, uint64(2), p.Snapshot().Rejected)
+	synctest.Test(t, func(t *testing.T) {
+		p := pool.New(1, 0)
+		g := newGate()
+		fill(t, p, g, 1)
+		errc := make(chan error, 2)
+		for range 2 {
+			go func() { errc <- p.Submit(context.Background(), nop) }()
+		}
+		waitBlocked(t, p, 2)
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			_, err := p.Close(context.Background())
+			assert.NoError(t, err)
+		}()
+		assert.ErrorIs(t, <-errc, pool.ErrClosed, "a blocked submitter is refused when the pool closes")
+		assert.ErrorIs(t, <-errc, pool.ErrClosed)
+		g.open()
+		<-closed
+		assert.Equal(t, uint64(2), p.Snapshot().Rejected)
+	})
 }
 
 func TestCloseFromInsideTask(t *testing.T) {
@@ -359,15 +368,18 @@ func TestCloseFromInsideTask(t *testing.T) {
 				require.NoError(t, p.TrySubmit(func(context.Context) error { ran.Add(1); return nil }))
 			}
 			errc := make(chan error, 1)
-			require.NoError(t, p.Submit(context.Background(), func(context.Context) error {
+			require.NoError(t, p.Submit(context.Background(), func(ctx context.Context) error {
+				// The task passes its own ctx (or one derived from it):
+				// that is how the pool knows not to wait for this task.
+				ctx = context.WithValue(ctx, struct{}{}, 1)
 				var err error
 				switch name {
 				case "Close":
-					_, err = p.Close(context.Background())
+					_, err = p.Close(ctx)
 				case "Drain":
-					err = p.Drain(context.Background())
+					err = p.Drain(ctx)
 				case "Wait":
-					err = p.Wait(context.Background())
+					err = p.Wait(ctx)
 				}
 				errc <- err
 				return nil
@@ -389,7 +401,7 @@ func TestTwoTasksWaitInside(t *testing.T) {
 		wg.Add(1)
 		require.NoError(t, p.Submit(context.Background(), func(ctx context.Context) error {
 			defer wg.Done()
-			return p.Wait(context.Background())
+			return p.Wait(ctx)
 		}))
 	}
 	wg.Wait()
@@ -514,11 +526,13 @@ func TestExpiredMakesRoomForSubmitter(t *testing.T) {
 	})
 }
 
-// waitClosed waits until Close or Drain has begun on p.
-func waitClosed(p *pool.Pool) {
-	for !p.Snapshot().Closed {
-		runtime.Gosched()
-	}
+// waitClosed waits until every goroutine of the bubble is blocked and
+// checks that Close or Drain has begun on p. It must be called inside a
+// synctest bubble.
+func waitClosed(t *testing.T, p *pool.Pool) {
+	t.Helper()
+	synctest.Wait()
+	require.True(t, p.Snapshot().Closed, "Close has begun")
 }
 
 // TestPoolCloseReturnsBeforeExpiryReports guards the bug that a worker
@@ -560,5 +574,43 @@ func TestPoolCloseReturnsBeforeExpiryReports(t *testing.T) {
 		synctest.Wait()
 		assert.False(t, lateReport.Load(), "no report may run after Close returned nil")
 		assert.Zero(t, p.Snapshot().Workers)
+	})
+}
+
+// Go and Policy calls are recognised by their ctx like tasks; a task of
+// another pool is not one of p's tasks, even when it was submitted with a
+// ctx of p's.
+func TestCloseFromInsideGoAndPolicyCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := pool.New(2, 8)
+		f, err := pool.Go(context.Background(), p, func(ctx context.Context) (int, error) { return 1, p.Wait(ctx) })
+		require.NoError(t, err)
+		_, err = f.Wait(context.Background())
+		require.NoError(t, err, "Wait from a Go call must not wait for itself")
+		_, err = policy.Run(context.Background(), pool.Policy[int](p), func(ctx context.Context) (int, error) { return 1, p.Wait(ctx) })
+		require.NoError(t, err, "Wait from a Policy call must not wait for itself")
+
+		other := pool.New(1, 1)
+		running := make(chan struct{})
+		release := make(chan struct{})
+		require.NoError(t, other.Submit(context.Background(), func(context.Context) error {
+			close(running)
+			<-release
+			return nil
+		}))
+		<-running
+		pctx := make(chan context.Context, 1)
+		require.NoError(t, p.Submit(context.Background(), func(ctx context.Context) error { pctx <- ctx; <-release; return nil }))
+		ptask := <-pctx
+		// Wait with a ctx of p's task on other: other's task is not p's, so
+		// other's Wait waits for it (and times out here).
+		wctx, wcancel := context.WithTimeout(ptask, time.Second)
+		defer wcancel()
+		assert.ErrorIs(t, other.Wait(wctx), context.DeadlineExceeded, "a ctx of another pool's task does not count as one of ours")
+		close(release)
+		_, err = p.Close(context.Background())
+		require.NoError(t, err)
+		_, err = other.Close(context.Background())
+		require.NoError(t, err)
 	})
 }

@@ -53,6 +53,7 @@ type config struct {
 	order     Order
 	maxWait   time.Duration
 	idle      time.Duration // idle timeout; 0 keeps idle workers until Close
+	startHook func()        // set only by tests (export_test.go): runs on a worker woken with a task before it counts itself started
 	err       error         // the first invalid option; makes the pool fail closed
 }
 

@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -80,7 +81,7 @@ func BenchmarkSubmitToCompletion(b *testing.B) {
 // BenchmarkSubmitParallel submits from every P at once (RunParallel).
 func BenchmarkSubmitParallel(b *testing.B) {
 	b.Run("pool", func(b *testing.B) {
-		p := pool.New(0, 1024)
+		p := pool.New(runtime.GOMAXPROCS(0), 1024)
 		defer p.Close(context.Background())
 		var wg sync.WaitGroup
 		task := func(context.Context) error { wg.Done(); return nil }

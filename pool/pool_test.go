@@ -185,55 +185,60 @@ func TestSubmitRunsTask(t *testing.T) {
 }
 
 func TestSubmitBlocksWhileFull(t *testing.T) {
-	p := newPool(t, 1, 1)
-	g := newGate()
-	fill(t, p, g, 1)
-	require.NoError(t, p.Submit(context.Background(), nop), "the queue has one slot")
-	assert.ErrorIs(t, p.TrySubmit(nop), pool.ErrQueueFull, "TrySubmit must not block on a full queue")
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, 1, 1)
+		g := newGate()
+		fill(t, p, g, 1)
+		require.NoError(t, p.Submit(context.Background(), nop), "the queue has one slot")
+		assert.ErrorIs(t, p.TrySubmit(nop), pool.ErrQueueFull, "TrySubmit must not block on a full queue")
 
-	// A blocked Submit whose ctx ends returns the ctx error, wrapped.
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	ran := atomic.Bool{}
-	go func() {
-		errc <- p.Submit(ctx, func(context.Context) error { ran.Store(true); return nil })
-	}()
-	waitBlocked(t, p, 1)
-	cancel()
-	err := <-errc
-	require.ErrorIs(t, err, context.Canceled, "a blocked Submit must return its ctx error")
-	assert.NotEqual(t, context.Canceled, err, "the ctx error must be wrapped")
+		// A blocked Submit whose ctx ends returns the ctx error, wrapped.
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		ran := atomic.Bool{}
+		go func() {
+			errc <- p.Submit(ctx, func(context.Context) error { ran.Store(true); return nil })
+		}()
+		waitBlocked(t, p, 1)
+		cancel()
+		err := <-errc
+		require.ErrorIs(t, err, context.Canceled, "a blocked Submit must return its ctx error")
+		assert.NotEqual(t, context.Canceled, err, "the ctx error must be wrapped")
 
-	// A blocked Submit is admitted when room appears.
-	go func() { errc <- p.Submit(context.Background(), nop) }()
-	waitBlocked(t, p, 1)
-	g.open()
-	require.NoError(t, <-errc, "a blocked Submit must be admitted when a worker frees a slot")
-	require.NoError(t, p.Wait(context.Background()))
-	assert.False(t, ran.Load(), "a task whose Submit failed must never run")
-	m := p.Snapshot()
-	assert.Equal(t, uint64(3), m.Completed)
-	assert.Equal(t, uint64(2), m.Rejected, "queue full and ctx ended while blocked are rejections")
+		// A blocked Submit is admitted when room appears.
+		go func() { errc <- p.Submit(context.Background(), nop) }()
+		waitBlocked(t, p, 1)
+		g.open()
+		require.NoError(t, <-errc, "a blocked Submit must be admitted when a worker frees a slot")
+		require.NoError(t, p.Wait(context.Background()))
+		assert.False(t, ran.Load(), "a task whose Submit failed must never run")
+		m := p.Snapshot()
+		assert.Equal(t, uint64(3), m.Completed)
+		assert.Equal(t, uint64(2), m.Rejected, "queue full and ctx ended while blocked are rejections")
+	})
 }
 
-// waitBlocked waits until n submitters are blocked on p's full queue.
+// waitBlocked waits until every goroutine of the bubble is blocked, and
+// checks that n submitters are blocked on p's full queue. It must be called
+// inside a synctest bubble.
 func waitBlocked(t *testing.T, p *pool.Pool, n int) {
 	t.Helper()
-	for p.Snapshot().Blocked != n {
-		runtime.Gosched()
-	}
+	synctest.Wait()
+	require.Equal(t, n, p.Snapshot().Blocked, "submitters blocked on the full queue")
 }
 
 func TestHandOff(t *testing.T) {
-	p := newPool(t, 1, 0)
-	g := newGate()
-	fill(t, p, g, 1)
-	assert.ErrorIs(t, p.TrySubmit(nop), pool.ErrQueueFull, "a hand-off pool with its worker busy has no room")
-	errc := make(chan error, 1)
-	go func() { errc <- p.Submit(context.Background(), nop) }()
-	waitBlocked(t, p, 1)
-	g.open()
-	require.NoError(t, <-errc, "the worker must take the blocked submission when it frees up")
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, 1, 0)
+		g := newGate()
+		fill(t, p, g, 1)
+		assert.ErrorIs(t, p.TrySubmit(nop), pool.ErrQueueFull, "a hand-off pool with its worker busy has no room")
+		errc := make(chan error, 1)
+		go func() { errc <- p.Submit(context.Background(), nop) }()
+		waitBlocked(t, p, 1)
+		g.open()
+		require.NoError(t, <-errc, "the worker must take the blocked submission when it frees up")
+	})
 }
 
 func TestQueueOrder(t *testing.T) {
@@ -459,23 +464,25 @@ func TestTaskContextDeadlineFires(t *testing.T) {
 }
 
 func TestResizeUpWakesBlockedSubmitters(t *testing.T) {
-	p := newPool(t, 1, 0)
-	g := newGate()
-	fill(t, p, g, 1)
-	errc := make(chan error, 2)
-	for range 2 {
-		go func() { errc <- p.Submit(context.Background(), g.task) }()
-	}
-	waitBlocked(t, p, 2)
-	require.NoError(t, p.Resize(3))
-	require.NoError(t, <-errc, "Resize up must admit a blocked submitter")
-	require.NoError(t, <-errc, "Resize up must admit every blocked submitter it has room for")
-	<-g.started
-	<-g.started
-	m := p.Snapshot()
-	assert.Equal(t, 3, m.Running, "the new workers run the admitted tasks")
-	assert.Equal(t, 3, m.Size)
-	g.open()
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, 1, 0)
+		g := newGate()
+		fill(t, p, g, 1)
+		errc := make(chan error, 2)
+		for range 2 {
+			go func() { errc <- p.Submit(context.Background(), g.task) }()
+		}
+		waitBlocked(t, p, 2)
+		require.NoError(t, p.Resize(3))
+		require.NoError(t, <-errc, "Resize up must admit a blocked submitter")
+		require.NoError(t, <-errc, "Resize up must admit every blocked submitter it has room for")
+		<-g.started
+		<-g.started
+		m := p.Snapshot()
+		assert.Equal(t, 3, m.Running, "the new workers run the admitted tasks")
+		assert.Equal(t, 3, m.Size)
+		g.open()
+	})
 }
 
 func TestResizeUpStartsWorkersForQueue(t *testing.T) {

@@ -57,9 +57,8 @@ func idlePool(t *testing.T, tr *transit, opts ...pool.Option) *pool.Pool {
 // called inside a synctest bubble.
 func parkedPool(t *testing.T, tr *transit, parked, size, queue int, opts ...pool.Option) *pool.Pool {
 	t.Helper()
-	p := pool.New(size, queue, opts...)
+	p := pool.New(size, queue, append(opts, pool.WithStartHook(tr.hook))...)
 	require.NoError(t, p.Err())
-	pool.SetStartHook(p, tr.hook)
 	g := newGate()
 	fill(t, p, g, parked) // new workers: not woken, so not held
 	g.open()
