@@ -112,3 +112,27 @@ func TestCodelDrop(t *testing.T) {
 		assert.Equal(t, s.want, got, "drop(at %v, sojourn %v)", s.at, s.sojourn)
 	}
 }
+
+// FuzzTuningNext checks that no window, however odd, moves the limit
+// outside its bounds or makes it NaN, for every algorithm.
+func FuzzTuningNext(f *testing.F) {
+	f.Add(uint8(0), 20.0, int64(10e6), int64(12e6), 50, 20, 0, false)
+	f.Add(uint8(1), 16.0, int64(0), int64(1), 1, 0, 3, true)
+	f.Add(uint8(2), 1000.0, int64(1), int64(1<<62), 1<<30, 1<<30, 0, false)
+	f.Fuzz(func(t *testing.T, alg uint8, limit float64, noLoad, rtt int64, successes, maxInflight, drops int, full bool) {
+		tu := tuning{alg: Algorithm(alg % 3), minLimit: 1, maxLimit: 1000, smoothing: 0.5, backoff: 0.9, tolerance: 1.5}
+		limit = tu.clamp(limit)
+		if limit != limit { // NaN in: the limiter never holds one
+			return
+		}
+		successes, drops = max(0, successes%1_000_000), max(0, drops%1000)
+		rtt = max(0, rtt%int64(time.Hour))
+		w := window{successes: successes, drops: drops, sumRTT: time.Duration(rtt) * time.Duration(successes),
+			minRTT: time.Duration(rtt), maxInflight: max(0, maxInflight), full: full}
+		e := estimates{noLoad: float64(max(0, noLoad%int64(time.Hour)))}
+		got := tu.next(limit, &e, &w)
+		if !(got >= tu.minLimit && got <= tu.maxLimit) {
+			t.Fatalf("next(%v, %+v, %+v) = %v, outside [%v, %v]", limit, e, w, got, tu.minLimit, tu.maxLimit)
+		}
+	})
+}

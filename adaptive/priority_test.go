@@ -29,3 +29,27 @@ func TestPriorityContext(t *testing.T) {
 	assert.Equal(t, adaptive.Normal, adaptive.PriorityFromContext(adaptive.ContextWithPriority(ctx, adaptive.Priority(42))), "an invalid priority is stored as normal")
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = adaptive.PriorityFromContext(ctx) }))
 }
+
+// FuzzParsePriority checks that any text parses to one of the five
+// priorities, never above normal unless it names one, and that a known
+// name round-trips.
+func FuzzParsePriority(f *testing.F) {
+	for _, s := range []string{"critical", "sheddable", "", "HIGH", "high\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := adaptive.ParsePriority(s)
+		if p < adaptive.Sheddable || p > adaptive.Critical {
+			t.Fatalf("ParsePriority(%q) = %v, not a priority", s, p)
+		}
+		if err != nil {
+			if p != adaptive.Normal {
+				t.Fatalf("ParsePriority(%q) = %v with error %v, want normal", s, p, err)
+			}
+			return
+		}
+		if p.String() != s {
+			t.Fatalf("ParsePriority(%q) = %v, which does not round-trip", s, p)
+		}
+	})
+}
