@@ -9,9 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/ionhttp"
+	"github.com/ionkit/ion/limit"
 	"github.com/ionkit/ion/policy"
+	"github.com/ionkit/ion/sem"
 )
 
 // A client whose requests are retried, guarded by a breaker per host and
@@ -77,4 +80,72 @@ func ExampleWithPipeline() {
 	// Output:
 	// retry(attempts=2 backoff=exponential(100ms..10s)) → keyed(max=100 ttl=10m0s) → fn
 	// 200
+}
+
+// Each API key gets 2 requests per minute; the third is answered 429 with
+// the fields a client needs to come back at the right time.
+func ExampleRateLimit() {
+	perKey := limit.NewKeyed[string](limit.PerMinute(2), 2)
+	mw := ionhttp.RateLimit(perKey.By(ionhttp.LimitKey), ionhttp.HeaderKey("X-API-Key"),
+		ionhttp.WithQuotaPolicy("per-key", 2, time.Minute))
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello ", ionhttp.LimitKey(r.Context()))
+	}))
+	for range 3 {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-API-Key", "alice")
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusTooManyRequests {
+			fmt.Println(rec.Code, rec.Body)
+			continue
+		}
+		fmt.Println(rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("RateLimit"), rec.Header().Get("RateLimit-Policy"))
+	}
+	// Output:
+	// 200 hello alice
+	// 200 hello alice
+	// 429 30 "per-key";r=0;t=30 "per-key";q=2;w=60
+}
+
+// At most one request runs at once; the others are shed with 503.
+func ExampleConcurrencyLimit() {
+	slots := sem.NewWeighted(1)
+	mw := ionhttp.ConcurrencyLimit(slots, 5*time.Second)
+	var h http.Handler
+	h = mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil)) // a second request while this one runs
+		fmt.Println("inner:", rec.Code, rec.Header().Get("Retry-After"))
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	fmt.Println("outer:", rec.Code)
+	// Output:
+	// inner: 503 5
+	// outer: 200
+}
+
+// A panicking handler is answered 500 and reported; the server goes on.
+func ExampleRecover() {
+	mw := ionhttp.Recover(func(r *http.Request, p *ion.PanicError) {
+		fmt.Println("panic in", r.URL.Path+":", p.Value)
+	})
+	h := mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("nil map") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/orders", nil))
+	fmt.Println(rec.Code)
+	// Output:
+	// panic in /orders: nil map
+	// 500
+}
+
+// A deadline for every request's ctx.
+func ExampleTimeout() {
+	h := ionhttp.Timeout(time.Second).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, ok := r.Context().Deadline()
+		fmt.Println("deadline set:", ok)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	// Output: deadline set: true
 }
