@@ -147,4 +147,3 @@ func (b *bulkhead[T]) String() string {
 	}
 	return "redis-bulkhead(" + b.s.String() + ", " + w + ")"
 }
-
