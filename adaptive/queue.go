@@ -1,6 +1,9 @@
 package adaptive
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // waiter is a call waiting for a permit of a Limiter. Its fields other than
 // ready are guarded by the Limiter's mu.
@@ -104,4 +107,70 @@ func (c *codel) drop(now time.Time, sojourn time.Duration) bool {
 		c.low = min(c.low, sojourn)
 	}
 	return c.standing && sojourn > c.target
+}
+
+// wait blocks until w is granted a permit or rejected, its max wait ends or
+// ctx ends.
+func (l *Limiter) wait(ctx context.Context, done <-chan struct{}, w *waiter) (permit, error) {
+	timer := time.NewTimer(l.maxWait)
+	defer timer.Stop()
+	var cause error
+	select {
+	case err := <-w.ready:
+		return l.granted(w, err)
+	case <-timer.C:
+		cause = &waitError{reason: "no permit", wait: l.maxWait}
+	case <-done:
+		cause = &ctxError{err: ctx.Err()}
+	}
+	l.mu.Lock()
+	if w.done {
+		// Granted or rejected while the timer or ctx fired: the verdict
+		// is in w.ready.
+		l.mu.Unlock()
+		err := <-w.ready
+		if err == nil {
+			if _, isCtx := cause.(*ctxError); !isCtx {
+				// The max wait ended as the permit came: use it.
+				return l.granted(w, nil)
+			}
+			// The caller is gone: hand the permit back unused.
+			l.release(permit{start: w.enq, inflight: w.inflight}, sampleIgnored)
+		}
+		return permit{}, cause
+	}
+	l.queue.remove(w)
+	w.done = true
+	if _, isCtx := cause.(*ctxError); !isCtx {
+		l.shed.add(w.prio)
+	}
+	l.mu.Unlock()
+	return permit{}, cause
+}
+
+func (l *Limiter) granted(w *waiter, err error) (permit, error) {
+	if err != nil {
+		return permit{}, err
+	}
+	// The RTT is measured from the grant, not from the arrival: the wait
+	// in our own queue is not the dependency's latency.
+	return permit{start: time.Now(), inflight: w.inflight}, nil
+}
+
+// serveLocked grants permits to waiters while the limit has room, dropping
+// those CoDel condemns. It must be called with l.mu held; it never blocks.
+func (l *Limiter) serveLocked(now time.Time) {
+	for l.queue.n > 0 && l.inflight < l.capLocked() {
+		w := l.queue.first(l.lifoAt > 0 && l.queue.n >= l.lifoAt)
+		l.queue.remove(w)
+		w.done = true
+		if sojourn := now.Sub(w.enq); l.codel.drop(now, sojourn) {
+			l.shed.add(w.prio)
+			w.ready <- &waitError{reason: "dropped from a standing queue", wait: sojourn}
+			continue
+		}
+		l.inflight++
+		w.inflight = l.inflight
+		w.ready <- nil
+	}
 }
