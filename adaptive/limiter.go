@@ -218,9 +218,7 @@ func (l *Limiter) acquire(ctx context.Context, prio Priority) (permit, error) {
 	w := &waiter{prio: prio, enq: now, ready: make(chan error, 1)}
 	l.queue.push(w)
 	l.mu.Unlock()
-	if evicted != nil {
-		l.metrics.count(resRejected)
-	}
+	// An evicted waiter counts its own rejection when its wait returns.
 	p, err := l.wait(ctx, done, w)
 	switch _, isCtx := err.(*ctxError); {
 	case err == nil:

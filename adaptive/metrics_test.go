@@ -54,6 +54,44 @@ func TestLimiterMetricsAndSpans(t *testing.T) {
 	})
 }
 
+// TestLimiterMetricsCountEachCallOnce: an evicted waiter, a waiter that
+// waited too long and one whose ctx ended are each counted once.
+func TestLimiterMetricsCountEachCallOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := observe.NewRecorder()
+		lim := adaptive.NewLimiter(adaptive.WithMetrics(rec), adaptive.WithLimits(1, 1),
+			adaptive.WithMaxWait(50*time.Millisecond), adaptive.WithMaxQueue(1))
+		p := adaptive.Policy[int](lim)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		hold(t, p, context.Background(), release, &wg)
+		errs := make(chan error, 3)
+		run := func(ctx context.Context, prio adaptive.Priority) {
+			go func() { // joined by reading errs
+				_, err := policy.Run(adaptive.ContextWithPriority(ctx, prio), p, func(context.Context) (int, error) { return 0, nil })
+				errs <- err
+			}()
+			synctest.Wait()
+		}
+		run(context.Background(), adaptive.Low)  // evicted by the next
+		run(context.Background(), adaptive.High) // waits its 50 ms out
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		run(ctx, adaptive.Critical) // ctx already done
+		for range 3 {
+			<-errs
+		}
+		close(release)
+		wg.Wait()
+		n := func(r string) int64 {
+			return rec.Count("ion_adaptive_calls_total", observe.L("name", ""), observe.L("result", r))
+		}
+		assert.Equal(t, int64(1), n("admitted"))
+		assert.Equal(t, int64(2), n("rejected"), "the evicted waiter and the one that waited too long")
+		assert.Equal(t, int64(0), n("canceled"), "policy.Run refuses a done ctx before the limiter sees it")
+	})
+}
+
 func TestThrottlerMetricsAndSpans(t *testing.T) {
 	rec := observe.NewRecorder()
 	thr := adaptive.NewThrottler(adaptive.WithName("api"), adaptive.WithMetrics(rec), adaptive.WithTracer(rec), adaptive.WithSeed(1))
