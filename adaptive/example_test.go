@@ -49,7 +49,7 @@ func ExampleLimiter_Shedding() {
 	p := adaptive.Policy[int](lim)
 
 	running, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	go func() { // holds the only permit until release is closed
+	go func() { // holds the only permit until release is closed; joined by <-done
 		defer close(done)
 		_, _ = policy.Run(context.Background(), p, func(context.Context) (int, error) {
 			close(running)
