@@ -15,11 +15,14 @@
 // full; [Pool.TrySubmit] fails at once with [ErrQueueFull]. Blocked
 // submitters are admitted in FIFO order.
 //
-// Three ways in, one engine:
+// Four ways in, one engine:
 //
 //   - [Pool.Submit] and [Pool.TrySubmit] run a [Task], fire and forget.
 //   - [Go] runs a policy.Func[T] and returns a [Future] for its result.
 //   - [Policy] runs the rest of a pipeline on a worker while the caller waits.
+//   - [Group] runs a set of calls, at most a limit at once, and collects
+//     their results in order; the first error cancels the rest (errgroup
+//     with SetLimit and typed results).
 //
 // # Nothing is lost
 //

@@ -35,6 +35,10 @@ var (
 	errNilPool = ion.NewConfigError("pool", "p", "nil pool")
 	// errZeroPool is the error of every call on a Pool not made by New.
 	errZeroPool = ion.NewConfigError("pool", "Pool", "zero value: use New")
+	// errZeroGroup is the error of a Group not made by NewGroup.
+	errZeroGroup = ion.NewConfigError("pool", "Group", "zero value: use NewGroup")
+	// errGoAfterWait is recorded for a Group.Go called after Wait.
+	errGoAfterWait = ion.NewConfigError("pool", "Group", "Go called after Wait")
 	// errZeroFuture is the result of a Future not returned by Go.
 	errZeroFuture = ion.NewConfigError("pool", "Future", "zero value: use Go")
 	// errTaskPolicyType is returned when the task policy replaces a call's

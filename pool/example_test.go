@@ -135,3 +135,67 @@ func ExamplePool_Resize() {
 	// 16
 	// pool: invalid configuration: n: Resize: must be positive, got 0
 }
+
+func ExampleNewGroup() {
+	p := pool.New(4, 16)
+	defer p.Close(context.Background())
+
+	// Fetch five pages, at most two at once; results come back in the order
+	// the calls were made, whatever order they finish in.
+	g, _ := pool.NewGroup[string](context.Background(), p)
+	_ = g.SetLimit(2)
+	for _, id := range []int{3, 1, 4, 1, 5} {
+		g.Go(func(ctx context.Context) (string, error) {
+			return fmt.Sprintf("page-%d", id), nil
+		})
+	}
+	pages, err := g.Wait()
+	fmt.Println(pages, err)
+	// Output:
+	// [page-3 page-1 page-4 page-1 page-5] <nil>
+}
+
+func ExampleGroup_firstError() {
+	p := pool.New(1, 16)
+	defer p.Close(context.Background())
+
+	// One worker runs the calls one after the other: the second fails, so
+	// the Group's ctx is cancelled and the calls after it are not run.
+	g, ctx := pool.NewGroup[int](context.Background(), p)
+	var ran atomic.Int64
+	for i := range 5 {
+		g.Go(func(context.Context) (int, error) {
+			ran.Add(1)
+			if i == 1 {
+				return 0, errors.New("disk full")
+			}
+			return i, nil
+		})
+	}
+	results, err := g.Wait()
+	fmt.Println(results, err)
+	fmt.Println("calls run:", ran.Load(), "cause:", context.Cause(ctx))
+	// Output:
+	// [0 0 0 0 0] disk full
+	// calls run: 2 cause: disk full
+}
+
+func ExampleGroup_SetPolicy() {
+	p := pool.New(2, 16)
+	defer p.Close(context.Background())
+
+	// Each call runs through a pipeline on the worker: here a retry.
+	g, _ := pool.NewGroup[string](context.Background(), p)
+	_ = g.SetPolicy(policy.Retry[string](policy.WithAttempts(3), policy.WithBackoff(policy.Constant(0))))
+	var attempts atomic.Int64
+	g.Go(func(context.Context) (string, error) {
+		if attempts.Add(1) < 3 {
+			return "", errors.New("flaky")
+		}
+		return "ok", nil
+	})
+	results, err := g.Wait()
+	fmt.Println(results, err, "after", attempts.Load(), "attempts")
+	// Output:
+	// [ok] <nil> after 3 attempts
+}
