@@ -115,11 +115,10 @@
 // instead, as a spinning mutex does, while a call that meets no contention
 // never waits.
 //
-// Measured on a 2-core VM (Go 1.26, amd64), with permits to spare:
-// Acquire+Release takes 19 ns and TryAcquire+Release 19 ns on one core
-// (golang.org/x/sync/semaphore: 29 ns), and 20-27 ns per pair with both
-// cores calling at once (x/sync: 37 ns); a call through the bulkhead takes
-// 38 ns alone and 40-42 ns with both cores calling. With metrics, the
-// recorder's instruments add their own cost (31 ns alone with
-// observe.NewRecorder).
+// Measured on a 2-core VM (Go 1.26, amd64) shared with other work, with
+// permits to spare: Acquire+Release takes 17-19 ns on one core
+// (golang.org/x/sync/semaphore: 28 ns), TryAcquire+Release 18-24 ns, and
+// 18-28 ns per pair with both cores calling at once (x/sync: 30-38 ns); a
+// call through the bulkhead takes about 40 ns alone and 41-44 ns with both
+// cores calling. With metrics, the recorder's instruments add their own cost.
 package sem
