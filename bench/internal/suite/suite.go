@@ -41,6 +41,8 @@ var Peers = []Peer{
 	{"ants", "github.com/panjf2000/ants/v2", "ants.Pool"},
 	{"pond", "github.com/alitto/pond/v2", "pond.Pool / ResultPool"},
 	{"singleflight", "golang.org/x/sync", "singleflight.Group"},
+	{"errgroup", "golang.org/x/sync", "errgroup.Group with SetLimit"},
+	{"conc", "github.com/sourcegraph/conc", "pool.ResultContextPool"},
 }
 
 // IsPeer reports whether name is a known peer implementation name.
