@@ -1,0 +1,254 @@
+package stream
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/ionkit/ion"
+)
+
+// Batch returns a stream of batches of the items of in: a batch is sent
+// when it holds size items, or maxWait after its first item arrived,
+// whichever comes first (a maxWait of 0 waits for size items), and the last
+// partial batch is sent when in ends. Each batch is a new slice. Only
+// [Named] and [Buffer] apply. A size below 1 or a negative maxWait fails the
+// pipeline with an error matching ion.ErrInvalidConfig.
+func Batch[T any](in *Stream[T], size int, maxWait time.Duration, opts ...Option) *Stream[[]T] {
+	src, p, ok := in.take("batch")
+	if p == nil {
+		return nil
+	}
+	c := newStageConfig("batch", p.nextStage(), opts)
+	out := newStream[[]T](p, c.name, c.buffer)
+	switch {
+	case !ok:
+		c.fail(ion.NewConfigError("stream", c.name, "no input"))
+	case size < 1:
+		c.fail(ion.NewConfigError("stream", c.name+" size", "%d is below 1", size))
+	case maxWait < 0:
+		c.fail(ion.NewConfigError("stream", c.name+" maxWait", "%v is negative", maxWait))
+	}
+	p.start(func(ctx context.Context) error {
+		defer close(out.ch)
+		if c.err != nil {
+			return c.err
+		}
+		var (
+			batch   []T
+			timer   *time.Timer
+			expired <-chan time.Time // nil while no batch is pending or maxWait is 0
+		)
+		defer func() {
+			if timer != nil {
+				timer.Stop()
+			}
+		}()
+		flush := func() bool {
+			if expired != nil {
+				timer.Stop()
+				expired = nil
+			}
+			b := batch
+			batch = nil
+			return len(b) == 0 || send(ctx, out.ch, b)
+		}
+		for {
+			select {
+			case v, ok := <-src:
+				if !ok {
+					flush()
+					return nil
+				}
+				if batch == nil {
+					batch = make([]T, 0, size)
+					if maxWait > 0 {
+						if timer == nil {
+							timer = time.NewTimer(maxWait)
+						} else {
+							timer.Reset(maxWait)
+						}
+						expired = timer.C
+					}
+				}
+				batch = append(batch, v)
+				if len(batch) == size && !flush() {
+					return nil
+				}
+			case <-expired:
+				expired = nil
+				if !flush() {
+					return nil
+				}
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
+	return out
+}
+
+// CountWindow returns a stream of windows of size consecutive items of in,
+// one starting every slide items: tumbling windows when slide equals size,
+// sliding (overlapping) ones when slide is smaller, sampled ones when it is
+// larger. A window is sent when it is full; when in ends, the windows that
+// started but did not fill are sent too, oldest first. Each window is a new
+// slice. Only [Named] and [Buffer] apply. A size or slide below 1 fails the
+// pipeline with an error matching ion.ErrInvalidConfig.
+func CountWindow[T any](in *Stream[T], size, slide int, opts ...Option) *Stream[[]T] {
+	src, p, ok := in.take("countwindow")
+	if p == nil {
+		return nil
+	}
+	c := newStageConfig("countwindow", p.nextStage(), opts)
+	out := newStream[[]T](p, c.name, c.buffer)
+	switch {
+	case !ok:
+		c.fail(ion.NewConfigError("stream", c.name, "no input"))
+	case size < 1:
+		c.fail(ion.NewConfigError("stream", c.name+" size", "%d is below 1", size))
+	case slide < 1:
+		c.fail(ion.NewConfigError("stream", c.name+" slide", "%d is below 1", slide))
+	}
+	p.start(func(ctx context.Context) error {
+		defer close(out.ch)
+		if c.err != nil {
+			return c.err
+		}
+		// open holds the windows started and not yet full, oldest first.
+		var open [][]T
+		for n := 0; ; n++ {
+			v, ok := recv(ctx, src)
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				for _, w := range open {
+					if !send(ctx, out.ch, w) {
+						return nil
+					}
+				}
+				return nil
+			}
+			if n%slide == 0 {
+				open = append(open, make([]T, 0, size))
+			}
+			for i := range open {
+				open[i] = append(open[i], v)
+			}
+			if len(open) > 0 && len(open[0]) == size {
+				w := open[0]
+				open = slices.Delete(open, 0, 1)
+				if !send(ctx, out.ch, w) {
+					return nil
+				}
+			}
+		}
+	})
+	return out
+}
+
+// Window is one time window of items: those whose event time is in
+// [Start, End).
+type Window[T any] struct {
+	Start, End time.Time
+	Items      []T
+}
+
+// TimeWindow returns a stream of event-time windows of the items of in. A
+// window covers size of event time; one starts every slide (tumbling
+// windows when slide equals size, sliding ones when it is smaller), aligned
+// as time.Time.Truncate aligns (so minute, hour and day windows start on the
+// minute, hour and day, in UTC). eventTime gives an item's time.
+//
+// Windows close on a watermark, the latest event time seen minus lateness:
+// a window is sent, with its items in arrival order, once the watermark
+// reaches its end, and when in ends every open window is sent, oldest
+// first. The late-data rule: an item is added to each of its windows that
+// is still open; an item all of whose windows have closed is late, and is
+// dropped and handed to the stage's error policy as an [*ItemError] with
+// [ErrLate] ([Skip] or [DeadLetter] go on; the default, fail fast, stops the
+// pipeline). Windows without items are not sent. Only [Named], [Buffer],
+// [Skip] and [DeadLetter] apply.
+//
+// A size or slide that is not positive, a slide larger than size, a
+// negative lateness or a nil eventTime fails the pipeline with an error
+// matching ion.ErrInvalidConfig.
+func TimeWindow[T any](in *Stream[T], size, slide, lateness time.Duration, eventTime func(T) time.Time, opts ...Option) *Stream[Window[T]] {
+	src, p, ok := in.take("timewindow")
+	if p == nil {
+		return nil
+	}
+	c := newStageConfig("timewindow", p.nextStage(), opts)
+	out := newStream[Window[T]](p, c.name, c.buffer)
+	switch {
+	case !ok:
+		c.fail(ion.NewConfigError("stream", c.name, "no input"))
+	case size <= 0:
+		c.fail(ion.NewConfigError("stream", c.name+" size", "%v is not positive", size))
+	case slide <= 0 || slide > size:
+		c.fail(ion.NewConfigError("stream", c.name+" slide", "%v is not in (0, size]", slide))
+	case lateness < 0:
+		c.fail(ion.NewConfigError("stream", c.name+" lateness", "%v is negative", lateness))
+	case eventTime == nil:
+		c.fail(ion.NewConfigError("stream", c.name+" eventTime", "nil function"))
+	}
+	p.start(func(ctx context.Context) error {
+		defer close(out.ch)
+		if c.err != nil {
+			return c.err
+		}
+		var (
+			open      []Window[T] // by Start, ascending
+			watermark time.Time   // zero until the first item
+			seen      bool
+		)
+		for {
+			v, ok := recv(ctx, src)
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				for _, w := range open {
+					if !send(ctx, out.ch, w) {
+						return nil
+					}
+				}
+				return nil
+			}
+			t := eventTime(v)
+			// The windows of t start at the multiples of slide in (t-size, t].
+			first := t.Add(-size).Truncate(slide).Add(slide)
+			added := false
+			for start := first; !start.After(t); start = start.Add(slide) {
+				end := start.Add(size)
+				if seen && !end.After(watermark) {
+					continue // closed
+				}
+				i, found := slices.BinarySearchFunc(open, start, func(w Window[T], s time.Time) int { return w.Start.Compare(s) })
+				if !found {
+					open = slices.Insert(open, i, Window[T]{Start: start, End: end})
+				}
+				open[i].Items = append(open[i].Items, v)
+				added = true
+			}
+			if !added {
+				if err := c.handle(ctx, v, ErrLate); err != nil {
+					return err
+				}
+				continue
+			}
+			if wm := t.Add(-lateness); !seen || wm.After(watermark) {
+				watermark, seen = wm, true
+			}
+			for len(open) > 0 && !open[0].End.After(watermark) {
+				w := open[0]
+				open = slices.Delete(open, 0, 1)
+				if !send(ctx, out.ch, w) {
+					return nil
+				}
+			}
+		}
+	})
+	return out
+}
