@@ -147,6 +147,46 @@ func ExampleWithFailureRate() {
 	// failure → open
 }
 
+// A trip rule of your own over the counts of the current generation, as
+// gobreaker's ReadyToTrip: at least 3 requests, 60% of them failures.
+func ExampleWithTripFunc() {
+	cb := breaker.New("search", breaker.WithTripFunc(func(c breaker.Counts) bool {
+		return c.Requests >= 3 && float64(c.Failures)/float64(c.Requests) >= 0.6
+	}))
+	for _, o := range []policy.Outcome{policy.Failure, policy.Success, policy.Failure} {
+		t, _ := cb.Allow()
+		t.Done(o)
+	}
+	c := cb.Snapshot().Counts // the open generation's: it starts empty
+	fmt.Println(cb.State(), c.Requests, c.Failures, c.ConsecutiveFailures)
+	// Output:
+	// open 0 0 0
+}
+
+// Trip on a burst: 3 failures within a minute, whatever succeeds between
+// them.
+func ExampleWithFailuresWithin() {
+	cb := breaker.New("mail", breaker.WithFailuresWithin(3, time.Minute))
+	for _, o := range []policy.Outcome{policy.Failure, policy.Success, policy.Failure, policy.Success, policy.Failure} {
+		t, _ := cb.Allow()
+		t.Done(o)
+		fmt.Println(o, "→", cb.State())
+	}
+	// Output:
+	// failure → closed
+	// success → closed
+	// failure → closed
+	// success → closed
+	// failure → open
+}
+
+// One probe at a time, gobreaker's default: the success threshold follows.
+func ExampleWithHalfOpenMaxCalls() {
+	cb := breaker.New("db", breaker.WithHalfOpenMaxCalls(1))
+	fmt.Println(cb.Err())
+	// Output: <nil>
+}
+
 func ExampleBreaker_Snapshot() {
 	cb := breaker.New("cache")
 	for _, o := range []policy.Outcome{policy.Success, policy.Success, policy.Failure, policy.Ignored} {
@@ -154,9 +194,11 @@ func ExampleBreaker_Snapshot() {
 		t.Done(o)
 	}
 	s := cb.Snapshot()
-	fmt.Println(s.State, s.Successes, s.Failures, s.Ignored, s.Counts.ConsecutiveFailures, s.IsHealthy())
+	fmt.Println(s.State, s.Successes, s.Failures, s.Ignored, s.IsHealthy())
+	fmt.Printf("%+v\n", s.Counts)
 	fmt.Printf("failure rate %.2f\n", s.FailureRate)
 	// Output:
-	// closed 2 1 1 1 false
+	// closed 2 1 1 false
+	// {Requests:3 Successes:2 Failures:1 ConsecutiveSuccesses:0 ConsecutiveFailures:1}
 	// failure rate 0.33
 }
