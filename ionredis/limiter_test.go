@@ -23,7 +23,7 @@ var hourly5 = ionredis.Window{Rate: limit.PerHour(5), Burst: 5} // 720s per toke
 func TestLimiter_burstThenRefuse(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
-		lim := ionredis.NewLimiter(tg.client(t), uniq(t), hourly5)
+		lim := ionredis.NewLimiter(tg.client(t), uniq(t), hourly5, roomy)
 		require.NoError(t, lim.Err())
 		for i := range 5 {
 			res, err := lim.Allow(ctx, "alice")
@@ -55,7 +55,7 @@ func TestLimiter_keyExpiresWhenFull(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
 		c := tg.client(t)
-		lim := ionredis.NewLimiter(c, uniq(t), hourly5)
+		lim := ionredis.NewLimiter(c, uniq(t), hourly5, roomy)
 		_, err := lim.AllowN(ctx, "k", 2)
 		require.NoError(t, err)
 		key := lim.KeysOf("k")[0]
@@ -76,7 +76,7 @@ func TestLimiter_multiWindowAllOrNothing(t *testing.T) {
 		c := tg.client(t)
 		lim := ionredis.NewLimiter(c, uniq(t),
 			ionredis.Window{Rate: limit.PerHour(3), Burst: 3, Name: "short"},
-			ionredis.WithWindow(ionredis.Window{Rate: limit.PerHour(1), Burst: 5, Name: "long"}))
+			ionredis.WithWindow(ionredis.Window{Rate: limit.PerHour(1), Burst: 5, Name: "long"}), roomy)
 		keys := lim.KeysOf("u")
 		require.Len(t, keys, 2)
 		_, err := lim.AllowN(ctx, "u", 2)
@@ -120,7 +120,7 @@ func TestLimiter_hashTagsOneSlotPerSubject(t *testing.T) {
 	defer c.Close()
 	lim := ionredis.NewLimiter(c, uniq(t), hourly5,
 		ionredis.WithWindow(ionredis.Window{Rate: limit.PerSecond(10), Burst: 10}),
-		ionredis.WithWindow(ionredis.Window{Rate: limit.PerMinute(100), Burst: 100}))
+		ionredis.WithWindow(ionredis.Window{Rate: limit.PerMinute(100), Burst: 100}), roomy)
 	slots := map[int64]bool{}
 	for _, subject := range []string{"alice", "bob", "{}", "{x}", "a}b{c", "tenant-42", "{{{", "}}}"} {
 		keys := lim.KeysOf(subject)
@@ -142,7 +142,7 @@ func TestLimiter_hashTagsOneSlotPerSubject(t *testing.T) {
 func TestLimiter_waitWithinDeadline(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
-		lim := ionredis.NewLimiter(tg.client(t), uniq(t), ionredis.Window{Rate: limit.PerSecond(50), Burst: 1})
+		lim := ionredis.NewLimiter(tg.client(t), uniq(t), ionredis.Window{Rate: limit.PerSecond(50), Burst: 1}, roomy)
 		require.NoError(t, lim.Wait(ctx, "w"))
 		// The next token comes in ~20ms: a wait that fits succeeds.
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -152,7 +152,7 @@ func TestLimiter_waitWithinDeadline(t *testing.T) {
 		assert.Greater(t, time.Since(start), 5*time.Millisecond, "Wait waited for the token")
 
 		// A wait that cannot fit the deadline fails at once, reserving nothing.
-		slow := ionredis.NewLimiter(tg.client(t), uniq(t), hourly5)
+		slow := ionredis.NewLimiter(tg.client(t), uniq(t), hourly5, roomy)
 		_, err := slow.AllowN(ctx, "w", 5)
 		require.NoError(t, err)
 		c := tg.client(t)
@@ -196,7 +196,7 @@ func TestLimiter_cancelledWaitKeepsNoToken(t *testing.T) {
 		ctx := context.Background()
 		c := tg.client(t)
 		m := signalMetrics{observe.NewRecorder(), make(chan struct{}, 1)}
-		lim := ionredis.NewLimiter(c, uniq(t), ionredis.Window{Rate: limit.PerMinute(1), Burst: 2}, ionredis.WithMetrics(m))
+		lim := ionredis.NewLimiter(c, uniq(t), ionredis.Window{Rate: limit.PerMinute(1), Burst: 2}, ionredis.WithMetrics(m), roomy)
 		_, err := lim.AllowN(ctx, "x", 2)
 		require.NoError(t, err)
 		<-m.granted
@@ -218,7 +218,7 @@ func TestLimiter_cancelledWaitKeepsNoToken(t *testing.T) {
 func TestLimiter_policyUnchanged(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
-		lim := ionredis.NewLimiter(tg.client(t), uniq(t), ionredis.Window{Rate: limit.PerHour(2), Burst: 2})
+		lim := ionredis.NewLimiter(tg.client(t), uniq(t), ionredis.Window{Rate: limit.PerHour(2), Burst: 2}, roomy)
 		p := limit.Policy[int](lim)
 		calls := 0
 		fn := func(context.Context) (int, error) { calls++; return calls, nil }
@@ -324,7 +324,7 @@ func TestLimiter_fractionalIntervalExact(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
 		// 3 per hour: T = 1,200,000,000 µs; 1/7 per second: a fraction.
-		lim := ionredis.NewLimiter(tg.client(t), uniq(t), ionredis.Window{Rate: limit.Per(1, 7*time.Hour) * 3, Burst: 7})
+		lim := ionredis.NewLimiter(tg.client(t), uniq(t), ionredis.Window{Rate: limit.Per(1, 7*time.Hour) * 3, Burst: 7}, roomy)
 		for i := range 7 {
 			res, err := lim.Allow(ctx, "f")
 			require.NoError(t, err)

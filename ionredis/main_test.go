@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/ionkit/ion/ionredis"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
@@ -250,3 +251,7 @@ func uniq(t testing.TB) string {
 }
 
 func newMini(t testing.TB) *miniredis.Miniredis { return miniredis.RunT(t) }
+
+// roomy is the backend timeout of tests that are not about timeouts: the
+// 50ms default is tight for cold connections under -race on a busy machine.
+var roomy = ionredis.WithTimeout(5 * time.Second)

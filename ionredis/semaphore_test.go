@@ -20,7 +20,7 @@ import (
 func TestSemaphore_capacityTokensRelease(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
-		s := ionredis.NewSemaphore(tg.client(t), uniq(t), 3)
+		s := ionredis.NewSemaphore(tg.client(t), uniq(t), 3, roomy)
 		require.NoError(t, s.Err())
 		var leases []*ionredis.Lease
 		last := int64(0)
@@ -54,7 +54,7 @@ func TestSemaphore_crashedHolderPermitReturnsAfterTTL(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
 		ttl := 300 * time.Millisecond
-		s := ionredis.NewSemaphore(tg.client(t), uniq(t), 1, ionredis.WithTTL(ttl))
+		s := ionredis.NewSemaphore(tg.client(t), uniq(t), 1, ionredis.WithTTL(ttl), roomy)
 		l, err := s.TryAcquire(ctx)
 		require.NoError(t, err)
 		l.Abandon() // the holder crashes: no renewal, no release
@@ -85,11 +85,11 @@ func TestSemaphore_renewedWhileHeld(t *testing.T) {
 			t.Skip("miniredis's clock is the wall clock here; the real servers cover renewal")
 		}
 		ctx := context.Background()
-		ttl := 60 * time.Millisecond
+		ttl := 200 * time.Millisecond
 		s := ionredis.NewSemaphore(tg.client(t), uniq(t), 1, ionredis.WithTTL(ttl), ionredis.WithTimeout(time.Second))
 		l, err := s.TryAcquire(ctx)
 		require.NoError(t, err)
-		deadline := time.Now().Add(5 * ttl)
+		deadline := time.Now().Add(4 * ttl)
 		for time.Now().Before(deadline) {
 			_, err := s.TryAcquire(ctx)
 			require.ErrorIs(t, err, ionredis.ErrFull, "the held lease is renewed past its TTL")
@@ -124,7 +124,7 @@ func TestSemaphore_lostLeaseCancelsCall(t *testing.T) {
 func TestSemaphore_policyBulkhead(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		ctx := context.Background()
-		s := ionredis.NewSemaphore(tg.client(t), uniq(t), 2)
+		s := ionredis.NewSemaphore(tg.client(t), uniq(t), 2, roomy)
 		bulkhead := ionredis.Policy[int](s)
 		in := make(chan struct{})
 		out := make(chan struct{})
@@ -136,7 +136,10 @@ func TestSemaphore_policyBulkhead(t *testing.T) {
 					<-out
 					return 1, nil
 				})
-				assert.NoError(t, err)
+				if err != nil {
+					t.Error(err)
+					in <- struct{}{} // let the test end
+				}
 			})
 		}
 		<-in
