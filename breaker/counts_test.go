@@ -213,3 +213,50 @@ func TestTripFunc(t *testing.T) {
 	assert.Equal(t, []breaker.Counts{counts(1, 1, 0, 1), counts(2, 2, 0, 1)}, seen,
 		"called after each failure, with that failure counted")
 }
+
+// TestSuccessCountWrapsIntoTheTotals drives a generation's success count
+// across the 2^31 that its result word holds, on the lock-free path and on
+// the paths that hold the breaker's lock (a rate rule, a half-open probe):
+// the carry loses nothing, the run goes on, and a generation that retires
+// after the wrap hands all its successes to the totals.
+func TestSuccessCountWrapsIntoTheTotals(t *testing.T) {
+	const wrap = int64(1) << 31
+	for _, tc := range []struct {
+		name string
+		opts []breaker.Option
+	}{
+		{"consecutive", nil},
+		{"failure rate", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithCountWindow(10, 10)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cb := breaker.New("w", tc.opts...)
+			breaker.SetGenerationSuccesses(cb, wrap-2)
+			for range 3 {
+				tk, err := cb.Allow()
+				require.NoError(t, err)
+				tk.Done(policy.Success)
+			}
+			s := cb.Snapshot()
+			assert.Equal(t, wrap+1, s.Counts.Successes, "the count carries past 2^31")
+			assert.Equal(t, wrap+1, s.Successes)
+			assert.Equal(t, int64(3), s.Counts.ConsecutiveSuccesses)
+			cb.Trip()
+			s = cb.Snapshot()
+			assert.Zero(t, s.Counts.Successes, "a new generation")
+			assert.Equal(t, wrap+1, s.Successes, "the retired generation's successes, carry included, are in the totals")
+		})
+	}
+	t.Run("half-open probe", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cb := breaker.New("w", breaker.WithConsecutiveFailures(1), breaker.WithSuccessThreshold(3))
+			openThenHalfOpen(t, cb, 1, 30*time.Second)
+			breaker.SetGenerationSuccesses(cb, wrap-1)
+			tk, err := cb.Allow()
+			require.NoError(t, err)
+			tk.Done(policy.Success) // wraps with the breaker's lock held
+			s := cb.Snapshot()
+			assert.Equal(t, breaker.HalfOpen, s.State)
+			assert.Equal(t, wrap, s.Counts.Successes)
+		})
+	})
+}

@@ -25,7 +25,7 @@ type Counts struct {
 // Snapshot is a point-in-time view of a [Breaker], from [Breaker.Snapshot].
 type Snapshot struct {
 	State State     // the state, as State would return it
-	Since time.Time // when the breaker entered State (New's time if it never changed)
+	Since time.Time // when the current generation began: the last transition or Reset (New's time before any)
 
 	// Counts are the results of the current generation, since Since.
 	Counts Counts

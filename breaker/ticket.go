@@ -173,7 +173,11 @@ func (b *Breaker) done(t *Ticket, g *generation, o policy.Outcome) {
 	if o == policy.Success && !b.windowed && t.seq == 0 {
 		// A closed (or disabled) success: its count and the run are all
 		// there is to record.
-		b.success(g)
+		if _, wrapped := b.success(g); wrapped {
+			b.mu.Lock()
+			b.carryLocked(g)
+			b.mu.Unlock()
+		}
 		return
 	}
 	if o > policy.Ignored {
@@ -200,15 +204,17 @@ func (b *Breaker) done(t *Ticket, g *generation, o policy.Outcome) {
 	case g.state == Closed && b.windowed:
 		b.doneWindowed(g, o, slow, now)
 	default:
-		if b.tally(g, o) && o == policy.Failure && g.state == Closed {
-			b.afterFailure(g)
+		if current, run := b.tally(g, o, false); current && o == policy.Failure && g.state == Closed {
+			b.afterFailure(g, run)
 		}
 	}
 }
 
 // success counts a success of generation g: one compare-and-swap on its
-// result word, or, if g has retired, on the late total.
-func (b *Breaker) success(g *generation) {
+// result word, or, if g has retired, on the late total. It reports whether
+// g was current when the success landed, and whether the success count
+// wrapped: the caller must then call carryLocked.
+func (b *Breaker) success(g *generation) (current, wrapped bool) {
 	if in := b.inst; in != nil {
 		in.calls[policy.Success].Add(1)
 	}
@@ -219,52 +225,59 @@ func (b *Breaker) success(g *generation) {
 		// success adds one to both.
 		if w>>runShift-1 < math.MaxInt32-1 && w&succMask != succMask {
 			if g.word.CompareAndSwap(w, w+1<<runShift+1) {
-				return
+				return true, false
 			}
 			w = g.word.Load()
 			continue
 		}
 		if w&retiredBit != 0 {
 			b.lateSuccesses.Add(1)
-			return
+			return false, false
 		}
 		nw, wrapped := successWord(w)
 		if g.word.CompareAndSwap(w, nw) {
-			if wrapped {
-				b.carry(g)
-			}
-			return
+			return true, wrapped
 		}
 		w = g.word.Load()
 	}
 }
 
-// carry moves the 2^31 successes that wrapped g's result word into succHi,
-// or into the totals if g retired meanwhile (see generation).
-func (b *Breaker) carry(g *generation) {
-	b.mu.Lock()
+// carryLocked moves the 2^31 successes that wrapped g's result word into
+// succHi, or into the totals if g retired meanwhile (see generation). It must
+// be called with b.mu held.
+func (b *Breaker) carryLocked(g *generation) {
 	if g.word.Load()&retiredBit != 0 {
 		b.succBase += int64(succMask) + 1
 	} else {
 		g.succHi.Add(int64(succMask) + 1)
 	}
-	b.mu.Unlock()
 }
 
 // tally counts outcome o of generation g in the totals and, while g is
-// current, in g's counts. It reports whether g was current when the result
-// landed.
-func (b *Breaker) tally(g *generation, o policy.Outcome) bool {
+// current, in g's counts; locked says whether the caller holds b.mu. It
+// reports whether g was current when the result landed (for an Ignored
+// outcome, when tally returned: exact only with b.mu held) and, for a
+// failure, the run of g right after it.
+func (b *Breaker) tally(g *generation, o policy.Outcome, locked bool) (current bool, run int32) {
 	switch o {
 	case policy.Success:
-		b.success(g)
-		return g.word.Load()&retiredBit == 0
+		current, wrapped := b.success(g)
+		if wrapped {
+			if !locked {
+				b.mu.Lock()
+			}
+			b.carryLocked(g)
+			if !locked {
+				b.mu.Unlock()
+			}
+		}
+		return current, 0
 	case policy.Ignored:
 		b.ignored.Add(1)
 		if in := b.inst; in != nil {
 			in.calls[policy.Ignored].Add(1)
 		}
-		return g.word.Load()&retiredBit == 0
+		return g.word.Load()&retiredBit == 0, 0
 	}
 	b.failures.Add(1)
 	if in := b.inst; in != nil {
@@ -273,11 +286,12 @@ func (b *Breaker) tally(g *generation, o policy.Outcome) bool {
 	w := g.word.Load()
 	for {
 		if w&retiredBit != 0 {
-			return false
+			return false, 0
 		}
-		if g.word.CompareAndSwap(w, failureWord(w)) {
+		nw := failureWord(w)
+		if g.word.CompareAndSwap(w, nw) {
 			g.failures.Add(1)
-			return true
+			return true, runOf(nw)
 		}
 		w = g.word.Load()
 	}
@@ -285,11 +299,13 @@ func (b *Breaker) tally(g *generation, o policy.Outcome) bool {
 
 // afterFailure applies the closed state's lock-free failure rules (the
 // consecutive failures, the failure burst, the trip function) after a
-// failure counted in g.
-func (b *Breaker) afterFailure(g *generation) {
+// failure counted in g that left g's run at run.
+func (b *Breaker) afterFailure(g *generation, run int32) {
 	switch {
 	case b.threshold > 0:
-		if -runOf(g.word.Load()) >= b.threshold {
+		// Decided on the run this failure made, not on a later reading: a
+		// success that lands after it does not undo the trip it earned.
+		if -run >= b.threshold {
 			b.tripClosed(g)
 		}
 	case b.burstWithin > 0:
@@ -343,7 +359,7 @@ func (b *Breaker) tripClosed(g *generation) {
 // doneWindowed records a closed-state result under a rate rule.
 func (b *Breaker) doneWindowed(g *generation, o policy.Outcome, slow bool, now int64) {
 	if o == policy.Ignored {
-		b.tally(g, o)
+		b.tally(g, o, false)
 		return
 	}
 	if b.timed && now == 0 {
@@ -352,13 +368,14 @@ func (b *Breaker) doneWindowed(g *generation, o policy.Outcome, slow bool, now i
 	b.mu.Lock()
 	// With mu held the generation cannot retire, so tally's answer holds
 	// until the unlock.
-	if !b.tally(g, o) {
+	current, run := b.tally(g, o, true)
+	if !current {
 		b.mu.Unlock()
 		return
 	}
 	failed := o == policy.Failure
 	b.win.record(now, failed, slow)
-	trip := failed && b.threshold > 0 && -runOf(g.word.Load()) >= b.threshold
+	trip := failed && b.threshold > 0 && -run >= b.threshold
 	if !trip && b.win.calls >= b.win.minCalls {
 		fr, sr := b.win.rates()
 		trip = b.failureRate > 0 && fr >= b.failureRate || b.slowRate > 0 && sr >= b.slowRate
@@ -388,7 +405,7 @@ func (b *Breaker) doneWindowed(g *generation, o policy.Outcome, slow bool, now i
 // doneProbe records the result of a half-open probe.
 func (b *Breaker) doneProbe(t *Ticket, g *generation, o policy.Outcome) {
 	b.mu.Lock()
-	current := b.tally(g, o)
+	current, _ := b.tally(g, o, true)
 	if !current || int(t.slot) >= len(b.probes) || b.probes[t.slot] != t.seq {
 		// Stale, or a copy of a ticket already done: the slot is not its.
 		b.mu.Unlock()
