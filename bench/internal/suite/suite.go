@@ -43,6 +43,7 @@ var Peers = []Peer{
 	{"singleflight", "golang.org/x/sync", "singleflight.Group"},
 	{"errgroup", "golang.org/x/sync", "errgroup.Group with SetLimit"},
 	{"conc", "github.com/sourcegraph/conc", "pool.ResultContextPool"},
+	{"redisrate", "github.com/go-redis/redis_rate/v10", "redis_rate.Limiter (GCRA on Redis)"},
 }
 
 // IsPeer reports whether name is a known peer implementation name.
