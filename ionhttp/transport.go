@@ -241,7 +241,7 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	if linked {
 		stop = context.AfterFunc(pctx, func() { cancel(context.Cause(pctx)) })
 	}
-	resp, err := c.t.base.RoundTrip(r.WithContext(actx))
+	resp, err := c.t.base.RoundTrip(r.WithContext(&attemptCtx{Context: actx, values: pctx}))
 	if linked && !stop() {
 		// The pipeline's ctx ended (a timeout, a hedge won) while the
 		// headers arrived: the attempt is cut.
@@ -400,4 +400,22 @@ func callOf(resp *http.Response) (*call, bool) {
 	}
 	c, ok := resp.Request.Context().Value(callKey{}).(*call)
 	return c, ok
+}
+
+// attemptCtx is the ctx an attempt is sent with: it ends like actx (with the
+// request's ctx, or when the body is done), and it sees the values of the
+// pipeline's ctx as well, so the base transport reads what the policies put
+// there (policy.Attempt, a tracing span). actx is asked first: that keeps
+// the context package's own lookups (its cancellation parent) on actx, so
+// ctxs derived from this one need no goroutine.
+type attemptCtx struct {
+	context.Context                 // actx
+	values          context.Context // the pipeline's ctx
+}
+
+func (a *attemptCtx) Value(key any) any {
+	if v := a.Context.Value(key); v != nil {
+		return v
+	}
+	return a.values.Value(key)
 }

@@ -628,3 +628,19 @@ func FuzzRetryAfter(f *testing.F) {
 }
 
 var _ = errors.New
+
+func TestTransportAttemptSeesPipelineValues(t *testing.T) {
+	var attempts []int
+	base := roundTripper(func(r *http.Request) (*http.Response, error) {
+		attempts = append(attempts, policy.Attempt(r.Context()))
+		if len(attempts) < 3 {
+			return respond(r, 503, nil, ""), nil
+		}
+		return respond(r, 200, nil, ""), nil
+	})
+	c := ionhttp.NewClient(base, ionhttp.WithRetry(noWait))
+	resp, err := c.Get("http://api.test/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, []int{1, 2, 3}, attempts, "the base transport sees the attempt number")
+}
