@@ -216,4 +216,3 @@ func BenchmarkRedisTwoWindows(b *testing.B) {
 	benchRedisAddr = redisServer(b)
 	redisTwoWindows.run(b)
 }
-
