@@ -529,6 +529,8 @@ func TestZeroAllocs(t *testing.T) {
 		"count-window": {breaker.WithFailureRate(0.5)},
 		"time-window":  {breaker.WithTimeWindow(time.Minute, 60, 10), breaker.WithSlowCalls(time.Second, 0.5)},
 		"metrics":      {breaker.WithMetrics(observe.NewRecorder())},
+		"burst":        {breaker.WithFailuresWithin(5, time.Nanosecond)}, // never trips here
+		"trip func":    {breaker.WithTripFunc(func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 5 })},
 	} {
 		cb := breaker.New(name, opts...)
 		p := breaker.Policy[int](cb)
