@@ -582,7 +582,7 @@ func TestSeedSemaphoreLostWakeup(t *testing.T) {
 							}
 						}
 						if i%3 == 0 {
-							runtime.Gosched()
+							runtime.Gosched() // not synchronization: a yield while holding permits varies the interleavings
 						}
 						inUse.Add(-n)
 						s.Release(n)
