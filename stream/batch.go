@@ -34,6 +34,7 @@ func Batch[T any](in *Stream[T], size int, maxWait time.Duration, opts ...Option
 		if c.err != nil {
 			return c.err
 		}
+		w := writer[[]T]{s: out}
 		var (
 			batch   []T
 			timer   *time.Timer
@@ -44,40 +45,48 @@ func Batch[T any](in *Stream[T], size int, maxWait time.Duration, opts ...Option
 				timer.Stop()
 			}
 		}()
-		flush := func() bool {
+		// end adds the pending batch to the output.
+		end := func() bool {
 			if expired != nil {
 				timer.Stop()
 				expired = nil
 			}
 			b := batch
 			batch = nil
-			return len(b) == 0 || send(ctx, out.ch, b)
+			return len(b) == 0 || w.add(ctx, b)
 		}
 		for {
 			select {
-			case v, ok := <-src:
+			case chunk, ok := <-src.ch:
 				if !ok {
-					flush()
+					end()
+					w.flush(ctx)
 					return nil
 				}
-				if batch == nil {
-					batch = make([]T, 0, size)
-					if maxWait > 0 {
-						if timer == nil {
-							timer = time.NewTimer(maxWait)
-						} else {
-							timer.Reset(maxWait)
+				for _, v := range chunk {
+					if batch == nil {
+						batch = make([]T, 0, size)
+						if maxWait > 0 {
+							if timer == nil {
+								timer = time.NewTimer(maxWait)
+							} else {
+								timer.Reset(maxWait)
+							}
+							expired = timer.C
 						}
-						expired = timer.C
+					}
+					batch = append(batch, v)
+					if len(batch) == size && !end() {
+						return nil
 					}
 				}
-				batch = append(batch, v)
-				if len(batch) == size && !flush() {
+				src.put(chunk)
+				if !w.flush(ctx) {
 					return nil
 				}
 			case <-expired:
 				expired = nil
-				if !flush() {
+				if !end() || !w.flush(ctx) {
 					return nil
 				}
 			case <-ctx.Done():
@@ -117,31 +126,41 @@ func CountWindow[T any](in *Stream[T], size, slide int, opts ...Option) *Stream[
 		}
 		// open holds the windows started and not yet full, oldest first.
 		var open [][]T
-		for n := 0; ; n++ {
-			v, ok := recv(ctx, src)
+		w := writer[[]T]{s: out}
+		n := 0
+		for {
+			chunk, ok := recv(ctx, src.ch)
 			if !ok {
 				if ctx.Err() != nil {
 					return nil
 				}
-				for _, w := range open {
-					if !send(ctx, out.ch, w) {
+				for _, win := range open {
+					if !w.add(ctx, win) {
 						return nil
 					}
 				}
+				w.flush(ctx)
 				return nil
 			}
-			if n%slide == 0 {
-				open = append(open, make([]T, 0, size))
-			}
-			for i := range open {
-				open[i] = append(open[i], v)
-			}
-			if len(open) > 0 && len(open[0]) == size {
-				w := open[0]
-				open = slices.Delete(open, 0, 1)
-				if !send(ctx, out.ch, w) {
-					return nil
+			for _, v := range chunk {
+				if n%slide == 0 {
+					open = append(open, make([]T, 0, size))
 				}
+				n++
+				for i := range open {
+					open[i] = append(open[i], v)
+				}
+				if len(open) > 0 && len(open[0]) == size {
+					win := open[0]
+					open = slices.Delete(open, 0, 1)
+					if !w.add(ctx, win) {
+						return nil
+					}
+				}
+			}
+			src.put(chunk)
+			if !w.flush(ctx) {
+				return nil
 			}
 		}
 	})
@@ -203,50 +222,58 @@ func TimeWindow[T any](in *Stream[T], size, slide, lateness time.Duration, event
 			watermark time.Time   // zero until the first item
 			seen      bool
 		)
+		w := writer[Window[T]]{s: out}
 		for {
-			v, ok := recv(ctx, src)
+			chunk, ok := recv(ctx, src.ch)
 			if !ok {
 				if ctx.Err() != nil {
 					return nil
 				}
-				for _, w := range open {
-					if !send(ctx, out.ch, w) {
+				for _, win := range open {
+					if !w.add(ctx, win) {
 						return nil
 					}
 				}
+				w.flush(ctx)
 				return nil
 			}
-			t := eventTime(v)
-			// The windows of t start at the multiples of slide in (t-size, t].
-			first := t.Add(-size).Truncate(slide).Add(slide)
-			added := false
-			for start := first; !start.After(t); start = start.Add(slide) {
-				end := start.Add(size)
-				if seen && !end.After(watermark) {
-					continue // closed
+			for _, v := range chunk {
+				t := eventTime(v)
+				// The windows of t start at the multiples of slide in (t-size, t].
+				first := t.Add(-size).Truncate(slide).Add(slide)
+				added := false
+				for start := first; !start.After(t); start = start.Add(slide) {
+					end := start.Add(size)
+					if seen && !end.After(watermark) {
+						continue // closed
+					}
+					i, found := slices.BinarySearchFunc(open, start, func(w Window[T], s time.Time) int { return w.Start.Compare(s) })
+					if !found {
+						open = slices.Insert(open, i, Window[T]{Start: start, End: end})
+					}
+					open[i].Items = append(open[i].Items, v)
+					added = true
 				}
-				i, found := slices.BinarySearchFunc(open, start, func(w Window[T], s time.Time) int { return w.Start.Compare(s) })
-				if !found {
-					open = slices.Insert(open, i, Window[T]{Start: start, End: end})
+				if !added {
+					if err := c.handle(ctx, v, ErrLate); err != nil {
+						return err
+					}
+					continue
 				}
-				open[i].Items = append(open[i].Items, v)
-				added = true
+				if wm := t.Add(-lateness); !seen || wm.After(watermark) {
+					watermark, seen = wm, true
+				}
+				for len(open) > 0 && !open[0].End.After(watermark) {
+					win := open[0]
+					open = slices.Delete(open, 0, 1)
+					if !w.add(ctx, win) {
+						return nil
+					}
+				}
 			}
-			if !added {
-				if err := c.handle(ctx, v, ErrLate); err != nil {
-					return err
-				}
-				continue
-			}
-			if wm := t.Add(-lateness); !seen || wm.After(watermark) {
-				watermark, seen = wm, true
-			}
-			for len(open) > 0 && !open[0].End.After(watermark) {
-				w := open[0]
-				open = slices.Delete(open, 0, 1)
-				if !send(ctx, out.ch, w) {
-					return nil
-				}
+			src.put(chunk)
+			if !w.flush(ctx) {
+				return nil
 			}
 		}
 	})

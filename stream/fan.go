@@ -25,7 +25,7 @@ func Merge[T any](ins []*Stream[T], opts ...Option) *Stream[T] {
 	}
 	c := newStageConfig("merge", p.nextStage(), opts)
 	out := newStream[T](p, c.name, c.buffer)
-	var srcs []<-chan T
+	var srcs []*Stream[T]
 	for i, in := range ins {
 		src, ip, ok := in.take(c.name)
 		switch {
@@ -47,8 +47,10 @@ func Merge[T any](ins []*Stream[T], opts ...Option) *Stream[T] {
 		p.start(func(ctx context.Context) error {
 			defer live.Done()
 			for {
-				v, ok := recv(ctx, src)
-				if !ok || !send(ctx, out.ch, v) {
+				// Chunks pass through whole; the consumer hands them back
+				// to out, which reuses those of its own chunk size.
+				chunk, ok := recv(ctx, src.ch)
+				if !ok || !send(ctx, out.ch, chunk) {
 					return nil
 				}
 			}
@@ -94,15 +96,19 @@ func Tee[T any](in *Stream[T], n int, opts ...Option) []*Stream[T] {
 			return c.err
 		}
 		for {
-			v, ok := recv(ctx, src)
+			chunk, ok := recv(ctx, src.ch)
 			if !ok {
 				return nil
 			}
+			// Each output gets its own copy of the chunk: its consumer may
+			// reuse the chunk's memory.
 			for _, o := range outs {
-				if !send(ctx, o.ch, v) {
+				cp := append(o.get(), chunk...)
+				if !o.sendAll(ctx, cp) {
 					return nil
 				}
 			}
+			src.put(chunk)
 		}
 	})
 	return outs

@@ -10,9 +10,11 @@ import (
 	"github.com/ionkit/ion/policy"
 )
 
-// From returns a stream of the items of seq, read on a goroutine of p. The
-// iteration stops early (seq's yield returns false) when p stops. A nil p
-// or seq makes the pipeline fail with an error matching ion.ErrInvalidConfig.
+// From returns a stream of the items of seq. The iteration runs on a
+// goroutine of p and stops early (seq's yield returns false) when p stops.
+// Each item is passed on as soon as it is yielded, in a chunk with the
+// items yielded since the next stage last took one. A nil p or seq makes
+// the pipeline fail with an error matching ion.ErrInvalidConfig.
 func From[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) *Stream[T] {
 	if p == nil || p.cancel == nil {
 		return nil
@@ -22,24 +24,29 @@ func From[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) *Stream[T] {
 	if seq == nil {
 		c.fail(ion.NewConfigError("stream", c.name, "nil iter.Seq"))
 	}
+	if c.err != nil {
+		p.start(func(context.Context) error { close(out.ch); return c.err })
+		return out
+	}
+	// The iterator may block between items, so it runs apart from the
+	// chunker, which never holds an item back to fill a chunk.
+	items := make(chan T, out.k)
 	p.start(func(ctx context.Context) error {
-		defer close(out.ch)
-		if c.err != nil {
-			return c.err
-		}
+		defer close(items)
 		for v := range seq {
-			if !send(ctx, out.ch, v) {
+			if !sendOne(ctx, items, v) {
 				return nil
 			}
 		}
 		return nil
 	})
+	p.start(func(ctx context.Context) error { return chunk(ctx, items, out) })
 	return out
 }
 
 // FromChan returns a stream of the items received from ch until ch is
-// closed or p stops. A nil ch makes the pipeline fail with an error
-// matching ion.ErrInvalidConfig.
+// closed or p stops, passed on as [From] does. A nil ch makes the pipeline
+// fail with an error matching ion.ErrInvalidConfig.
 func FromChan[T any](p *Pipeline, ch <-chan T, opts ...Option) *Stream[T] {
 	if p == nil || p.cancel == nil {
 		return nil
@@ -50,18 +57,41 @@ func FromChan[T any](p *Pipeline, ch <-chan T, opts ...Option) *Stream[T] {
 		c.fail(ion.NewConfigError("stream", c.name, "nil channel"))
 	}
 	p.start(func(ctx context.Context) error {
-		defer close(out.ch)
 		if c.err != nil {
+			close(out.ch)
 			return c.err
 		}
-		for {
-			v, ok := recv(ctx, ch)
-			if !ok || !send(ctx, out.ch, v) {
-				return nil
-			}
-		}
+		return chunk(ctx, ch, out)
 	})
 	return out
+}
+
+// chunk moves the items of ch to out: it waits for one, takes those that
+// are ready behind it (up to a chunk) without waiting, and sends them.
+func chunk[T any](ctx context.Context, ch <-chan T, out *Stream[T]) error {
+	defer close(out.ch)
+	for {
+		v, ok := recvOne(ctx, ch)
+		if !ok {
+			return nil
+		}
+		buf := append(out.get(), v)
+	more:
+		for len(buf) < out.k {
+			select {
+			case v, ok := <-ch:
+				if !ok {
+					break more
+				}
+				buf = append(buf, v)
+			default:
+				break more
+			}
+		}
+		if !send(ctx, out.ch, buf) {
+			return nil
+		}
+	}
 }
 
 // Map returns a stream of fn applied to each item of in. fn runs with the
@@ -151,17 +181,28 @@ type result[T any] struct {
 	isMany bool // many is emitted instead of one
 }
 
-// emit sends r's items on out; false means the ctx ended.
-func (r result[T]) emit(ctx context.Context, out chan<- T) bool {
+// addTo adds r's items to w; false means the ctx ended.
+func (r result[T]) addTo(ctx context.Context, w *writer[T]) bool {
 	if r.isMany {
 		for _, v := range r.many {
-			if !send(ctx, out, v) {
+			if !w.add(ctx, v) {
 				return false
 			}
 		}
 		return true
 	}
-	return !r.keep || send(ctx, out, r.one)
+	return !r.keep || w.add(ctx, r.one)
+}
+
+// appendTo appends r's items to out.
+func (r result[T]) appendTo(out []T) []T {
+	if r.isMany {
+		return append(out, r.many...)
+	}
+	if r.keep {
+		return append(out, r.one)
+	}
+	return out
 }
 
 // call runs fn on v, turning a panic or runtime.Goexit into an
@@ -198,134 +239,162 @@ func process[In, Out any](in *Stream[In], kind string, fn func(context.Context, 
 	case !ok:
 		c.fail(ion.NewConfigError("stream", c.name, "no input"))
 	}
-	if c.err != nil {
-		p.start(func(context.Context) error { close(out.ch); return c.err })
-		return out
-	}
 	switch {
+	case c.err != nil:
+		p.start(func(context.Context) error { close(out.ch); return c.err })
 	case c.concurrency == 1:
-		p.start(func(ctx context.Context) error {
-			defer close(out.ch)
-			for {
-				v, ok := recv(ctx, src)
-				if !ok {
-					return nil
-				}
-				r, err := call(ctx, fn, v)
-				if err != nil {
-					if err := c.handle(ctx, v, err); err != nil {
-						return err
-					}
-					continue
-				}
-				if !r.emit(ctx, out.ch) {
-					return nil
-				}
-			}
-		})
-	case c.unordered:
-		unordered(p, src, out.ch, fn, &c)
+		p.start(func(ctx context.Context) error { return serial(ctx, src, out, fn, &c) })
 	default:
-		ordered(p, src, out.ch, fn, &c)
+		concurrent(p, src, out, fn, &c)
 	}
 	return out
 }
 
-// unordered runs c.concurrency workers that each take an item, apply fn
-// and send the result; a closer closes out once every worker has ended.
-func unordered[In, Out any](p *Pipeline, src <-chan In, out chan Out, fn func(context.Context, In) (result[Out], error), c *stageConfig) {
+// serial applies fn to the items of src one at a time, sending what it made
+// of each input chunk as one output chunk.
+func serial[In, Out any](ctx context.Context, src *Stream[In], out *Stream[Out], fn func(context.Context, In) (result[Out], error), c *stageConfig) error {
+	defer close(out.ch)
+	w := writer[Out]{s: out}
+	for {
+		chunk, ok := recv(ctx, src.ch)
+		if !ok {
+			return nil
+		}
+		for _, v := range chunk {
+			r, err := call(ctx, fn, v)
+			if err != nil {
+				if err := c.handle(ctx, v, err); err != nil {
+					return err
+				}
+				continue
+			}
+			if !r.addTo(ctx, &w) {
+				return nil
+			}
+		}
+		src.put(chunk)
+		if !w.flush(ctx) {
+			return nil
+		}
+	}
+}
+
+// slot is one piece of an input chunk on its way through a concurrent
+// stage: its items, what the stage made of them, and their errors.
+type slot[In, Out any] struct {
+	items []In
+	out   []Out
+	errs  []failed[In]
+	done  chan struct{} // closed when out and errs are set (ordered stages)
+}
+
+type failed[In any] struct {
+	v   In
+	err error
+}
+
+// concurrent runs a dispatcher that splits each input chunk into up to
+// c.concurrency pieces, so that every worker has items to work on, and
+// c.concurrency workers that apply fn to the pieces. In an ordered stage
+// the dispatcher also queues the pieces in input order, up to c.buffer
+// items ahead, and an emitter sends their results in that order; in an
+// unordered stage each worker sends its results itself.
+func concurrent[In, Out any](p *Pipeline, src *Stream[In], out *Stream[Out], fn func(context.Context, In) (result[Out], error), c *stageConfig) {
+	var queue chan *slot[In, Out] // ordered: pieces in input order, owned by the emitter
+	if !c.unordered {
+		queue = make(chan *slot[In, Out], max(c.buffer/out.k, 1))
+	}
+	work := make(chan *slot[In, Out]) // pieces to work on, closed by the dispatcher
+	p.start(func(ctx context.Context) error {
+		defer close(work)
+		if queue != nil {
+			defer close(queue)
+		}
+		for {
+			chunk, ok := recv(ctx, src.ch)
+			if !ok {
+				return nil
+			}
+			// The pieces are views of the chunk, which the workers read
+			// concurrently, so it is not handed back for reuse.
+			per := (len(chunk) + c.concurrency - 1) / c.concurrency
+			for i := 0; i < len(chunk); i += per {
+				s := &slot[In, Out]{items: chunk[i:min(i+per, len(chunk))]}
+				if queue != nil {
+					s.done = make(chan struct{})
+					if !sendOne(ctx, queue, s) {
+						return nil
+					}
+				}
+				if !sendOne(ctx, work, s) {
+					return nil
+				}
+			}
+		}
+	})
 	var live sync.WaitGroup
 	live.Add(c.concurrency)
 	for range c.concurrency {
 		p.start(func(ctx context.Context) error {
 			defer live.Done()
-			for {
-				v, ok := recv(ctx, src)
-				if !ok {
-					return nil
-				}
-				r, err := call(ctx, fn, v)
-				if err != nil {
-					if err := c.handle(ctx, v, err); err != nil {
-						return err
+			for s := range work {
+				for _, v := range s.items {
+					r, err := call(ctx, fn, v)
+					if err != nil {
+						s.errs = append(s.errs, failed[In]{v, err})
+						continue
 					}
+					s.out = r.appendTo(s.out)
+				}
+				if queue != nil {
+					close(s.done)
 					continue
 				}
-				if !r.emit(ctx, out) {
+				for _, f := range s.errs {
+					if err := c.handle(ctx, f.v, f.err); err != nil {
+						return err
+					}
+				}
+				if !out.sendAll(ctx, s.out) {
 					return nil
 				}
-			}
-		})
-	}
-	p.start(func(context.Context) error {
-		live.Wait()
-		close(out)
-		return nil
-	})
-}
-
-// slot is one item's place in an ordered stage's output queue.
-type slot[In, Out any] struct {
-	v    In
-	r    result[Out]
-	err  error
-	done chan struct{} // closed when r and err are set
-}
-
-// ordered runs a dispatcher that queues a slot per item in input order, up
-// to c.buffer slots ahead of the emitter; c.concurrency workers fill the
-// slots; the emitter sends the results in slot order.
-func ordered[In, Out any](p *Pipeline, src <-chan In, out chan Out, fn func(context.Context, In) (result[Out], error), c *stageConfig) {
-	queue := make(chan *slot[In, Out], max(c.buffer, 1)) // slots in input order, owned by the emitter
-	work := make(chan *slot[In, Out])                    // slots to fill, closed by the dispatcher
-	p.start(func(ctx context.Context) error {
-		defer close(work)
-		defer close(queue)
-		for {
-			v, ok := recv(ctx, src)
-			if !ok {
-				return nil
-			}
-			s := &slot[In, Out]{v: v, done: make(chan struct{})}
-			if !send(ctx, queue, s) || !send(ctx, work, s) {
-				return nil
-			}
-		}
-	})
-	for range c.concurrency {
-		p.start(func(ctx context.Context) error {
-			for s := range work {
-				s.r, s.err = call(ctx, fn, s.v)
-				close(s.done)
 			}
 			return nil
 		})
 	}
+	if queue == nil {
+		p.start(func(context.Context) error {
+			live.Wait()
+			close(out.ch)
+			return nil
+		})
+		return
+	}
 	p.start(func(ctx context.Context) error {
-		defer close(out)
+		defer close(out.ch)
+		drain := func() {
+			// Let the dispatcher and the workers end.
+			for range queue {
+			}
+		}
 		for s := range queue {
 			select {
 			case <-s.done:
 			case <-ctx.Done():
-				// Let the dispatcher and workers end: drain the queue.
-				for range queue {
-				}
+				drain()
 				return nil
 			}
-			if s.err != nil {
-				if err := c.handle(ctx, s.v, s.err); err != nil {
+			for _, f := range s.errs {
+				if err := c.handle(ctx, f.v, f.err); err != nil {
 					// Stop the pipeline before draining, so the dispatcher
 					// stops reading its input.
 					p.fail(err)
-					for range queue {
-					}
+					drain()
 					return nil
 				}
-				continue
 			}
-			if !s.r.emit(ctx, out) {
-				for range queue {
-				}
+			if !out.sendAll(ctx, s.out) {
+				drain()
 				return nil
 			}
 		}

@@ -33,9 +33,14 @@
 // Every stage has a bounded output buffer ([Buffer], 16 items by default)
 // and a bounded concurrency ([Concurrency], 1 by default). A stage blocks
 // when its output buffer is full, so a slow stage slows its producer
-// instead of growing memory: at any time a stage holds at most its
-// concurrency plus its buffer in items, and an ordered stage at most its
-// buffer of results waiting behind a slow one.
+// instead of growing memory. Items travel between stages in chunks of up to
+// min(buffer, 64) items: a stage sends what it made of one input chunk at
+// once and never waits for more input to fill a chunk, so chunks stay
+// single items while the stages keep up and grow only where items queue
+// anyway. A stage therefore holds at most about its buffer twice over (the
+// channel, and the chunk it builds or works on) plus, when concurrent, an
+// ordered queue of its buffer again; the bound does not depend on the
+// length of the input.
 //
 // # Order
 //
@@ -189,26 +194,108 @@ func (p *Pipeline) start(f func(ctx context.Context) error) {
 // of type T that exactly one further stage or sink consumes. A Stream is
 // built by a source ([From], [FromChan]) or a stage and passed to the next
 // stage; it has no methods of its own.
+//
+// Items travel in chunks: a stage sends what it made of one input chunk as
+// one output chunk, of at most min(its buffer, 64) items, and never waits
+// for more input to fill one. When the stages keep up, chunks hold one item;
+// when one falls behind, the items that queue for it travel together, so a
+// busy pipeline pays for a channel hand-off per chunk rather than per item.
 type Stream[T any] struct {
 	p    *Pipeline
-	ch   chan T
+	ch   chan []T // chunks of 1 to k items (more for a FlatMap's)
+	free chan []T // chunks the consumer is done with, for the producer to reuse
+	k    int      // the chunk size
 	name string
 
 	mu       sync.Mutex
 	consumed bool // a stage or sink reads ch
 }
 
+// maxChunk bounds a chunk's items, so that one chunk does not hold a
+// consumer's attention for long.
+const maxChunk = 64
+
 func newStream[T any](p *Pipeline, name string, buffer int) *Stream[T] {
-	s := &Stream[T]{p: p, ch: make(chan T, buffer), name: name}
+	// A buffer of n items is n/k chunks of k: Buffer(16) is one chunk of 16,
+	// Buffer(0) an unbuffered channel of single items.
+	k := min(max(buffer, 1), maxChunk)
+	c := buffer / k
+	s := &Stream[T]{p: p, ch: make(chan []T, c), free: make(chan []T, c+2), k: k, name: name}
 	p.mu.Lock()
 	p.streams = append(p.streams, s)
 	p.mu.Unlock()
 	return s
 }
 
-// take marks s as consumed and returns its channel, or fails the pipeline
-// when s is nil or already consumed.
-func (s *Stream[T]) take(stage string) (<-chan T, *Pipeline, bool) {
+// get returns an empty chunk of capacity k, reused when one is free.
+func (s *Stream[T]) get() []T {
+	select {
+	case c := <-s.free:
+		return c
+	default:
+		return make([]T, 0, s.k)
+	}
+}
+
+// put hands back a chunk that its consumer is done with. Only chunks of
+// capacity k are kept (a FlatMap's larger output is split into pieces
+// whose capacity is their length, so a reused piece never grows into its
+// neighbour).
+func (s *Stream[T]) put(c []T) {
+	if cap(c) != s.k {
+		return
+	}
+	clear(c) // drop references, for the garbage collector
+	select {
+	case s.free <- c[:0]:
+	default:
+	}
+}
+
+// sendAll sends items on s in chunks of at most k; false means the ctx
+// ended.
+func (s *Stream[T]) sendAll(ctx context.Context, items []T) bool {
+	for len(items) > s.k {
+		if !send(ctx, s.ch, items[:s.k:s.k]) {
+			return false
+		}
+		items = items[s.k:]
+	}
+	return len(items) == 0 || send(ctx, s.ch, items)
+}
+
+// writer builds a stage's output chunk by chunk.
+type writer[T any] struct {
+	s   *Stream[T]
+	buf []T
+}
+
+// add appends v to the chunk being built and sends the chunk when it is
+// full; false means the ctx ended.
+func (w *writer[T]) add(ctx context.Context, v T) bool {
+	if w.buf == nil {
+		w.buf = w.s.get()
+	}
+	w.buf = append(w.buf, v)
+	if len(w.buf) >= w.s.k {
+		return w.flush(ctx)
+	}
+	return true
+}
+
+// flush sends the chunk being built, if any; false means the ctx ended.
+func (w *writer[T]) flush(ctx context.Context) bool {
+	if len(w.buf) == 0 {
+		return true
+	}
+	b := w.buf
+	w.buf = nil
+	return send(ctx, w.s.ch, b)
+}
+
+// take marks s as consumed and returns it, or fails the pipeline when s is
+// nil or already consumed.
+func (s *Stream[T]) take(stage string) (*Stream[T], *Pipeline, bool) {
 	if s == nil || s.p == nil {
 		return nil, nil, false
 	}
@@ -220,7 +307,7 @@ func (s *Stream[T]) take(stage string) (<-chan T, *Pipeline, bool) {
 		s.p.fail(ion.NewConfigError("stream", stage, "stream %q is already consumed (use Tee to fan out)", s.name))
 		return nil, s.p, false
 	}
-	return s.ch, s.p, true
+	return s, s.p, true
 }
 
 // drainIfUnconsumed starts a stage that discards s's items if nothing
@@ -262,11 +349,18 @@ func (e *ItemError) Unwrap() error { return e.Err }
 // belongs to had closed (see [TimeWindow]).
 var ErrLate = errors.New("stream: late item")
 
-// send sends v on ch unless ctx ends first. It tries a send that does not
-// block before it waits on both: a select on two channels locks both, and
-// every stage shares the ctx's channel, so the fast path keeps the stages
-// from contending on it.
-func send[T any](ctx context.Context, ch chan<- T, v T) bool {
+// send sends the chunk v on ch unless ctx ends first. It tries a send that
+// does not block before it waits on both: a select on two channels locks
+// both, and every stage shares the ctx's channel.
+func send[T any](ctx context.Context, ch chan<- []T, v []T) bool { return sendOne(ctx, ch, v) }
+
+// recv receives a chunk from ch unless ctx ends first; ok is false when ch
+// is closed or ctx ended.
+func recv[T any](ctx context.Context, ch <-chan []T) ([]T, bool) { return recvOne(ctx, ch) }
+
+// sendOne sends v on ch unless ctx ends first, trying without blocking
+// first.
+func sendOne[T any](ctx context.Context, ch chan<- T, v T) bool {
 	if ctx.Err() != nil {
 		return false
 	}
@@ -283,9 +377,9 @@ func send[T any](ctx context.Context, ch chan<- T, v T) bool {
 	}
 }
 
-// recv receives from ch unless ctx ends first; ok is false when ch is
-// closed or ctx ended. Like send, it tries first without blocking.
-func recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool) {
+// recvOne receives from ch unless ctx ends first; ok is false when ch is
+// closed or ctx ended. Like sendOne, it tries first without blocking.
+func recvOne[T any](ctx context.Context, ch <-chan T) (v T, ok bool) {
 	if ctx.Err() != nil {
 		return v, false
 	}

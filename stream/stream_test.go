@@ -123,10 +123,15 @@ func TestBackpressureBoundsItemsInFlight(t *testing.T) {
 			return nil
 		})
 		require.NoError(t, p.Wait())
-		// Between the source's yield and the sink: the source's buffer, the
-		// item the dispatcher holds, the ordered queue (buf) and the items
-		// the workers hold (conc), the output buffer, and the sink's item.
-		bound := int64(buf + 1 + buf + conc + buf + 1 + 1)
+		// Between the source's yield and the sink, with chunks of k = buf
+		// items: the source's item channel (k) and the item its iterator
+		// holds (1), the chunk its chunker builds (k) and its output
+		// channel (buf); the map's dispatcher chunk (k), ordered queue
+		// (buf), the pieces its workers hold (at most k in all), the slot
+		// its emitter holds (k) and its output channel (buf); the sink's
+		// chunk (k).
+		const k = buf
+		bound := int64(k + 1 + k + buf + k + buf + k + k + buf + k)
 		assert.LessOrEqual(t, most, bound, "items in flight stay within the buffers")
 		assert.EqualValues(t, 1000, consumed.Load())
 	})
