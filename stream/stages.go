@@ -296,13 +296,15 @@ type failed[In any] struct {
 // concurrent runs a dispatcher that splits each input chunk into up to
 // c.concurrency pieces, so that every worker has items to work on, and
 // c.concurrency workers that apply fn to the pieces. In an ordered stage
-// the dispatcher also queues the pieces in input order, up to c.buffer
-// items ahead, and an emitter sends their results in that order; in an
+// the dispatcher also queues the pieces in input order, up to
+// c.concurrency+c.buffer pieces ahead of the emitter, and the emitter sends
+// their results in that order; in an
 // unordered stage each worker sends its results itself.
 func concurrent[In, Out any](p *Pipeline, src *Stream[In], out *Stream[Out], fn func(context.Context, In) (result[Out], error), c *stageConfig) {
 	var queue chan *slot[In, Out] // ordered: pieces in input order, owned by the emitter
 	if !c.unordered {
-		queue = make(chan *slot[In, Out], max(c.buffer/out.k, 1))
+		// Room for every worker's piece and buffer more behind a slow one.
+		queue = make(chan *slot[In, Out], c.concurrency+c.buffer)
 	}
 	work := make(chan *slot[In, Out]) // pieces to work on, closed by the dispatcher
 	p.start(func(ctx context.Context) error {

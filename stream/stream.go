@@ -38,9 +38,9 @@
 // once and never waits for more input to fill a chunk, so chunks stay
 // single items while the stages keep up and grow only where items queue
 // anyway. A stage therefore holds at most about its buffer twice over (the
-// channel, and the chunk it builds or works on) plus, when concurrent, an
-// ordered queue of its buffer again; the bound does not depend on the
-// length of the input.
+// channel, and the chunk it builds or works on) plus, when concurrent and
+// ordered, a queue of concurrency+buffer pieces of a chunk; the bound does
+// not depend on the length of the input.
 //
 // # Order
 //

@@ -126,12 +126,13 @@ func TestBackpressureBoundsItemsInFlight(t *testing.T) {
 		// Between the source's yield and the sink, with chunks of k = buf
 		// items: the source's item channel (k) and the item its iterator
 		// holds (1), the chunk its chunker builds (k) and its output
-		// channel (buf); the map's dispatcher chunk (k), ordered queue
-		// (buf), the pieces its workers hold (at most k in all), the slot
-		// its emitter holds (k) and its output channel (buf); the sink's
-		// chunk (k).
+		// channel (buf); the map's dispatcher chunk (k), its ordered queue
+		// of conc+buf pieces of at most ceil(k/conc) items (the pieces the
+		// workers hold are among them), the slot its emitter holds (k) and
+		// its output channel (buf); the sink's chunk (k).
 		const k = buf
-		bound := int64(k + 1 + k + buf + k + buf + k + k + buf + k)
+		const piece = (k + conc - 1) / conc
+		bound := int64(k + 1 + k + buf + k + (conc+buf)*piece + k + buf + k)
 		assert.LessOrEqual(t, most, bound, "items in flight stay within the buffers")
 		assert.EqualValues(t, 1000, consumed.Load())
 	})
