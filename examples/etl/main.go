@@ -73,8 +73,8 @@ var (
 // summary.
 type counters struct {
 	read, enrichCalls, apiFailures, dropped, unenriched, written, deadLettered atomic.Int64
-	batches, batchAttempts                                           atomic.Int64
-	inFlight                                                         atomic.Int64
+	batches, batchAttempts                                                     atomic.Int64
+	inFlight                                                                   atomic.Int64
 }
 
 func run(ctx context.Context, out, progress io.Writer, cfg config) error {
