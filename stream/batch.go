@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ionkit/ion"
 )
 
 // Batch returns a stream of batches of the items of in: a batch is sent
@@ -15,26 +14,14 @@ import (
 // [Named] and [Buffer] apply. A size below 1 or a negative maxWait fails the
 // pipeline with an error matching ion.ErrInvalidConfig.
 func Batch[T any](in *Stream[T], size int, maxWait time.Duration, opts ...Option) *Stream[[]T] {
-	src, p, ok := in.take("batch")
-	if p == nil {
+	st := newStage[T, []T](in, "batch", opts)
+	if st == nil {
 		return nil
 	}
-	c := newStageConfig("batch", p.nextStage(), opts)
-	out := newStream[[]T](p, c.name, c.buffer)
-	switch {
-	case !ok:
-		c.fail(ion.NewConfigError("stream", c.name, "no input"))
-	case size < 1:
-		c.fail(ion.NewConfigError("stream", c.name+" size", "%d is below 1", size))
-	case maxWait < 0:
-		c.fail(ion.NewConfigError("stream", c.name+" maxWait", "%v is negative", maxWait))
-	}
-	p.start(func(ctx context.Context) error {
-		defer close(out.ch)
-		if c.err != nil {
-			return c.err
-		}
-		w := writer[[]T]{s: out}
+	st.check(size >= 1, "size", "%d is below 1", size)
+	st.check(maxWait >= 0, "maxWait", "%v is negative", maxWait)
+	src := st.src
+	st.run(func(ctx context.Context, w *writer[[]T]) error {
 		var (
 			batch   []T
 			timer   *time.Timer
@@ -94,7 +81,7 @@ func Batch[T any](in *Stream[T], size int, maxWait time.Duration, opts ...Option
 			}
 		}
 	})
-	return out
+	return st.out
 }
 
 // CountWindow returns a stream of windows of size consecutive items of in,
@@ -105,28 +92,16 @@ func Batch[T any](in *Stream[T], size int, maxWait time.Duration, opts ...Option
 // slice. Only [Named] and [Buffer] apply. A size or slide below 1 fails the
 // pipeline with an error matching ion.ErrInvalidConfig.
 func CountWindow[T any](in *Stream[T], size, slide int, opts ...Option) *Stream[[]T] {
-	src, p, ok := in.take("countwindow")
-	if p == nil {
+	st := newStage[T, []T](in, "countwindow", opts)
+	if st == nil {
 		return nil
 	}
-	c := newStageConfig("countwindow", p.nextStage(), opts)
-	out := newStream[[]T](p, c.name, c.buffer)
-	switch {
-	case !ok:
-		c.fail(ion.NewConfigError("stream", c.name, "no input"))
-	case size < 1:
-		c.fail(ion.NewConfigError("stream", c.name+" size", "%d is below 1", size))
-	case slide < 1:
-		c.fail(ion.NewConfigError("stream", c.name+" slide", "%d is below 1", slide))
-	}
-	p.start(func(ctx context.Context) error {
-		defer close(out.ch)
-		if c.err != nil {
-			return c.err
-		}
+	st.check(size >= 1, "size", "%d is below 1", size)
+	st.check(slide >= 1, "slide", "%d is below 1", slide)
+	src := st.src
+	st.run(func(ctx context.Context, w *writer[[]T]) error {
 		// open holds the windows started and not yet full, oldest first.
 		var open [][]T
-		w := writer[[]T]{s: out}
 		n := 0
 		for {
 			chunk, ok := recv(ctx, src.ch)
@@ -164,7 +139,7 @@ func CountWindow[T any](in *Stream[T], size, slide int, opts ...Option) *Stream[
 			}
 		}
 	})
-	return out
+	return st.out
 }
 
 // Window is one time window of items: those whose event time is in
@@ -194,35 +169,21 @@ type Window[T any] struct {
 // negative lateness or a nil eventTime fails the pipeline with an error
 // matching ion.ErrInvalidConfig.
 func TimeWindow[T any](in *Stream[T], size, slide, lateness time.Duration, eventTime func(T) time.Time, opts ...Option) *Stream[Window[T]] {
-	src, p, ok := in.take("timewindow")
-	if p == nil {
+	st := newStage[T, Window[T]](in, "timewindow", opts)
+	if st == nil {
 		return nil
 	}
-	c := newStageConfig("timewindow", p.nextStage(), opts)
-	out := newStream[Window[T]](p, c.name, c.buffer)
-	switch {
-	case !ok:
-		c.fail(ion.NewConfigError("stream", c.name, "no input"))
-	case size <= 0:
-		c.fail(ion.NewConfigError("stream", c.name+" size", "%v is not positive", size))
-	case slide <= 0 || slide > size:
-		c.fail(ion.NewConfigError("stream", c.name+" slide", "%v is not in (0, size]", slide))
-	case lateness < 0:
-		c.fail(ion.NewConfigError("stream", c.name+" lateness", "%v is negative", lateness))
-	case eventTime == nil:
-		c.fail(ion.NewConfigError("stream", c.name+" eventTime", "nil function"))
-	}
-	p.start(func(ctx context.Context) error {
-		defer close(out.ch)
-		if c.err != nil {
-			return c.err
-		}
+	st.check(size > 0, "size", "%v is not positive", size)
+	st.check(slide > 0 && slide <= size, "slide", "%v is not in (0, size]", slide)
+	st.check(lateness >= 0, "lateness", "%v is negative", lateness)
+	st.check(eventTime != nil, "eventTime", "nil function")
+	src, c := st.src, &st.c
+	st.run(func(ctx context.Context, w *writer[Window[T]]) error {
 		var (
 			open      []Window[T] // by Start, ascending
 			watermark time.Time   // zero until the first item
 			seen      bool
 		)
-		w := writer[Window[T]]{s: out}
 		for {
 			chunk, ok := recv(ctx, src.ch)
 			if !ok {
@@ -277,5 +238,5 @@ func TimeWindow[T any](in *Stream[T], size, slide, lateness time.Duration, event
 			}
 		}
 	})
-	return out
+	return st.out
 }

@@ -225,36 +225,70 @@ func call[In, Out any](ctx context.Context, fn func(context.Context, In) (result
 	return r, err
 }
 
-// process builds a stage that applies fn to every item of in.
-func process[In, Out any](in *Stream[In], kind string, fn func(context.Context, In) (result[Out], error), opts []Option) *Stream[Out] {
+// stage is what a stage over one input starts from: its input, its
+// pipeline, its configuration and its output.
+type stage[In, Out any] struct {
+	src *Stream[In]
+	p   *Pipeline
+	c   stageConfig
+	out *Stream[Out]
+}
+
+// newStage takes in for a stage of kind and makes the stage's output. It
+// returns nil when in is nil: there is no pipeline to report to.
+func newStage[In, Out any](in *Stream[In], kind string, opts []Option) *stage[In, Out] {
 	src, p, ok := in.take(kind)
 	if p == nil {
 		return nil
 	}
-	c := newStageConfig(kind, p.nextStage(), opts)
-	out := newStream[Out](p, c.name, c.buffer)
-	switch {
-	case fn == nil:
-		c.fail(ion.NewConfigError("stream", c.name, "nil function"))
-	case !ok:
-		c.fail(ion.NewConfigError("stream", c.name, "no input"))
+	st := &stage[In, Out]{src: src, p: p, c: newStageConfig(kind, p.nextStage(), opts)}
+	st.out = newStream[Out](p, st.c.name, st.c.buffer)
+	st.check(ok, "", "no input")
+	return st
+}
+
+// check records a configuration error naming the stage's param unless ok.
+func (st *stage[In, Out]) check(ok bool, param, format string, args ...any) {
+	if !ok {
+		name := st.c.name
+		if param != "" {
+			name += " " + param
+		}
+		st.c.fail(ion.NewConfigError("stream", name, format, args...))
 	}
-	switch {
-	case c.err != nil:
-		p.start(func(context.Context) error { close(out.ch); return c.err })
-	case c.concurrency == 1:
-		p.start(func(ctx context.Context) error { return serial(ctx, src, out, fn, &c) })
-	default:
-		concurrent(p, src, out, fn, &c)
+}
+
+// run starts f as the stage's goroutine, writing to the stage's output,
+// which is closed when f returns. A configuration error fails the
+// pipeline instead, without calling f.
+func (st *stage[In, Out]) run(f func(ctx context.Context, w *writer[Out]) error) {
+	st.p.start(func(ctx context.Context) error {
+		defer close(st.out.ch)
+		if st.c.err != nil {
+			return st.c.err
+		}
+		return f(ctx, &writer[Out]{s: st.out})
+	})
+}
+
+// process builds a stage that applies fn to every item of in.
+func process[In, Out any](in *Stream[In], kind string, fn func(context.Context, In) (result[Out], error), opts []Option) *Stream[Out] {
+	st := newStage[In, Out](in, kind, opts)
+	if st == nil {
+		return nil
 	}
-	return out
+	st.check(fn != nil, "", "nil function")
+	if st.c.err != nil || st.c.concurrency == 1 {
+		st.run(func(ctx context.Context, w *writer[Out]) error { return serial(ctx, st.src, w, fn, &st.c) })
+	} else {
+		concurrent(st.p, st.src, st.out, fn, &st.c)
+	}
+	return st.out
 }
 
 // serial applies fn to the items of src one at a time, sending what it made
 // of each input chunk as one output chunk.
-func serial[In, Out any](ctx context.Context, src *Stream[In], out *Stream[Out], fn func(context.Context, In) (result[Out], error), c *stageConfig) error {
-	defer close(out.ch)
-	w := writer[Out]{s: out}
+func serial[In, Out any](ctx context.Context, src *Stream[In], w *writer[Out], fn func(context.Context, In) (result[Out], error), c *stageConfig) error {
 	for {
 		chunk, ok := recv(ctx, src.ch)
 		if !ok {
@@ -268,7 +302,7 @@ func serial[In, Out any](ctx context.Context, src *Stream[In], out *Stream[Out],
 				}
 				continue
 			}
-			if !r.addTo(ctx, &w) {
+			if !r.addTo(ctx, w) {
 				return nil
 			}
 		}
