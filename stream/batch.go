@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"time"
-
 )
 
 // Batch returns a stream of batches of the items of in: a batch is sent
