@@ -1,0 +1,75 @@
+package config
+
+import "github.com/ionkit/ion/sem"
+
+// BulkheadConfig configures a bulkhead, a [sem.Weighted] used through
+// [sem.Policy]: at most Capacity permits are held at once.
+type BulkheadConfig struct {
+	// Capacity is the number of permits, ≥ 1. Required.
+	Capacity int64 `json:"capacity" yaml:"capacity"`
+	// Fairness is "fifo" (the default), "lifo" or "none" (sem.WithFairness).
+	Fairness string `json:"fairness,omitempty" yaml:"fairness,omitempty"`
+	// AcquireTimeout bounds a queued Acquire (sem.WithAcquireTimeout), ≥ 0.
+	// Default 0: as long as ctx allows.
+	AcquireTimeout Duration `json:"acquire_timeout,omitempty" yaml:"acquire_timeout,omitempty"`
+}
+
+var fairness = map[string]sem.Fairness{"": sem.FIFO, "fifo": sem.FIFO, "lifo": sem.LIFO, "none": sem.None}
+
+// Validate reports every invalid field (see [BreakerConfig.Validate]).
+func (c BulkheadConfig) Validate() error {
+	var p problems
+	if c.Capacity < 1 {
+		p.addf("capacity", "must be ≥ 1, got %d", c.Capacity)
+	}
+	if _, ok := fairness[c.Fairness]; !ok {
+		p.addf("fairness", "must be fifo, lifo or none, got %q", c.Fairness)
+	}
+	if c.AcquireTimeout < 0 {
+		p.addf("acquire_timeout", "must be ≥ 0, got %v", c.AcquireTimeout)
+	}
+	return p.err()
+}
+
+// build returns the semaphore c describes. c must be valid.
+func (c BulkheadConfig) build(name string) *sem.Weighted {
+	return sem.NewWeighted(c.Capacity, sem.WithName(name), sem.WithFairness(fairness[c.Fairness]),
+		sem.WithAcquireTimeout(c.AcquireTimeout.std()))
+}
+
+// BulkheadUse is a pipeline's use of a named bulkhead, with the options of
+// [sem.Policy].
+type BulkheadUse struct {
+	// Use names a bulkhead of the document. Required.
+	Use string `json:"use" yaml:"use"`
+	// MaxWait is how long a call may wait for its permits (sem.WithMaxWait),
+	// ≥ 0. Default 0: a call is rejected at once when the bulkhead is full.
+	MaxWait Duration `json:"max_wait,omitempty" yaml:"max_wait,omitempty"`
+	// Weight is the permits each call holds (sem.WithWeight), in
+	// [1, capacity]. Default 1.
+	Weight int64 `json:"weight,omitempty" yaml:"weight,omitempty"`
+}
+
+// Validate reports every invalid field; the name and the weight are checked
+// against the document by [Document.Validate].
+func (u BulkheadUse) Validate() error {
+	var p problems
+	if u.Use == "" {
+		p.addf("use", "must name a bulkhead")
+	}
+	if u.MaxWait < 0 {
+		p.addf("max_wait", "must be ≥ 0, got %v", u.MaxWait)
+	}
+	if u.Weight < 0 {
+		p.addf("weight", "must be ≥ 1, got %d", u.Weight)
+	}
+	return p.err()
+}
+
+// weight returns u.Weight with its default.
+func (u BulkheadUse) weight() int64 {
+	if u.Weight == 0 {
+		return 1
+	}
+	return u.Weight
+}

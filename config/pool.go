@@ -1,0 +1,66 @@
+package config
+
+import (
+	"reflect"
+
+	"github.com/ionkit/ion/pool"
+)
+
+// PoolConfig configures a [pool.Pool] whose workers run a pipeline's calls
+// ([pool.Policy]).
+type PoolConfig struct {
+	// Size is the number of workers, ≥ 1. Required. It changes in place on
+	// reload (Pool.Resize).
+	Size int `json:"size" yaml:"size"`
+	// QueueSize is the number of tasks that may wait for a worker, ≥ 0.
+	// Default 0: every submission is a hand-off.
+	QueueSize int `json:"queue_size,omitempty" yaml:"queue_size,omitempty"`
+	// IdleTimeout is how long an idle worker lives (pool.WithIdleTimeout),
+	// ≥ 0. Default 10s (pool.DefaultIdleTimeout).
+	IdleTimeout *Duration `json:"idle_timeout,omitempty" yaml:"idle_timeout,omitempty"`
+	// MaxQueueWait bounds a task's wait in the queue
+	// (pool.WithMaxQueueWait), ≥ 0. Default 0: no bound.
+	MaxQueueWait Duration `json:"max_queue_wait,omitempty" yaml:"max_queue_wait,omitempty"`
+	// QueueOrder is "fifo" (the default) or "lifo" (pool.WithQueueOrder).
+	QueueOrder string `json:"queue_order,omitempty" yaml:"queue_order,omitempty"`
+}
+
+var queueOrder = map[string]pool.Order{"": pool.FIFO, "fifo": pool.FIFO, "lifo": pool.LIFO}
+
+// Validate reports every invalid field (see [BreakerConfig.Validate]).
+func (c PoolConfig) Validate() error {
+	var p problems
+	if c.Size < 1 {
+		p.addf("size", "must be ≥ 1, got %d", c.Size)
+	}
+	if c.QueueSize < 0 {
+		p.addf("queue_size", "must be ≥ 0, got %d", c.QueueSize)
+	}
+	if c.IdleTimeout != nil && *c.IdleTimeout < 0 {
+		p.addf("idle_timeout", "must be ≥ 0, got %v", *c.IdleTimeout)
+	}
+	if c.MaxQueueWait < 0 {
+		p.addf("max_queue_wait", "must be ≥ 0, got %v", c.MaxQueueWait)
+	}
+	if _, ok := queueOrder[c.QueueOrder]; !ok {
+		p.addf("queue_order", "must be fifo or lifo, got %q", c.QueueOrder)
+	}
+	return p.err()
+}
+
+// build returns the pool c describes. c must be valid.
+func (c PoolConfig) build(name string) *pool.Pool {
+	opts := []pool.Option{pool.WithName(name), pool.WithMaxQueueWait(c.MaxQueueWait.std()),
+		pool.WithQueueOrder(queueOrder[c.QueueOrder])}
+	if c.IdleTimeout != nil {
+		opts = append(opts, pool.WithIdleTimeout(c.IdleTimeout.std()))
+	}
+	return pool.New(c.Size, c.QueueSize, opts...)
+}
+
+// sameButSize reports whether c and o differ at most in their size, the one
+// parameter a pool changes in place.
+func (c PoolConfig) sameButSize(o PoolConfig) bool {
+	c.Size = o.Size
+	return reflect.DeepEqual(c, o)
+}
