@@ -309,6 +309,16 @@ func (c *Cron) Next(after time.Time) time.Time {
 			continue
 		}
 		if !c.dayMatches(d, t.Weekday()) {
+			if c.dowStar && !c.domStar {
+				// Only the day of the month matters: jump to its next
+				// day in this month, or to the next month.
+				if nd := nextBit(uint64(c.dom), d); nd > 0 && nd <= daysIn(mo, y) {
+					t = time.Date(y, mo, nd, 0, 0, 0, 0, time.UTC)
+				} else {
+					t = time.Date(y, mo+1, 1, 0, 0, 0, 0, time.UTC)
+				}
+				continue
+			}
 			t = time.Date(y, mo, d+1, 0, 0, 0, 0, time.UTC)
 			continue
 		}
@@ -371,6 +381,9 @@ func resolve(t time.Time, loc *time.Location) time.Time {
 	_, o1 := g.Add(-36 * time.Hour).Zone()
 	_, o2 := g.Zone()
 	_, o3 := g.Add(36 * time.Hour).Zone()
+	if o1 == o2 && o2 == o3 {
+		return g // no transition near: the wall time exists once
+	}
 	var best time.Time
 	for _, o := range [3]int{o1, o2, o3} {
 		u := time.Unix(wall-int64(o), 0).In(loc)

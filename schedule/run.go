@@ -27,12 +27,14 @@ func (s *Scheduler) task(j *job) pool.Task {
 // recovered into a *ion.PanicError, under a context that Stop cancels.
 func (s *Scheduler) run(ctx context.Context, j *job) (err error) {
 	s.mu.Lock()
-	if s.stopped {
-		// Due and handed to the pool, but Stop began before a worker
-		// took it: discard it like a pending run.
+	if s.stopped || j.removed {
+		// Due and handed to the pool, but Stop or Remove came before a
+		// worker took it: discard it like a pending run.
 		j.running--
 		j.discarded++
-		s.dropped++
+		if s.stopped {
+			s.dropped++
+		}
 		s.doneLocked()
 		s.mu.Unlock()
 		j.inst.running.Add(-1)

@@ -197,9 +197,10 @@ func (s *Scheduler) Add(name string, when Trigger, fn Job, opts ...JobOption) er
 }
 
 // Remove unschedules the job named name and reports whether there was one.
-// Runs of it that were due but not started are discarded (counted and
-// reported with [ErrStopped]); runs already started finish, and Stop still
-// waits for them. The name may be scheduled again at once. Remove does not
+// Runs of it that were due but not started (waiting for a free slot, or
+// handed to the pool and not yet taken by a worker) are discarded: reported
+// with [ErrStopped]. Runs already started finish, and Stop still waits for
+// them. The name may be scheduled again at once. Remove does not
 // block.
 func (s *Scheduler) Remove(name string) bool {
 	if s.Err() != nil {
@@ -548,6 +549,7 @@ func (s *Scheduler) refused(j *job, err error) {
 	j.inst.rejected.Add(1)
 	s.log(slog.LevelWarn, "schedule: pool refused a run", j.name, err)
 	s.report(j.name, 1, err)
+	s.poke() // a fixed-delay job has a new due time the loop has not seen
 }
 
 // rescheduleLocked sets the next due time of a fixed-delay job whose run
