@@ -55,6 +55,9 @@ type Live[T any] struct {
 	name        string
 	fallbacks   map[string]func(ctx context.Context, err error) (T, error)
 	classifiers map[string]policy.Classifier[T]
+	// err is why Pipeline could not build the pipeline; set once, by
+	// Pipeline, for a Live that fails closed for good.
+	err error
 
 	// cur is the pipeline in force, replaced by commit.
 	cur atomic.Pointer[policy.Pipeline[T]]
@@ -85,12 +88,14 @@ func Pipeline[T any](r *Registry, name string, bindings ...Binding[T]) *Live[T] 
 		}
 	}
 	if r == nil {
-		l.cur.Store(failing[T](errUnusable))
+		l.err = errUnusable
+		l.cur.Store(failing[T](l.err))
 		return l
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := l.prepare(r.cur.Load()); err != nil {
+		l.err = err
 		l.cur.Store(failing[T](err))
 		return l
 	}
@@ -128,7 +133,12 @@ func (l *Live[T]) Execute(ctx context.Context, next policy.Next[T]) (T, error) {
 }
 
 // Err returns the error that makes l fail closed, or nil.
-func (l *Live[T]) Err() error { return l.cur.Load().Err() }
+func (l *Live[T]) Err() error {
+	if l.err != nil {
+		return l.err
+	}
+	return l.cur.Load().Err()
+}
 
 // String describes the pipeline in force, outermost first, as
 // policy.Pipeline.String does.
