@@ -290,10 +290,10 @@ func (l *Limiter) waitN(ctx context.Context, keys []string, n int, maxWait time.
 // refund gives n tokens back to keys' windows, best effort: its own round
 // trip is bounded by the backend timeout, detached from ctx's cancellation.
 func (l *Limiter) refund(ctx context.Context, keys []string, n int) {
-	args := make([]any, 0, 1+2*len(l.windows))
+	args := make([]any, 0, 1+len(l.windows))
 	args = append(args, n)
 	for _, w := range l.windows {
-		args = append(args, w.args[0], w.args[1])
+		args = append(args, w.args[0])
 	}
 	_ = l.be.do(context.WithoutCancel(ctx), "refund", func(ctx context.Context) error {
 		return refundScript.Run(ctx, l.be.client, keys, args...).Err()
@@ -424,7 +424,7 @@ func (l *Limiter) String() string {
 	}
 	parts := make([]string, len(l.windows))
 	for i, w := range l.windows {
-		parts[i] = strconv.FormatFloat(1e9/w.intervalNs, 'g', -1, 64) + "/s burst " + strconv.FormatInt(w.burst, 10)
+		parts[i] = strconv.FormatFloat(1e6/float64(w.t), 'g', -1, 64) + "/s burst " + strconv.FormatInt(w.burst, 10)
 	}
 	return s + " " + strings.Join(parts, " and ")
 }

@@ -21,7 +21,6 @@ import (
 // a restart unless more than a million permits a second were taken before.
 // Returns {1, token} or {0, µs until the earliest lease expires}.
 const acquireSource = `
-pcall(redis.replicate_commands)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cap, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -43,7 +42,6 @@ return {0, tonumber(first[2]) - now}
 // renewSource extends the lease ARGV[1] by ARGV[2] µs if it is still live;
 // returns 1, or 0 when it is gone (expired, released, or Redis lost it).
 const renewSource = `
-pcall(redis.replicate_commands)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ttl = tonumber(ARGV[2])
