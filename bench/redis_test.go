@@ -23,13 +23,17 @@ import (
 // The Redis benchmarks run Ion's distributed limiter and redis_rate v10 on
 // the same redis-server, started here on a loopback port (or, without the
 // binary, on an embedded miniredis, with a log line saying so: those
-// figures compare nothing). Every limit admits 1e9 calls a second with a
-// burst of 1e9, so no call is denied: they measure the decision's cost.
+// figures compare nothing). Every limit admits a million calls a second
+// (Ion's finest rate, one token per microsecond) with a burst of 1e9, so no
+// call is denied: they measure the decision's cost.
 // Each reports its round trips per call (rt/op, counted by a go-redis hook)
 // and, in the 64-caller variant, the p99 latency of a call.
 
 // redisCallers is the number of concurrent callers of the Parallel groups.
 const redisCallers = 64
+
+// redisRate is the rate of every Redis limit here, in calls per second.
+const redisRate = 1e6
 
 // redisServer starts redis-server for one benchmark function, killed when
 // it ends; without the binary it starts a miniredis.
@@ -92,17 +96,17 @@ func redisClient(b *testing.B, addr string, n *atomic.Int64) *redis.Client {
 func ionRedisLimiter(b *testing.B, c *redis.Client, windows int) *ionredis.Limiter {
 	var opts []ionredis.LimiterOption
 	for i := 1; i < windows; i++ {
-		opts = append(opts, ionredis.WithWindow(ionredis.Window{Rate: rateNever, Burst: burstNever}))
+		opts = append(opts, ionredis.WithWindow(ionredis.Window{Rate: redisRate, Burst: burstNever}))
 	}
 	opts = append(opts, ionredis.WithTimeout(5*time.Second))
-	lim := ionredis.NewLimiter(c, "bench-"+strconv.Itoa(windows)+"-"+b.Name(), ionredis.Window{Rate: rateNever, Burst: burstNever}, opts...)
+	lim := ionredis.NewLimiter(c, "bench-"+strconv.Itoa(windows)+"-"+b.Name(), ionredis.Window{Rate: redisRate, Burst: burstNever}, opts...)
 	if err := lim.Err(); err != nil {
 		b.Fatal(err)
 	}
 	return lim
 }
 
-var redisRateLimit = redis_rate.Limit{Rate: rateNever, Burst: burstNever, Period: time.Second}
+var redisRateLimit = redis_rate.Limit{Rate: redisRate, Burst: burstNever, Period: time.Second}
 
 // runRedis measures call, serially or by redisCallers goroutines, and
 // reports round trips per call and (in parallel) the p99 latency.
