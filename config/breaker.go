@@ -47,16 +47,21 @@ type BreakerConfig struct {
 	SuccessThreshold int `json:"success_threshold,omitempty" yaml:"success_threshold,omitempty"`
 }
 
+// maxWindow bounds the calls of a count window and the buckets of a time
+// window, which the breaker allocates up front (1 and 24 bytes each): a
+// document must not be able to exhaust memory by a typo.
+const maxWindow = 1 << 20
+
 // CountWindowConfig is the window of breaker.WithCountWindow.
 type CountWindowConfig struct {
-	Size     int `json:"size" yaml:"size"`           // calls in the window, ≥ 1.
+	Size     int `json:"size" yaml:"size"`           // calls in the window, in [1, 2^20].
 	MinCalls int `json:"min_calls" yaml:"min_calls"` // calls before the rate applies, in [1, size].
 }
 
 // TimeWindowConfig is the window of breaker.WithTimeWindow.
 type TimeWindowConfig struct {
 	Length   Duration `json:"length" yaml:"length"`       // the window's length, > 0.
-	Buckets  int      `json:"buckets" yaml:"buckets"`     // buckets, ≥ 1. Default 10.
+	Buckets  int      `json:"buckets" yaml:"buckets"`     // buckets, in [1, 2^20]. Default 10.
 	MinCalls int      `json:"min_calls" yaml:"min_calls"` // calls before the rate applies, ≥ 1.
 }
 
@@ -134,8 +139,8 @@ func (c BreakerConfig) Validate() error {
 		p.addf("", "set one window of count_window and time_window, not both")
 	}
 	if w := c.CountWindow; w != nil {
-		if w.Size < 1 {
-			p.addf("count_window.size", "must be ≥ 1, got %d", w.Size)
+		if w.Size < 1 || w.Size > maxWindow {
+			p.addf("count_window.size", "must be in [1, %d], got %d", maxWindow, w.Size)
 		}
 		if w.MinCalls < 1 || w.MinCalls > max(w.Size, 1) {
 			p.addf("count_window.min_calls", "must be in [1, size], got %d", w.MinCalls)
@@ -145,8 +150,8 @@ func (c BreakerConfig) Validate() error {
 		if w.Length <= 0 {
 			p.addf("time_window.length", "must be > 0, got %v", w.Length)
 		}
-		if w.Buckets < 0 || (w.Length > 0 && int64(w.Buckets) > int64(w.Length)) {
-			p.addf("time_window.buckets", "must be in [1, length in nanoseconds], got %d", w.Buckets)
+		if w.Buckets < 0 || w.Buckets > maxWindow || (w.Length > 0 && int64(w.Buckets) > int64(w.Length)) {
+			p.addf("time_window.buckets", "must be in [1, %d] and at most the length in nanoseconds, got %d", maxWindow, w.Buckets)
 		}
 		if w.MinCalls < 1 {
 			p.addf("time_window.min_calls", "must be ≥ 1, got %d", w.MinCalls)

@@ -19,13 +19,14 @@ import (
 // [Pipeline].
 type Binding[T any] struct {
 	name       string
+	classifies bool // a classifier binding, else a fallback one
 	fallback   func(ctx context.Context, err error) (T, error)
 	classifier policy.Classifier[T]
 }
 
 // FallbackFunc binds fn as the fallback named name: a pipeline whose
 // document says fallback: {use: name} answers a failed call with what fn
-// returns (policy.FallbackFunc).
+// returns (policy.FallbackFunc). A nil fn makes the pipeline fail closed.
 func FallbackFunc[T any](name string, fn func(ctx context.Context, err error) (T, error)) Binding[T] {
 	return Binding[T]{name: name, fallback: fn}
 }
@@ -39,9 +40,9 @@ func FallbackValue[T any](name string, v T) Binding[T] {
 
 // Classifier binds c as the classifier named name: a pipeline whose
 // document says classifier: name classifies its outcomes with c
-// (policy.Pipeline.WithClassifier).
+// (policy.Pipeline.WithClassifier). A nil c binds the default classifier.
 func Classifier[T any](name string, c policy.Classifier[T]) Binding[T] {
-	return Binding[T]{name: name, classifier: c}
+	return Binding[T]{name: name, classifies: true, classifier: c}
 }
 
 // Live is a pipeline of type T that follows its registry's document: every
@@ -80,11 +81,10 @@ func Pipeline[T any](r *Registry, name string, bindings ...Binding[T]) *Live[T] 
 	l := &Live[T]{name: name, fallbacks: map[string]func(context.Context, error) (T, error){},
 		classifiers: map[string]policy.Classifier[T]{}}
 	for _, b := range bindings {
-		if b.fallback != nil {
-			l.fallbacks[b.name] = b.fallback
-		}
-		if b.classifier != nil {
+		if b.classifies {
 			l.classifiers[b.name] = b.classifier
+		} else {
+			l.fallbacks[b.name] = b.fallback
 		}
 	}
 	if r == nil {
