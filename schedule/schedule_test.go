@@ -594,3 +594,79 @@ func TestBadInput(t *testing.T) {
 	_, err := schedule.New().Stop(nil)
 	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
 }
+
+// TestMissedOneShotAndFixedDelay covers the missed-run policy of the
+// triggers that have one due time at a time.
+func TestMissedOneShotAndFixedDelay(t *testing.T) {
+	t.Run("one-shot skipped for good", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := schedule.New()
+			r := newStarts()
+			require.NoError(t, s.Add("once", schedule.After(time.Hour), r.job(0), schedule.SkipMissed(time.Second)))
+			schedule.SetDue(s, "once", time.Now().Add(-time.Minute))
+			time.Sleep(2 * time.Hour)
+			stop(t, s)
+			snap := jobSnap(t, s, "once")
+			assert.Empty(t, r.get(), "a one-shot run found late beyond grace does not run")
+			assert.Equal(t, uint64(1), snap.Skipped)
+		})
+	})
+	t.Run("fixed delay counts from now", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := schedule.New()
+			r := newStarts()
+			require.NoError(t, s.Add("poll", schedule.FixedDelay(10*time.Second), r.job(time.Second), schedule.SkipMissed(time.Second)))
+			time.Sleep(5 * time.Second)
+			schedule.SetDue(s, "poll", time.Now().Add(-time.Minute))
+			time.Sleep(20 * time.Second)
+			stop(t, s)
+			assert.Equal(t, secs(15), r.get(), "skipped at 5s, the next run is 10s later")
+			assert.Equal(t, uint64(1), jobSnap(t, s, "poll").Skipped)
+		})
+	})
+}
+
+// TestDiscardQueuedInPool checks that a run handed to a busy pool and not
+// yet taken by a worker is discarded, not run, when Remove or Stop comes
+// first, and that Stop counts it.
+func TestDiscardQueuedInPool(t *testing.T) {
+	for _, how := range []string{"remove", "stop"} {
+		t.Run(how, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := pool.New(1, 1)
+				var stopped atomic.Int64
+				s := schedule.New(schedule.WithPool(p), schedule.WithDiscardHandler(func(_ string, n int, err error) {
+					assert.ErrorIs(t, err, schedule.ErrStopped)
+					stopped.Add(int64(n))
+				}))
+				block := make(chan struct{})
+				require.NoError(t, p.Submit(context.Background(), func(context.Context) error { <-block; return nil }))
+				var ran atomic.Int64
+				require.NoError(t, s.Add("job", schedule.After(time.Second), func(context.Context) error { ran.Add(1); return nil }))
+				time.Sleep(2 * time.Second)
+				require.Equal(t, 1, p.Snapshot().Queued, "the run waits in the pool's queue")
+				var n int
+				if how == "remove" {
+					require.True(t, s.Remove("job"))
+					close(block)
+					synctest.Wait()
+					n = stop(t, s)
+					assert.Equal(t, 0, n, "Remove's discards are not Stop's")
+				} else {
+					done := make(chan int)
+					// Owned by the test: it returns once Stop does, joined on done.
+					go func() { done <- stop(t, s) }()
+					synctest.Wait()
+					close(block)
+					n = <-done
+					assert.Equal(t, 1, n, "Stop counts the run it discarded from the pool's queue")
+					assert.Equal(t, uint64(1), jobSnap(t, s, "job").Discarded)
+				}
+				assert.Zero(t, ran.Load(), "the run never starts")
+				assert.Equal(t, int64(1), stopped.Load(), "the discard is reported")
+				_, err := p.Close(context.Background())
+				assert.NoError(t, err)
+			})
+		})
+	}
+}
