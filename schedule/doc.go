@@ -54,7 +54,7 @@
 // A run is missed when the scheduler reaches its due time late: the
 // process was suspended, the machine slept, the clock jumped. When the
 // scheduler wakes and finds due times in the past, the job's missed-run
-// policy decides:
+// policy ([WithMissed]) decides:
 //
 //   - [RunMissedOnce] (the default): one run now for all of them; the
 //     others count as skipped;
@@ -70,7 +70,8 @@
 // # Overlapping runs
 //
 // A run that falls due while earlier runs of the same job still run (a
-// fixed-rate or cron job that overran) meets the job's overlap policy:
+// fixed-rate or cron job that overran) meets the job's overlap policy
+// ([WithOverlap]):
 //
 //   - [SkipIfRunning] (the default): it is skipped;
 //   - [QueueOne]: one run waits and starts when the running one ends;

@@ -182,9 +182,9 @@ func ExampleScheduler_Add() {
 	s := schedule.New()
 	nightly, _ := schedule.ParseCron("CRON_TZ=Europe/Paris 0 3 * * *", nil)
 	err := s.Add("backup", nightly, func(ctx context.Context) error { return nil },
-		schedule.QueueOne(),                 // a run due while one runs waits for it
-		schedule.RunMissed(2),               // after a suspension, catch up at most twice
-		schedule.WithJitter(30*time.Second), // spread the fleet's backups
+		schedule.WithOverlap(schedule.QueueOne()),  // a run due while one runs waits for it
+		schedule.WithMissed(schedule.RunMissed(2)), // after a suspension, catch up at most twice
+		schedule.WithJitter(30*time.Second),        // spread the fleet's backups
 	)
 	fmt.Println("add:", err)
 	err = s.Add("backup", schedule.FixedRate(-time.Second), func(ctx context.Context) error { return nil })

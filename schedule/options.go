@@ -96,14 +96,11 @@ const (
 )
 
 type jobConfig struct {
-	pol       policy.Policy[struct{}]
-	jitter    time.Duration
-	missed    missedMode
-	missedMax int           // runs of a catch-up, for missedAll
-	grace     time.Duration // for missedSkip
-	maxConc   int           // runs at once
-	queue     int           // runs waiting for a free slot
-	err       error
+	pol     policy.Policy[struct{}]
+	jitter  time.Duration
+	missed  Missed
+	overlap Overlap
+	err     error
 }
 
 func (c *jobConfig) setErr(err error) {
@@ -145,68 +142,90 @@ func WithJitter(d time.Duration) JobOption {
 	})
 }
 
-// RunMissedOnce is the default missed-run policy: when the scheduler finds
-// several due times of the job in the past (the process was suspended, or
-// the clock jumped), it runs the job once for all of them and counts the
-// others as skipped ([ErrMissed]).
-func RunMissedOnce() JobOption {
-	return jobOptionFunc(func(c *jobConfig) { c.missed, c.missedMax = missedOnce, 1 })
+// Missed is a missed-run policy: what a job does when the scheduler finds
+// due times of it in the past (the process was suspended, the machine
+// slept, the clock jumped). Set it with [WithMissed]. The zero Missed is
+// [RunMissedOnce], the default.
+type Missed struct {
+	mode  missedMode
+	max   int           // runs of a catch-up, for missedAll
+	grace time.Duration // for missedSkip
+	err   error
 }
 
-// SkipMissed sets the missed-run policy that never runs late: a due time
+// RunMissedOnce is the default missed-run policy: when the scheduler finds
+// several due times of the job in the past, it runs the job once for all
+// of them and counts the others as skipped ([ErrMissed]).
+func RunMissedOnce() Missed { return Missed{mode: missedOnce} }
+
+// SkipMissed is the missed-run policy that never runs late: a due time
 // found more than grace in the past is skipped ([ErrMissed]), and the job
-// waits for its next due time. A run within grace of its due time runs.
+// waits for its next due time; a run within grace of its due time runs.
 // A grace of zero or less makes Add fail with an error matching
 // ion.ErrInvalidConfig (timers always fire a little late).
-func SkipMissed(grace time.Duration) JobOption {
+func SkipMissed(grace time.Duration) Missed {
+	if grace <= 0 {
+		return Missed{err: ion.NewConfigError("schedule", "SkipMissed", "grace must be positive, got %v", grace)}
+	}
+	return Missed{mode: missedSkip, grace: grace}
+}
+
+// RunMissed is the missed-run policy that catches up: when the scheduler
+// finds several due times in the past it runs the job once for each of the
+// latest max of them, one after another as the overlap policy allows, and
+// counts the older ones as skipped ([ErrMissed]). RunMissed(1) is
+// [RunMissedOnce]. A max below 1 makes Add fail with an error matching
+// ion.ErrInvalidConfig.
+func RunMissed(max int) Missed {
+	if max < 1 {
+		return Missed{err: ion.NewConfigError("schedule", "RunMissed", "max must be at least 1, got %d", max)}
+	}
+	return Missed{mode: missedAll, max: max}
+}
+
+// WithMissed sets the job's missed-run policy; the default is
+// [RunMissedOnce].
+func WithMissed(m Missed) JobOption {
 	return jobOptionFunc(func(c *jobConfig) {
-		if grace <= 0 {
-			c.setErr(ion.NewConfigError("schedule", "SkipMissed", "grace must be positive, got %v", grace))
-			return
-		}
-		c.missed, c.grace = missedSkip, grace
+		c.setErr(m.err)
+		c.missed = m
 	})
 }
 
-// RunMissed sets the missed-run policy that catches up: when the scheduler
-// finds several due times in the past it runs the job once for each of
-// the latest max of them, one after another as the overlap policy allows,
-// and counts the older ones as skipped ([ErrMissed]). RunMissed(1) is
-// [RunMissedOnce]. A max below 1 makes Add fail with an error matching
-// ion.ErrInvalidConfig.
-func RunMissed(max int) JobOption {
-	return jobOptionFunc(func(c *jobConfig) {
-		if max < 1 {
-			c.setErr(ion.NewConfigError("schedule", "RunMissed", "max must be at least 1, got %d", max))
-			return
-		}
-		c.missed, c.missedMax = missedAll, max
-	})
+// Overlap is an overlap policy: what happens to a run that falls due while
+// earlier runs of the same job still run. Set it with [WithOverlap]. The
+// zero Overlap is [SkipIfRunning], the default.
+type Overlap struct {
+	maxConc int // runs at once; 0 means 1
+	queue   int // runs waiting for a free slot
+	err     error
 }
 
 // SkipIfRunning is the default overlap policy: a run that falls due while
 // the previous one still runs is skipped ([ErrOverlap]).
-func SkipIfRunning() JobOption {
-	return jobOptionFunc(func(c *jobConfig) { c.maxConc, c.queue = 1, 0 })
-}
+func SkipIfRunning() Overlap { return Overlap{maxConc: 1} }
 
-// QueueOne sets the overlap policy that keeps one run waiting: a run that
+// QueueOne is the overlap policy that keeps one run waiting: a run that
 // falls due while the previous one still runs starts when it ends; further
 // runs due meanwhile are skipped ([ErrOverlap]).
-func QueueOne() JobOption {
-	return jobOptionFunc(func(c *jobConfig) { c.maxConc, c.queue = 1, 1 })
-}
+func QueueOne() Overlap { return Overlap{maxConc: 1, queue: 1} }
 
-// AllowConcurrent sets the overlap policy that lets up to n runs of the job
+// AllowConcurrent is the overlap policy that lets up to n runs of the job
 // run at once; a run that falls due while n run is skipped ([ErrOverlap]).
 // AllowConcurrent(1) is [SkipIfRunning]. An n below 1 makes Add fail with an
 // error matching ion.ErrInvalidConfig.
-func AllowConcurrent(n int) JobOption {
+func AllowConcurrent(n int) Overlap {
+	if n < 1 {
+		return Overlap{err: ion.NewConfigError("schedule", "AllowConcurrent", "n must be at least 1, got %d", n)}
+	}
+	return Overlap{maxConc: n}
+}
+
+// WithOverlap sets the job's overlap policy; the default is
+// [SkipIfRunning].
+func WithOverlap(o Overlap) JobOption {
 	return jobOptionFunc(func(c *jobConfig) {
-		if n < 1 {
-			c.setErr(ion.NewConfigError("schedule", "AllowConcurrent", "n must be at least 1, got %d", n))
-			return
-		}
-		c.maxConc, c.queue = n, 0
+		c.setErr(o.err)
+		c.overlap = o
 	})
 }

@@ -71,7 +71,9 @@ type job struct {
 	fn   Job
 	trig Trigger
 	jobConfig
-	inst instruments
+	maxConc int // runs at once, from the overlap policy
+	queue   int // runs waiting for a free slot, from the overlap policy
+	inst    instruments
 
 	due     time.Time // nominal next due time; zero when none is set
 	fireAt  time.Time // due plus its jitter: when the loop acts on it
@@ -148,7 +150,7 @@ func (s *Scheduler) Add(name string, when Trigger, fn Job, opts ...JobOption) er
 	if err := s.Err(); err != nil {
 		return err
 	}
-	jc := jobConfig{missed: missedOnce, missedMax: 1, maxConc: 1}
+	var jc jobConfig
 	for _, o := range opts {
 		if o == nil {
 			jc.setErr(ion.NewConfigError("schedule", "option", "nil JobOption"))
@@ -170,7 +172,8 @@ func (s *Scheduler) Add(name string, when Trigger, fn Job, opts ...JobOption) er
 	if jc.err != nil {
 		return jc.err
 	}
-	j := &job{name: name, fn: fn, trig: when, jobConfig: jc}
+	j := &job{name: name, fn: fn, trig: when, jobConfig: jc,
+		maxConc: max(jc.overlap.maxConc, 1), queue: jc.overlap.queue}
 	j.inst = newInstruments(s.cfg.metrics, name)
 	s.mu.Lock()
 	if s.stopped {
@@ -502,13 +505,13 @@ func (s *Scheduler) dueLocked(j *job, now time.Time, reports []discard) []discar
 
 	// The missed-run policy: how many of the k due runs to keep.
 	keep := 1
-	switch j.missed {
+	switch j.missed.mode {
 	case missedSkip:
-		if lateBy > j.grace {
+		if lateBy > j.missed.grace {
 			keep = 0
 		}
 	case missedAll:
-		keep = min(k, j.missedMax)
+		keep = min(k, j.missed.max)
 	}
 	if dropped := k - keep; dropped > 0 {
 		j.skipped += uint64(dropped)

@@ -84,7 +84,7 @@ func BenchmarkFixedRate(b *testing.B) {
 				return nil
 			}
 			for i := range jobs {
-				if err := s.Add("job"+strconv.Itoa(i), schedule.FixedRate(10*time.Microsecond), job, schedule.AllowConcurrent(4)); err != nil {
+				if err := s.Add("job"+strconv.Itoa(i), schedule.FixedRate(10*time.Microsecond), job, schedule.WithOverlap(schedule.AllowConcurrent(4))); err != nil {
 					b.Fatal(err)
 				}
 			}

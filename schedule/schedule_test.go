@@ -109,9 +109,11 @@ func TestTiming(t *testing.T) {
 			2500 * time.Millisecond, 7500 * time.Millisecond, secs(1, 4, 7), 4},
 		// The run due at 2 waits for the first to end (3.4); the one due at
 		// 3 finds the queue full. So do 5, 7 and 8.
-		{"fixed rate, slow job, queue one", schedule.FixedRate(time.Second), []schedule.JobOption{schedule.QueueOne()},
+		{"fixed rate, slow job, queue one", schedule.FixedRate(time.Second), []schedule.JobOption{schedule.WithOverlap(schedule.QueueOne())},
 			2400 * time.Millisecond, 8500 * time.Millisecond, ms(1000, 3400, 5800, 8200), 4},
-		{"fixed rate, slow job, two at once", schedule.FixedRate(time.Second), []schedule.JobOption{schedule.AllowConcurrent(2)},
+		{"fixed rate, slow job, zero Overlap skips", schedule.FixedRate(time.Second), []schedule.JobOption{schedule.WithOverlap(schedule.Overlap{})},
+			2500 * time.Millisecond, 7500 * time.Millisecond, secs(1, 4, 7), 4},
+		{"fixed rate, slow job, two at once", schedule.FixedRate(time.Second), []schedule.JobOption{schedule.WithOverlap(schedule.AllowConcurrent(2))},
 			2500 * time.Millisecond, 7500 * time.Millisecond, secs(1, 2, 4, 5, 7), 2},
 		// Fixed delay counts from the end of each run: 1, 1+2.5+1, ...
 		{"fixed delay, slow job", schedule.FixedDelay(time.Second), nil,
@@ -193,11 +195,12 @@ func TestMissedRuns(t *testing.T) {
 		skipped uint64
 	}{
 		{"run once (default)", nil, secs(30, 60), 10},
-		{"run once", schedule.RunMissedOnce(), secs(30, 60), 10},
-		{"run all up to 3, one after another", schedule.RunMissed(3), secs(30, 31, 32, 60), 8},
-		{"run all up to 20", schedule.RunMissed(20), secs(30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 60), 0},
-		{"skip, late beyond grace", schedule.SkipMissed(10 * time.Second), secs(60), 11},
-		{"skip, latest within grace", schedule.SkipMissed(time.Minute), secs(30, 60), 10},
+		{"run once", schedule.WithMissed(schedule.RunMissedOnce()), secs(30, 60), 10},
+		{"zero Missed runs once", schedule.WithMissed(schedule.Missed{}), secs(30, 60), 10},
+		{"run all up to 3, one after another", schedule.WithMissed(schedule.RunMissed(3)), secs(30, 31, 32, 60), 8},
+		{"run all up to 20", schedule.WithMissed(schedule.RunMissed(20)), secs(30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 60), 0},
+		{"skip, late beyond grace", schedule.WithMissed(schedule.SkipMissed(10 * time.Second)), secs(60), 11},
+		{"skip, latest within grace", schedule.WithMissed(schedule.SkipMissed(time.Minute)), secs(30, 60), 10},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,7 +236,7 @@ func TestMissedCatchUpKeepsQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := schedule.New()
 		r := newStarts()
-		require.NoError(t, s.Add("job", schedule.FixedRate(time.Minute), r.job(20*time.Second), schedule.RunMissed(4)))
+		require.NoError(t, s.Add("job", schedule.FixedRate(time.Minute), r.job(20*time.Second), schedule.WithMissed(schedule.RunMissed(4))))
 		time.Sleep(30 * time.Second)
 		schedule.SetDue(s, "job", time.Now().Add(-200*time.Second)) // due at -170, -110, -50, +10: three behind
 		time.Sleep(105 * time.Second)
@@ -458,7 +461,7 @@ func TestStopDiscardsDueRuns(t *testing.T) {
 			}
 		}))
 		r := newStarts()
-		require.NoError(t, s.Add("job", schedule.FixedRate(time.Second), r.job(10*time.Second), schedule.QueueOne()))
+		require.NoError(t, s.Add("job", schedule.FixedRate(time.Second), r.job(10*time.Second), schedule.WithOverlap(schedule.QueueOne())))
 		time.Sleep(3500 * time.Millisecond) // running since 1; due at 2 queued; due at 3 skipped
 		assert.Equal(t, 1, jobSnap(t, s, "job").Pending)
 		assert.Equal(t, 1, stop(t, s), "the queued run is discarded and counted")
@@ -542,9 +545,9 @@ func TestBadInput(t *testing.T) {
 		{"negative fixed delay", "j", schedule.FixedDelay(-time.Second), ok, nil, "interval"},
 		{"negative jitter", "j", schedule.After(0), ok, []schedule.JobOption{schedule.WithJitter(-1)}, "WithJitter"},
 		{"nil policy", "j", schedule.After(0), ok, []schedule.JobOption{schedule.WithPolicy(nil)}, "WithPolicy"},
-		{"run missed zero", "j", schedule.After(0), ok, []schedule.JobOption{schedule.RunMissed(0)}, "RunMissed"},
-		{"skip missed no grace", "j", schedule.After(0), ok, []schedule.JobOption{schedule.SkipMissed(0)}, "SkipMissed"},
-		{"concurrent zero", "j", schedule.After(0), ok, []schedule.JobOption{schedule.AllowConcurrent(0)}, "AllowConcurrent"},
+		{"run missed zero", "j", schedule.After(0), ok, []schedule.JobOption{schedule.WithMissed(schedule.RunMissed(0))}, "RunMissed"},
+		{"skip missed no grace", "j", schedule.After(0), ok, []schedule.JobOption{schedule.WithMissed(schedule.SkipMissed(0))}, "SkipMissed"},
+		{"concurrent zero", "j", schedule.After(0), ok, []schedule.JobOption{schedule.WithOverlap(schedule.AllowConcurrent(0))}, "AllowConcurrent"},
 		{"nil option", "j", schedule.After(0), ok, []schedule.JobOption{nil}, "option"},
 		{"duplicate name", "dup", schedule.After(time.Hour), ok, nil, "name"},
 	}
@@ -602,7 +605,7 @@ func TestMissedOneShotAndFixedDelay(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := schedule.New()
 			r := newStarts()
-			require.NoError(t, s.Add("once", schedule.After(time.Hour), r.job(0), schedule.SkipMissed(time.Second)))
+			require.NoError(t, s.Add("once", schedule.After(time.Hour), r.job(0), schedule.WithMissed(schedule.SkipMissed(time.Second))))
 			schedule.SetDue(s, "once", time.Now().Add(-time.Minute))
 			time.Sleep(2 * time.Hour)
 			stop(t, s)
@@ -615,7 +618,7 @@ func TestMissedOneShotAndFixedDelay(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := schedule.New()
 			r := newStarts()
-			require.NoError(t, s.Add("poll", schedule.FixedDelay(10*time.Second), r.job(time.Second), schedule.SkipMissed(time.Second)))
+			require.NoError(t, s.Add("poll", schedule.FixedDelay(10*time.Second), r.job(time.Second), schedule.WithMissed(schedule.SkipMissed(time.Second))))
 			time.Sleep(5 * time.Second)
 			schedule.SetDue(s, "poll", time.Now().Add(-time.Minute))
 			time.Sleep(20 * time.Second)

@@ -55,11 +55,11 @@ func TestStressAddRemoveStop(t *testing.T) {
 				case 0:
 					when = schedule.FixedRate(50 * time.Microsecond)
 				case 1:
-					when, opts = schedule.FixedRate(20*time.Microsecond), []schedule.JobOption{schedule.QueueOne()}
+					when, opts = schedule.FixedRate(20*time.Microsecond), []schedule.JobOption{schedule.WithOverlap(schedule.QueueOne())}
 				case 2:
 					when, opts = schedule.FixedDelay(30*time.Microsecond), []schedule.JobOption{schedule.WithJitter(10 * time.Microsecond)}
 				default:
-					when, opts = schedule.After(0), []schedule.JobOption{schedule.AllowConcurrent(3)}
+					when, opts = schedule.After(0), []schedule.JobOption{schedule.WithOverlap(schedule.AllowConcurrent(3))}
 				}
 				err := s.Add(name, when, job(name), opts...)
 				if err != nil {
