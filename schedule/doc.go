@@ -117,6 +117,28 @@
 // parse: "schedule: invalid configuration: day-of-month: 32 out of range
 // 1-31". Nothing in the package panics on bad input.
 //
+// # Decisions
+//
+//   - [Scheduler.Add] takes three required parameters, name, trigger and
+//     job: a job has all three and none has a default.
+//   - A nil location means UTC, not time.Local, so that an expression means
+//     the same on every machine; pass time.Local to follow the machine.
+//   - [FixedRate] and [FixedDelay] first run d after Add, as a time.Ticker
+//     ticks; a job that should also run at once is added with After(0)
+//     under another name.
+//   - The defaults are [SkipIfRunning], so that a slow job never piles up
+//     runs, and [RunMissedOnce], so that a process that was suspended runs
+//     each job once on waking, as anacron does, rather than a burst.
+//   - The lateness of a due time is measured from its fire time (the due
+//     time plus its jitter). A jitter as long as the interval makes due
+//     times overtake each other; keep it below the interval.
+//   - Runs are handed to the pool with TrySubmit: a Submit blocked on a
+//     busy pool would stall every job of the scheduler.
+//   - Once Stop's ctx has ended, Stop does not wait for jobs that ignore
+//     their context, as pool.Pool.Close does not.
+//   - A one-shot job that has run stays in the snapshot, with its result,
+//     until [Scheduler.Remove]; its name stays taken until then.
+//
 // # Metrics
 //
 // With [WithMetrics], each job records, with the label name (the job's):
