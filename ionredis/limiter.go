@@ -33,6 +33,7 @@ type Limiter struct {
 	failOpen bool
 	fallback limit.Limiter
 	keys     []string // the keys of the empty subject (Admit), built once
+	batch    *batcher // lease mode (WithBatch), or nil
 	args     []string // the windows' script arguments, built once
 	err      error
 }
@@ -83,6 +84,12 @@ func NewLimiter(client redis.UniversalClient, name string, w Window, opts ...Lim
 	if l.err != nil {
 		l.windows = nil
 		return l
+	}
+	if cfg.batch > 0 && !l.inf {
+		if l.batch, l.err = newBatcher(l, cfg.batch, cfg.batchAge); l.err != nil {
+			l.windows = nil
+			return l
+		}
 	}
 	l.be.m = newInstruments(cfg.metrics, "limit", name)
 	l.keys = l.keysOf("")
@@ -240,6 +247,9 @@ func (l *Limiter) admit(ctx context.Context, keys []string, maxWait time.Duratio
 	}
 	if err := l.check(ctx, 1); err != nil || l.inf {
 		return err
+	}
+	if l.batch != nil {
+		return l.batch.take(ctx, keys)
 	}
 	d, err := l.decide(ctx, keys, 1, 1, 0)
 	if err != nil {
