@@ -86,9 +86,10 @@ type job struct {
 	lastErr                                              error
 }
 
-// maxCatchUp bounds the due times counted one by one when the scheduler
-// finds a cron job far behind; beyond it the job jumps to its next due time
-// after now and counts at least maxCatchUp skipped.
+// maxCatchUp bounds the due times the scheduler counts when it finds a job
+// far behind: beyond it the job jumps to its next due time after now and
+// counts maxCatchUp of them (skipped, but for those the missed-run policy
+// runs).
 const maxCatchUp = 100_000
 
 // New returns a Scheduler configured by opts. An invalid option makes it
@@ -484,9 +485,11 @@ func (s *Scheduler) dueLocked(j *job, now time.Time, reports []discard) []discar
 	if d := j.trig.delay(); d == 0 {
 		next = j.trig.after(last)
 		if r, isRate := j.trig.(rate); isRate && !next.IsZero() && !next.After(now) {
-			n := int(now.Sub(last) / r.d) // whole periods since last
+			// Whole periods since last, in int64: a long suspension of a
+			// short interval can pass an int on 32-bit platforms.
+			n := int64(now.Sub(last) / r.d)
 			last = last.Add(time.Duration(n) * r.d)
-			k += n
+			k = int(min(int64(k)+n, maxCatchUp))
 			next = last.Add(r.d)
 		}
 		for !next.IsZero() && !next.After(now) {

@@ -673,3 +673,32 @@ func TestDiscardQueuedInPool(t *testing.T) {
 		})
 	}
 }
+
+// TestMissedFarBehind checks that a job found years behind is handled at
+// once: the count of skipped runs is capped, and the job is back on its
+// schedule.
+func TestMissedFarBehind(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		when schedule.Trigger
+	}{
+		{"fixed rate", schedule.FixedRate(time.Millisecond)},
+		{"cron every", mustCron(t, "@every 1ms", time.UTC)},
+		{"cron", mustCron(t, "* * * * *", time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := schedule.New()
+				r := newStarts()
+				require.NoError(t, s.Add("job", tc.when, r.job(0)))
+				schedule.SetDue(s, "job", time.Now().Add(-10*365*24*time.Hour))
+				synctest.Wait()
+				snap := jobSnap(t, s, "job")
+				assert.Equal(t, uint64(1), snap.Runs, "one run for all the missed ones")
+				assert.Equal(t, uint64(100_000-1), snap.Skipped, "the count stops at the bound")
+				assert.True(t, snap.Next.After(time.Now()), "back on schedule")
+				stop(t, s)
+			})
+		})
+	}
+}
