@@ -281,6 +281,21 @@ func Decode(r io.Reader) (Document, error) {
 	return d, nil
 }
 
+// clone returns a deep copy of d, so that the registry's document shares no
+// map, slice or pointer with its caller's. A document that passed Validate
+// has only finite numbers and always round-trips through JSON exactly.
+func (d Document) clone() (Document, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return Document{}, decodeError(err)
+	}
+	var c Document
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Document{}, decodeError(err)
+	}
+	return c, nil
+}
+
 // decodeError wraps a decoding error so that it matches
 // ion.ErrInvalidConfig.
 func decodeError(err error) error {

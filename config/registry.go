@@ -185,6 +185,10 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 	if err := doc.Validate(); err != nil {
 		return nil, nil, nil, err
 	}
+	doc, err := doc.clone()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	if old == nil {
 		old = &generation{}
 	}
@@ -330,8 +334,11 @@ func (r *Registry) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Document returns the document in force.
-func (r *Registry) Document() Document { return r.cur.Load().doc }
+// Document returns a copy of the document in force.
+func (r *Registry) Document() Document {
+	d, _ := r.cur.Load().doc.clone() // it was cloned once already: it cannot fail
+	return d
+}
 
 // mapValues returns m's values.
 func mapValues[V any](m map[string]V) []V {

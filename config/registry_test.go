@@ -53,59 +53,6 @@ func TestNew_invalid(t *testing.T) {
 	assert.Equal(t, []string{"pools.w.size", "pipelines.p.breaker"}, params(t, err))
 }
 
-func TestPipeline_failsClosed(t *testing.T) {
-	r := newRegistry(t, `{"pipelines": {"p": {"fallback": {"use": "cached"}, "classifier": "http"}}}`)
-	for _, tc := range []struct {
-		name string
-		live *config.Live[string]
-		want []string
-	}{
-		{"no such pipeline", config.Pipeline[string](r, "nope"), []string{"pipelines.nope"}},
-		{"unbound", config.Pipeline[string](r, "p"), []string{"pipelines.p.fallback.use", "pipelines.p.classifier"}},
-		{"bound for another type", config.Pipeline[string](r, "p", config.FallbackValue("cached", "x")), []string{"pipelines.p.classifier"}},
-		{"nil registry", config.Pipeline[string](nil, "p"), []string{"registry"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, params(t, tc.live.Err()), "Err() names the fields")
-			_, err := tc.live.Run(context.Background(), succeed)
-			assert.ErrorIs(t, err, ion.ErrInvalidConfig, "every call fails closed")
-		})
-	}
-}
-
-func TestPipeline_bindings(t *testing.T) {
-	r := newRegistry(t, `{"pipelines": {"p": {"fallback": {"use": "cached"}, "classifier": "empty-is-failure"}}}`)
-	p := config.Pipeline[string](r, "p",
-		config.FallbackValue("cached", "from cache"),
-		config.Classifier("empty-is-failure", func(v string, err error) policy.Outcome {
-			if err != nil || v == "" {
-				return policy.Failure
-			}
-			return policy.Success
-		}),
-		config.FallbackValue("unused", "bindings the document does not use are ignored"))
-	require.NoError(t, p.Err())
-
-	v, err := p.Run(context.Background(), func(context.Context) (string, error) { return "", nil })
-	require.NoError(t, err)
-	assert.Equal(t, "from cache", v, "the bound classifier made an empty answer a failure, and the bound fallback replaced it")
-}
-
-// A breaker shared by two pipelines of two types trips for both.
-func TestPipeline_sharedBreaker(t *testing.T) {
-	r := newRegistry(t, `{
-		"breakers": {"db": {"consecutive_failures": 2}},
-		"pipelines": {"read": {"breaker": "db"}, "count": {"breaker": "db"}}}`)
-	read := config.Pipeline[string](r, "read")
-	count := config.Pipeline[int](r, "count")
-	for range 2 {
-		_, err := read.Run(context.Background(), fail)
-		require.ErrorIs(t, err, errDown)
-	}
-	_, err := count.Run(context.Background(), func(context.Context) (int, error) { return 1, nil })
-	assert.ErrorIs(t, err, breaker.ErrOpen, "the other pipeline's failures opened the shared breaker")
-}
-
 const reloadBase = `{
 	"breakers": {"db": {"consecutive_failures": 2, "open_duration": "1m"}},
 	"limiters": {"api": {"rate": "1/s", "burst": 4}},
@@ -337,4 +284,23 @@ func TestApply_stress(t *testing.T) {
 	assert.Equal(t, uint64(reloads+1), s.Generation)
 	assert.Equal(t, int64(0), s.Bulkheads["h"].InUse, "every permit was released")
 	require.NoError(t, r.Close(context.Background()))
+}
+
+// The registry keeps its own copy of a document: changing the caller's maps
+// after Apply, or the maps Document returns, changes nothing.
+func TestApply_copiesTheDocument(t *testing.T) {
+	d := doc(t, `{"limiters": {"api": {"rate": "10/s", "burst": 5}}, "pipelines": {"p": {"limiter": {"use": "api"}}}}`)
+	r, err := config.New(d)
+	require.NoError(t, err)
+	defer r.Close(context.Background())
+	want := r.Document()
+
+	d.Limiters["api"] = config.LimiterConfig{Kind: "sliding"}
+	delete(d.Pipelines, "p")
+	got := r.Document()
+	got.Pipelines["q"] = config.PipelineConfig{}
+	*got.Limiters["api"].Rate = 1
+
+	assert.Equal(t, want, r.Document(), "the registry's document did not change")
+	assert.NoError(t, r.Apply(r.Document()), "and re-applies")
 }
