@@ -71,10 +71,10 @@ func WithMaxWait(d time.Duration) PolicyOption {
 // on s) each call gets one span, ended with "success", "failure", "ignored"
 // or "rejected".
 //
-// A nil s, a fail-closed s or an invalid option gives a bulkhead whose every
-// call returns an error matching ion.ErrInvalidConfig without running. A
-// call served at once adds no allocation; the bulkhead's String describes
-// it, as in "bulkhead(db, capacity 10, FIFO, weight 1, no wait)".
+// A nil s, a fail-closed or zero s, or an invalid option gives a bulkhead
+// whose every call returns an error matching ion.ErrInvalidConfig without
+// running. A call served at once adds no allocation; the bulkhead's String
+// describes it, as in "bulkhead(db, capacity 10, FIFO, weight 1, no wait)".
 func Policy[T any](s *Weighted, opts ...PolicyOption) policy.Policy[T] {
 	c := policyConfig{weight: 1}
 	for i, o := range opts {
@@ -90,8 +90,8 @@ func Policy[T any](s *Weighted, opts ...PolicyOption) policy.Policy[T] {
 	switch {
 	case s == nil:
 		b.err = ion.NewConfigError("sem", "Policy", "nil *Weighted")
-	case s.err != nil:
-		b.err = s.err
+	case s.Err() != nil: // fail closed, or a zero Weighted
+		b.err = s.Err()
 	case b.err != nil:
 	case c.weight < 1 || c.weight > s.capacity:
 		b.err = ion.NewConfigError("sem", "WithWeight", "must be in 1..%d (the capacity), got %d", s.capacity, c.weight)

@@ -102,6 +102,7 @@ func TestZeroValues(t *testing.T) {
 			assert.Zero(t, s.Waiting())
 			_, err := policy.Run(context.Background(), sem.Policy[int](&s), func(context.Context) (int, error) { return 1, nil })
 			assert.ErrorIs(t, err, ion.ErrInvalidConfig, "a bulkhead over a zero Weighted fails closed")
+			assert.Contains(t, err.Error(), "use NewWeighted", "and says why")
 		}},
 		{"Fairness", func(t *testing.T) {
 			var f sem.Fairness
