@@ -315,7 +315,7 @@ type Snapshot struct {
 
 // JobSnapshot is the state and counters of one job. Every due time of the
 // job is in exactly one of Pending, Running, Runs, Skipped, Rejected or
-// Discarded.
+// Discarded (a job found far behind counts at most 100,000 due times).
 type JobSnapshot struct {
 	Name    string
 	Next    time.Time // the next due time (before jitter); zero when none: a one-shot job that ran, a fixed-delay job running, or a stopped scheduler
