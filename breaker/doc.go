@@ -93,7 +93,8 @@
 // forced-open breaker returns ErrOpen itself; a half-open breaker with every
 // probe slot busy returns [ErrHalfOpenBusy], which does not match ErrOpen.
 // An invalid option makes the breaker fail closed: every call returns a
-// *ion.ConfigError that names the option ([Breaker.Err]).
+// *ion.ConfigError that names the option ([Breaker.Err]). So does a zero
+// Breaker, whose error says to use [New]; nothing panics.
 //
 // # Listeners and observability
 //
