@@ -220,3 +220,29 @@ func BenchmarkRedisTwoWindows(b *testing.B) {
 	benchRedisAddr = redisServer(b)
 	redisTwoWindows.run(b)
 }
+
+// RedisLease: Ion's lease mode (a batch of 20 tokens per round trip)
+// against redis_rate asking Redis for every call, 64 callers.
+var redisLease = register("RedisLease",
+	impl{"ion", func(b *testing.B) {
+		var rt atomic.Int64
+		lim := ionredis.NewLimiter(redisClient(b, benchRedisAddr, &rt), "bench-lease-"+b.Name(),
+			ionredis.Window{Rate: redisRate, Burst: burstNever}, ionredis.WithBatch(20, time.Second),
+			ionredis.WithTimeout(5*time.Second))
+		runRedis(b, &rt, true, func() error { return lim.Admit(bg, 0) })
+	}},
+	impl{"redisrate", func(b *testing.B) {
+		var rt atomic.Int64
+		lim := redis_rate.NewLimiter(redisClient(b, benchRedisAddr, &rt))
+		key := "bench-" + b.Name()
+		runRedis(b, &rt, true, func() error {
+			_, err := lim.Allow(bg, key, redisRateLimit)
+			return err
+		})
+	}},
+)
+
+func BenchmarkRedisLease(b *testing.B) {
+	benchRedisAddr = redisServer(b)
+	redisLease.run(b)
+}
