@@ -124,8 +124,8 @@ func (c AdaptiveConfig) Validate() error {
 }
 
 // build returns the limiter c describes. c must be valid.
-func (c AdaptiveConfig) build(name string) *adaptive.Limiter {
-	opts := []adaptive.LimiterOption{adaptive.WithName(name), adaptive.WithAlgorithm(algorithms[c.Algorithm])}
+func (c AdaptiveConfig) build(name string, s *sinks) *adaptive.Limiter {
+	opts := append(s.adaptive(), adaptive.WithName(name), adaptive.WithAlgorithm(algorithms[c.Algorithm]))
 	if c.MinLimit != 0 || c.MaxLimit != 0 {
 		lo, hi := max(c.MinLimit, 1), c.MaxLimit
 		if hi == 0 {

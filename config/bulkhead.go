@@ -32,9 +32,9 @@ func (c BulkheadConfig) Validate() error {
 }
 
 // build returns the semaphore c describes. c must be valid.
-func (c BulkheadConfig) build(name string) *sem.Weighted {
-	return sem.NewWeighted(c.Capacity, sem.WithName(name), sem.WithFairness(fairness[c.Fairness]),
-		sem.WithAcquireTimeout(c.AcquireTimeout.std()))
+func (c BulkheadConfig) build(name string, s *sinks) *sem.Weighted {
+	return sem.NewWeighted(c.Capacity, append(s.sem(), sem.WithName(name), sem.WithFairness(fairness[c.Fairness]),
+		sem.WithAcquireTimeout(c.AcquireTimeout.std()))...)
 }
 
 // BulkheadUse is a pipeline's use of a named bulkhead, with the options of

@@ -99,6 +99,9 @@
 //
 // # Observing
 //
+// [WithMetrics], [WithLogger] and [WithTracer] give sinks to every primitive
+// and policy the registry builds, each named by its name in the document
+// (a pipeline's own policies by the pipeline's name).
 // [Registry.Snapshot] reports each primitive's state, counts, limits and
 // use as a JSON-encodable value, and the [Registry] is an http.Handler that
 // serves it, for health and debug pages.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ionkit/ion/config"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -201,6 +202,21 @@ func ExampleRegistry_ServeHTTP() {
 	//     }
 	//   }
 	// }
+}
+
+func ExampleWithMetrics() {
+	rec := observe.NewRecorder() // or a Prometheus or OpenTelemetry sink
+	reg, _ := config.New(config.Document{
+		Breakers:  map[string]config.BreakerConfig{"db": {}},
+		Pipelines: map[string]config.PipelineConfig{"orders": {Breaker: "db"}},
+	}, config.WithMetrics(rec))
+	defer reg.Close(context.Background())
+
+	orders := config.Pipeline[string](reg, "orders")
+	_, _ = orders.Run(context.Background(), func(context.Context) (string, error) { return "ok", nil })
+	fmt.Println(rec.Count("ion_breaker_calls_total",
+		observe.Label{Key: "name", Value: "db"}, observe.Label{Key: "outcome", Value: "success"}))
+	// Output: 1
 }
 
 // rate parses a rate for the examples.

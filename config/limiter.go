@@ -1,10 +1,6 @@
 package config
 
-import (
-	"math"
-
-	"github.com/ionkit/ion/limit"
-)
+import "math"
 
 // Limiter kinds, the values of LimiterConfig.Kind.
 const (
@@ -90,14 +86,6 @@ func (c LimiterConfig) Validate() error {
 		p.addf("kind", "must be token-bucket, leaky-bucket or all, got %q", c.Kind)
 	}
 	return p.err()
-}
-
-// newBucket builds the bucket c describes. c must be valid and not "all".
-func (c LimiterConfig) newBucket(name string) limit.Member {
-	if c.kind() == kindLeakyBucket {
-		return limit.NewLeakyBucket(limit.Rate(*c.Rate), c.size(), limit.WithName(name))
-	}
-	return limit.NewTokenBucket(limit.Rate(*c.Rate), c.size(), limit.WithName(name))
 }
 
 // LimiterUse is a pipeline's use of a named limiter, with the options of

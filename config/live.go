@@ -177,11 +177,15 @@ func buildPipeline[T any](g *generation, name string, fallbacks map[string]func(
 				p.addf(join(at, "fallback.use"), "no fallback named %q is bound for %s", c.Fallback.Use, typeName[T]())
 				continue
 			}
-			layers = append(layers, policy.FallbackFunc(fn, policy.WithName(c.Fallback.Use)))
+			opts := []policy.FallbackOption{policy.WithName(c.Fallback.Use)}
+			for _, o := range g.sinks.policy() {
+				opts = append(opts, o)
+			}
+			layers = append(layers, policy.FallbackFunc(fn, opts...))
 		case "retry":
-			layers = append(layers, policy.Retry[T](c.Retry.options(name, g.budgets)...))
+			layers = append(layers, policy.Retry[T](c.Retry.options(name, g.sinks, g.budgets)...))
 		case "hedge":
-			layers = append(layers, policy.Hedge[T](c.Hedge.Delay.std(), c.Hedge.options(name, g.budgets)...))
+			layers = append(layers, policy.Hedge[T](c.Hedge.Delay.std(), c.Hedge.options(name, g.sinks, g.budgets)...))
 		case "breaker":
 			layers = append(layers, breaker.Policy[T](g.breakers[c.Breaker]))
 		case "adaptive":
@@ -195,12 +199,15 @@ func buildPipeline[T any](g *generation, name string, fallbacks map[string]func(
 			layers = append(layers, pool.Policy[T](g.pools[c.Pool]))
 		case "timeout":
 			opts := []policy.TimeoutOption{policy.WithName(name)}
+			for _, o := range g.sinks.policy() {
+				opts = append(opts, o)
+			}
 			if c.Timeout.Abandon {
 				opts = append(opts, policy.WithAbandon())
 			}
 			layers = append(layers, policy.Timeout[T](c.Timeout.After.std(), opts...))
 		case "chaos":
-			layers = append(layers, chaosLayers[T](*c.Chaos, name)...)
+			layers = append(layers, chaosLayers[T](*c.Chaos, name, g.sinks)...)
 		}
 	}
 	pl := policy.Compose(layers...)

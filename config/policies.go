@@ -53,8 +53,11 @@ func (c HedgeConfig) Validate() error {
 }
 
 // options returns the hedge options c stands for. c must be valid.
-func (c HedgeConfig) options(name string, budgets map[string]*policy.Budget) []policy.HedgeOption {
+func (c HedgeConfig) options(name string, s *sinks, budgets map[string]*policy.Budget) []policy.HedgeOption {
 	opts := []policy.HedgeOption{policy.WithName(name)}
+	for _, o := range s.policy() {
+		opts = append(opts, o)
+	}
 	if c.Hedges != 0 {
 		opts = append(opts, policy.WithHedges(c.Hedges))
 	}
@@ -137,9 +140,9 @@ func (c ChaosConfig) Validate() error {
 
 // chaosLayers returns the injectors c describes, fault outermost.
 // c must be valid.
-func chaosLayers[T any](c ChaosConfig, name string) []policy.Policy[T] {
+func chaosLayers[T any](c ChaosConfig, name string, s *sinks) []policy.Policy[T] {
 	opts := func(enabled *bool) []chaos.Option {
-		o := []chaos.Option{chaos.WithName(name)}
+		o := append(s.chaos(), chaos.WithName(name))
 		if c.Seed != 0 {
 			o = append(o, chaos.WithSeed(c.Seed))
 		}

@@ -49,9 +49,9 @@ func (c PoolConfig) Validate() error {
 }
 
 // build returns the pool c describes. c must be valid.
-func (c PoolConfig) build(name string) *pool.Pool {
-	opts := []pool.Option{pool.WithName(name), pool.WithMaxQueueWait(c.MaxQueueWait.std()),
-		pool.WithQueueOrder(queueOrder[c.QueueOrder])}
+func (c PoolConfig) build(name string, s *sinks) *pool.Pool {
+	opts := append(s.pool(), pool.WithName(name), pool.WithMaxQueueWait(c.MaxQueueWait.std()),
+		pool.WithQueueOrder(queueOrder[c.QueueOrder]))
 	if c.IdleTimeout != nil {
 		opts = append(opts, pool.WithIdleTimeout(c.IdleTimeout.std()))
 	}

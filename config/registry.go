@@ -28,6 +28,9 @@ var ErrClosed = errors.New("config: registry closed")
 // The zero value is not usable: use New. A Registry is safe for concurrent
 // use by multiple goroutines.
 type Registry struct {
+	// sinks are given to every primitive and policy built; set by New.
+	sinks *sinks
+
 	// cur is the generation in force: replaced whole by Apply, read by
 	// Snapshot and Document without a lock.
 	cur atomic.Pointer[generation]
@@ -47,6 +50,7 @@ type Registry struct {
 // generation is one applied document and the primitives built from it.
 // It is immutable once stored in Registry.cur.
 type generation struct {
+	sinks     *sinks
 	seq       uint64
 	doc       Document
 	breakers  map[string]*breaker.Breaker
@@ -106,10 +110,19 @@ type handle interface {
 }
 
 // New returns a registry in force with doc, or nil and every error of doc
-// (see [Document.Validate]), each matching ion.ErrInvalidConfig. It builds
-// every named primitive; pools start no goroutine until they are used.
-func New(doc Document) (*Registry, error) {
-	r := &Registry{}
+// (see [Document.Validate]) or of opts, each matching ion.ErrInvalidConfig.
+// It builds every named primitive, with the observability sinks of opts;
+// pools start no goroutine until they are used.
+func New(doc Document, opts ...Option) (*Registry, error) {
+	r := &Registry{sinks: &sinks{}}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(r.sinks)
+		}
+	}
+	if r.sinks.bad != "" {
+		return nil, ion.NewConfigError("config", r.sinks.bad, "the sink is nil")
+	}
 	g, _, _, err := r.build(nil, doc)
 	if err != nil {
 		return nil, err
@@ -193,6 +206,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		old = &generation{}
 	}
 	g := &generation{
+		sinks:     r.sinks,
 		seq:       old.seq + 1,
 		doc:       doc,
 		breakers:  map[string]*breaker.Breaker{},
@@ -212,7 +226,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			g.breakers[name] = b
 			continue
 		}
-		g.breakers[name] = breaker.New(name, c.options()...)
+		g.breakers[name] = breaker.New(name, append(c.options(), r.sinks.breaker()...)...)
 		p.merge(path("breakers", name), g.breakers[name].Err())
 	}
 	for name, c := range doc.Limiters {
@@ -223,10 +237,10 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		oc := old.doc.Limiters[name]
 		if !ok || oc.kind() != c.kind() {
 			e := &limiterEntry{}
-			if b, ok := c.newBucket(name).(*limit.TokenBucket); ok {
-				e.tb = b
+			if c.kind() == kindLeakyBucket {
+				e.lb = limit.NewLeakyBucket(limit.Rate(*c.Rate), c.size(), append(r.sinks.limit(), limit.WithName(name))...)
 			} else {
-				e.lb = c.newBucket(name).(*limit.LeakyBucket)
+				e.tb = limit.NewTokenBucket(limit.Rate(*c.Rate), c.size(), append(r.sinks.limit(), limit.WithName(name))...)
 			}
 			g.limiters[name] = e
 			p.merge(path("limiters", name), e.err())
@@ -261,7 +275,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			g.bulkheads[name] = s
 			continue
 		}
-		g.bulkheads[name] = c.build(name)
+		g.bulkheads[name] = c.build(name, r.sinks)
 		p.merge(path("bulkheads", name), g.bulkheads[name].Err())
 	}
 	for name, c := range doc.Pools {
@@ -273,7 +287,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			}
 			continue
 		}
-		g.pools[name] = c.build(name)
+		g.pools[name] = c.build(name, r.sinks)
 		p.merge(path("pools", name), g.pools[name].Err())
 	}
 	for name, prev := range old.pools {
@@ -286,7 +300,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			g.adaptive[name] = l
 			continue
 		}
-		g.adaptive[name] = c.build(name)
+		g.adaptive[name] = c.build(name, r.sinks)
 		p.merge(path("adaptive", name), g.adaptive[name].Err())
 	}
 	for name, c := range doc.Budgets {

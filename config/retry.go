@@ -161,8 +161,11 @@ func (c BackoffConfig) backoff() policy.Backoff {
 
 // options returns the retry options c stands for, with the budget looked
 // up in budgets. c must be valid.
-func (c RetryConfig) options(name string, budgets map[string]*policy.Budget) []policy.RetryOption {
+func (c RetryConfig) options(name string, s *sinks, budgets map[string]*policy.Budget) []policy.RetryOption {
 	opts := []policy.RetryOption{policy.WithName(name)}
+	for _, o := range s.policy() {
+		opts = append(opts, o)
+	}
 	if c.Attempts != 0 {
 		opts = append(opts, policy.WithAttempts(c.Attempts))
 	}
