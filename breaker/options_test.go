@@ -110,12 +110,12 @@ func TestValidConfigEdges(t *testing.T) {
 // nothing runs); a valid breaker only ever rejects with errors that match
 // ion.ErrRejected and reports a valid state and rates.
 func FuzzOptions(f *testing.F) {
-	f.Add(5, 0.0, 0.0, int64(0), 0, 0, int64(0), 0, int64(30e9), 1.0, int64(0), 0.0, 3, 2, []byte{1, 1, 1, 1, 1, 0})
-	f.Add(0, 0.5, 0.5, int64(1e9), 10, 5, int64(0), 0, int64(1e9), 2.0, int64(10e9), 0.5, 1, 1, []byte{1, 0, 2, 1})
-	f.Add(3, 0.5, 0.0, int64(0), 0, 0, int64(10e9), 10, int64(1), 1.5, int64(5), 1.0, 2, 3, []byte{1, 1, 1, 0})
+	f.Add(5, 0.0, 0.0, int64(0), 0, 0, int64(0), 0, int64(30e9), 1.0, int64(0), 0.0, 3, 2, 0, int64(0), false, []byte{1, 1, 1, 1, 1, 0})
+	f.Add(0, 0.5, 0.5, int64(1e9), 10, 5, int64(0), 0, int64(1e9), 2.0, int64(10e9), 0.5, 1, 1, 3, int64(1e9), false, []byte{1, 0, 2, 1})
+	f.Add(3, 0.5, 0.0, int64(0), 0, 0, int64(10e9), 10, int64(1), 1.5, int64(5), 1.0, 2, 3, 0, int64(0), true, []byte{1, 1, 1, 0})
 	f.Fuzz(func(t *testing.T, threshold int, rate, slowRate float64, slowDur int64, size, minCalls int,
 		winLen int64, buckets int, open int64, factor float64, bmax int64, jitter float64, maxCalls, successes int,
-		outcomes []byte) {
+		burst int, burstWithin int64, tripFunc bool, outcomes []byte) {
 		opts := []breaker.Option{breaker.WithOpenDuration(time.Duration(open))}
 		if threshold != 0 {
 			opts = append(opts, breaker.WithConsecutiveFailures(threshold))
@@ -143,6 +143,17 @@ func FuzzOptions(f *testing.F) {
 		}
 		if successes != 0 {
 			opts = append(opts, breaker.WithSuccessThreshold(successes))
+		}
+		if burst != 0 || burstWithin != 0 {
+			opts = append(opts, breaker.WithFailuresWithin(burst, time.Duration(burstWithin)))
+		}
+		if tripFunc {
+			opts = append(opts, breaker.WithTripFunc(func(c breaker.Counts) bool {
+				if c.Requests != c.Successes+c.Failures || c.ConsecutiveSuccesses > 0 && c.ConsecutiveFailures > 0 {
+					panic("inconsistent counts")
+				}
+				return c.Failures > c.Successes
+			}))
 		}
 		cb := breaker.New("fuzz", opts...)
 		if err := cb.Err(); err != nil {
