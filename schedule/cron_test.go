@@ -2,6 +2,9 @@ package schedule_test
 
 import (
 	"errors"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -227,8 +230,9 @@ func FuzzParseCron(f *testing.F) {
 	}
 	params := map[string]bool{"minute": true, "hour": true, "day-of-month": true, "month": true,
 		"day-of-week": true, "expression": true, "descriptor": true, "@every": true, "time zone": true}
+	ny := mustLoad(f, "America/New_York") // DST since 1918, and LMT offsets with seconds before 1883
 	f.Fuzz(func(t *testing.T, expr string, unix int64) {
-		c, err := schedule.ParseCron(expr, time.UTC)
+		c, err := schedule.ParseCron(expr, ny)
 		if err != nil {
 			var ce *ion.ConfigError
 			ok := errors.As(err, &ce)
@@ -245,9 +249,69 @@ func FuzzParseCron(f *testing.F) {
 		if !next.After(after) {
 			t.Fatalf("ParseCron(%q).Next(%v) = %v, not after", expr, after, next)
 		}
-		if !strings.HasPrefix(strings.TrimSpace(strings.ToLower(expr)), "@every") &&
-			!strings.Contains(strings.ToLower(expr), "@every") && next.Second() != 0 {
+		// A firing is on a minute of the wall clock, or is the first instant
+		// after a gap in it (a zone transition).
+		_, offBefore := next.Add(-time.Second).Zone()
+		_, off := next.Zone()
+		if !strings.Contains(strings.ToLower(expr), "@every") && next.Second() != 0 && offBefore == off {
 			t.Fatalf("ParseCron(%q).Next(%v) = %v, not on a minute", expr, after, next)
 		}
 	})
+}
+
+// TestCronNextMatchesBruteForce compares Next with a minute-by-minute
+// search in UTC for random expressions built from explicit sets, the day
+// rule included.
+func TestCronNextMatchesBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	subset := func(lo, hi int, p float64) []int {
+		var out []int
+		for v := lo; v <= hi; v++ {
+			if rng.Float64() < p {
+				out = append(out, v)
+			}
+		}
+		if len(out) == 0 {
+			out = append(out, lo+rng.IntN(hi-lo+1))
+		}
+		return out
+	}
+	list := func(vs []int) string {
+		parts := make([]string, len(vs))
+		for i, v := range vs {
+			parts[i] = strconv.Itoa(v)
+		}
+		return strings.Join(parts, ",")
+	}
+	in := func(vs []int, v int) bool { return slices.Contains(vs, v) }
+	for i := range 100 {
+		mins, hours := subset(0, 59, 0.1), subset(0, 23, 0.3)
+		doms, dows := subset(1, 31, 0.2), subset(0, 6, 0.3)
+		domStar, dowStar := rng.IntN(3) == 0, rng.IntN(3) == 0
+		domF, dowF := list(doms), list(dows)
+		if domStar {
+			domF = "*"
+		}
+		if dowStar {
+			dowF = "*"
+		}
+		expr := strings.Join([]string{list(mins), list(hours), domF, "*", dowF}, " ")
+		c := mustCron(t, expr, time.UTC)
+		matches := func(u time.Time) bool {
+			domOK := domStar || in(doms, u.Day())
+			dowOK := dowStar || in(dows, int(u.Weekday()))
+			day := domOK && dowOK
+			if !domStar && !dowStar {
+				day = in(doms, u.Day()) || in(dows, int(u.Weekday()))
+			}
+			return in(mins, u.Minute()) && in(hours, u.Hour()) && day
+		}
+		after := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(500_000)) * time.Minute).Add(17 * time.Second)
+		want := after.Truncate(time.Minute).Add(time.Minute)
+		for !matches(want) {
+			want = want.Add(time.Minute)
+		}
+		got := c.Next(after)
+		require.True(t, got.Equal(want), "case %d: ParseCron(%q).Next(%v) = %v, want %v", i, expr, after, got, want)
+	}
 }
