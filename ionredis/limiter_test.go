@@ -359,3 +359,21 @@ func TestLimiter_concurrentExactBurst(t *testing.T) {
 		assert.Equal(t, 10, allowed, "exactly the burst is admitted by 50 concurrent callers")
 	})
 }
+
+func TestLimiter_intervalRoundedUp(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	defer c.Close()
+	for rate, want := range map[limit.Rate]string{
+		1000:                 "1000/s",
+		3:                    "2.999994000012/s",
+		7000:                 "6993.006993006993/s",
+		limit.PerMinute(1):   "0.016666666666666666/s",
+		limit.PerSecond(1e6): "1e+06/s",
+	} {
+		lim := ionredis.NewLimiter(c, "r", ionredis.Window{Rate: rate, Burst: 1})
+		assert.Equal(t, "redis-limit(r) "+want+" burst 1", lim.String(), "never faster than asked")
+	}
+	var ce *ion.ConfigError
+	require.ErrorAs(t, ionredis.NewLimiter(c, "r", ionredis.Window{Rate: 1e6 + 1, Burst: 1}).Err(), &ce)
+	assert.Equal(t, "w.Rate", ce.Param)
+}
