@@ -35,6 +35,16 @@ type breakerPolicy[T any] struct{ b *Breaker }
 
 var errNilBreaker = ion.NewConfigError("breaker", "b", "nil *Breaker")
 
+// Err returns the breaker's configuration error (or the nil-breaker
+// error), or nil, so that policy.Pipeline.Err can report a misconfigured
+// breaker at startup.
+func (p breakerPolicy[T]) Err() error {
+	if p.b == nil {
+		return errNilBreaker
+	}
+	return p.b.Err()
+}
+
 // Execute implements policy.Policy.
 func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, error) {
 	var zero T

@@ -227,3 +227,14 @@ func TestPolicyTracer(t *testing.T) {
 		assert.ErrorIs(t, rejected, breaker.ErrOpen)
 	})
 }
+
+func TestPipelineErrReportsMisconfiguredBreaker(t *testing.T) {
+	bad := breaker.New("x", breaker.WithConsecutiveFailures(-1))
+	err := policy.Compose(policy.Retry[int](), breaker.Policy[int](bad)).Err()
+	var le *policy.LayerError
+	require.ErrorAs(t, err, &le, "Pipeline.Err finds the misconfigured breaker")
+	assert.Equal(t, 1, le.Index)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
+	assert.NoError(t, policy.Compose(breaker.Policy[int](breaker.New("ok"))).Err())
+	assert.ErrorIs(t, policy.Compose(breaker.Policy[int](nil)).Err(), ion.ErrInvalidConfig)
+}

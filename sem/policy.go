@@ -109,6 +109,11 @@ type bulkhead[T any] struct {
 	err     error  // non-nil: every call returns it
 }
 
+// Err returns the configuration error that makes every call fail, or nil,
+// so that policy.Pipeline.Err can report a misconfigured bulkhead at
+// startup.
+func (b *bulkhead[T]) Err() error { return b.err }
+
 // Execute implements policy.Policy.
 func (b *bulkhead[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, err error) {
 	if b.err != nil {

@@ -359,3 +359,11 @@ func TestPolicyZeroAllocs(t *testing.T) {
 		assert.Zero(t, allocs, "%s: a rejection must not allocate", tc.name)
 	}
 }
+
+func TestPipelineErrReportsMisconfiguredBulkhead(t *testing.T) {
+	err := policy.Compose(sem.Policy[int](sem.NewWeighted(2), sem.WithWeight(3))).Err()
+	var le *policy.LayerError
+	require.ErrorAs(t, err, &le, "Pipeline.Err finds the misconfigured bulkhead")
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
+	assert.NoError(t, policy.Compose(sem.Policy[int](sem.NewWeighted(2))).Err())
+}
