@@ -92,6 +92,11 @@ func reserveAll(dst []claim, ns, n, maxWait int64, peek func(i int, at int64) (i
 		for i := j - 1; i >= 0; i-- {
 			dst[i].cancel(slot, true)
 		}
+		if slot == at && w > 0 {
+			// The slot saturated at the end of representable time: no
+			// later slot exists.
+			return int64(never), max(worst, 0), false
+		}
 		at = slot
 	}
 }

@@ -178,3 +178,16 @@ func TestAllStressNeverOverAdmits(t *testing.T) {
 	assert.InDelta(t, 50-float64(viaAll.Load()+viaA.Load()), a.Tokens(), 0.01, "a's tokens account for every admission")
 	assert.InDelta(t, 80-float64(viaAll.Load()+viaB.Load()), b.Tokens(), 0.01, "b's tokens account for every admission")
 }
+
+// TestAllWaitPastRepresentableTime guards against an endless loop: a
+// reservation whose slot saturates at the end of representable time (146
+// years from the process start; here one token in 31 years, asked for at
+// 140 years) must end, not OK, rather than retry that slot forever.
+func TestAllWaitPastRepresentableTime(t *testing.T) {
+	slow := limit.NewTokenBucket(1e-9, 1)
+	both := limit.All(slow)
+	late := time.Now().Add(140 * 365 * 24 * time.Hour)
+	require.True(t, both.AllowN(late, 1))
+	assert.False(t, both.ReserveN(late, 1).OK(), "no slot before the end of representable time")
+	assert.InDelta(t, 0, slow.TokensAt(late), 1e-6, "the refused reservation took nothing")
+}

@@ -565,3 +565,11 @@ func (b *bucket) fill() {
 	b.seq++
 	b.mu.Unlock()
 }
+
+// satAdd returns a+b for an offset a and b >= 0, saturating at maxOffset.
+func satAdd(a, b int64) int64 {
+	if a >= 0 && b > maxOffset-a {
+		return maxOffset
+	}
+	return min(a+min(b, maxOffset-1), maxOffset)
+}

@@ -1,7 +1,10 @@
 // Package limit provides rate limiters: a token bucket, a leaky bucket, a
-// keyed limiter with bounded memory and a multi-tier limiter for API
-// gateways, and [Policy], which puts any of them in front of a call as a
-// policy.Policy.
+// keyed limiter with bounded memory, [All], which combines limiters
+// all-or-nothing, and [Policy], which puts any of them in front of a call as
+// a policy.Policy. The multi-tier limiter for HTTP APIs (routes, rate-limit
+// headers, per-resource and per-user tiers) is package
+// github.com/ionkit/ion/limit/httplimit, built on this package's Keyed and
+// All.
 //
 // # Limiters
 //
@@ -15,9 +18,6 @@
 //   - [All]: several limits at once, all-or-nothing, such as "10 per second
 //     and 1,000 per hour" (per key with [Keyed.Key] or [Keyed.By]); an
 //     [AllOf] is itself a limiter.
-//   - [MultiTier]: global, route and per-id tiers (resource, sub-resource,
-//     user), charged all-or-nothing, with route patterns, server-header
-//     integration, pause and statistics.
 //
 // Rates are built with [PerSecond], [PerMinute], [PerHour], [Per] and
 // [Every]; [Inf] is unlimited.
@@ -65,8 +65,8 @@
 // # As a policy
 //
 // [Policy] adapts any [Limiter]: [*TokenBucket], [*LeakyBucket] and
-// [*AllOf] are Limiters, and [Keyed.By] and [MultiTier.By] derive a key or a
-// request from each call's ctx.
+// [*AllOf] are Limiters, and [Keyed.By] derives a key from each call's
+// ctx.
 //
 // Policy rejects by default: without [WithMaxWait], a call the limiter does
 // not admit at once is not run and fails at once with a [*LimitedError]. It
@@ -99,10 +99,8 @@
 //	ion_limit_requests_total{name,result}     counter: result=allowed|limited; Allow, Wait and Admit
 //	                                          decisions (a wait ended by its ctx is not counted)
 //	ion_limit_wait_seconds{name}              histogram: the wait of each admitted Wait or Admit
-//	ion_limit_keys{name[,tier]}               gauge: keys remembered (Keyed; MultiTier per tier)
-//	ion_limit_evictions_total{name[,tier],reason}  counter: reason=idle|capacity (Keyed, MultiTier)
-//	ion_limit_tier_limited_total{name,tier}   counter: MultiTier refusals by tier
-//	ion_limit_pauses_total{name}              counter: MultiTier pauses
+//	ion_limit_keys{name}                      gauge: keys remembered (Keyed)
+//	ion_limit_evictions_total{name,reason}    counter: reason=idle|capacity (Keyed)
 //
 // The instruments are resolved once, at construction; recording does not
 // allocate, and without WithMetrics it costs a nil check.
@@ -120,14 +118,13 @@
 //   - A zero rate is valid: the burst is admitted once, then nothing, and a
 //     wait for more fails at once with a LimitedError whose Delay is the
 //     maximum Duration.
-//   - Keyed and MultiTier are not Limiters themselves: a key must come from
-//     somewhere, so By takes a function of the call's ctx.
-//   - A MultiTier charges every tier as of the time the request will run
-//     (the latest of the tiers' free slots), not when it starts waiting.
-//   - Keyed and MultiTier forget a key by default once it has been idle for
-//     its refill time, full again (losslessly), and never a key in use or a
-//     route's limits learnt from a server; WithIdleTTL trades accuracy for
-//     memory.
+//   - Keyed is not a Limiter itself: a key must come from somewhere, so By
+//     takes a function of the call's ctx, and Key fixes one.
+//   - All charges every member as of the time the request will run (the
+//     latest of the members' free slots), not when it starts waiting.
+//   - Keyed forgets a key by default once it has been idle for its refill
+//     time, full again (losslessly), and never a key in use or one with a
+//     burst of its own (SetBurst); WithIdleTTL trades accuracy for memory.
 //   - Explicit times more than 146 years from the process start are served
 //     as that bound.
 package limit

@@ -23,10 +23,6 @@ var ErrExceedsBurst = errors.New("limit: n exceeds burst")
 // a negative number of tokens.
 var ErrNegativeN = errors.New("limit: negative n")
 
-// ErrHeader is matched by the error of [MultiTier.UpdateFromHeader] when a
-// rate-limit header is malformed; the well-formed headers are still applied.
-var ErrHeader = errors.New("limit: malformed rate-limit header")
-
 // never is the wait reported when a request can never be admitted in a
 // representable time (a zero rate, or a wait past the range of
 // time.Duration).
@@ -39,8 +35,9 @@ type LimitedError struct {
 	// to be admitted, measured when it was rejected. It is the maximum
 	// time.Duration when the limiter would never admit it (a zero rate).
 	Delay time.Duration
-	// Tier names the tier of a [MultiTier] that denied the request
-	// ("global", "route", ...); it is empty for the other limiters.
+	// Tier names the tier that denied the request, for limiters made of
+	// tiers ("global", "route", ... in package httplimit); it is empty for
+	// the limiters of this package.
 	Tier string
 }
 

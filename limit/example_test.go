@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/ionkit/ion"
@@ -90,58 +89,6 @@ func ExampleNewKeyed() {
 	// 2 clients
 }
 
-func ExampleNewMultiTier() {
-	gw := limit.NewMultiTier(
-		limit.WithTier(limit.Global, limit.PerSecond(100), 100),
-		limit.WithTier(limit.User, limit.PerSecond(1), 1),
-		limit.WithRoute("POST /api/v1/orders", limit.PerSecond(1), 2),
-	)
-	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	alice := limit.Request{Method: "POST", Path: "/api/v1/orders", UserID: "alice"}
-	bob := limit.Request{Method: "POST", Path: "/api/v1/orders", UserID: "bob"}
-	carol := limit.Request{Method: "POST", Path: "/api/v1/orders", UserID: "carol"}
-	fmt.Println("alice:", gw.AllowN(now, alice, 1))
-	fmt.Println("alice again:", gw.AllowN(now, alice, 1)) // her user bucket is empty
-	fmt.Println("bob:", gw.AllowN(now, bob, 1))
-	fmt.Println("carol:", gw.AllowN(now, carol, 1)) // the route allows 2 at once
-	fmt.Println(gw.RouteKey(limit.Request{Method: "GET", Path: "/api/v1/users/42"}))
-	st := gw.Stats()
-	fmt.Println(st.Allowed, st.Limited, st.LimitedBy[limit.User], st.LimitedBy[limit.Route])
-	// Output:
-	// alice: true
-	// alice again: false
-	// bob: true
-	// carol: false
-	// GET /api/v1/users/{id}
-	// 2 2 1 1
-}
-
-func ExampleMultiTier_UpdateFromHeader() {
-	gw := limit.NewMultiTier()
-	req := limit.Request{Method: "GET", Path: "/api/items"}
-	h := http.Header{}
-	h.Set("X-RateLimit-Remaining", "0")
-	h.Set("X-RateLimit-Reset-After", "30")
-	fmt.Println(gw.UpdateFromHeader(req, h))
-	fmt.Println(gw.Allow(req)) // the server said: nothing more before the reset
-
-	h = http.Header{}
-	h.Set("X-RateLimit-Global", "true")
-	h.Set("Retry-After", "10")
-	fmt.Println(gw.UpdateFromHeader(req, h))
-	fmt.Println(gw.IsPaused())
-
-	h = http.Header{}
-	h.Set("X-RateLimit-Remaining", "lots")
-	fmt.Println(errors.Is(gw.UpdateFromHeader(req, h), limit.ErrHeader))
-	// Output:
-	// <nil>
-	// false
-	// <nil>
-	// true
-	// true
-}
-
 func ExamplePolicy() {
 	lim := limit.NewTokenBucket(limit.PerSecond(1), 1)
 	p := policy.Compose(limit.Policy[string](lim))
@@ -213,22 +160,6 @@ func ExampleKeyed_By() {
 	// acme true
 	// acme false
 	// globex true
-}
-
-func ExampleMultiTier_By() {
-	gw := limit.NewMultiTier(limit.WithTier(limit.Route, limit.PerMinute(1), 1))
-	p := limit.Policy[int](gw.By(func(context.Context) limit.Request {
-		return limit.Request{Method: "GET", Path: "/health"}
-	}))
-	call := func(context.Context) (int, error) { return 200, nil }
-	_, err := policy.Run(context.Background(), p, call)
-	fmt.Println(err)
-	_, err = policy.Run(context.Background(), p, call)
-	var le *limit.LimitedError
-	fmt.Println(errors.As(err, &le), le.Tier)
-	// Output:
-	// <nil>
-	// true route
 }
 
 func ExampleAll() {

@@ -10,8 +10,3 @@ func AllowWithStaleClock(lim *TokenBucket, stale int64) bool {
 func KeyedAllowWithStaleClock[K comparable](lim *Keyed[K], key K, stale int64) bool {
 	return lim.allowN(nowNs()-stale, key, 1, true)
 }
-
-// MultiTierAllowWithStaleClock is MultiTier.Allow with a stale clock reading.
-func MultiTierAllowWithStaleClock(m *MultiTier, req Request, stale int64) bool {
-	return m.allowN(nowNs()-stale, req, 1, true)
-}

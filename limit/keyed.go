@@ -185,6 +185,45 @@ func (lim *Keyed[K]) peekKey(key K, ns, n int64) (int64, bool) {
 	return w, ok
 }
 
+// DrainTo lowers the tokens available to key now to at most n, to follow a
+// remote count such as an X-RateLimit-Remaining header; see
+// [TokenBucket.DrainTo]. It never adds tokens; a negative n drains to 0. It
+// does nothing on a limiter that failed closed.
+func (lim *Keyed[K]) DrainTo(key K, n int) {
+	if !lim.live {
+		return
+	}
+	ns := nowNs()
+	e := lim.s.get(key, ns, lim.l)
+	e.b.drainTo(ns, int64(max(n, 0)))
+	e.release()
+}
+
+// SetBurst gives key a burst of its own from now on, keeping the tokens
+// accrued (capped at the new burst), as when a server reports the limit it
+// applies to one route. The key's rate stays the limiter's. A key with a
+// burst of its own is not forgotten when idle (forgetting it would bring
+// back the default); it is still evicted to make room under WithMaxKeys,
+// and forgotten after WithIdleTTL. An invalid burst (see [NewTokenBucket])
+// returns an error matching ion.ErrInvalidConfig and changes nothing; so
+// does a limiter that failed closed, with its error.
+func (lim *Keyed[K]) SetBurst(key K, burst int) error {
+	if !lim.live {
+		return lim.Err()
+	}
+	ns := nowNs()
+	e := lim.s.get(key, ns, lim.l)
+	err := e.b.update(ns, func(perm limits) (limits, error) {
+		perm.burst = burst
+		return perm, checkLimits(perm.rate, perm.burst, "", "burst")
+	})
+	if err == nil {
+		e.own.Store(true)
+	}
+	e.release()
+	return err
+}
+
 // Tokens is shorthand for TokensAt(time.Now(), key).
 func (lim *Keyed[K]) Tokens(key K) float64 { return lim.tokensAt(key, nowNs()) }
 

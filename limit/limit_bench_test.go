@@ -190,38 +190,6 @@ func BenchmarkKeyed(b *testing.B) {
 	}
 }
 
-func BenchmarkMultiTier(b *testing.B) {
-	m := limit.NewMultiTier(
-		limit.WithTier(limit.Global, benchRate, benchBurst),
-		limit.WithTier(limit.Route, benchRate, benchBurst),
-		limit.WithTier(limit.Resource, benchRate, benchBurst),
-		limit.WithRoute("GET /api/v1/users/{id}", benchRate, benchBurst),
-	)
-	for _, tc := range []struct {
-		name string
-		req  limit.Request
-	}{
-		{"pattern", limit.Request{Method: "GET", Path: "/api/v1/users/42", ResourceID: "42"}},
-		{"normalized", limit.Request{Method: "GET", Path: "/api/v1/orders/42", ResourceID: "42"}},
-		{"global only", limit.Request{Method: "GET", Path: "/api/v1/users/42"}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				m.Allow(tc.req)
-			}
-		})
-		b.Run(tc.name+"/parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					m.Allow(tc.req)
-				}
-			})
-		})
-	}
-}
-
 func BenchmarkPolicy(b *testing.B) {
 	ctx := context.Background()
 	fn := func(context.Context) (int, error) { return 1, nil }

@@ -10,10 +10,10 @@ import (
 )
 
 // Limiter is what [Policy] needs from a rate limiter: a way to admit one
-// call, at once or within a bounded wait. [*TokenBucket] and [*LeakyBucket]
-// implement it; [Keyed.By] and [MultiTier.By] return one that derives the
-// key or request of each call from its ctx. Users may implement it to put
-// another limiter behind [Policy].
+// call, at once or within a bounded wait. [*TokenBucket], [*LeakyBucket] and
+// [*AllOf] implement it; [Keyed.By] returns one that derives the key of each
+// call from its ctx. Users may implement it to put another limiter behind
+// [Policy].
 type Limiter interface {
 	// Admit admits one call for ctx. With maxWait <= 0 it never blocks: it
 	// returns nil or, without consuming anything, an error matching

@@ -3,7 +3,6 @@ package limit_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -90,28 +89,6 @@ func TestZeroValues(t *testing.T) {
 			requireZeroValue(t, limit.All(lim.Key("a")).Err(), "Keyed", "NewKeyed")
 			assert.Contains(t, lim.String(), "invalid")
 		}},
-		{"MultiTier", func(t *testing.T) {
-			var m limit.MultiTier
-			req := limit.Request{Method: "GET", Path: "/a", UserID: "u"}
-			requireZeroValue(t, m.Err(), "MultiTier", "NewMultiTier")
-			assert.False(t, m.Allow(req))
-			assert.False(t, m.AllowN(now, req, 1))
-			requireZeroValue(t, m.Wait(ctx, req), "MultiTier", "NewMultiTier")
-			assert.False(t, m.ReserveN(now, req, 1).OK())
-			assert.Equal(t, [5]float64{}, m.TokensAt(now, req))
-			h := http.Header{}
-			h.Set("X-RateLimit-Remaining", "0")
-			requireZeroValue(t, m.UpdateFromHeader(req, h), "MultiTier", "NewMultiTier")
-			requireZeroValue(t, m.By(func(context.Context) limit.Request { return req }).Admit(ctx, 0), "MultiTier", "NewMultiTier")
-			assert.NotEmpty(t, m.RouteKey(req))
-			m.PauseFor(time.Second)
-			m.Resume()
-			assert.False(t, m.IsPaused())
-			assert.True(t, m.PausedUntil().IsZero())
-			assert.Equal(t, limit.Stats{}, m.Stats())
-			m.Reset()
-			assert.Contains(t, m.String(), "invalid")
-		}},
 		{"AllOf", func(t *testing.T) {
 			var a limit.AllOf
 			requireZeroValue(t, a.Err(), "AllOf", "All")
@@ -146,21 +123,6 @@ func TestZeroValues(t *testing.T) {
 			lim := limit.NewTokenBucket(r, 1)
 			assert.True(t, lim.AllowN(now, 1))
 			assert.False(t, lim.AllowN(now.Add(time.Hour), 1))
-		}},
-		{"Scope", func(t *testing.T) {
-			var s limit.Scope
-			assert.Equal(t, limit.Global, s)
-			assert.Equal(t, "global", s.String())
-		}},
-		{"Request", func(t *testing.T) {
-			var req limit.Request // every id tier skipped; the route "* /"
-			m := limit.NewMultiTier()
-			assert.Equal(t, "* /", m.RouteKey(req))
-			assert.True(t, m.Allow(req))
-		}},
-		{"Stats", func(t *testing.T) {
-			var st limit.Stats
-			assert.Zero(t, st.AvgWait)
 		}},
 	}
 	for _, tc := range tests {

@@ -56,9 +56,10 @@ func WithMaxWait(d time.Duration) PolicyOption {
 // An already-done ctx fails the call with ctx.Err() before lim is asked. A
 // rate limiter holds nothing once a call is admitted, so a panic in the
 // call has nothing to release: it propagates unchanged (ending the span, if
-// any, as a failure). With a limiter of this package built with WithTracer,
-// each execution is one span named after the policy, ended with "rejected"
-// or the call's outcome. The admission of a TokenBucket or LeakyBucket adds
+// any, as a failure). With a limiter of this package built with WithTracer
+// (or any Limiter with a method Tracer() observe.Tracer that returns a
+// non-nil Tracer), each execution is one span named after the policy, ended
+// with "rejected" or the call's outcome. The admission of a TokenBucket or LeakyBucket adds
 // no allocation. A nil lim or an invalid option makes every call fail with
 // an error matching ion.ErrInvalidConfig.
 func Policy[T any](lim Limiter, opts ...PolicyOption) policy.Policy[T] {
@@ -82,8 +83,11 @@ func Policy[T any](lim Limiter, opts ...PolicyOption) policy.Policy[T] {
 		if s, ok := lim.(fmt.Stringer); ok {
 			p.name = "limit(" + s.String() + ")"
 		}
-		if t, ok := lim.(tracerOf); ok {
+		switch t := lim.(type) {
+		case tracerOf:
 			p.tr = t.tracer()
+		case interface{ Tracer() observe.Tracer }:
+			p.tr = t.Tracer()
 		}
 	}
 	return p

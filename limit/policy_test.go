@@ -123,7 +123,6 @@ func TestPolicyBadConfigFailsClosed(t *testing.T) {
 		"nil option":       limit.Policy[int](limit.NewTokenBucket(1, 1), nil),
 		"bad limiter":      limit.Policy[int](limit.NewTokenBucket(-1, 1)),
 		"nil key func":     limit.Policy[int](limit.NewKeyed[string](1, 1).By(nil)),
-		"nil request func": limit.Policy[int](limit.NewMultiTier().By(nil)),
 	} {
 		_, err := policy.Run(context.Background(), p, counted(&calls, 1, nil))
 		assert.ErrorIsf(t, err, ion.ErrInvalidConfig, "%s must fail closed", name)
@@ -131,7 +130,6 @@ func TestPolicyBadConfigFailsClosed(t *testing.T) {
 	assert.Zero(t, calls)
 	var nilCtx context.Context
 	assert.ErrorIs(t, limit.NewKeyed[string](1, 1).By(func(context.Context) string { return "" }).Admit(nilCtx, 0), ion.ErrInvalidConfig)
-	assert.ErrorIs(t, limit.NewMultiTier().By(func(context.Context) limit.Request { return limit.Request{} }).Admit(nilCtx, 0), ion.ErrInvalidConfig)
 }
 
 func TestPolicyString(t *testing.T) {
@@ -235,14 +233,10 @@ func tenantOf(ctx context.Context) string {
 	return s
 }
 
-func TestPolicyKeyedAndMultiTier(t *testing.T) {
+func TestPolicyKeyed(t *testing.T) {
 	keyed := limit.NewKeyed[string](limit.PerHour(1), 1)
-	m := limit.NewMultiTier(limit.WithTier(limit.User, limit.PerHour(1), 1))
 	for name, lim := range map[string]limit.Limiter{
 		"keyed": keyed.By(tenantOf),
-		"multi-tier": m.By(func(ctx context.Context) limit.Request {
-			return limit.Request{Method: "GET", Path: "/x", UserID: tenantOf(ctx)}
-		}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := limit.Policy[int](lim)

@@ -9,10 +9,10 @@ import (
 
 // entry is one key's bucket in a store.
 type entry[K comparable] struct {
-	b       bucket
-	alias   atomic.Pointer[string] // MultiTier routes: the server bucket this route shares
-	hold    atomic.Int64           // MultiTier routes: ns before which nothing is admitted; 0: none
-	learned atomic.Bool            // MultiTier routes: limits learnt from a server, kept while idle
+	b bucket
+	// own is set once the key has limits of its own (Keyed.SetBurst): the
+	// sweep must not forget it and bring back the default.
+	own atomic.Bool
 	// pins counts the callers between store.get and entry.release: a pinned
 	// entry is never removed, so that no call charges a bucket the store
 	// has already forgotten (the next call would get a fresh, full one).
@@ -160,14 +160,14 @@ func (s *store[K]) sweepLocked(ns int64) int {
 // e expires once idle that long. By default only what loses nothing is
 // forgotten: a bucket full again and idle for at least its refill time (a
 // key used steadily under its limit is kept rather than rebuilt between
-// calls), and never a route's mapping, hold or limits learnt from a server.
+// calls), and never a key with limits of its own.
 // It must be called with s.mu held.
 func (s *store[K]) expiredLocked(e *entry[K], ns int64) bool {
 	idle := ns - e.last
 	if s.ttl > 0 {
 		return idle >= s.ttl
 	}
-	if h := e.hold.Load(); idle < e.refill || e.alias.Load() != nil || e.learned.Load() || (h != 0 && h > ns) {
+	if idle < e.refill || e.own.Load() {
 		return false // the first test spares the bucket's lock in the steady state
 	}
 	return e.b.forgettable(ns, idle)

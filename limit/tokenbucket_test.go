@@ -190,7 +190,7 @@ func TestTokenBucketBadInputFailsClosed(t *testing.T) {
 func TestOptionsFailClosed(t *testing.T) {
 	tests := []struct {
 		name  string
-		opt   limit.MultiTierOption // every option is one
+		opt   limit.KeyedOption // every option is one
 		param string
 	}{
 		{"nil option", nil, "opts"},
@@ -199,10 +199,6 @@ func TestOptionsFailClosed(t *testing.T) {
 		{"nil tracer", limit.WithTracer(nil), "WithTracer"},
 		{"zero max keys", limit.WithMaxKeys(0), "WithMaxKeys"},
 		{"negative idle TTL", limit.WithIdleTTL(-time.Second), "WithIdleTTL"},
-		{"bad tier rate", limit.WithTier(limit.Route, -1, 1), "WithTier(route) rate"},
-		{"bad tier burst", limit.WithTier(limit.User, 1, 0), "WithTier(user) burst"},
-		{"unknown tier", limit.WithTier(limit.Scope(9), 1, 1), "WithTier"},
-		{"bad route limit", limit.WithRoute("/x", limit.Rate(math.NaN()), 1), "WithRoute(/x) rate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,10 +207,7 @@ func TestOptionsFailClosed(t *testing.T) {
 				requireConfigError(t, limit.NewTokenBucket(1, 1, o).Err(), tc.param)
 				requireConfigError(t, limit.NewLeakyBucket(1, 1, o).Err(), tc.param)
 			}
-			if o, ok := tc.opt.(limit.KeyedOption); ok || tc.opt == nil {
-				requireConfigError(t, limit.NewKeyed[string](1, 1, o).Err(), tc.param)
-			}
-			requireConfigError(t, limit.NewMultiTier(tc.opt).Err(), tc.param)
+			requireConfigError(t, limit.NewKeyed[string](1, 1, tc.opt).Err(), tc.param)
 		})
 	}
 }
@@ -225,24 +218,19 @@ func TestOptionsFailClosed(t *testing.T) {
 func TestOptionsApplyOnlyWhereTheyMean(t *testing.T) {
 	isBucket := func(o any) bool { _, ok := o.(limit.BucketOption); return ok }
 	isKeyed := func(o any) bool { _, ok := o.(limit.KeyedOption); return ok }
-	isMulti := func(o any) bool { _, ok := o.(limit.MultiTierOption); return ok }
 	tests := []struct {
-		name                 string
-		opt                  any
-		bucket, keyed, multi bool
+		name          string
+		opt           any
+		bucket, keyed bool
 	}{
-		{"WithName", limit.WithName("x"), true, true, true},
-		{"WithMetrics", limit.WithMetrics(observe.NewRecorder()), true, true, true},
-		{"WithMaxKeys", limit.WithMaxKeys(1), false, true, true},
-		{"WithIdleTTL", limit.WithIdleTTL(time.Second), false, true, true},
-		{"WithTier", limit.WithTier(limit.Global, 1, 1), false, false, true},
-		{"WithRoute", limit.WithRoute("/x", 1, 1), false, false, true},
-		{"WithMajorParams", limit.WithMajorParams("id"), false, false, true},
+		{"WithName", limit.WithName("x"), true, true},
+		{"WithMetrics", limit.WithMetrics(observe.NewRecorder()), true, true},
+		{"WithMaxKeys", limit.WithMaxKeys(1), false, true},
+		{"WithIdleTTL", limit.WithIdleTTL(time.Second), false, true},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.bucket, isBucket(tc.opt), "%s for NewTokenBucket", tc.name)
 		assert.Equal(t, tc.keyed, isKeyed(tc.opt), "%s for NewKeyed", tc.name)
-		assert.Equal(t, tc.multi, isMulti(tc.opt), "%s for NewMultiTier", tc.name)
 	}
 }
 

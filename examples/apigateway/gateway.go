@@ -13,6 +13,7 @@ import (
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/sem"
 )
@@ -34,7 +35,7 @@ import (
 // ion.RetryAfter; a failed upstream call is a 502 and a timed-out one a 504.
 type gateway struct {
 	mux       *http.ServeMux
-	limiter   *limit.MultiTier
+	limiter   *httplimit.MultiTier
 	pipelines map[string]*policy.Pipeline[reply] // by upstream, for the record
 }
 
@@ -50,11 +51,11 @@ var (
 
 // newGateway returns the gateway serving orders and inventory.
 func newGateway(orders, inventory *upstream) *gateway {
-	lim := limit.NewMultiTier(
-		limit.WithName("gateway"),
-		limit.WithTier(limit.Global, limit.PerSecond(100), 100),
-		limit.WithTier(limit.User, userRate, userBurst),
-		limit.WithRoute("POST /api/orders", createOrdersRate, createOrdersBurst),
+	lim := httplimit.New(
+		httplimit.WithName("gateway"),
+		httplimit.WithTier(httplimit.Global, limit.PerSecond(100), 100),
+		httplimit.WithTier(httplimit.User, userRate, userBurst),
+		httplimit.WithRoute("POST /api/orders", createOrdersRate, createOrdersBurst),
 	)
 	g := &gateway{mux: http.NewServeMux(), limiter: lim, pipelines: map[string]*policy.Pipeline[reply]{}}
 	ordersP := g.pipeline(orders, 4)
@@ -84,8 +85,8 @@ func (g *gateway) pipeline(up *upstream, capacity int64) *policy.Pipeline[reply]
 		breaker.WithSuccessThreshold(1),
 	)
 	bulkhead := sem.NewWeighted(capacity, sem.WithName(up.name))
-	perRequest := g.limiter.By(func(ctx context.Context) limit.Request {
-		req, _ := ctx.Value(requestKey{}).(limit.Request)
+	perRequest := g.limiter.By(func(ctx context.Context) httplimit.Request {
+		req, _ := ctx.Value(requestKey{}).(httplimit.Request)
 		return req
 	})
 	p := policy.Compose(
@@ -102,7 +103,7 @@ func (g *gateway) pipeline(up *upstream, capacity int64) *policy.Pipeline[reply]
 func (g *gateway) handle(p *policy.Pipeline[reply], up *upstream, op string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The limiter reads the request's route and user from the ctx.
-		ctx := context.WithValue(r.Context(), requestKey{}, limit.Request{
+		ctx := context.WithValue(r.Context(), requestKey{}, httplimit.Request{
 			Method: r.Method,
 			Path:   r.URL.Path,
 			UserID: r.Header.Get("X-User"),

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 )
 
 func main() {
@@ -146,7 +146,7 @@ func run(ctx context.Context, w io.Writer, opts options) error {
 	}
 	st := gw.limiter.Stats()
 	fmt.Fprintf(w, "limiter: %d allowed, %d limited (user tier %d, route tier %d)\n",
-		st.Allowed, st.Limited, st.LimitedBy[limit.User], st.LimitedBy[limit.Route])
+		st.Allowed, st.Limited, st.LimitedBy[httplimit.User], st.LimitedBy[httplimit.Route])
 	fmt.Fprintf(w, "upstream calls: orders %d, inventory %d\n", orders.calls.Load(), inventory.calls.Load())
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/pool"
@@ -360,7 +361,7 @@ var classNames = [numClasses]string{"ok", "fallback", "rejected", "timeout", "in
 
 // rejections are the sentinels a rejection may match; each must match one.
 var rejections = []error{limit.ErrLimited, sem.ErrFull, breaker.ErrOpen, breaker.ErrHalfOpenBusy,
-	pool.ErrClosed, pool.ErrQueueFull, pool.ErrExpired}
+	pool.ErrClosed, pool.ErrQueueFull, pool.ErrExpired, pool.ErrNotStarted}
 
 // judge classifies what a caller got and records it; anything that errors.Is
 // cannot classify is an anomaly.
@@ -571,12 +572,12 @@ func (w *world) layer(c rune, i int) policy.Policy[int] {
 		lim := limit.NewKeyed[uint64](w.k.rates[0], 20, limit.WithName(name), limit.WithMaxKeys(16))
 		return limit.Policy[int](lim.By(func(ctx context.Context) uint64 { return callerID(ctx) % 40 }))
 	case 'M':
-		lim := limit.NewMultiTier(limit.WithName(name), limit.WithMaxKeys(32),
-			limit.WithTier(limit.Global, 2*w.k.rates[0], 200), limit.WithTier(limit.User, w.k.rates[0]/10, 5),
-			limit.WithRoute("POST /api/v1/users/{id}/orders", w.k.rates[0]/4, 20), limit.WithMajorParams("id"))
-		return limit.Policy[int](lim.By(func(ctx context.Context) limit.Request {
+		lim := httplimit.New(httplimit.WithName(name), httplimit.WithMaxKeys(32),
+			httplimit.WithTier(httplimit.Global, 2*w.k.rates[0], 200), httplimit.WithTier(httplimit.User, w.k.rates[0]/10, 5),
+			httplimit.WithRoute("POST /api/v1/users/{id}/orders", w.k.rates[0]/4, 20), httplimit.WithMajorParams("id"))
+		return limit.Policy[int](lim.By(func(ctx context.Context) httplimit.Request {
 			id := callerID(ctx)
-			return limit.Request{Method: [2]string{"GET", "POST"}[id%2], Path: fmt.Sprintf("/api/v1/users/%d/orders", id%50),
+			return httplimit.Request{Method: [2]string{"GET", "POST"}[id%2], Path: fmt.Sprintf("/api/v1/users/%d/orders", id%50),
 				ResourceID: fmt.Sprint(id % 7), SubResourceID: fmt.Sprint(id % 3), UserID: fmt.Sprint(id % 40)}
 		}))
 	case 'S', 'Q':

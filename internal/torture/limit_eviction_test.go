@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 )
 
 // TestLimitEvictionRacingUse drives the keyed limiters' stores with many
@@ -27,9 +28,9 @@ func TestLimitEvictionRacingUse(t *testing.T) {
 	subjects := func() []subject {
 		kd := limit.NewKeyed[int](limit.PerHour(1), burst)
 		ttl := limit.NewKeyed[int](limit.PerHour(1), burst, limit.WithIdleTTL(time.Hour), limit.WithMaxKeys(4*keys))
-		mt := limit.NewMultiTier(limit.WithTier(limit.Global, limit.Inf, 0),
-			limit.WithTier(limit.Route, limit.PerHour(1), burst), limit.WithTier(limit.Resource, limit.Inf, 0),
-			limit.WithTier(limit.User, limit.PerHour(1), burst))
+		mt := httplimit.New(httplimit.WithTier(httplimit.Global, limit.Inf, 0),
+			httplimit.WithTier(httplimit.Route, limit.PerHour(1), burst), httplimit.WithTier(httplimit.Resource, limit.Inf, 0),
+			httplimit.WithTier(httplimit.User, limit.PerHour(1), burst))
 		ctx := context.Background()
 		return []subject{
 			{"Keyed.Allow", func(g, k int) bool {
@@ -47,8 +48,8 @@ func TestLimitEvictionRacingUse(t *testing.T) {
 				return ttl.Wait(c, k) == nil
 			}},
 			{"MultiTier.user", func(g, k int) bool {
-				_ = mt.Allow(limit.Request{Path: "/other/" + strconv.Itoa(g), UserID: "other" + strconv.Itoa(g)})
-				return mt.Allow(limit.Request{Path: "/u", UserID: strconv.Itoa(k)})
+				_ = mt.Allow(httplimit.Request{Path: "/other/" + strconv.Itoa(g), UserID: "other" + strconv.Itoa(g)})
+				return mt.Allow(httplimit.Request{Path: "/u", UserID: strconv.Itoa(k)})
 			}},
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/pool"
 	"github.com/ionkit/ion/sem"
@@ -190,15 +191,15 @@ func (p *countingParent) AfterFunc(f func()) (stop func() bool) {
 // untouched, so other users are still admitted.
 func TestSeedMultiTierNonAtomicChargingThroughPolicy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := limit.NewMultiTier(
-			limit.WithTier(limit.Global, limit.PerHour(1), 4),
-			limit.WithTier(limit.Route, limit.Inf, 0),
-			limit.WithTier(limit.Resource, limit.Inf, 0),
-			limit.WithTier(limit.User, limit.PerHour(1), 1),
+		m := httplimit.New(
+			httplimit.WithTier(httplimit.Global, limit.PerHour(1), 4),
+			httplimit.WithTier(httplimit.Route, limit.Inf, 0),
+			httplimit.WithTier(httplimit.Resource, limit.Inf, 0),
+			httplimit.WithTier(httplimit.User, limit.PerHour(1), 1),
 		)
 		type userKey struct{}
-		lim := limit.Policy[int](m.By(func(ctx context.Context) limit.Request {
-			return limit.Request{Method: "GET", Path: "/a", UserID: ctx.Value(userKey{}).(string)}
+		lim := limit.Policy[int](m.By(func(ctx context.Context) httplimit.Request {
+			return httplimit.Request{Method: "GET", Path: "/a", UserID: ctx.Value(userKey{}).(string)}
 		}))
 		p := policy.Compose(policy.Retry[int](policy.WithAttempts(3), policy.WithMaxDuration(time.Second)), lim)
 		ok := func(context.Context) (int, error) { return 1, nil }

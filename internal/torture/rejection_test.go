@@ -10,6 +10,7 @@ import (
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/pool"
 	"github.com/ionkit/ion/sem"
@@ -42,10 +43,10 @@ var rejecters = []rejecter{
 		return limit.Policy[int](lim.By(func(context.Context) string { return "tenant" })), func() {}
 	}},
 	{"multi-tier paused", func(*testing.T) (policy.Policy[int], func()) {
-		m := limit.NewMultiTier()
+		m := httplimit.New()
 		m.PauseFor(time.Hour)
-		return limit.Policy[int](m.By(func(context.Context) limit.Request {
-			return limit.Request{Method: "GET", Path: "/users/42", UserID: "u"}
+		return limit.Policy[int](m.By(func(context.Context) httplimit.Request {
+			return httplimit.Request{Method: "GET", Path: "/users/42", UserID: "u"}
 		})), func() {}
 	}},
 	{"bulkhead full", func(t *testing.T) (policy.Policy[int], func()) {

@@ -1,4 +1,4 @@
-package limit_test
+package httplimit_test
 
 import (
 	"context"
@@ -16,31 +16,33 @@ import (
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 	"github.com/ionkit/ion/observe"
+	"github.com/ionkit/ion/policy"
 )
 
-func get(path string) limit.Request { return limit.Request{Method: "GET", Path: path} }
+func get(path string) httplimit.Request { return httplimit.Request{Method: "GET", Path: path} }
 
 func TestMultiTierRouteKey(t *testing.T) {
-	m := limit.NewMultiTier(
-		limit.WithRoute("GET /api/v1/users/{id}", 5, 5),
-		limit.WithRoute("/api/{version}/users/{id}/posts", 5, 5),
-		limit.WithRoute("/api/v2/users/{id}/posts", 5, 5),
-		limit.WithRoute("post /channels/{channel}/messages/{message}", 5, 5),
-		limit.WithRoute("/guilds/{guild}/members/{member}", 5, 5),
-		limit.WithMajorParams("channel", "guild", "member"),
+	m := httplimit.New(
+		httplimit.WithRoute("GET /api/v1/users/{id}", 5, 5),
+		httplimit.WithRoute("/api/{version}/users/{id}/posts", 5, 5),
+		httplimit.WithRoute("/api/v2/users/{id}/posts", 5, 5),
+		httplimit.WithRoute("post /channels/{channel}/messages/{message}", 5, 5),
+		httplimit.WithRoute("/guilds/{guild}/members/{member}", 5, 5),
+		httplimit.WithMajorParams("channel", "guild", "member"),
 	)
 	require.NoError(t, m.Err())
 	tests := []struct {
 		name string
-		req  limit.Request
+		req  httplimit.Request
 		want string
 	}{
 		{"pattern with v1 literal matches", get("/api/v1/users/42"), "GET /api/v1/users/{id}"},
-		{"method must match", limit.Request{Method: "DELETE", Path: "/api/v1/users/42"}, "DELETE /api/v1/users/{id}"},
-		{"any-method pattern", limit.Request{Method: "PUT", Path: "/api/v3/users/7/posts"}, "/api/{version}/users/{id}/posts"},
+		{"method must match", httplimit.Request{Method: "DELETE", Path: "/api/v1/users/42"}, "DELETE /api/v1/users/{id}"},
+		{"any-method pattern", httplimit.Request{Method: "PUT", Path: "/api/v3/users/7/posts"}, "/api/{version}/users/{id}/posts"},
 		{"most literal pattern wins", get("/api/v2/users/7/posts"), "/api/v2/users/{id}/posts"},
-		{"method case-insensitive, major param in key", limit.Request{Method: "Post", Path: "/channels/123/messages/9"}, "POST /channels/{channel}/messages/{message} channel=123"},
+		{"method case-insensitive, major param in key", httplimit.Request{Method: "Post", Path: "/channels/123/messages/9"}, "POST /channels/{channel}/messages/{message} channel=123"},
 		{"major params in segment order", get("/guilds/1/members/2"), "/guilds/{guild}/members/{member} guild=1 member=2"},
 		{"no pattern: digits become {id}", get("/api/v1/orders/991"), "GET /api/v1/orders/{id}"},
 		{"no pattern: v1 is not an id", get("/v1/status"), "GET /v1/status"},
@@ -49,7 +51,7 @@ func TestMultiTierRouteKey(t *testing.T) {
 		{"no pattern: long hex", get("/objects/507f1f77bcf86cd799439011"), "GET /objects/{id}"},
 		{"no pattern: short hex is a word", get("/objects/beef"), "GET /objects/beef"},
 		{"slashes, query and fragment ignored", get("//api//v1/orders/991/?page=2#top"), "GET /api/v1/orders/{id}"},
-		{"empty method", limit.Request{Path: "/a/1"}, "* /a/{id}"},
+		{"empty method", httplimit.Request{Path: "/a/1"}, "* /a/{id}"},
 		{"root", get(""), "GET /"},
 	}
 	for _, tc := range tests {
@@ -64,7 +66,7 @@ func TestMultiTierRouteKey(t *testing.T) {
 // normalisation, which turned /api/v1/... into /api/v{id}/..., so that the
 // README's own pattern "GET:/api/v1/users/{id}" never matched.
 func TestSeedMultiTierV1PatternNeverMatched(t *testing.T) {
-	m := limit.NewMultiTier(limit.WithRoute("GET /api/v1/users/{id}", limit.PerHour(2), 2))
+	m := httplimit.New(httplimit.WithRoute("GET /api/v1/users/{id}", limit.PerHour(2), 2))
 	admitted := 0
 	for range 10 {
 		if m.AllowN(t0, get("/api/v1/users/42"), 1) {
@@ -77,7 +79,7 @@ func TestSeedMultiTierV1PatternNeverMatched(t *testing.T) {
 // TestSeedMultiTierNondeterministicKeys guards against the seed's route
 // keys, which hashed a map of major parameters in iteration order.
 func TestSeedMultiTierNondeterministicKeys(t *testing.T) {
-	m := limit.NewMultiTier(limit.WithRoute("/a/{x}/b/{y}/c/{z}", 1, 1), limit.WithMajorParams("z", "x", "y"))
+	m := httplimit.New(httplimit.WithRoute("/a/{x}/b/{y}/c/{z}", 1, 1), httplimit.WithMajorParams("z", "x", "y"))
 	want := m.RouteKey(get("/a/1/b/2/c/3"))
 	assert.Equal(t, "/a/{x}/b/{y}/c/{z} x=1 y=2 z=3", want)
 	for range 100 {
@@ -87,7 +89,7 @@ func TestSeedMultiTierNondeterministicKeys(t *testing.T) {
 
 func TestMultiTierBadPatterns(t *testing.T) {
 	for _, p := range []string{"api/users", "GET api", "G3T /x", "/a/{b", "/a/{}", "/a/b}c", "/a/{b{c}}"} {
-		m := limit.NewMultiTier(limit.WithRoute(p, 1, 1))
+		m := httplimit.New(httplimit.WithRoute(p, 1, 1))
 		requireConfigError(t, m.Err(), "WithRoute("+p+")")
 		assert.False(t, m.Allow(get("/")), "fails closed")
 		assert.ErrorIs(t, m.Wait(context.Background(), get("/")), ion.ErrInvalidConfig)
@@ -100,39 +102,39 @@ func TestMultiTierBadPatterns(t *testing.T) {
 // AllowN, which charged the global tier before asking the route tier and
 // never refunded it: a request denied by any tier must consume nothing.
 func TestSeedMultiTierNonAtomicCharging(t *testing.T) {
-	m := limit.NewMultiTier(
-		limit.WithTier(limit.Global, limit.PerHour(3), 3),
-		limit.WithTier(limit.Route, limit.PerHour(1), 1),
-		limit.WithTier(limit.User, limit.PerHour(1), 1),
+	m := httplimit.New(
+		httplimit.WithTier(httplimit.Global, limit.PerHour(3), 3),
+		httplimit.WithTier(httplimit.Route, limit.PerHour(1), 1),
+		httplimit.WithTier(httplimit.User, limit.PerHour(1), 1),
 	)
 	require.True(t, m.AllowN(t0, get("/a"), 1))
 	for range 5 {
 		require.False(t, m.AllowN(t0, get("/a"), 1), "denied by the route tier")
 	}
-	require.True(t, m.AllowN(t0, limit.Request{Method: "GET", Path: "/b", UserID: "u"}, 1))
-	require.False(t, m.AllowN(t0, limit.Request{Method: "GET", Path: "/c", UserID: "u"}, 1), "denied by the user tier")
+	require.True(t, m.AllowN(t0, httplimit.Request{Method: "GET", Path: "/b", UserID: "u"}, 1))
+	require.False(t, m.AllowN(t0, httplimit.Request{Method: "GET", Path: "/c", UserID: "u"}, 1), "denied by the user tier")
 	require.True(t, m.AllowN(t0, get("/c"), 1), "the denials refunded global and /c's route bucket")
 	require.False(t, m.AllowN(t0, get("/d"), 1), "global is now drained: 3 admitted in all")
 
 	st := m.Stats()
 	assert.EqualValues(t, 3, st.Allowed)
 	assert.EqualValues(t, 7, st.Limited)
-	assert.EqualValues(t, 5, st.LimitedBy[limit.Route])
-	assert.EqualValues(t, 1, st.LimitedBy[limit.User])
-	assert.EqualValues(t, 1, st.LimitedBy[limit.Global])
+	assert.EqualValues(t, 5, st.LimitedBy[httplimit.Route])
+	assert.EqualValues(t, 1, st.LimitedBy[httplimit.User])
+	assert.EqualValues(t, 1, st.LimitedBy[httplimit.Global])
 }
 
 // TestSeedMultiTierTiersDoNotStack guards against the seed's resource tier,
 // which used only one of ResourceID, SubResourceID and UserID: the tiers
 // stack.
 func TestSeedMultiTierTiersDoNotStack(t *testing.T) {
-	m := limit.NewMultiTier(
-		limit.WithTier(limit.Route, limit.Inf, 0),
-		limit.WithTier(limit.Resource, limit.PerHour(2), 2),
-		limit.WithTier(limit.SubResource, limit.PerHour(1), 1),
-		limit.WithTier(limit.User, limit.PerHour(1), 1),
+	m := httplimit.New(
+		httplimit.WithTier(httplimit.Route, limit.Inf, 0),
+		httplimit.WithTier(httplimit.Resource, limit.PerHour(2), 2),
+		httplimit.WithTier(httplimit.SubResource, limit.PerHour(1), 1),
+		httplimit.WithTier(httplimit.User, limit.PerHour(1), 1),
 	)
-	req := limit.Request{Path: "/x", ResourceID: "g1", SubResourceID: "c1", UserID: "u1"}
+	req := httplimit.Request{Path: "/x", ResourceID: "g1", SubResourceID: "c1", UserID: "u1"}
 	require.True(t, m.AllowN(t0, req, 1))
 	req.UserID = "u2"
 	require.False(t, m.AllowN(t0, req, 1), "the sub-resource c1 is drained, whatever the user")
@@ -140,13 +142,13 @@ func TestSeedMultiTierTiersDoNotStack(t *testing.T) {
 	require.True(t, m.AllowN(t0, req, 1), "another sub-resource of g1, another user")
 	req.SubResourceID, req.UserID = "c3", "u3"
 	require.False(t, m.AllowN(t0, req, 1), "resource g1 is drained (2 in all)")
-	assert.EqualValues(t, 1, m.Stats().LimitedBy[limit.Resource])
-	assert.EqualValues(t, 1, m.Stats().LimitedBy[limit.SubResource])
-	require.True(t, m.AllowN(t0, limit.Request{Path: "/x", SubResourceID: "c1"}, 1), "no sub-resource tier without a resource")
+	assert.EqualValues(t, 1, m.Stats().LimitedBy[httplimit.Resource])
+	assert.EqualValues(t, 1, m.Stats().LimitedBy[httplimit.SubResource])
+	require.True(t, m.AllowN(t0, httplimit.Request{Path: "/x", SubResourceID: "c1"}, 1), "no sub-resource tier without a resource")
 }
 
 func TestMultiTierPerCallInput(t *testing.T) {
-	m := limit.NewMultiTier(limit.WithTier(limit.Global, 1, 2))
+	m := httplimit.New(httplimit.WithTier(httplimit.Global, 1, 2))
 	assert.True(t, m.AllowN(t0, get("/"), 0))
 	assert.False(t, m.AllowN(t0, get("/"), -1))
 	assert.False(t, m.AllowN(t0, get("/"), 3), "n above the global burst")
@@ -163,9 +165,9 @@ func TestMultiTierPerCallInput(t *testing.T) {
 
 func TestMultiTierWaitLargestDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := limit.NewMultiTier(
-			limit.WithTier(limit.Global, 10, 1),
-			limit.WithTier(limit.Route, 2, 1),
+		m := httplimit.New(
+			httplimit.WithTier(httplimit.Global, 10, 1),
+			httplimit.WithTier(httplimit.Route, 2, 1),
 		)
 		start := time.Now()
 		require.NoError(t, m.Wait(t.Context(), get("/a")))
@@ -190,12 +192,12 @@ func TestMultiTierWaitLargestDelay(t *testing.T) {
 
 func TestMultiTierWaitCancelledRefundsEveryTier(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := limit.NewMultiTier(
-			limit.WithTier(limit.Global, 1, 1),
-			limit.WithTier(limit.Route, 1, 1),
-			limit.WithTier(limit.User, 1, 1),
+		m := httplimit.New(
+			httplimit.WithTier(httplimit.Global, 1, 1),
+			httplimit.WithTier(httplimit.Route, 1, 1),
+			httplimit.WithTier(httplimit.User, 1, 1),
 		)
-		req := limit.Request{Path: "/a", UserID: "u"}
+		req := httplimit.Request{Path: "/a", UserID: "u"}
 		require.True(t, m.Allow(req))
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
@@ -213,7 +215,7 @@ func TestMultiTierWaitCancelledRefundsEveryTier(t *testing.T) {
 
 func TestMultiTierPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := limit.NewMultiTier()
+		m := httplimit.New()
 		assert.False(t, m.IsPaused())
 		assert.True(t, m.PausedUntil().IsZero())
 		start := time.Now()
@@ -250,7 +252,7 @@ func TestMultiTierPause(t *testing.T) {
 
 func TestMultiTierStatsTrueAverages(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := limit.NewMultiTier(limit.WithTier(limit.Global, 10, 1), limit.WithTier(limit.Route, limit.Inf, 0))
+		m := httplimit.New(httplimit.WithTier(httplimit.Global, 10, 1), httplimit.WithTier(httplimit.Route, limit.Inf, 0))
 		for range 4 {
 			require.NoError(t, m.Wait(t.Context(), get("/a"))) // waits 0, 100, 100, 100 ms
 		}
@@ -276,32 +278,32 @@ func TestMultiTierStatsTrueAverages(t *testing.T) {
 }
 
 func TestMultiTierReset(t *testing.T) {
-	m := limit.NewMultiTier(limit.WithTier(limit.Global, limit.PerHour(1), 1), limit.WithTier(limit.User, 1, 1))
-	require.True(t, m.Allow(limit.Request{Path: "/a", UserID: "u"}))
+	m := httplimit.New(httplimit.WithTier(httplimit.Global, limit.PerHour(1), 1), httplimit.WithTier(httplimit.User, 1, 1))
+	require.True(t, m.Allow(httplimit.Request{Path: "/a", UserID: "u"}))
 	require.False(t, m.Allow(get("/b")))
 	m.PauseFor(time.Hour)
-	assert.Equal(t, 1, m.Stats().Keys[limit.User])
+	assert.Equal(t, 1, m.Stats().Keys[httplimit.User])
 	m.Reset()
 	assert.False(t, m.IsPaused())
-	assert.Equal(t, limit.Stats{}, m.Stats(), "every counter and bucket is reset")
-	assert.True(t, m.Allow(limit.Request{Path: "/a", UserID: "u"}))
+	assert.Equal(t, httplimit.Stats{}, m.Stats(), "every counter and bucket is reset")
+	assert.True(t, m.Allow(httplimit.Request{Path: "/a", UserID: "u"}))
 }
 
 // TestMultiTierBoundedMemory feeds 100,000 distinct ids and routes: every
 // keyed tier stays within WithMaxKeys.
 func TestMultiTierBoundedMemory(t *testing.T) {
-	m := limit.NewMultiTier(
-		limit.WithTier(limit.Global, limit.Inf, 0),
-		limit.WithTier(limit.User, 1, 1),
-		limit.WithTier(limit.SubResource, 1, 1),
-		limit.WithMaxKeys(500),
+	m := httplimit.New(
+		httplimit.WithTier(httplimit.Global, limit.Inf, 0),
+		httplimit.WithTier(httplimit.User, 1, 1),
+		httplimit.WithTier(httplimit.SubResource, 1, 1),
+		httplimit.WithMaxKeys(500),
 	)
 	for i := range 100_000 {
 		id := strconv.Itoa(i)
-		m.AllowN(t0, limit.Request{Method: "GET", Path: "/x/k" + id, ResourceID: id, SubResourceID: id, UserID: id}, 1)
+		m.AllowN(t0, httplimit.Request{Method: "GET", Path: "/x/k" + id, ResourceID: id, SubResourceID: id, UserID: id}, 1)
 	}
 	st := m.Stats()
-	for _, s := range []limit.Scope{limit.Route, limit.Resource, limit.SubResource, limit.User} {
+	for _, s := range []httplimit.Scope{httplimit.Route, httplimit.Resource, httplimit.SubResource, httplimit.User} {
 		assert.LessOrEqualf(t, st.Keys[s], 500, "the %v tier must stay bounded", s)
 	}
 	assert.EqualValues(t, 100_000, st.Allowed)
@@ -311,10 +313,10 @@ func TestMultiTierBoundedMemory(t *testing.T) {
 // tiers: no tier ever admits more than its burst, and without contention
 // below it the global tier admits exactly its burst.
 func TestMultiTierConcurrentInvariant(t *testing.T) {
-	m := limit.NewMultiTier(
-		limit.WithTier(limit.Global, limit.PerHour(1), 50),
-		limit.WithTier(limit.Route, limit.PerHour(1), 1000),
-		limit.WithTier(limit.Resource, limit.PerHour(1), 3),
+	m := httplimit.New(
+		httplimit.WithTier(httplimit.Global, limit.PerHour(1), 50),
+		httplimit.WithTier(httplimit.Route, limit.PerHour(1), 1000),
+		httplimit.WithTier(httplimit.Resource, limit.PerHour(1), 3),
 	)
 	var admitted atomic.Int64
 	perResource := make([]atomic.Int64, 10)
@@ -322,7 +324,7 @@ func TestMultiTierConcurrentInvariant(t *testing.T) {
 	for i := range 1000 {
 		wg.Go(func() {
 			r := i % 10
-			req := limit.Request{Path: "/r/" + strconv.Itoa(i%7)}
+			req := httplimit.Request{Path: "/r/" + strconv.Itoa(i%7)}
 			if i%2 == 0 {
 				req.ResourceID = strconv.Itoa(r)
 			}
@@ -346,9 +348,9 @@ func TestMultiTierConcurrentInvariant(t *testing.T) {
 
 func TestMultiTierStringAndMetrics(t *testing.T) {
 	rec := observe.NewRecorder()
-	m := limit.NewMultiTier(limit.WithMetrics(rec), limit.WithName("gw"), limit.WithTier(limit.Route, limit.PerHour(1), 1))
+	m := httplimit.New(httplimit.WithMetrics(rec), httplimit.WithName("gw"), httplimit.WithTier(httplimit.Route, limit.PerHour(1), 1))
 	assert.Equal(t, "multi-tier(gw) global 100/s burst 100, route 0.0002777777777777778/s burst 1, resource 20/s burst 20", m.String())
-	assert.Equal(t, "multi-tier global 100/s burst 100, route 50/s burst 50, resource 20/s burst 20", limit.NewMultiTier().String())
+	assert.Equal(t, "multi-tier global 100/s burst 100, route 50/s burst 50, resource 20/s burst 20", httplimit.New().String())
 	m.Allow(get("/a"))
 	m.Allow(get("/a"))
 	m.PauseFor(time.Second)
@@ -360,13 +362,13 @@ func TestMultiTierStringAndMetrics(t *testing.T) {
 	assert.EqualValues(t, 1, rec.Count("ion_limit_tier_limited_total", name, observe.L("tier", "global")))
 	assert.EqualValues(t, 1, rec.Count("ion_limit_pauses_total", name))
 	assert.EqualValues(t, 1, rec.Value("ion_limit_keys", name, observe.L("tier", "route")))
-	assert.Equal(t, "Scope(9)", limit.Scope(9).String())
+	assert.Equal(t, "Scope(9)", httplimit.Scope(9).String())
 }
 
 func TestMultiTierZeroRateTier(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := limit.NewMultiTier(limit.WithTier(limit.User, 0, 1))
-		req := limit.Request{Path: "/a", UserID: "u"}
+		m := httplimit.New(httplimit.WithTier(httplimit.User, 0, 1))
+		req := httplimit.Request{Path: "/a", UserID: "u"}
 		require.True(t, m.Allow(req), "a zero-rate tier admits its burst once")
 		m.PauseFor(time.Second)
 		err := m.Wait(t.Context(), req)
@@ -383,13 +385,13 @@ func TestMultiTierZeroRateTier(t *testing.T) {
 func TestMultiTierSweepRaceOverAdmits(t *testing.T) {
 	const rounds, users, callsPerUser = 1000, 4, 4
 	for r := range rounds {
-		m := limit.NewMultiTier(
-			limit.WithTier(limit.Global, limit.Inf, 0),
-			limit.WithTier(limit.Route, limit.Inf, 0),
-			limit.WithTier(limit.Resource, limit.Inf, 0),
-			limit.WithTier(limit.User, limit.PerHour(1), 1))
+		m := httplimit.New(
+			httplimit.WithTier(httplimit.Global, limit.Inf, 0),
+			httplimit.WithTier(httplimit.Route, limit.Inf, 0),
+			httplimit.WithTier(httplimit.Resource, limit.Inf, 0),
+			httplimit.WithTier(httplimit.User, limit.PerHour(1), 1))
 		got := admissionsPerKey(users, callsPerUser, func(k int) bool {
-			return m.Allow(limit.Request{Path: "/x", UserID: "u" + strconv.Itoa(k)})
+			return m.Allow(httplimit.Request{Path: "/x", UserID: "u" + strconv.Itoa(k)})
 		})
 		for k, n := range got {
 			require.EqualValues(t, 1, n, "round %d user %d: burst 1 at 1/h must admit exactly one call", r, k)
@@ -401,28 +403,90 @@ func TestMultiTierSweepRaceOverAdmits(t *testing.T) {
 // Cancel refunds each, and per-tier token reads at an explicit time that
 // create nothing.
 func TestMultiTierReserveNAndTokensAt(t *testing.T) {
-	m := limit.NewMultiTier(
-		limit.WithTier(limit.Global, 10, 10),
-		limit.WithTier(limit.Route, 1, 3),
-		limit.WithTier(limit.Resource, limit.Inf, 0),
-		limit.WithTier(limit.User, 2, 2))
-	req := limit.Request{Method: "GET", Path: "/a", UserID: "u"}
+	m := httplimit.New(
+		httplimit.WithTier(httplimit.Global, 10, 10),
+		httplimit.WithTier(httplimit.Route, 1, 3),
+		httplimit.WithTier(httplimit.Resource, limit.Inf, 0),
+		httplimit.WithTier(httplimit.User, 2, 2))
+	req := httplimit.Request{Method: "GET", Path: "/a", UserID: "u"}
 	inf := math.Inf(1)
 	assert.Equal(t, [5]float64{10, 3, inf, inf, 2}, m.TokensAt(t0, req), "fresh tiers are full")
-	assert.Zero(t, m.Stats().Keys[limit.User], "TokensAt creates no bucket")
+	assert.Zero(t, m.Stats().Keys[httplimit.User], "TokensAt creates no bucket")
 
 	require.True(t, m.AllowN(t0, req, 2))
 	r := m.ReserveN(t0, req, 2)
 	require.True(t, r.OK())
 	assert.Equal(t, time.Second, r.DelayFrom(t0), "the user tier needs 1 s for 2 more tokens")
 	got := m.TokensAt(t0.Add(time.Second), req)
-	assert.InDelta(t, 8, got[limit.Global], 1e-9, "global: refilled to 10 by the slot, then charged 2")
-	assert.InDelta(t, 0, got[limit.Route], 1e-9)
-	assert.InDelta(t, 0, got[limit.User], 1e-9)
+	assert.InDelta(t, 8, got[httplimit.Global], 1e-9, "global: refilled to 10 by the slot, then charged 2")
+	assert.InDelta(t, 0, got[httplimit.Route], 1e-9)
+	assert.InDelta(t, 0, got[httplimit.User], 1e-9)
 	r.CancelAt(t0)
 	got = m.TokensAt(t0.Add(time.Second), req)
-	assert.InDelta(t, 10, got[limit.Global], 1e-9, "refunded")
-	assert.InDelta(t, 2, got[limit.Route], 1e-9, "refunded")
-	assert.InDelta(t, 2, got[limit.User], 1e-9, "refunded")
+	assert.InDelta(t, 10, got[httplimit.Global], 1e-9, "refunded")
+	assert.InDelta(t, 2, got[httplimit.Route], 1e-9, "refunded")
+	assert.InDelta(t, 2, got[httplimit.User], 1e-9, "refunded")
 	assert.False(t, m.ReserveN(t0, req, 3).OK(), "n above the user tier's burst")
+}
+
+func TestOptionsFailClosed(t *testing.T) {
+	tests := []struct {
+		name  string
+		opt   httplimit.Option
+		param string
+	}{
+		{"nil option", nil, "opts"},
+		{"nil logger", httplimit.WithLogger(nil), "WithLogger"},
+		{"nil metrics", httplimit.WithMetrics(nil), "WithMetrics"},
+		{"nil tracer", httplimit.WithTracer(nil), "WithTracer"},
+		{"zero max keys", httplimit.WithMaxKeys(0), "WithMaxKeys"},
+		{"negative idle TTL", httplimit.WithIdleTTL(-time.Second), "WithIdleTTL"},
+		{"bad tier rate", httplimit.WithTier(httplimit.Route, -1, 1), "WithTier(route) rate"},
+		{"bad tier burst", httplimit.WithTier(httplimit.User, 1, 0), "WithTier(user) burst"},
+		{"unknown tier", httplimit.WithTier(httplimit.Scope(9), 1, 1), "WithTier"},
+		{"bad route limit", httplimit.WithRoute("/x", limit.Rate(math.NaN()), 1), "WithRoute(/x) rate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := httplimit.New(tc.opt)
+			requireConfigError(t, m.Err(), tc.param)
+			assert.False(t, m.Allow(get("/a")), "a limiter that failed closed admits nothing")
+		})
+	}
+}
+
+type tenantKey struct{}
+
+func tenantOf(ctx context.Context) string {
+	s, _ := ctx.Value(tenantKey{}).(string)
+	return s
+}
+
+// TestPolicyByRequest puts a MultiTier behind limit.Policy: each call's
+// request comes from its ctx, and a tracer given to the MultiTier traces
+// the policy's executions.
+func TestPolicyByRequest(t *testing.T) {
+	rec := observe.NewRecorder()
+	m := httplimit.New(httplimit.WithTier(httplimit.User, limit.PerHour(1), 1), httplimit.WithTracer(rec))
+	p := limit.Policy[int](m.By(func(ctx context.Context) httplimit.Request {
+		return httplimit.Request{Method: "GET", Path: "/x", UserID: tenantOf(ctx)}
+	}))
+	calls := 0
+	call := func(context.Context) (int, error) { calls++; return 1, nil }
+	a := context.WithValue(context.Background(), tenantKey{}, "a")
+	b := context.WithValue(context.Background(), tenantKey{}, "b")
+	_, err := policy.Run(a, p, call)
+	require.NoError(t, err)
+	_, err = policy.Run(a, p, call)
+	require.ErrorIs(t, err, limit.ErrLimited, "tenant a is limited")
+	_, err = policy.Run(b, p, call)
+	require.NoError(t, err, "tenant b has its own bucket")
+	assert.Equal(t, 2, calls)
+	assert.Len(t, rec.Spans(), 3, "one span per execution, with the MultiTier's tracer")
+
+	bad := limit.Policy[int](m.By(nil))
+	_, err = policy.Run(a, bad, call)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
+	var nilCtx context.Context
+	assert.ErrorIs(t, m.By(func(context.Context) httplimit.Request { return httplimit.Request{} }).Admit(nilCtx, 0), ion.ErrInvalidConfig)
 }

@@ -1,4 +1,4 @@
-package limit
+package httplimit
 
 import (
 	"context"
@@ -150,28 +150,40 @@ func (m *MultiTier) UpdateFromHeader(req Request, h http.Header) error {
 	now := time.Now()
 	ns := offsetOf(now)
 	info, err := parseHeader(h, now)
-	if e := m.routeEntry(req, ns, info.bucket); e != nil {
-		if info.limit > 0 {
-			err := e.b.update(ns, func(perm limits) (limits, error) {
-				perm.burst = int(info.limit)
-				return perm, checkLimits(perm.rate, perm.burst, "", "burst")
-			})
-			if err == nil {
-				// A limit learnt from the server is state: the sweep must
-				// not forget it and bring back the default.
-				e.learned.Store(true)
+	st := m.st.Load()
+	key, major, idx := m.route(req)
+	if st.routes[idx] != nil {
+		m.mu.Lock()
+		if info.bucket != "" {
+			alias := "bucket " + info.bucket + major
+			if m.learnt[alias] == nil {
+				m.learntLocked(alias, ns).home = idx // the first route's limiter holds it
+			}
+			m.learntLocked(key, ns).alias = alias
+		}
+		if l := m.learnt[key]; l != nil && l.alias != "" {
+			key = l.alias
+			if a := m.learnt[key]; a != nil {
+				idx = a.home
 			}
 		}
-		if info.remaining >= 0 {
-			e.b.drainTo(ns, info.remaining)
-			if info.remaining == 0 && info.resetAfter > 0 {
-				hold(e, satAdd(ns, int64(info.resetAfter)))
-			}
+		l := m.learntLocked(key, ns)
+		if info.remaining == 0 && info.resetAfter > 0 {
+			l.holdUntil(satAdd(ns, int64(info.resetAfter)))
 		}
 		if !info.global && info.retryAfter > 0 {
-			hold(e, satAdd(ns, int64(info.retryAfter)))
+			l.holdUntil(satAdd(ns, int64(info.retryAfter)))
 		}
-		e.release()
+		m.mu.Unlock()
+		k := st.routes[idx]
+		if info.limit > 0 && k.SetBurst(key, int(info.limit)) == nil {
+			m.mu.Lock()
+			m.learntLocked(key, ns).burst = int(info.limit)
+			m.mu.Unlock()
+		}
+		if info.remaining >= 0 {
+			k.DrainTo(key, int(info.remaining))
+		}
 	}
 	if info.global {
 		d := info.retryAfter
@@ -183,27 +195,49 @@ func (m *MultiTier) UpdateFromHeader(req Request, h http.Header) error {
 		}
 		m.Pause(now.Add(d))
 		if m.logger != nil {
-			m.logger.Log(context.Background(), slog.LevelWarn, "limit: the server reported a global rate limit; pausing",
+			m.logger.Log(context.Background(), slog.LevelWarn, "httplimit: the server reported a global rate limit; pausing",
 				slog.String("name", m.name), slog.Duration("for", d))
 		}
 	}
 	return err
 }
 
-// hold makes e's route admit nothing before until (ns), unless it is
+// learntLocked returns what was learnt about the bucket key, creating the
+// record if needed. The records are bounded by the keyed tiers' bound: to
+// make room it drops the records of holds that have ended, then any. It
+// must be called with m.mu held.
+func (m *MultiTier) learntLocked(key string, ns int64) *learnt {
+	if l := m.learnt[key]; l != nil {
+		return l
+	}
+	if m.learnt == nil {
+		m.learnt = make(map[string]*learnt)
+	}
+	if len(m.learnt) >= m.cfg.bound() {
+		for k, l := range m.learnt {
+			if l.alias == "" && l.burst == 0 && l.hold != 0 && l.hold <= ns {
+				delete(m.learnt, k)
+			}
+		}
+		for k := range m.learnt {
+			if len(m.learnt) < m.cfg.bound() {
+				break
+			}
+			delete(m.learnt, k)
+		}
+	}
+	l := &learnt{home: -1}
+	m.learnt[key] = l
+	return l
+}
+
+// holdUntil makes the bucket admit nothing before until (ns), unless it is
 // already held longer.
-func hold(e *entry[string], until int64) {
+func (l *learnt) holdUntil(until int64) {
 	if until == 0 {
 		until = 1 // 0 means no hold
 	}
-	for old := e.hold.Load(); (old == 0 || until > old) && !e.hold.CompareAndSwap(old, until); old = e.hold.Load() {
+	if l.hold == 0 || until > l.hold {
+		l.hold = until
 	}
-}
-
-// satAdd returns a+b for an offset a and b >= 0, saturating at maxOffset.
-func satAdd(a, b int64) int64 {
-	if a >= 0 && b > maxOffset-a {
-		return maxOffset
-	}
-	return min(a+min(b, maxOffset-1), maxOffset)
 }

@@ -1,4 +1,4 @@
-package limit_test
+package httplimit_test
 
 import (
 	"net/http"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 	"github.com/ionkit/ion/observe"
 )
 
@@ -23,7 +24,7 @@ func headers(kv ...string) http.Header {
 	return h
 }
 
-func admittedNow(m *limit.MultiTier, req limit.Request, max int) int {
+func admittedNow(m *httplimit.MultiTier, req httplimit.Request, max int) int {
 	n := 0
 	for range max {
 		if m.Allow(req) {
@@ -33,10 +34,10 @@ func admittedNow(m *limit.MultiTier, req limit.Request, max int) int {
 	return n
 }
 
-func routeOnly(burst int) *limit.MultiTier {
-	return limit.NewMultiTier(
-		limit.WithTier(limit.Global, limit.Inf, 0),
-		limit.WithTier(limit.Route, 1, burst),
+func routeOnly(burst int) *httplimit.MultiTier {
+	return httplimit.New(
+		httplimit.WithTier(httplimit.Global, limit.Inf, 0),
+		httplimit.WithTier(httplimit.Route, 1, burst),
 	)
 }
 
@@ -118,7 +119,7 @@ func TestHeaderRetryAfter(t *testing.T) {
 func TestHeaderGlobalPauses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := observe.NewRecorder()
-		m := limit.NewMultiTier(limit.WithLogger(rec))
+		m := httplimit.New(httplimit.WithLogger(rec))
 		require.NoError(t, m.UpdateFromHeader(get("/a"), headers("X-RateLimit-Global", "true", "Retry-After", "5")))
 		assert.True(t, m.IsPaused(), "a global limit pauses the whole limiter")
 		assert.False(t, m.Allow(get("/zzz")))
@@ -129,17 +130,17 @@ func TestHeaderGlobalPauses(t *testing.T) {
 		assert.Equal(t, time.Now().Add(time.Second), m.PausedUntil(), "Reset-After when there is no Retry-After")
 
 		err := m.UpdateFromHeader(get("/a"), headers("X-RateLimit-Global", "true"))
-		assert.ErrorIs(t, err, limit.ErrHeader, "a global limit without a duration")
+		assert.ErrorIs(t, err, httplimit.ErrHeader, "a global limit without a duration")
 	})
 }
 
 func TestHeaderBucketMapping(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := limit.NewMultiTier(
-			limit.WithTier(limit.Global, limit.Inf, 0),
-			limit.WithRoute("/channels/{channel}/messages", 1, 5),
-			limit.WithRoute("/channels/{channel}/pins", 1, 5),
-			limit.WithMajorParams("channel"),
+		m := httplimit.New(
+			httplimit.WithTier(httplimit.Global, limit.Inf, 0),
+			httplimit.WithRoute("/channels/{channel}/messages", 1, 5),
+			httplimit.WithRoute("/channels/{channel}/pins", 1, 5),
+			httplimit.WithMajorParams("channel"),
 		)
 		require.NoError(t, m.UpdateFromHeader(get("/channels/1/messages"), headers("X-RateLimit-Bucket", "abc")))
 		require.NoError(t, m.UpdateFromHeader(get("/channels/1/pins"), headers("X-RateLimit-Bucket", "abc", "X-RateLimit-Remaining", "1")))
@@ -171,7 +172,7 @@ func TestHeaderMalformed(t *testing.T) {
 			if tc.name == "X-RateLimit-Remaining" {
 				err = m.UpdateFromHeader(get("/a"), headers(tc.name, tc.value, "X-RateLimit-Limit", "4"))
 			}
-			require.ErrorIsf(t, err, limit.ErrHeader, "%s: %q", tc.name, tc.value)
+			require.ErrorIsf(t, err, httplimit.ErrHeader, "%s: %q", tc.name, tc.value)
 			assert.Contains(t, err.Error(), tc.name)
 			assert.LessOrEqual(t, admittedNow(m, get("/a"), 10), 4, "the well-formed headers still apply")
 		}
@@ -182,7 +183,7 @@ func TestHeaderMalformed(t *testing.T) {
 }
 
 func TestHeaderRouteTierDisabled(t *testing.T) {
-	m := limit.NewMultiTier(limit.WithTier(limit.Route, limit.Inf, 0))
+	m := httplimit.New(httplimit.WithTier(httplimit.Route, limit.Inf, 0))
 	require.NoError(t, m.UpdateFromHeader(get("/a"), headers("X-RateLimit-Remaining", "0", "X-RateLimit-Reset-After", "10")))
 	assert.True(t, m.Allow(get("/a")), "no route tier: route headers have nothing to hold")
 }
@@ -190,7 +191,7 @@ func TestHeaderRouteTierDisabled(t *testing.T) {
 func TestHeaderHoldExtremeRates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		for _, rate := range []limit.Rate{0, limit.PerHour(1), 1e12} {
-			m := limit.NewMultiTier(limit.WithTier(limit.Global, limit.Inf, 0), limit.WithTier(limit.Route, rate, 5))
+			m := httplimit.New(httplimit.WithTier(httplimit.Global, limit.Inf, 0), httplimit.WithTier(httplimit.Route, rate, 5))
 			require.NoError(t, m.UpdateFromHeader(get("/a"), headers("Retry-After", "100000000")))
 			assert.False(t, m.Allow(get("/a")), "rate %v: held", rate)
 			time.Sleep(time.Hour)
@@ -204,14 +205,14 @@ func TestHeaderHoldExtremeRates(t *testing.T) {
 // burst, so the next sweep (a call on any other route) forgot it and the
 // route came back with the default burst of 50, where the server allows 2.
 func TestLearnedRouteLimitForgottenBySweep(t *testing.T) {
-	m := limit.NewMultiTier(
-		limit.WithTier(limit.Global, limit.Inf, 0),
-		limit.WithTier(limit.Resource, limit.Inf, 0),
-		limit.WithTier(limit.Route, limit.PerHour(1), 50))
-	a := limit.Request{Method: "GET", Path: "/a"}
+	m := httplimit.New(
+		httplimit.WithTier(httplimit.Global, limit.Inf, 0),
+		httplimit.WithTier(httplimit.Resource, limit.Inf, 0),
+		httplimit.WithTier(httplimit.Route, limit.PerHour(1), 50))
+	a := httplimit.Request{Method: "GET", Path: "/a"}
 	require.NoError(t, m.UpdateFromHeader(a, headers("X-RateLimit-Limit", "2")))
-	m.Allow(limit.Request{Method: "GET", Path: "/b"}) // traffic on other routes sweeps
-	m.Allow(limit.Request{Method: "GET", Path: "/c"})
+	m.Allow(httplimit.Request{Method: "GET", Path: "/b"}) // traffic on other routes sweeps
+	m.Allow(httplimit.Request{Method: "GET", Path: "/c"})
 	n := 0
 	for range 10 {
 		if m.Allow(a) {
@@ -226,14 +227,14 @@ func TestLearnedRouteLimitForgottenBySweep(t *testing.T) {
 // land on the bucket the route's next call finds.
 func TestHeaderRemainingZeroNotLostToSweep(t *testing.T) {
 	for r := range 200 {
-		m := limit.NewMultiTier(limit.WithTier(limit.Global, limit.Inf, 0),
-			limit.WithTier(limit.Route, limit.PerHour(1), 5))
-		a := limit.Request{Method: "GET", Path: "/a" + strconv.Itoa(r)}
+		m := httplimit.New(httplimit.WithTier(httplimit.Global, limit.Inf, 0),
+			httplimit.WithTier(httplimit.Route, limit.PerHour(1), 5))
+		a := httplimit.Request{Method: "GET", Path: "/a" + strconv.Itoa(r)}
 		var wg sync.WaitGroup
 		wg.Go(func() { _ = m.UpdateFromHeader(a, headers("X-RateLimit-Remaining", "0")) })
 		wg.Go(func() {
 			for i := range 20 {
-				m.Allow(limit.Request{Method: "GET", Path: "/b" + strconv.Itoa(i)})
+				m.Allow(httplimit.Request{Method: "GET", Path: "/b" + strconv.Itoa(i)})
 			}
 		})
 		wg.Wait()

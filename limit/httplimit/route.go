@@ -1,7 +1,9 @@
-package limit
+package httplimit
 
 import (
 	"strings"
+
+	"github.com/ionkit/ion/limit"
 )
 
 // route is a parsed route pattern of a MultiTier.
@@ -9,7 +11,8 @@ type route struct {
 	method   string // upper case; "" matches any method
 	segs     []segment
 	key      string // the canonical pattern: "GET /api/v1/users/{id}"
-	lim      limits
+	rate     limit.Rate
+	burst    int
 	literals int // literal segments: the more, the more specific
 	majors   bool
 }
@@ -24,9 +27,9 @@ type segment struct {
 
 // parseRoute parses "[METHOD ]/path/{param}/...". Empty segments (a double
 // or trailing slash) are ignored, as in request paths.
-func parseRoute(pattern string, l limits, majors []string) (route, error) {
+func parseRoute(pattern string, majors []string) (route, error) {
 	p := strings.TrimSpace(pattern)
-	r := route{lim: l}
+	var r route
 	if method, path, ok := strings.Cut(p, " "); ok {
 		r.method, p = strings.ToUpper(method), strings.TrimSpace(path)
 		if !isToken(r.method) {
