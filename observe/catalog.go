@@ -42,7 +42,9 @@ type Desc struct {
 	// Buckets are the upper bounds of a histogram's buckets, in seconds,
 	// increasing; nil for counters and gauges.
 	Buckets []float64
-	// Package is the Ion package that records the metric.
+	// Package is the Ion package that records the metric, as a path in
+	// Ion's repository: "breaker", "limit/httplimit", or "ionredis" for a
+	// side module.
 	Package string
 }
 
@@ -59,6 +61,17 @@ var latencyBuckets = []float64{
 // observe's catalog test resolves the metrics of every package through a
 // scripted workload and fails if this table and the packages disagree.
 var catalog = []Desc{
+	{"ion_adaptive_calls_total", KindCounter, []string{"name", "result"},
+		"Calls through the adaptive concurrency limiter, by result (admitted, rejected, canceled).", nil, "adaptive"},
+	{"ion_adaptive_limit", KindGauge, []string{"name"},
+		"Concurrency limit of the adaptive limiter, set when a sample window closes.", nil, "adaptive"},
+	{"ion_adaptive_no_load_rtt_seconds", KindGauge, []string{"name"},
+		"Round-trip time the adaptive limiter estimates without load, in seconds, set when a sample window closes.", nil, "adaptive"},
+	{"ion_adaptive_rtt_seconds", KindGauge, []string{"name"},
+		"Round-trip time the adaptive limiter measured over its last sample window, in seconds.", nil, "adaptive"},
+	{"ion_adaptive_throttler_calls_total", KindCounter, []string{"name", "result"},
+		"Calls through the adaptive throttler, by result (sent, throttled).", nil, "adaptive"},
+
 	{"ion_breaker_calls_total", KindCounter, []string{"name", "outcome"},
 		"Calls through the circuit breaker, by outcome (success, failure, ignored).", nil, "breaker"},
 	{"ion_breaker_rejections_total", KindCounter, []string{"name"},
@@ -67,6 +80,19 @@ var catalog = []Desc{
 		"State of the circuit breaker: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled.", nil, "breaker"},
 	{"ion_breaker_transitions_total", KindCounter, []string{"name", "from", "to"},
 		"State transitions of the circuit breaker, by state left and state entered.", nil, "breaker"},
+
+	{"ion_cache_refreshing", KindGauge, []string{"name"},
+		"Background refreshes of the cache in flight.", nil, "cache"},
+	{"ion_cache_requests_total", KindCounter, []string{"name", "result"},
+		"Lookups of the cache, by result (hit, stale, miss).", nil, "cache"},
+
+	{"ion_chaos_injections_total", KindCounter, []string{"name", "kind"},
+		"Injections of the chaos injector, by kind (fault, latency, outcome, behavior).", nil, "chaos"},
+
+	{"ion_coalesce_calls_total", KindCounter, []string{"name", "result"},
+		"Calls to the coalescing group, by result (executed, shared).", nil, "coalesce"},
+	{"ion_coalesce_running", KindGauge, []string{"name"},
+		"Shared executions of the coalescing group in flight.", nil, "coalesce"},
 
 	{"ion_limit_evictions_total", KindCounter, []string{"name", "tier", "reason"},
 		"Keys forgotten by a keyed or multi-tier rate limiter, by reason (idle, capacity).", nil, "limit"},
@@ -106,6 +132,19 @@ var catalog = []Desc{
 		"Target number of workers of the worker pool.", nil, "pool"},
 	{"ion_pool_tasks_total", KindCounter, []string{"name", "result"},
 		"Tasks of the worker pool, by result (completed, failed, panicked, rejected, expired, discarded).", nil, "pool"},
+
+	{"ion_redis_backend_errors_total", KindCounter, []string{"name", "kind"},
+		"Failed round trips to Redis, by primitive kind (limit, sem).", nil, "ionredis"},
+	{"ion_redis_backend_seconds", KindHistogram, []string{"name", "kind"},
+		"Latency of round trips to Redis, by primitive kind (limit, sem), in seconds.", latencyBuckets, "ionredis"},
+	{"ion_redis_degraded_total", KindCounter, []string{"name", "kind", "mode"},
+		"Calls decided by the failure mode while Redis failed, by primitive kind and mode (open, closed, local).", nil, "ionredis"},
+	{"ion_redis_limit_requests_total", KindCounter, []string{"name", "result"},
+		"Decisions of the Redis rate limiter, by result (allowed, limited).", nil, "ionredis"},
+	{"ion_redis_sem_acquire_total", KindCounter, []string{"name", "result"},
+		"Acquisitions of the Redis semaphore, by result (acquired, full).", nil, "ionredis"},
+	{"ion_redis_sem_leases_lost_total", KindCounter, []string{"name"},
+		"Leases of the Redis semaphore that expired while held.", nil, "ionredis"},
 
 	{"ion_sem_acquire_total", KindCounter, []string{"name", "result"},
 		"Acquisitions of the semaphore or bulkhead, by result (acquired, rejected, timeout, canceled, invalid).", nil, "sem"},

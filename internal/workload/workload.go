@@ -17,7 +17,11 @@ import (
 
 	"github.com/ionkit/ion"
 
+	"github.com/ionkit/ion/adaptive"
 	"github.com/ionkit/ion/breaker"
+	"github.com/ionkit/ion/cache"
+	"github.com/ionkit/ion/chaos"
+	"github.com/ionkit/ion/coalesce"
 	"github.com/ionkit/ion/limit"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
@@ -44,6 +48,10 @@ func Run(ctx context.Context, m observe.Metrics, tr observe.Tracer) error {
 		{"breaker", runBreaker},
 		{"pool", runPool},
 		{"policy", runPolicy},
+		{"adaptive", runAdaptive},
+		{"cache", runCache},
+		{"coalesce", runCoalesce},
+		{"chaos", runChaos},
 	}
 	s := sinks{m: m, tr: tr}
 	for _, st := range steps {
@@ -383,6 +391,132 @@ func runPolicy(ctx context.Context, s sinks) error {
 	fallback := policy.Fallback("cached", asFallback(popts("cached"))...)
 	if v, err := policy.Run(ctx, fallback, fail); v != "cached" || err != nil {
 		return fmt.Errorf("fallback: %q, %v", v, err)
+	}
+	return nil
+}
+
+// runAdaptive: adaptive limiter "backend" with a limit of 1 and a queue of
+// 1: one call holds the permit while a second is rejected; the first
+// returns after 20 ms, which closes the sample window. Throttler "client"
+// (seed 1): 4 successes are sent, then failures until one is throttled
+// (the tenth, with this seed).
+//
+//	ion_adaptive_calls_total{name="backend",result="admitted"} 1
+//	ion_adaptive_calls_total{name="backend",result="rejected"} 1
+//	ion_adaptive_limit{name="backend"} 1
+//	ion_adaptive_rtt_seconds{name="backend"} 0.02, ion_adaptive_no_load_rtt_seconds{name="backend"} 0.02
+//	ion_adaptive_throttler_calls_total{name="client",result="sent"}      14
+//	ion_adaptive_throttler_calls_total{name="client",result="throttled"} 1
+func runAdaptive(ctx context.Context, s sinks) error {
+	lim := adaptive.NewLimiter(opts[adaptive.LimiterOption](s, adaptive.WithMetrics, adaptive.WithTracer,
+		adaptive.WithName("backend"), adaptive.WithLimits(1, 1), adaptive.WithInitialLimit(1),
+		adaptive.WithSampleWindow(10*time.Millisecond, 1))...)
+	p := policy.Compose(adaptive.Policy[string](lim))
+	held, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _ = p.Run(ctx, func(context.Context) (string, error) {
+			close(held)
+			<-release
+			return "ok", nil
+		})
+	})
+	<-held
+	if _, err := p.Run(ctx, ok); !errors.Is(err, adaptive.ErrLimited) {
+		return fmt.Errorf("call over the limit: %v", err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if err := lim.Err(); err != nil {
+		return err
+	}
+
+	th := adaptive.NewThrottler(opts[adaptive.ThrottlerOption](s, adaptive.WithMetrics, adaptive.WithTracer,
+		adaptive.WithName("client"), adaptive.WithSeed(1))...)
+	tp := policy.Compose(adaptive.ThrottlerPolicy[string](th))
+	for range 4 {
+		if _, err := tp.Run(ctx, ok); err != nil {
+			return fmt.Errorf("throttler, healthy: %v", err)
+		}
+	}
+	for i := 0; ; i++ {
+		if _, err := tp.Run(ctx, fail); errors.Is(err, ion.ErrRejected) {
+			return nil
+		}
+		if i == 1000 {
+			return errors.New("throttler never throttled a failing backend")
+		}
+	}
+}
+
+// runCache: cache "users", 1 minute TTL, stale answers for a minute while a
+// refresh runs. A miss, a hit, then after the TTL a stale answer whose
+// refresh completes.
+//
+//	ion_cache_requests_total{name="users",result="miss"}  1
+//	ion_cache_requests_total{name="users",result="hit"}   1
+//	ion_cache_requests_total{name="users",result="stale"} 1
+//	ion_cache_refreshing{name="users"} 0
+func runCache(ctx context.Context, s sinks) error {
+	var cacheOpts []cache.Option
+	if s.m != nil {
+		cacheOpts = append(cacheOpts, cache.WithMetrics(s.m))
+	}
+	c := cache.New[string](func(context.Context) string { return "user:42" }, time.Minute,
+		append(cacheOpts, cache.WithName("users"), cache.WithStaleWhileRevalidate(time.Minute))...)
+	for range 2 {
+		if _, err := policy.Run(ctx, c, ok); err != nil {
+			return err
+		}
+	}
+	time.Sleep(90 * time.Second) // past the TTL, within the stale window
+	if _, err := policy.Run(ctx, c, ok); err != nil {
+		return err
+	}
+	synctest.Wait() // the background refresh
+	return nil
+}
+
+// runCoalesce: group "lookups"; a second call for the key of a running one
+// shares its execution.
+//
+//	ion_coalesce_calls_total{name="lookups",result="executed"} 1
+//	ion_coalesce_calls_total{name="lookups",result="shared"}   1
+//	ion_coalesce_running{name="lookups"} 0
+func runCoalesce(ctx context.Context, s sinks) error {
+	var gopts []coalesce.Option
+	if s.m != nil {
+		gopts = append(gopts, coalesce.WithMetrics(s.m))
+	}
+	g := coalesce.New[string](func(context.Context) string { return "sku:7" }, append(gopts, coalesce.WithName("lookups"))...)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			_, _ = policy.Run(ctx, g, func(context.Context) (string, error) {
+				<-release
+				return "ok", nil
+			})
+		})
+		synctest.Wait()
+	}
+	close(release)
+	wg.Wait()
+	return nil
+}
+
+// runChaos: fault injector "drill" at rate 1 fails one call.
+//
+//	ion_chaos_injections_total{name="drill",kind="fault"} 1
+func runChaos(ctx context.Context, s sinks) error {
+	var copts []chaos.Option
+	if s.m != nil {
+		copts = append(copts, chaos.WithMetrics(s.m))
+	}
+	in := chaos.Fault[string](errDown, 1, append(copts, chaos.WithName("drill"), chaos.WithSeed(1))...)
+	if _, err := policy.Run(ctx, in, ok); !errors.Is(err, errDown) {
+		return fmt.Errorf("fault injection: %v", err)
 	}
 	return nil
 }
