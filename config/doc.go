@@ -108,8 +108,11 @@
 //
 // # Not configurable
 //
-// Keyed limiters, keyed layers, caches and request coalescing take a key
-// function of the call, and outcome and behaviour injection take a value or
-// function of T: build those in code and compose them with a Live pipeline,
-// which is itself a policy.Policy.
+// Options whose value is code have no field: a breaker's trip function and
+// listeners, a retry's RetryIf, AbortIf and OnRetry, a pool's handlers and
+// task policy, a fallback's function (bound by name instead). Keyed limiters,
+// keyed layers, caches and request coalescing take a key function of the
+// call, and outcome and behaviour injection take a value or function of T.
+// Build those in code and compose them with a Live pipeline, which is itself
+// a policy.Policy.
 package config

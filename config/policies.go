@@ -28,8 +28,8 @@ func (c TimeoutConfig) Validate() error {
 
 // HedgeConfig configures a [policy.Hedge].
 type HedgeConfig struct {
-	// Delay is the wait before each hedge, ≥ 0; 0 starts every attempt at
-	// once. Required.
+	// Delay is the wait before each hedge, ≥ 0. Default 0: every attempt
+	// starts at once.
 	Delay Duration `json:"delay" yaml:"delay"`
 	// Hedges is the most extra attempts per call (policy.WithHedges), ≥ 1.
 	// Default 1.

@@ -141,7 +141,9 @@ func New(doc Document, opts ...Option) (*Registry, error) {
 // limiter its tokens, a bulkhead its permits in use, a pool its workers and
 // queue, an adaptive limiter the limit it has learned, a budget its window.
 // Its parameters change in place where the primitive can change them: a
-// token or leaky bucket's rate and burst (or capacity), a pool's size.
+// token or leaky bucket's rate and burst (or capacity), a pool's size; such
+// a change applies at once to every call that uses the primitive after it,
+// including calls of older pipelines still waiting for it.
 // A change the primitive cannot make in place replaces it with a new one
 // whose state starts afresh: any other change of a breaker, a bulkhead,
 // an adaptive limiter, a budget or a pool, or a limiter's kind. A replaced
