@@ -99,11 +99,11 @@ var catalog = []Desc{
 	{"ion_limit_keys", KindGauge, []string{"name", "tier"},
 		"Keys remembered by a keyed rate limiter, or by one tier of a multi-tier rate limiter.", nil, "limit"},
 	{"ion_limit_pauses_total", KindCounter, []string{"name"},
-		"Pauses of a multi-tier rate limiter (Pause, or a server's rate-limit headers).", nil, "limit"},
+		"Pauses of a multi-tier rate limiter (Pause, or a server's rate-limit headers).", nil, "limit/httplimit"},
 	{"ion_limit_requests_total", KindCounter, []string{"name", "result"},
 		"Requests to the rate limiter, by result (allowed, limited).", nil, "limit"},
 	{"ion_limit_tier_limited_total", KindCounter, []string{"name", "tier"},
-		"Requests refused by a multi-tier rate limiter, by the tier that refused.", nil, "limit"},
+		"Requests refused by a multi-tier rate limiter, by the tier that refused.", nil, "limit/httplimit"},
 	{"ion_limit_wait_seconds", KindHistogram, []string{"name"},
 		"Time an admitted Wait or Admit waited for the rate limiter, in seconds.", latencyBuckets, "limit"},
 

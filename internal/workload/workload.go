@@ -23,6 +23,7 @@ import (
 	"github.com/ionkit/ion/chaos"
 	"github.com/ionkit/ion/coalesce"
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/limit/httplimit"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/pool"
@@ -151,15 +152,15 @@ func runKeyed(_ context.Context, s sinks) error {
 //	ion_limit_tier_limited_total{name="gateway",tier="global"} 1
 //	ion_limit_pauses_total{name="gateway"} 1
 func runMultiTier(_ context.Context, s sinks) error {
-	mt := limit.NewMultiTier(opts[limit.MultiTierOption](s, limit.WithMetrics, limit.WithTracer,
-		limit.WithName("gateway"),
-		limit.WithTier(limit.Global, limit.PerMinute(1), 2),
-		limit.WithTier(limit.User, limit.PerMinute(1), 1))...)
+	mt := httplimit.New(opts[httplimit.Option](s, httplimit.WithMetrics, httplimit.WithTracer,
+		httplimit.WithName("gateway"),
+		httplimit.WithTier(httplimit.Global, limit.PerMinute(1), 2),
+		httplimit.WithTier(httplimit.User, limit.PerMinute(1), 1))...)
 	got := []bool{
-		mt.Allow(limit.Request{Path: "/v1/items", UserID: "u1"}),
-		mt.Allow(limit.Request{Path: "/v1/items", UserID: "u1"}),
-		mt.Allow(limit.Request{Path: "/v1/items", UserID: "u2"}),
-		mt.Allow(limit.Request{Path: "/v1/items", UserID: "u3"}),
+		mt.Allow(httplimit.Request{Path: "/v1/items", UserID: "u1"}),
+		mt.Allow(httplimit.Request{Path: "/v1/items", UserID: "u1"}),
+		mt.Allow(httplimit.Request{Path: "/v1/items", UserID: "u2"}),
+		mt.Allow(httplimit.Request{Path: "/v1/items", UserID: "u3"}),
 	}
 	if err := expect("admissions", fmt.Sprint(got), "[true false true false]"); err != nil {
 		return err
