@@ -125,7 +125,11 @@ func (c AdaptiveConfig) Validate() error {
 
 // build returns the limiter c describes. c must be valid.
 func (c AdaptiveConfig) build(name string, s *sinks) *adaptive.Limiter {
-	opts := append(s.adaptive(), adaptive.WithName(name), adaptive.WithAlgorithm(algorithms[c.Algorithm]))
+	var opts []adaptive.LimiterOption
+	for _, o := range s.adaptive() {
+		opts = append(opts, o)
+	}
+	opts = append(opts, adaptive.WithName(name), adaptive.WithAlgorithm(algorithms[c.Algorithm]))
 	if c.MinLimit != 0 || c.MaxLimit != 0 {
 		lo, hi := max(c.MinLimit, 1), c.MaxLimit
 		if hi == 0 {
@@ -161,4 +165,49 @@ func (c AdaptiveConfig) build(name string, s *sinks) *adaptive.Limiter {
 		opts = append(opts, adaptive.WithAdaptiveLIFO(c.AdaptiveLIFO))
 	}
 	return adaptive.NewLimiter(opts...)
+}
+
+// ThrottlerConfig configures a client-side throttler ([adaptive.Throttler],
+// used through [adaptive.ThrottlerPolicy]): it rejects locally a share of
+// the calls to a backend that has been refusing them.
+type ThrottlerConfig struct {
+	// K lets through up to K times the requests the backend accepted, a
+	// finite number ≥ 1 (adaptive.WithK). Default 2.
+	K float64 `json:"k,omitempty" yaml:"k,omitempty"`
+	// Window is the rolling window of the counts, ≥ 20ns
+	// (adaptive.WithWindow). Default 2m.
+	Window Duration `json:"window,omitempty" yaml:"window,omitempty"`
+	// Seed fixes the random draws (adaptive.WithSeed). Default 0: random.
+	Seed uint64 `json:"seed,omitempty" yaml:"seed,omitempty"`
+}
+
+// Validate reports every invalid field (see [BreakerConfig.Validate]).
+func (c ThrottlerConfig) Validate() error {
+	var p problems
+	if c.K != 0 && (!(c.K >= 1) || math.IsInf(c.K, 1)) {
+		p.addf("k", "must be a finite number ≥ 1, got %v", c.K)
+	}
+	if c.Window != 0 && c.Window < 20 {
+		p.addf("window", "must be ≥ 20ns, got %v", c.Window)
+	}
+	return p.err()
+}
+
+// build returns the throttler c describes. c must be valid.
+func (c ThrottlerConfig) build(name string, s *sinks) *adaptive.Throttler {
+	var opts []adaptive.ThrottlerOption
+	for _, o := range s.adaptive() {
+		opts = append(opts, o)
+	}
+	opts = append(opts, adaptive.WithName(name))
+	if c.K != 0 {
+		opts = append(opts, adaptive.WithK(c.K))
+	}
+	if c.Window != 0 {
+		opts = append(opts, adaptive.WithWindow(c.Window.std()))
+	}
+	if c.Seed != 0 {
+		opts = append(opts, adaptive.WithSeed(c.Seed))
+	}
+	return adaptive.NewThrottler(opts...)
 }

@@ -10,7 +10,8 @@
 // several pipelines may share: breakers ([BreakerConfig]), rate limiters
 // ([LimiterConfig]: token bucket, leaky bucket, or "all" of several),
 // bulkheads ([BulkheadConfig]), pools ([PoolConfig]), adaptive limiters
-// ([AdaptiveConfig]) and retry budgets ([BudgetConfig]). And named
+// ([AdaptiveConfig]), client-side throttlers ([ThrottlerConfig]) and retry
+// budgets ([BudgetConfig]). And named
 // pipelines ([PipelineConfig]) that use primitives by name, so one breaker
 // guards several pipelines as it would in code, and declare their own
 // stateless policies inline: retry, hedge, timeout, fallback and chaos.
@@ -39,7 +40,7 @@
 // A pipeline holds at most one layer of each kind, composed in the order
 // Ion recommends, outermost first:
 //
-//	fallback → retry → hedge → breaker → adaptive → limiter → bulkhead → pool → timeout → chaos → fn
+//	fallback → retry → hedge → breaker → throttler → adaptive → limiter → bulkhead → pool → timeout → chaos → fn
 //
 // A pipeline that needs another order lists its layers in
 // [PipelineConfig.Order]. Fixed slots were chosen over a free list of layers

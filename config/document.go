@@ -21,22 +21,24 @@ type Document struct {
 	Bulkheads map[string]BulkheadConfig `json:"bulkheads,omitempty" yaml:"bulkheads,omitempty"`
 	Pools     map[string]PoolConfig     `json:"pools,omitempty" yaml:"pools,omitempty"`
 	Adaptive  map[string]AdaptiveConfig `json:"adaptive,omitempty" yaml:"adaptive,omitempty"`
-	Budgets   map[string]BudgetConfig   `json:"budgets,omitempty" yaml:"budgets,omitempty"`
-	Pipelines map[string]PipelineConfig `json:"pipelines,omitempty" yaml:"pipelines,omitempty"`
+	// Throttlers are client-side throttlers.
+	Throttlers map[string]ThrottlerConfig `json:"throttlers,omitempty" yaml:"throttlers,omitempty"`
+	Budgets    map[string]BudgetConfig    `json:"budgets,omitempty" yaml:"budgets,omitempty"`
+	Pipelines  map[string]PipelineConfig  `json:"pipelines,omitempty" yaml:"pipelines,omitempty"`
 }
 
 // Layer names, in the default order of a pipeline, outermost first: the
 // order ion's package doc recommends, with the hedge inside the retry, the
 // pool outside the timeout (the timeout bounds the run, not the queue) and
 // chaos innermost, where a real fault would come from.
-var defaultOrder = []string{"fallback", "retry", "hedge", "breaker", "adaptive", "limiter", "bulkhead", "pool", "timeout", "chaos"}
+var defaultOrder = []string{"fallback", "retry", "hedge", "breaker", "throttler", "adaptive", "limiter", "bulkhead", "pool", "timeout", "chaos"}
 
 // PipelineConfig configures a pipeline: at most one layer of each kind,
 // composed outermost first in the default order
 //
-//	fallback → retry → hedge → breaker → adaptive → limiter → bulkhead → pool → timeout → chaos → fn
+//	fallback → retry → hedge → breaker → throttler → adaptive → limiter → bulkhead → pool → timeout → chaos → fn
 //
-// or in Order. Breakers, limiters, bulkheads, pools and adaptive limiters
+// or in Order. Breakers, throttlers, limiters, bulkheads, pools and adaptive limiters
 // are named primitives of the document, shared with every other pipeline
 // that names them; retries, hedges, timeouts, fallbacks and chaos are the
 // pipeline's own. A pipeline with no layer is a pass-through.
@@ -54,6 +56,8 @@ type PipelineConfig struct {
 	Hedge    *HedgeConfig    `json:"hedge,omitempty" yaml:"hedge,omitempty"`
 	// Breaker names a breaker of the document.
 	Breaker string `json:"breaker,omitempty" yaml:"breaker,omitempty"`
+	// Throttler names a client-side throttler of the document.
+	Throttler string `json:"throttler,omitempty" yaml:"throttler,omitempty"`
 	// Adaptive names an adaptive limiter of the document.
 	Adaptive string       `json:"adaptive,omitempty" yaml:"adaptive,omitempty"`
 	Limiter  *LimiterUse  `json:"limiter,omitempty" yaml:"limiter,omitempty"`
@@ -75,6 +79,8 @@ func (c PipelineConfig) configured(kind string) bool {
 		return c.Hedge != nil
 	case "breaker":
 		return c.Breaker != ""
+	case "throttler":
+		return c.Throttler != ""
 	case "adaptive":
 		return c.Adaptive != ""
 	case "limiter":
@@ -194,6 +200,9 @@ func (d Document) Validate() error {
 	for _, name := range sortedKeys(d.Adaptive) {
 		p.merge(path("adaptive", name), d.Adaptive[name].Validate())
 	}
+	for _, name := range sortedKeys(d.Throttlers) {
+		p.merge(path("throttlers", name), d.Throttlers[name].Validate())
+	}
 	for _, name := range sortedKeys(d.Budgets) {
 		p.merge(path("budgets", name), d.Budgets[name].Validate())
 	}
@@ -208,6 +217,8 @@ func (d Document) Validate() error {
 		}
 		_, ok := d.Breakers[c.Breaker]
 		ref("breaker", "breaker", c.Breaker, ok)
+		_, ok = d.Throttlers[c.Throttler]
+		ref("throttler", "throttler", c.Throttler, ok)
 		_, ok = d.Adaptive[c.Adaptive]
 		ref("adaptive", "adaptive limiter", c.Adaptive, ok)
 		_, ok = d.Pools[c.Pool]

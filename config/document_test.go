@@ -144,6 +144,7 @@ func TestValidate(t *testing.T) {
 		{"adaptive min limit", `{"adaptive": {"a": {"min_limit": -1}}}`, []string{"adaptive.a.min_limit"}},
 		{"adaptive initial above default max", `{"adaptive": {"a": {"initial_limit": 5000}}}`, []string{"adaptive.a.initial_limit"}},
 		{"adaptive windows", `{"adaptive": {"a": {"sample_window": {"length": "0s", "min_samples": 0}, "codel": {"target": "0s", "interval": "-1s"}}}}`, []string{"adaptive.a.sample_window.length", "adaptive.a.sample_window.min_samples", "adaptive.a.codel.target", "adaptive.a.codel.interval"}},
+		{"throttler", `{"throttlers": {"t": {"k": 0.5, "window": "10ns"}}}`, []string{"throttlers.t.k", "throttlers.t.window"}},
 		{"budget", `{"budgets": {"b": {"ratio": -1, "min_per_second": -1}}}`, []string{"budgets.b.ratio", "budgets.b.min_per_second"}},
 
 		// Pipelines: their own layers.
@@ -167,8 +168,8 @@ func TestValidate(t *testing.T) {
 		{"order", `{"pipelines": {"p": {"timeout": {"after": "1s"}, "retry": {}, "order": ["timeout", "timeout", "breaker", "cache"]}}}`, []string{"pipelines.p.order[1]", "pipelines.p.order[2]", "pipelines.p.order[3]", "pipelines.p.order"}},
 
 		// Pipelines: the names they use.
-		{"missing names", `{"pipelines": {"p": {"breaker": "b", "adaptive": "a", "pool": "w", "limiter": {"use": "l"}, "bulkhead": {"use": "h"}, "retry": {"budget": "r"}, "hedge": {"delay": "1ms", "budget": "r"}}}}`,
-			[]string{"pipelines.p.breaker", "pipelines.p.adaptive", "pipelines.p.pool", "pipelines.p.limiter.use", "pipelines.p.bulkhead.use", "pipelines.p.retry.budget", "pipelines.p.hedge.budget"}},
+		{"missing names", `{"pipelines": {"p": {"breaker": "b", "throttler": "t", "adaptive": "a", "pool": "w", "limiter": {"use": "l"}, "bulkhead": {"use": "h"}, "retry": {"budget": "r"}, "hedge": {"delay": "1ms", "budget": "r"}}}}`,
+			[]string{"pipelines.p.breaker", "pipelines.p.throttler", "pipelines.p.adaptive", "pipelines.p.pool", "pipelines.p.limiter.use", "pipelines.p.bulkhead.use", "pipelines.p.retry.budget", "pipelines.p.hedge.budget"}},
 		{"empty uses", `{"pipelines": {"p": {"limiter": {"use": "", "max_wait": "-1s"}, "bulkhead": {"use": "", "max_wait": "-1s", "weight": -1}}}}`,
 			[]string{"pipelines.p.limiter.use", "pipelines.p.limiter.max_wait", "pipelines.p.bulkhead.use", "pipelines.p.bulkhead.max_wait", "pipelines.p.bulkhead.weight"}},
 		{"weight above capacity", `{"bulkheads": {"h": {"capacity": 2}}, "pipelines": {"p": {"bulkhead": {"use": "h", "weight": 3}}}}`, []string{"pipelines.p.bulkhead.weight"}},

@@ -188,6 +188,8 @@ func buildPipeline[T any](g *generation, name string, fallbacks map[string]func(
 			layers = append(layers, policy.Hedge[T](c.Hedge.Delay.std(), c.Hedge.options(name, g.sinks, g.budgets)...))
 		case "breaker":
 			layers = append(layers, breaker.Policy[T](g.breakers[c.Breaker]))
+		case "throttler":
+			layers = append(layers, adaptive.ThrottlerPolicy[T](g.throttlers[c.Throttler]))
 		case "adaptive":
 			layers = append(layers, adaptive.Policy[T](g.adaptive[c.Adaptive]))
 		case "limiter":

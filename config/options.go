@@ -123,8 +123,9 @@ func (s *sinks) pool() []pool.Option {
 	return o
 }
 
-func (s *sinks) adaptive() []adaptive.LimiterOption {
-	var o []adaptive.LimiterOption
+// adaptive returns options that every adaptive constructor takes.
+func (s *sinks) adaptive() []adaptive.Option {
+	var o []adaptive.Option
 	if s.metrics != nil {
 		o = append(o, adaptive.WithMetrics(s.metrics))
 	}

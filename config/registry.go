@@ -50,15 +50,16 @@ type Registry struct {
 // generation is one applied document and the primitives built from it.
 // It is immutable once stored in Registry.cur.
 type generation struct {
-	sinks     *sinks
-	seq       uint64
-	doc       Document
-	breakers  map[string]*breaker.Breaker
-	limiters  map[string]*limiterEntry
-	bulkheads map[string]*sem.Weighted
-	pools     map[string]*pool.Pool
-	adaptive  map[string]*adaptive.Limiter
-	budgets   map[string]*policy.Budget
+	sinks      *sinks
+	seq        uint64
+	doc        Document
+	breakers   map[string]*breaker.Breaker
+	limiters   map[string]*limiterEntry
+	bulkheads  map[string]*sem.Weighted
+	pools      map[string]*pool.Pool
+	adaptive   map[string]*adaptive.Limiter
+	throttlers map[string]*adaptive.Throttler
+	budgets    map[string]*policy.Budget
 }
 
 // limiterEntry is a named limiter: a bucket, or an AllOf over buckets.
@@ -146,7 +147,7 @@ func New(doc Document, opts ...Option) (*Registry, error) {
 // including calls of older pipelines still waiting for it.
 // A change the primitive cannot make in place replaces it with a new one
 // whose state starts afresh: any other change of a breaker, a bulkhead,
-// an adaptive limiter, a budget or a pool, or a limiter's kind. A replaced
+// an adaptive limiter, a throttler, a budget or a pool, or a limiter's kind. A replaced
 // bulkhead does not count the calls still holding permits of the old one,
 // so for a while both may admit calls; a replaced pool stays open for the
 // calls still using it until [Registry.Close].
@@ -208,15 +209,16 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		old = &generation{}
 	}
 	g := &generation{
-		sinks:     r.sinks,
-		seq:       old.seq + 1,
-		doc:       doc,
-		breakers:  map[string]*breaker.Breaker{},
-		limiters:  map[string]*limiterEntry{},
-		bulkheads: map[string]*sem.Weighted{},
-		pools:     map[string]*pool.Pool{},
-		adaptive:  map[string]*adaptive.Limiter{},
-		budgets:   map[string]*policy.Budget{},
+		sinks:      r.sinks,
+		seq:        old.seq + 1,
+		doc:        doc,
+		breakers:   map[string]*breaker.Breaker{},
+		limiters:   map[string]*limiterEntry{},
+		bulkheads:  map[string]*sem.Weighted{},
+		pools:      map[string]*pool.Pool{},
+		adaptive:   map[string]*adaptive.Limiter{},
+		throttlers: map[string]*adaptive.Throttler{},
+		budgets:    map[string]*policy.Budget{},
 	}
 	var (
 		changes []func() error
@@ -304,6 +306,14 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		}
 		g.adaptive[name] = c.build(name, r.sinks)
 		p.merge(path("adaptive", name), g.adaptive[name].Err())
+	}
+	for name, c := range doc.Throttlers {
+		if th, ok := old.throttlers[name]; ok && reflect.DeepEqual(old.doc.Throttlers[name], c) {
+			g.throttlers[name] = th
+			continue
+		}
+		g.throttlers[name] = c.build(name, r.sinks)
+		p.merge(path("throttlers", name), g.throttlers[name].Err())
 	}
 	for name, c := range doc.Budgets {
 		if b, ok := old.budgets[name]; ok && reflect.DeepEqual(old.doc.Budgets[name], c) {

@@ -12,12 +12,13 @@ import (
 // keyed by the primitives' names.
 type Snapshot struct {
 	// Generation counts the documents applied: 1 for the one given to New.
-	Generation uint64                    `json:"generation"`
-	Breakers   map[string]BreakerStatus  `json:"breakers,omitempty"`
-	Limiters   map[string]LimiterStatus  `json:"limiters,omitempty"`
-	Bulkheads  map[string]BulkheadStatus `json:"bulkheads,omitempty"`
-	Pools      map[string]PoolStatus     `json:"pools,omitempty"`
-	Adaptive   map[string]AdaptiveStatus `json:"adaptive,omitempty"`
+	Generation uint64                     `json:"generation"`
+	Breakers   map[string]BreakerStatus   `json:"breakers,omitempty"`
+	Limiters   map[string]LimiterStatus   `json:"limiters,omitempty"`
+	Bulkheads  map[string]BulkheadStatus  `json:"bulkheads,omitempty"`
+	Pools      map[string]PoolStatus      `json:"pools,omitempty"`
+	Adaptive   map[string]AdaptiveStatus  `json:"adaptive,omitempty"`
+	Throttlers map[string]ThrottlerStatus `json:"throttlers,omitempty"`
 	// Pipelines lists each pipeline's layers, outermost first, as the
 	// document configures them.
 	Pipelines map[string][]string `json:"pipelines,omitempty"`
@@ -92,6 +93,12 @@ type AdaptiveStatus struct {
 	NoLoadRTT Duration `json:"no_load_rtt"`
 }
 
+// ThrottlerStatus is a client-side throttler's current rejection rate.
+type ThrottlerStatus struct {
+	// RejectionRate is the share of calls rejected now, in [0, 1].
+	RejectionRate float64 `json:"rejection_rate"`
+}
+
 // Snapshot returns the state of every named primitive of the document in
 // force. It takes each primitive's own snapshot in turn, so the primitives
 // are not frozen together; it does not block calls, and allocates the maps
@@ -155,6 +162,12 @@ func (r *Registry) Snapshot() Snapshot {
 		s.Adaptive[name] = AdaptiveStatus{Limit: st.Limit, InFlight: st.InFlight, Queued: st.Queued,
 			RTT: Duration(st.RTT), NoLoadRTT: Duration(st.NoLoadRTT)}
 	}
+	if len(g.throttlers) > 0 {
+		s.Throttlers = map[string]ThrottlerStatus{}
+	}
+	for name, th := range g.throttlers {
+		s.Throttlers[name] = ThrottlerStatus{RejectionRate: finite(th.RejectionRate())}
+	}
 	if len(g.doc.Pipelines) > 0 {
 		s.Pipelines = map[string][]string{}
 	}
@@ -177,6 +190,8 @@ func (c PipelineConfig) describe() []string {
 			layers = append(layers, "hedge("+c.Hedge.Delay.String()+")")
 		case "breaker":
 			layers = append(layers, "breaker("+c.Breaker+")")
+		case "throttler":
+			layers = append(layers, "throttler("+c.Throttler+")")
 		case "adaptive":
 			layers = append(layers, "adaptive("+c.Adaptive+")")
 		case "limiter":

@@ -23,7 +23,8 @@ func TestServeHTTP(t *testing.T) {
 		"bulkheads": {"h": {"capacity": 3}},
 		"pools": {"w": {"size": 2}},
 		"adaptive": {"a": {"initial_limit": 7}},
-		"pipelines": {"p": {"retry": {"attempts": 1}, "breaker": "db", "bulkhead": {"use": "h", "weight": 2}, "timeout": {"after": "1s"}}}}`)
+		"throttlers": {"th": {"k": 1.5}},
+		"pipelines": {"p": {"retry": {"attempts": 1}, "breaker": "db", "throttler": "th", "bulkhead": {"use": "h", "weight": 2}, "timeout": {"after": "1s"}}}}`)
 	p := config.Pipeline[string](r, "p")
 	_, err := p.Run(t.Context(), fail)
 	require.ErrorIs(t, err, errDown)
@@ -55,7 +56,8 @@ func TestServeHTTP(t *testing.T) {
 	assert.Equal(t, config.BulkheadStatus{Capacity: 3, Available: 3}, s.Bulkheads["h"], "the call's permits were released")
 	assert.Equal(t, 2, s.Pools["w"].Size)
 	assert.Equal(t, 7, s.Adaptive["a"].Limit)
-	assert.Equal(t, []string{"retry", "breaker(db)", "bulkhead(h)", "timeout(1s)"}, s.Pipelines["p"])
+	assert.InDelta(t, 0.5, s.Throttlers["th"].RejectionRate, 1e-9, "one request, none accepted: (1 − 1.5·0)/(1+1)")
+	assert.Equal(t, []string{"retry", "breaker(db)", "throttler(th)", "bulkhead(h)", "timeout(1s)"}, s.Pipelines["p"])
 
 	head, err := http.Head(srv.URL)
 	require.NoError(t, err)
