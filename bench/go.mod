@@ -10,6 +10,7 @@ require (
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/ionkit/ion v0.0.0
 	github.com/panjf2000/ants/v2 v2.12.1
+	github.com/robfig/cron/v3 v3.0.1
 	github.com/sony/gobreaker/v2 v2.4.0
 	go.uber.org/ratelimit v0.3.1
 	golang.org/x/sync v0.25.0

@@ -44,6 +44,7 @@ var Peers = []Peer{
 	{"errgroup", "golang.org/x/sync", "errgroup.Group with SetLimit"},
 	{"conc", "github.com/sourcegraph/conc", "pool.ResultContextPool"},
 	{"redisrate", "github.com/go-redis/redis_rate/v10", "redis_rate.Limiter (GCRA on Redis)"},
+	{"robfig", "github.com/robfig/cron/v3", "cron.SpecSchedule (ParseStandard, Next)"},
 }
 
 // IsPeer reports whether name is a known peer implementation name.
