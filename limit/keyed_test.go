@@ -299,3 +299,31 @@ func TestKeyedSteadyStateUnderLimitDoesNotAllocate(t *testing.T) {
 	}
 	assert.Less(t, k.Len(), 10, "idle keys are forgotten")
 }
+
+// TestKeyedSetBurstAndDrainToOneKey: one key follows a server's count and
+// limit; a key with a burst of its own is kept while idle, since
+// forgetting it would bring back the default.
+func TestKeyedSetBurstAndDrainToOneKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := limit.NewKeyed[string](limit.PerSecond(1), 10)
+		require.NoError(t, lim.SetBurst("a", 2))
+		assert.InDelta(t, 2, lim.Tokens("a"), 1e-9, "the tokens are capped at the new burst")
+		requireConfigError(t, lim.SetBurst("a", -1), "burst")
+		lim.DrainTo("b", 3)
+		assert.InDelta(t, 3, lim.Tokens("b"), 1e-9)
+		lim.DrainTo("b", 5)
+		assert.InDelta(t, 3, lim.Tokens("b"), 1e-9, "DrainTo never adds tokens")
+
+		time.Sleep(time.Hour) // every key idle and full again
+		for i := range 10 {
+			lim.Allow("other" + strconv.Itoa(i)) // sweeps
+		}
+		assert.InDelta(t, 2, lim.Tokens("a"), 1e-9, "a keeps its own burst")
+		assert.InDelta(t, 10, lim.Tokens("b"), 1e-9, "b was forgotten, losslessly")
+		n := 0
+		for lim.Allow("a") {
+			n++
+		}
+		assert.Equal(t, 2, n)
+	})
+}
