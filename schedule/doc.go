@@ -151,7 +151,10 @@
 // # Cost
 //
 // [Cron.Next] does not allocate and takes 0.4 to 1.7 µs on a 2-core VM
-// (BenchmarkCronNext; a DST gap or a leap day costs the most). The
+// (BenchmarkCronNext; a DST gap or a leap day costs the most): about 17
+// times less than robfig/cron v3's for a business-hours expression asked
+// over a weekend, and 4 times less across a DST gap (bench/, CronNext and
+// CronNextDST). The
 // scheduler's loop scans every job on each wake-up, O(jobs), which suits
 // the hundreds of jobs a process schedules, not millions of timers. Adding a
 // one-shot job, running it on the pool and removing it costs about 4 µs and
