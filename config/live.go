@@ -94,7 +94,7 @@ func Pipeline[T any](r *Registry, name string, bindings ...Binding[T]) *Live[T] 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := l.prepare(r.cur.Load()); err != nil {
+	if err := l.prepare(r.current()); err != nil {
 		l.err = err
 		l.cur.Store(failing[T](err))
 		return l

@@ -25,11 +25,11 @@ var ErrClosed = errors.New("config: registry closed")
 // document with [Registry.Apply]; serve its [Snapshot] with
 // [Registry.ServeHTTP]; release its pools with [Registry.Close].
 //
-// The zero value is not usable: use New. A Registry is safe for concurrent
-// use by multiple goroutines.
+// The zero value is an empty registry, without sinks, ready for Apply.
+// A Registry is safe for concurrent use by multiple goroutines.
 type Registry struct {
 	// sinks are given to every primitive and policy built; set by New.
-	sinks *sinks
+	sinks sinks
 
 	// cur is the generation in force: replaced whole by Apply, read by
 	// Snapshot and Document without a lock.
@@ -115,10 +115,10 @@ type handle interface {
 // It builds every named primitive, with the observability sinks of opts;
 // pools start no goroutine until they are used.
 func New(doc Document, opts ...Option) (*Registry, error) {
-	r := &Registry{sinks: &sinks{}}
+	r := &Registry{}
 	for _, o := range opts {
 		if o != nil {
-			o.apply(r.sinks)
+			o.apply(&r.sinks)
 		}
 	}
 	if r.sinks.bad != "" {
@@ -140,22 +140,26 @@ func New(doc Document, opts ...Option) (*Registry, error) {
 // A primitive keeps its identity, and its state, when doc has one of the
 // same kind and name: a breaker keeps its state, counts and window, a
 // limiter its tokens, a bulkhead its permits in use, a pool its workers and
-// queue, an adaptive limiter the limit it has learned, a budget its window.
-// Its parameters change in place where the primitive can change them: a
-// token or leaky bucket's rate and burst (or capacity), a pool's size; such
-// a change applies at once to every call that uses the primitive after it,
-// including calls of older pipelines still waiting for it.
-// A change the primitive cannot make in place replaces it with a new one
-// whose state starts afresh: any other change of a breaker, a bulkhead,
-// an adaptive limiter, a throttler, a budget or a pool, or a limiter's kind. A replaced
-// bulkhead does not count the calls still holding permits of the old one,
-// so for a while both may admit calls; a replaced pool stays open for the
-// calls still using it until [Registry.Close].
+// queue, an adaptive limiter the limit it has learned, a throttler and a
+// budget their windows. Its parameters change in place where the primitive
+// can change them: a token or leaky bucket's rate and burst (or capacity),
+// a pool's size. Such a change applies at once to every call that uses the
+// primitive after it, including calls of older pipelines still waiting for
+// it.
 //
-// Every pipeline handed out by [Pipeline] switches to doc at once, between
+// A change the primitive cannot make in place replaces it with a new one
+// whose state starts afresh: any other change of a breaker, a bulkhead, an
+// adaptive limiter, a throttler, a budget or a pool, or a limiter's kind.
+// A replaced bulkhead does not count the calls still holding permits of the
+// old one, so for a while both may admit calls; a replaced pool stays open
+// for the calls still using it until [Registry.Close].
+//
+// Each pipeline handed out by [Pipeline] switches to doc atomically, between
 // calls: a call in flight finishes under the pipeline it started with,
-// primitives included. Apply holds the registry's lock while it builds,
-// never while a call runs; calls are not blocked by it. It returns
+// primitives included. The pipelines switch one after the other before
+// Apply returns, so for an instant one may run doc while another still
+// runs the document before it. Apply holds the registry's lock while it
+// builds, never while a call runs: calls are not blocked by it. It returns
 // ErrClosed after Close.
 func (r *Registry) Apply(doc Document) error {
 	r.mu.Lock()
@@ -163,7 +167,7 @@ func (r *Registry) Apply(doc Document) error {
 	if r.closed {
 		return ErrClosed
 	}
-	old := r.cur.Load()
+	old := r.current()
 	g, changes, retired, err := r.build(old, doc)
 	if err != nil {
 		return err
@@ -209,7 +213,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		old = &generation{}
 	}
 	g := &generation{
-		sinks:      r.sinks,
+		sinks:      &r.sinks,
 		seq:        old.seq + 1,
 		doc:        doc,
 		breakers:   map[string]*breaker.Breaker{},
@@ -230,7 +234,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			g.breakers[name] = b
 			continue
 		}
-		g.breakers[name] = breaker.New(name, append(c.options(), r.sinks.breaker()...)...)
+		g.breakers[name] = breaker.New(name, append(c.options(), (&r.sinks).breaker()...)...)
 		p.merge(path("breakers", name), g.breakers[name].Err())
 	}
 	for name, c := range doc.Limiters {
@@ -242,9 +246,9 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		if !ok || oc.kind() != c.kind() {
 			e := &limiterEntry{}
 			if c.kind() == kindLeakyBucket {
-				e.lb = limit.NewLeakyBucket(limit.Rate(*c.Rate), c.size(), append(r.sinks.limit(), limit.WithName(name))...)
+				e.lb = limit.NewLeakyBucket(limit.Rate(*c.Rate), c.size(), append((&r.sinks).limit(), limit.WithName(name))...)
 			} else {
-				e.tb = limit.NewTokenBucket(limit.Rate(*c.Rate), c.size(), append(r.sinks.limit(), limit.WithName(name))...)
+				e.tb = limit.NewTokenBucket(limit.Rate(*c.Rate), c.size(), append((&r.sinks).limit(), limit.WithName(name))...)
 			}
 			g.limiters[name] = e
 			p.merge(path("limiters", name), e.err())
@@ -279,7 +283,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			g.bulkheads[name] = s
 			continue
 		}
-		g.bulkheads[name] = c.build(name, r.sinks)
+		g.bulkheads[name] = c.build(name, &r.sinks)
 		p.merge(path("bulkheads", name), g.bulkheads[name].Err())
 	}
 	for name, c := range doc.Pools {
@@ -291,7 +295,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			}
 			continue
 		}
-		g.pools[name] = c.build(name, r.sinks)
+		g.pools[name] = c.build(name, &r.sinks)
 		p.merge(path("pools", name), g.pools[name].Err())
 	}
 	for name, prev := range old.pools {
@@ -304,7 +308,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			g.adaptive[name] = l
 			continue
 		}
-		g.adaptive[name] = c.build(name, r.sinks)
+		g.adaptive[name] = c.build(name, &r.sinks)
 		p.merge(path("adaptive", name), g.adaptive[name].Err())
 	}
 	for name, c := range doc.Throttlers {
@@ -312,7 +316,7 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 			g.throttlers[name] = th
 			continue
 		}
-		g.throttlers[name] = c.build(name, r.sinks)
+		g.throttlers[name] = c.build(name, &r.sinks)
 		p.merge(path("throttlers", name), g.throttlers[name].Err())
 	}
 	for name, c := range doc.Budgets {
@@ -352,7 +356,7 @@ func (r *Registry) Close(ctx context.Context) error {
 	defer r.mu.Unlock()
 	r.closed = true
 	var errs []error
-	for _, pl := range append(r.retired, mapValues(r.cur.Load().pools)...) {
+	for _, pl := range append(r.retired, mapValues(r.current().pools)...) {
 		if _, err := pl.Close(ctx); err != nil && !errors.Is(err, pool.ErrClosed) {
 			errs = append(errs, err)
 		}
@@ -362,8 +366,19 @@ func (r *Registry) Close(ctx context.Context) error {
 
 // Document returns a copy of the document in force.
 func (r *Registry) Document() Document {
-	d, _ := r.cur.Load().doc.clone() // it was cloned once already: it cannot fail
+	d, _ := r.current().doc.clone() // it was cloned once already: it cannot fail
 	return d
+}
+
+// empty is the generation of a zero Registry.
+var empty = &generation{}
+
+// current returns the generation in force.
+func (r *Registry) current() *generation {
+	if g := r.cur.Load(); g != nil {
+		return g
+	}
+	return empty
 }
 
 // mapValues returns m's values.

@@ -304,3 +304,19 @@ func TestApply_copiesTheDocument(t *testing.T) {
 	assert.Equal(t, want, r.Document(), "the registry's document did not change")
 	assert.NoError(t, r.Apply(r.Document()), "and re-applies")
 }
+
+// The zero Registry is an empty one: nothing panics, and Apply fills it.
+func TestRegistry_zero(t *testing.T) {
+	var r config.Registry
+	assert.Equal(t, config.Document{}, r.Document())
+	assert.Equal(t, config.Snapshot{}, r.Snapshot())
+	assert.ErrorIs(t, config.Pipeline[string](&r, "p").Err(), ion.ErrInvalidConfig, "no pipeline yet")
+
+	require.NoError(t, r.Apply(doc(t, `{"pools": {"w": {"size": 1}}, "pipelines": {"p": {"pool": "w"}}}`)))
+	p := config.Pipeline[string](&r, "p")
+	v, err := p.Run(context.Background(), succeed)
+	require.NoError(t, err)
+	assert.Equal(t, "ok", v)
+	assert.Equal(t, uint64(1), r.Snapshot().Generation)
+	require.NoError(t, r.Close(context.Background()))
+}

@@ -104,7 +104,7 @@ type ThrottlerStatus struct {
 // are not frozen together; it does not block calls, and allocates the maps
 // it returns.
 func (r *Registry) Snapshot() Snapshot {
-	g := r.cur.Load()
+	g := r.current()
 	now := time.Now()
 	s := Snapshot{Generation: g.seq}
 	if len(g.breakers) > 0 {
