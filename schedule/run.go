@@ -38,8 +38,7 @@ func (s *Scheduler) run(ctx context.Context, j *job) (err error) {
 		s.doneLocked()
 		s.mu.Unlock()
 		j.inst.running.Add(-1)
-		j.inst.discarded.Add(1)
-		s.report(j.name, 1, ErrStopped)
+		s.discarded(j, 1)
 		return nil
 	}
 	start := time.Now()

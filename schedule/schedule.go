@@ -225,8 +225,7 @@ func (s *Scheduler) Remove(name string) bool {
 	s.mu.Unlock()
 	j.inst.next(time.Time{})
 	if n > 0 {
-		j.inst.discarded.Add(int64(n))
-		s.report(j.name, n, ErrStopped)
+		s.discarded(j, n)
 	}
 	return true
 }
@@ -276,9 +275,8 @@ func (s *Scheduler) Stop(ctx context.Context) (int, error) {
 	started := s.started
 	s.mu.Unlock()
 	for _, d := range drops {
-		d.j.inst.discarded.Add(int64(d.n))
 		d.j.inst.next(time.Time{})
-		s.report(d.j.name, d.n, ErrStopped)
+		s.discarded(d.j, d.n)
 	}
 	if started {
 		<-s.exited // the loop never blocks but in its select, which quit ends
@@ -588,11 +586,23 @@ func (s *Scheduler) report(name string, n int, err error) {
 	s.cfg.onDiscard(name, n, err)
 }
 
+// log records a rare event about the job name, if s has a Logger.
 func (s *Scheduler) log(level slog.Level, msg, name string, err error) {
 	if s.cfg.logger == nil {
 		return
 	}
 	s.cfg.logger.Log(context.Background(), level, msg, slog.String("job", name), slog.Any("error", err))
+}
+
+// discarded accounts, outside the lock, for n due runs of j that Stop or
+// Remove discarded: metrics, the Logger and the discard handler.
+func (s *Scheduler) discarded(j *job, n int) {
+	j.inst.discarded.Add(int64(n))
+	if s.cfg.logger != nil {
+		s.cfg.logger.Log(context.Background(), slog.LevelWarn, "schedule: due runs discarded",
+			slog.String("job", j.name), slog.Int("runs", n), slog.Any("error", ErrStopped))
+	}
+	s.report(j.name, n, ErrStopped)
 }
 
 // instruments are one job's metrics, resolved once by Add; with no Metrics

@@ -453,7 +453,8 @@ func TestStopDiscardsDueRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var reports []error
 		var mu sync.Mutex
-		s := schedule.New(schedule.WithDiscardHandler(func(name string, n int, err error) {
+		rec := observe.NewRecorder()
+		s := schedule.New(schedule.WithLogger(rec), schedule.WithMetrics(rec), schedule.WithDiscardHandler(func(name string, n int, err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			for range n {
@@ -470,6 +471,10 @@ func TestStopDiscardsDueRuns(t *testing.T) {
 		assert.Equal(t, uint64(1), snap.Skipped)
 		assert.Equal(t, uint64(1), snap.Runs)
 		assert.Zero(t, snap.Pending)
+		assert.Equal(t, int64(1), rec.Count("ion_schedule_runs_total", observe.L("name", "job"), observe.L("result", "discarded")))
+		logs := rec.Logs()
+		require.NotEmpty(t, logs)
+		assert.Equal(t, "schedule: due runs discarded", logs[len(logs)-1].Msg, "Stop's discards are logged")
 		mu.Lock()
 		defer mu.Unlock()
 		require.Len(t, reports, 2)
