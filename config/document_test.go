@@ -206,3 +206,23 @@ func mustRead(t *testing.T, name string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func TestValidate_realFile(t *testing.T) {
+	data, err := os.ReadFile("testdata/invalid.yaml")
+	require.NoError(t, err)
+	var doc config.Document
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&doc), "the file is well-formed YAML")
+	err = doc.Validate()
+	assert.Equal(t, []string{
+		"breakers.payments.success_threshold",
+		"limiters.api.burst",
+		"pipelines.payments.retry.backoff.max",
+		"pipelines.payments.timeout.after",
+		"pipelines.payments.breaker",
+	}, params(t, err), "every mistake of the file, at once: %v", err)
+
+	_, err = config.New(doc)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig, "New refuses the document")
+}
