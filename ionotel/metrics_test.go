@@ -185,6 +185,10 @@ func TestMetricsWorkload(t *testing.T) {
 		"ion_coalesce_calls_total{name=lookups,result=executed}":                1,
 		"ion_coalesce_calls_total{name=lookups,result=shared}":                  1,
 		"ion_chaos_injections_total{kind=fault,name=drill}":                     1,
+		"ion_schedule_runs_total{name=report,result=completed}":                 1,
+		"ion_schedule_runs_total{name=report,result=failed}":                    1,
+		"ion_schedule_running{name=report}":                                     0,
+		"ion_schedule_run_duration_seconds{name=report}":                        4,    // sum of 2 and 2
 		"ion_sem_wait_seconds{name=db}":                                         0.16, // sum of 0.1, 0.01 and 0.05
 		"ion_limit_wait_seconds{name=api}":                                      0.1,  // sum of 0, 0 and 0.1
 	}

@@ -146,6 +146,15 @@ var catalog = []Desc{
 	{"ion_redis_sem_leases_lost_total", KindCounter, []string{"name"},
 		"Leases of the Redis semaphore that expired while held.", nil, "ionredis"},
 
+	{"ion_schedule_next_run_timestamp_seconds", KindGauge, []string{"name"},
+		"Next due time of the scheduled job, in Unix seconds (0 for none).", nil, "schedule"},
+	{"ion_schedule_run_duration_seconds", KindHistogram, []string{"name"},
+		"Run time of the scheduled job, its policy included, in seconds.", latencyBuckets, "schedule"},
+	{"ion_schedule_running", KindGauge, []string{"name"},
+		"Runs of the scheduled job in progress.", nil, "schedule"},
+	{"ion_schedule_runs_total", KindCounter, []string{"name", "result"},
+		"Runs of the scheduled job, by result (completed, failed, panicked, skipped, rejected, discarded).", nil, "schedule"},
+
 	{"ion_sem_acquire_total", KindCounter, []string{"name", "result"},
 		"Acquisitions of the semaphore or bulkhead, by result (acquired, rejected, timeout, canceled, invalid).", nil, "sem"},
 	{"ion_sem_in_use", KindGauge, []string{"name"},

@@ -254,7 +254,7 @@ func TestCatalogDocumented(t *testing.T) {
 	// A metric listing is a tab-indented block or a bulleted list.
 	metric := regexp.MustCompile(`^//(?:\t|\s+-\s+|\s{3,})(ion_[a-z_]+)`)
 	for _, pkg := range []string{"adaptive", "breaker", "cache", "chaos", "coalesce",
-		"limit", "limit/httplimit", "policy", "pool", "sem", "ionredis"} {
+		"limit", "limit/httplimit", "policy", "pool", "schedule", "sem", "ionredis"} {
 		files, err := filepath.Glob(filepath.Join("..", pkg, "*.go"))
 		require.NoError(t, err)
 		for _, f := range files {

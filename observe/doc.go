@@ -77,6 +77,10 @@
 //	ion_redis_limit_requests_total{name,result} counter:     Decisions of the Redis rate limiter, by result (allowed, limited).
 //	ion_redis_sem_acquire_total{name,result} counter:        Acquisitions of the Redis semaphore, by result (acquired, full).
 //	ion_redis_sem_leases_lost_total{name} counter:           Leases of the Redis semaphore that expired while held.
+//	ion_schedule_next_run_timestamp_seconds{name} gauge:     Next due time of the scheduled job, in Unix seconds (0 for none).
+//	ion_schedule_run_duration_seconds{name} histogram:       Run time of the scheduled job, its policy included, in seconds.
+//	ion_schedule_running{name} gauge:                        Runs of the scheduled job in progress.
+//	ion_schedule_runs_total{name,result} counter:            Runs of the scheduled job, by result (completed, failed, panicked, skipped, rejected, discarded).
 //	ion_sem_acquire_total{name,result} counter:              Acquisitions of the semaphore or bulkhead, by result (acquired, rejected, timeout, canceled, invalid).
 //	ion_sem_in_use{name} gauge:                              Permits of the semaphore or bulkhead held.
 //	ion_sem_over_released_total{name} counter:               Permits released beyond the semaphore's capacity, and ignored.

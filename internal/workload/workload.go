@@ -27,6 +27,7 @@ import (
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/pool"
+	"github.com/ionkit/ion/schedule"
 	"github.com/ionkit/ion/sem"
 )
 
@@ -53,6 +54,7 @@ func Run(ctx context.Context, m observe.Metrics, tr observe.Tracer) error {
 		{"cache", runCache},
 		{"coalesce", runCoalesce},
 		{"chaos", runChaos},
+		{"schedule", runSchedule},
 	}
 	s := sinks{m: m, tr: tr}
 	for _, st := range steps {
@@ -520,6 +522,37 @@ func runChaos(ctx context.Context, s sinks) error {
 		return fmt.Errorf("fault injection: %v", err)
 	}
 	return nil
+}
+
+// runSchedule: job "report" every minute, which takes 2 s; its first run
+// completes and its second fails, then the scheduler stops.
+//
+//	ion_schedule_runs_total{name="report",result="completed"} 1
+//	ion_schedule_runs_total{name="report",result="failed"}    1
+//	ion_schedule_run_duration_seconds{name="report"} two observations of 2
+//	ion_schedule_running{name="report"} 0
+func runSchedule(ctx context.Context, s sinks) error {
+	var sopts []schedule.Option
+	if s.m != nil {
+		sopts = append(sopts, schedule.WithMetrics(s.m))
+	}
+	sch := schedule.New(sopts...)
+	runs := 0
+	if err := sch.Add("report", schedule.FixedRate(time.Minute), func(context.Context) error {
+		runs++
+		time.Sleep(2 * time.Second)
+		if runs == 2 {
+			return errDown
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	time.Sleep(2*time.Minute + 3*time.Second)
+	if _, err := sch.Stop(ctx); err != nil {
+		return err
+	}
+	return expect("runs", runs, 2)
 }
 
 // asRetry, asHedge, asTimeout and asFallback convert the common options to
