@@ -105,6 +105,8 @@ func TestParseCronValid(t *testing.T) {
 
 func TestCronNext(t *testing.T) {
 	ny := mustLoad(t, "America/New_York")
+	sp := mustLoad(t, "America/Sao_Paulo")
+	lh := mustLoad(t, "Australia/Lord_Howe")
 	utc := time.UTC
 	at := func(loc *time.Location, s string) time.Time {
 		t.Helper()
@@ -178,6 +180,13 @@ func TestCronNext(t *testing.T) {
 			[]time.Time{at(utc, "2026-11-01 07:00")}},
 		{"fall back: 02:00 happens once", "0 2 * * *", ny, at(utc, "2026-11-01 04:00"),
 			[]time.Time{at(utc, "2026-11-01 07:00")}},
+		// Midnight skipped (Sao Paulo sprang forward at 00:00 until 2019):
+		// a daily job runs at 01:00 that day.
+		{"spring forward at midnight", "@daily", sp, at(sp, "2018-11-03 12:00"),
+			[]time.Time{at(utc, "2018-11-04 03:00"), at(utc, "2018-11-05 02:00")}},
+		// Lord Howe Island moves its clocks by half an hour.
+		{"half-hour gap", "15 2 * * *", lh, at(lh, "2026-10-03 12:00"),
+			[]time.Time{at(utc, "2026-10-03 15:30"), at(utc, "2026-10-04 15:15")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
