@@ -17,6 +17,7 @@ type config struct {
 	pool      *pool.Pool
 	metrics   observe.Metrics
 	logger    observe.Logger
+	tracer    observe.Tracer
 	onDiscard func(name string, runs int, err error)
 	err       error // the first invalid option; makes the scheduler fail closed
 }
@@ -63,6 +64,14 @@ func WithMetrics(m observe.Metrics) Option {
 // closed.
 func WithLogger(l observe.Logger) Option {
 	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.logger, l, "schedule", "WithLogger")) })
+}
+
+// WithTracer sets the Tracer: each run is one span "schedule.run", started
+// on the pool worker before the job's policy and ended with "success" or
+// "failure" (a panic included) and the run's error; the job's ctx carries
+// it. A nil tracer makes the scheduler fail closed.
+func WithTracer(tr observe.Tracer) Option {
+	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.tracer, tr, "schedule", "WithTracer")) })
 }
 
 // WithDiscardHandler sets a function called for runs that were due and

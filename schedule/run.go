@@ -51,6 +51,10 @@ func (s *Scheduler) run(ctx context.Context, j *job) (err error) {
 	taskCtx := ctx
 	ctx, cancel := context.WithCancelCause(s.runCtx)
 	stop := context.AfterFunc(taskCtx, func() { cancel(context.Cause(taskCtx)) })
+	var span observe.Span
+	if s.cfg.tracer != nil {
+		ctx, span = s.cfg.tracer.Start(ctx, "schedule.run")
+	}
 	returned := false
 	defer func() {
 		if !returned {
@@ -65,6 +69,13 @@ func (s *Scheduler) run(ctx context.Context, j *job) (err error) {
 		}
 		stop()
 		cancel(nil)
+		if span != nil {
+			if err == nil {
+				span.End("success", nil)
+			} else {
+				span.End("failure", err)
+			}
+		}
 		s.finish(j, start, err)
 	}()
 	if j.pol != nil {

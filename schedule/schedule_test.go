@@ -302,7 +302,7 @@ func TestLeapDay(t *testing.T) {
 func TestPanicBecomesResult(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := observe.NewRecorder()
-		s := schedule.New(schedule.WithMetrics(rec), schedule.WithLogger(rec))
+		s := schedule.New(schedule.WithMetrics(rec), schedule.WithLogger(rec), schedule.WithTracer(rec))
 		var n atomic.Int64
 		require.NoError(t, s.Add("job", schedule.FixedRate(time.Second), func(context.Context) error {
 			switch n.Add(1) {
@@ -333,6 +333,15 @@ func TestPanicBecomesResult(t *testing.T) {
 		assert.Equal(t, int64(2), rec.Count("ion_schedule_runs_total", observe.L("name", "job"), observe.L("result", "panicked")))
 		assert.Equal(t, int64(1), rec.Count("ion_schedule_runs_total", observe.L("name", "job"), observe.L("result", "completed")))
 		assert.NotEmpty(t, rec.Logs(), "panics are logged")
+		spans := rec.Spans()
+		require.Len(t, spans, 3, "one span per run")
+		for i, want := range []string{"failure", "failure", "success"} {
+			assert.Equal(t, "schedule.run", spans[i].Name)
+			assert.True(t, spans[i].Ended)
+			assert.Equal(t, want, spans[i].Outcome, "span %d", i)
+		}
+		var spe *ion.PanicError
+		assert.ErrorAs(t, spans[0].Err, &spe, "a panic ends its span with the *ion.PanicError")
 	})
 }
 
@@ -579,6 +588,7 @@ func TestBadInput(t *testing.T) {
 		{"nil pool", schedule.WithPool(nil), "WithPool"},
 		{"nil metrics", schedule.WithMetrics(nil), "WithMetrics"},
 		{"nil logger", schedule.WithLogger(nil), "WithLogger"},
+		{"nil tracer", schedule.WithTracer(nil), "WithTracer"},
 		{"nil handler", schedule.WithDiscardHandler(nil), "WithDiscardHandler"},
 		{"nil option", nil, "option"},
 	} {
