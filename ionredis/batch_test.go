@@ -155,3 +155,22 @@ func TestBatch_fleetOverAdmission(t *testing.T) {
 		assert.LessOrEqual(t, float64(worst), 2*winAllows+replicas*(n-1))
 	})
 }
+
+// TestBatch_localTakeDoesNotAllocate: in lease mode a call served from the
+// replica's batch makes no round trip and no allocation.
+func TestBatch_localTakeDoesNotAllocate(t *testing.T) {
+	mr := newMini(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	defer c.Close()
+	lim := ionredis.NewLimiter(c, "allocs", never, ionredis.WithBatch(1000, time.Hour))
+	ctx := context.Background()
+	if err := lim.Admit(ctx, 0); err != nil { // the refill
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(500, func() {
+		if err := lim.Admit(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
+}
