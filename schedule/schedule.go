@@ -128,9 +128,10 @@ func New(opts ...Option) *Scheduler {
 
 var errZero = ion.NewConfigError("schedule", "Scheduler", "zero Scheduler: use New")
 
-// Err returns the configuration error that makes s fail closed, or nil.
+// Err returns the configuration error that makes s fail closed, or nil. A
+// nil *Scheduler fails closed like the zero one.
 func (s *Scheduler) Err() error {
-	if s.jobs == nil {
+	if s == nil || s.jobs == nil {
 		return errZero
 	}
 	return s.cfg.err

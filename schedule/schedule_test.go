@@ -605,11 +605,18 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 
+	var nilSched *schedule.Scheduler
+	assert.ErrorIs(t, nilSched.Add("j", schedule.After(0), ok), ion.ErrInvalidConfig, "a nil *Scheduler fails closed")
+	_, err := nilSched.Stop(context.Background())
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
+	assert.False(t, nilSched.Remove("j"))
+	assert.Empty(t, nilSched.Snapshot().Jobs)
+
 	var zero schedule.Scheduler
 	assert.ErrorIs(t, zero.Add("j", schedule.After(0), ok), ion.ErrInvalidConfig, "the zero Scheduler fails closed")
 	assert.ErrorIs(t, zero.Err(), ion.ErrInvalidConfig)
 	//nolint:staticcheck // a nil ctx is the bad input under test
-	_, err := schedule.New().Stop(nil)
+	_, err = schedule.New().Stop(nil)
 	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
 }
 
