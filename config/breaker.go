@@ -17,7 +17,8 @@ type BreakerConfig struct {
 	// (breaker.QuickFailover, Conservative, Aggressive), or empty for none.
 	Preset string `json:"preset,omitempty" yaml:"preset,omitempty"`
 	// ConsecutiveFailures trips the breaker after that many failures in a
-	// row (WithConsecutiveFailures). Default 5, the default rule.
+	// row, in [1, 2^31-1] (WithConsecutiveFailures). Default 5, the
+	// default rule.
 	ConsecutiveFailures int `json:"consecutive_failures,omitempty" yaml:"consecutive_failures,omitempty"`
 	// FailureRate trips the breaker when the share of failures in the window
 	// reaches it, in (0, 1] (WithFailureRate). Default: off; 0.5 when a
@@ -40,17 +41,21 @@ type BreakerConfig struct {
 	// Jitter spreads the open duration (WithJitter). Default: off.
 	Jitter *BreakerJitterConfig `json:"jitter,omitempty" yaml:"jitter,omitempty"`
 	// HalfOpenMaxCalls is the number of probes at once in the half-open
-	// state (WithHalfOpenMaxCalls). Default 3.
+	// state, in [1, 2^31-1] (WithHalfOpenMaxCalls). Default 3.
 	HalfOpenMaxCalls int `json:"half_open_max_calls,omitempty" yaml:"half_open_max_calls,omitempty"`
 	// SuccessThreshold is the number of probe successes that close the
 	// breaker (WithSuccessThreshold). Default 2, or HalfOpenMaxCalls if fewer.
 	SuccessThreshold int `json:"success_threshold,omitempty" yaml:"success_threshold,omitempty"`
 }
 
-// maxWindow bounds the calls of a count window and the buckets of a time
-// window, which the breaker allocates up front (1 and 24 bytes each): a
-// document must not be able to exhaust memory by a typo.
-const maxWindow = 1 << 20
+// maxWindow bounds the calls of a count window, which the breaker
+// allocates up front (a byte each): a document must not be able to exhaust
+// memory by a typo. maxBuckets is the breaker's own bound on the buckets of
+// a time window.
+const (
+	maxWindow  = 1 << 20
+	maxBuckets = 1 << 16
+)
 
 // CountWindowConfig is the window of breaker.WithCountWindow.
 type CountWindowConfig struct {
@@ -61,7 +66,7 @@ type CountWindowConfig struct {
 // TimeWindowConfig is the window of breaker.WithTimeWindow.
 type TimeWindowConfig struct {
 	Length   Duration `json:"length" yaml:"length"`       // the window's length, > 0.
-	Buckets  int      `json:"buckets" yaml:"buckets"`     // buckets, in [1, 2^20]. Default 10.
+	Buckets  int      `json:"buckets" yaml:"buckets"`     // buckets, in [1, 2^16]. Default 10.
 	MinCalls int      `json:"min_calls" yaml:"min_calls"` // calls before the rate applies, ≥ 1.
 }
 
@@ -113,8 +118,8 @@ func (c BreakerConfig) Validate() error {
 	rules := 0
 	if c.ConsecutiveFailures != 0 {
 		rules++
-		if c.ConsecutiveFailures < 1 {
-			p.addf("consecutive_failures", "must be ≥ 1, got %d", c.ConsecutiveFailures)
+		if c.ConsecutiveFailures < 1 || int64(c.ConsecutiveFailures) > math.MaxInt32 {
+			p.addf("consecutive_failures", "must be in [1, 2^31-1], got %d", c.ConsecutiveFailures)
 		}
 	}
 	if c.FailureRate != 0 {
@@ -150,8 +155,8 @@ func (c BreakerConfig) Validate() error {
 		if w.Length <= 0 {
 			p.addf("time_window.length", "must be > 0, got %v", w.Length)
 		}
-		if w.Buckets < 0 || w.Buckets > maxWindow || (w.Length > 0 && int64(w.Buckets) > int64(w.Length)) {
-			p.addf("time_window.buckets", "must be in [1, %d] and at most the length in nanoseconds, got %d", maxWindow, w.Buckets)
+		if w.Buckets < 0 || w.Buckets > maxBuckets || (w.Length > 0 && int64(w.Buckets) > int64(w.Length)) {
+			p.addf("time_window.buckets", "must be in [1, %d] and at most the length in nanoseconds, got %d", maxBuckets, w.Buckets)
 		}
 		if w.MinCalls < 1 {
 			p.addf("time_window.min_calls", "must be ≥ 1, got %d", w.MinCalls)
@@ -189,8 +194,8 @@ func (c BreakerConfig) Validate() error {
 	if hasPreset {
 		halfOpen = preset.halfOpen
 	}
-	if c.HalfOpenMaxCalls < 0 {
-		p.addf("half_open_max_calls", "must be ≥ 1, got %d", c.HalfOpenMaxCalls)
+	if c.HalfOpenMaxCalls < 0 || int64(c.HalfOpenMaxCalls) > math.MaxInt32 {
+		p.addf("half_open_max_calls", "must be in [1, 2^31-1], got %d", c.HalfOpenMaxCalls)
 	} else if c.HalfOpenMaxCalls > 0 {
 		halfOpen = c.HalfOpenMaxCalls
 	}

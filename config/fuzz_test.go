@@ -30,6 +30,11 @@ func FuzzDecode(f *testing.F) {
 		`{"pools": {"w": {"size": 2, "queue_size": 3, "idle_timeout": "0s", "queue_order": "lifo"}}, "bulkheads": {"h": {"capacity": 2, "fairness": "lifo"}}, "pipelines": {"p": {"pool": "w", "bulkhead": {"use": "h", "weight": 2}, "order": ["bulkhead", "pool"]}}}`,
 		`{"budgets": {"b": {"ratio": 0.1}}, "pipelines": {"p": {"classifier": "c", "fallback": {"use": "f"}, "retry": {"unlimited": true, "max_duration": "1s", "budget": "b", "backoff": {"kind": "linear", "step": "10ms"}}, "hedge": {"delay": "0s", "hedges": 2, "budget": "b"}, "timeout": {"after": "1s", "abandon": true}, "chaos": {"fault": {"rate": 0.5, "enabled": false}, "latency": {"rate": 1, "delay": "1ms"}, "seed": 1}}}}`,
 		`{"pipelines": {"p": {"retry": {"backoff": {"initial": "1s", "max": "500ms"}}}}}`,
+		// The bounds of each primitive, just inside and just outside.
+		`{"breakers": {"a": {"consecutive_failures": 2147483647, "half_open_max_calls": 2147483647}, "b": {"time_window": {"length": "1h", "buckets": 65536, "min_calls": 1}}, "c": {"count_window": {"size": 1048576, "min_calls": 1048576}}}}`,
+		`{"breakers": {"a": {"consecutive_failures": 2147483648}, "b": {"time_window": {"length": "1h", "buckets": 65537, "min_calls": 1}}}}`,
+		`{"limiters": {"a": {"rate": "inf", "burst": 1125899906842624}, "b": {"kind": "leaky-bucket", "rate": "1e300/s", "capacity": 1125899906842625}}}`,
+		`{"adaptive": {"a": {"min_limit": 1000000000, "max_limit": 2000000000, "max_queue": 2000000000}}, "pools": {"w": {"size": 2000000000, "queue_size": 2000000000}}, "bulkheads": {"h": {"capacity": 9223372036854775807}}}`,
 	} {
 		f.Add([]byte(s))
 	}

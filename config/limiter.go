@@ -18,11 +18,9 @@ type LimiterConfig struct {
 	// Rate is the refill (token bucket) or leak (leaky bucket) rate, such
 	// as "10/s". Required for both buckets; not used by "all".
 	Rate *Rate `json:"rate,omitempty" yaml:"rate,omitempty"`
-	// Burst is a token bucket's burst, in [0, 2^50]; 0 only with a rate of
-	// 0 or "inf". Default 1.
+	// Burst is a token bucket's burst, in [1, 2^50]. Default 1.
 	Burst int `json:"burst,omitempty" yaml:"burst,omitempty"`
-	// Capacity is a leaky bucket's capacity, with the rules of Burst.
-	// Default 1.
+	// Capacity is a leaky bucket's capacity, in [1, 2^50]. Default 1.
 	Capacity int `json:"capacity,omitempty" yaml:"capacity,omitempty"`
 	// Members names the token and leaky buckets of the document that an
 	// "all" limiter combines; at least one. A member may belong to several
@@ -68,7 +66,7 @@ func (c LimiterConfig) Validate() error {
 			p.addf(other, "not used by a %s: set %s", c.kind(), field)
 		}
 		if n < 0 || int64(n) > 1<<50 {
-			p.addf(field, "must be in [0, 2^50], got %d", n)
+			p.addf(field, "must be in [1, 2^50], got %d", n)
 		}
 		if c.Rate == nil {
 			p.addf("rate", "is required, as in \"10/s\"")

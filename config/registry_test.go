@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -319,4 +321,28 @@ func TestRegistry_zero(t *testing.T) {
 	assert.Equal(t, "ok", v)
 	assert.Equal(t, uint64(1), r.Snapshot().Generation)
 	require.NoError(t, r.Close(context.Background()))
+}
+
+// Every change of a bucket that validation accepts, the bucket accepts in
+// place: Apply never fails half-way through its commit.
+func TestApply_bucketChangesInPlace(t *testing.T) {
+	limits := []string{`"rate": "0/s", "burst": 0`, `"rate": "inf", "burst": 0`, `"rate": "1/s", "burst": 1`,
+		`"rate": "1000000/s", "burst": 1125899906842624`, `"rate": "1/h", "burst": 3`}
+	for _, kind := range []string{"token-bucket", "leaky-bucket"} {
+		for _, from := range limits {
+			for _, to := range limits {
+				size := func(s string) string {
+					if kind == "leaky-bucket" {
+						return strings.Replace(s, "burst", "capacity", 1)
+					}
+					return s
+				}
+				d := func(l string) string {
+					return fmt.Sprintf(`{"limiters": {"l": {"kind": %q, %s}}, "pipelines": {"p": {"limiter": {"use": "l"}}}}`, kind, size(l))
+				}
+				r := newRegistry(t, d(from))
+				assert.NoError(t, r.Apply(doc(t, d(to))), "%s: from {%s} to {%s}", kind, from, to)
+			}
+		}
+	}
 }
