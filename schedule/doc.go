@@ -16,7 +16,9 @@
 //   - a [*Cron] from [ParseCron] runs it at each time [Cron.Next] gives.
 //
 // The scheduler has one goroutine, started by the first Add and ended by
-// [Scheduler.Stop]: it sleeps until the earliest due time of any job (one
+// [Scheduler.Stop] (so a scheduler must be stopped, also at the end of a
+// testing/synctest bubble, where every timing rule here holds in virtual
+// time): it sleeps until the earliest due time of any job (one
 // timer), then hands the due runs to the pool with pool.Pool.TrySubmit.
 // A run executes on a pool worker: through the policy of [WithPolicy] if
 // any, with a panic (or runtime.Goexit) recovered into a *ion.PanicError
