@@ -287,9 +287,9 @@ func (c *transportConfig) pipeline() *policy.Pipeline[*http.Response] {
 	if c.bulkhead != nil {
 		layers = append(layers, sem.Policy[resp](c.bulkhead))
 	}
-	if c.timeout > 0 {
-		layers = append(layers, policy.Timeout[resp](c.timeout))
-	}
+	// WithTimeout is applied by the attempt itself (see call.attempt): the
+	// same bound as a policy.Timeout innermost, without its ctx and timer
+	// allocations or the link between that ctx and the attempt's.
 	for _, l := range layers {
 		if e, ok := l.(interface{ Err() error }); ok && e.Err() != nil {
 			c.fail(e.Err())

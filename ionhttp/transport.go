@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -26,13 +27,14 @@ import (
 //
 // A Transport is safe for concurrent use by multiple goroutines.
 type Transport struct {
-	base        http.RoundTripper
-	pipe        *policy.Pipeline[*http.Response]
-	classify    policy.Classifier[*http.Response] // the user's, or nil
-	bodyTimeout time.Duration
-	unsafe      bool // WithUnsafeRetries: POST and PATCH may be repeated
-	follow      *ServerLimits
-	err         error
+	base          http.RoundTripper
+	pipe          *policy.Pipeline[*http.Response]
+	classify      policy.Classifier[*http.Response] // the user's, or nil
+	bodyTimeout   time.Duration
+	headerTimeout time.Duration
+	unsafe        bool // WithUnsafeRetries: POST and PATCH may be repeated
+	follow        *ServerLimits
+	err           error
 }
 
 // NewTransport returns a Transport that sends requests through base under
@@ -61,7 +63,7 @@ func NewTransport(base http.RoundTripper, opts ...TransportOption) *Transport {
 		}
 		o.applyTransport(&c)
 	}
-	t := &Transport{base: base, classify: c.classify, bodyTimeout: c.bodyTimeout, unsafe: c.unsafe, follow: c.follow}
+	t := &Transport{base: base, classify: c.classify, bodyTimeout: c.bodyTimeout, headerTimeout: c.timeout, unsafe: c.unsafe, follow: c.follow}
 	if base == nil {
 		c.fail(ion.NewConfigError("ionhttp", "base", "nil http.RoundTripper (use http.DefaultTransport)"))
 	}
@@ -168,12 +170,15 @@ type call struct {
 	once            bool // req may be sent only once
 
 	// mu guards the fields below.
+	firstAttempt attemptState // the first attempt's ctx and body
+
 	mu       sync.Mutex
-	attempts int              // attempts started
-	resps    []*http.Response // every response an attempt got, in arrival order
-	first    *http.Response   // the first attempt's response when once
-	firstErr error            // the first attempt's error when once
-	done     bool             // set by finish: later responses are discarded at once
+	attempts int               // attempts started
+	resps    []*http.Response  // every response an attempt got, in arrival order
+	resps0   [2]*http.Response // resps' first backing array
+	first    *http.Response    // the first attempt's response when once
+	firstErr error             // the first attempt's error when once
+	done     bool              // set by finish: later responses are discarded at once
 }
 
 func (c *call) Value(key any) any {
@@ -220,13 +225,13 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 		return nil, &attemptError{err: ErrNotReplayable}
 	}
 	r := c.req
+	var replayed io.ReadCloser
 	if n > 1 && r.Body != nil && r.Body != http.NoBody {
 		b, err := r.GetBody()
 		if err != nil {
 			return nil, fmt.Errorf("ionhttp: replaying the body: %w", err)
 		}
-		r = r.WithContext(r.Context()) // a shallow copy, so req stays untouched
-		r.Body = b
+		replayed = b
 	}
 
 	// The attempt's ctx derives from the request's own ctx, not from the
@@ -234,24 +239,43 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	// it returns, which would cut the body the caller is about to read. The
 	// pipeline's ctx is linked only until the headers arrive; after that
 	// the attempt's ctx ends when the body is done (or the request's ctx
-	// ends).
+	// ends). The first attempt's state lives in the call: one allocation
+	// fewer per request.
+	a := &c.firstAttempt
+	if n > 1 {
+		a = new(attemptState)
+	}
 	actx, cancel := context.WithCancelCause(c) // c's Value finds the call from the response
-	linked := pctx.Done() != nil && pctx.Done() != c.Context.Done()
+	a.ctx = attemptCtx{Context: actx, values: pctx}
 	var stop func() bool
-	if linked {
+	if pd := pctx.Done(); pd != nil && pd != c.Context.Done() {
 		stop = context.AfterFunc(pctx, func() { cancel(context.Cause(pctx)) })
 	}
-	resp, err := c.t.base.RoundTrip(r.WithContext(&attemptCtx{Context: actx, values: pctx}))
-	if linked && !stop() {
-		// The pipeline's ctx ended (a timeout, a hedge won) while the
-		// headers arrived: the attempt is cut.
+	var timer *time.Timer
+	if d := c.t.headerTimeout; d > 0 {
+		timer = time.AfterFunc(d, func() { cancel(errHeaderTimeout) })
+	}
+	ar := r.WithContext(&a.ctx)
+	if replayed != nil {
+		ar.Body = replayed
+	}
+	resp, err := c.t.base.RoundTrip(ar)
+	var cut error // why the attempt was cut while the headers arrived
+	if timer != nil && !timer.Stop() {
+		cut = &headerTimeoutError{d: c.t.headerTimeout, err: err}
+	}
+	if stop != nil && !stop() && cut == nil {
+		cut = context.Cause(pctx) // a policy's timeout fired, a hedge won
+		if err != nil {
+			cut = err
+		}
+	}
+	if cut != nil {
 		if resp != nil {
 			discard(resp.Body)
 			resp = nil
 		}
-		if err == nil {
-			err = context.Cause(pctx)
-		}
+		err = cut
 	}
 	if err != nil {
 		cancel(err)
@@ -263,7 +287,11 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	resp.Body = c.wrap(resp.Body, actx, cancel)
+	a.body = body{rc: resp.Body, ctx: actx, cancel: cancel}
+	if d := c.t.bodyTimeout; d > 0 {
+		a.body.timer = time.AfterFunc(d, func() { cancel(ErrBodyTimeout) })
+	}
+	resp.Body = &a.body
 	if !c.track(resp, n) {
 		return nil, context.Canceled // the call is over; nobody reads this
 	}
@@ -274,15 +302,32 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	return resp, nil
 }
 
-func (c *call) wrap(rc interface {
-	Read([]byte) (int, error)
-	Close() error
-}, actx context.Context, cancel context.CancelCauseFunc) *body {
-	b := &body{rc: rc, ctx: actx, cancel: cancel}
-	if d := c.t.bodyTimeout; d > 0 {
-		b.timer = time.AfterFunc(d, func() { cancel(ErrBodyTimeout) })
+// attemptState is what one attempt allocates: its ctx and its body.
+type attemptState struct {
+	ctx  attemptCtx
+	body body
+}
+
+// errHeaderTimeout is the cause of an attempt's ctx when WithTimeout fired.
+var errHeaderTimeout = fmt.Errorf("ionhttp: no response headers in time: %w", policy.ErrTimeout)
+
+// headerTimeoutError is the error of an attempt whose headers did not
+// arrive within WithTimeout. It matches policy.ErrTimeout (and so
+// context.DeadlineExceeded) and the base transport's error.
+type headerTimeoutError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *headerTimeoutError) Error() string {
+	return "ionhttp: no response headers within " + e.d.String()
+}
+
+func (e *headerTimeoutError) Unwrap() []error {
+	if e.err == nil {
+		return []error{policy.ErrTimeout}
 	}
-	return b
+	return []error{policy.ErrTimeout, e.err}
 }
 
 // track records resp as one of the call's responses. It returns false, after
@@ -297,6 +342,9 @@ func (c *call) track(resp *http.Response, n int) bool {
 		c.mu.Unlock()
 		discard(resp.Body)
 		return false
+	}
+	if c.resps == nil {
+		c.resps = c.resps0[:0]
 	}
 	c.resps = append(c.resps, resp)
 	if n == 1 && c.once {
