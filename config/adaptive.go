@@ -120,6 +120,9 @@ func (c AdaptiveConfig) Validate() error {
 	if c.AdaptiveLIFO < 0 {
 		p.addf("adaptive_lifo", "must be ≥ 1, got %d", c.AdaptiveLIFO)
 	}
+	if len(p.errs) == 0 {
+		p.own("", c.build("validate", &sinks{}).Err())
+	}
 	return p.err()
 }
 
@@ -189,6 +192,9 @@ func (c ThrottlerConfig) Validate() error {
 	}
 	if c.Window != 0 && c.Window < 20 {
 		p.addf("window", "must be ≥ 20ns, got %v", c.Window)
+	}
+	if len(p.errs) == 0 {
+		p.own("", c.build("validate", &sinks{}).Err())
 	}
 	return p.err()
 }

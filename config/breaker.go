@@ -204,6 +204,10 @@ func (c BreakerConfig) Validate() error {
 	} else if c.SuccessThreshold > halfOpen {
 		p.addf("success_threshold", "must be ≤ half_open_max_calls (%d), got %d", halfOpen, c.SuccessThreshold)
 	}
+	if len(p.errs) == 0 {
+		// The breaker's own word, in case its rules grew stricter than these.
+		p.own("", breaker.New("validate", c.options()...).Err())
+	}
 	return p.err()
 }
 

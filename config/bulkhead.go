@@ -28,6 +28,9 @@ func (c BulkheadConfig) Validate() error {
 	if c.AcquireTimeout < 0 {
 		p.addf("acquire_timeout", "must be ≥ 0, got %v", c.AcquireTimeout)
 	}
+	if len(p.errs) == 0 {
+		p.own("", c.build("validate", &sinks{}).Err())
+	}
 	return p.err()
 }
 

@@ -57,11 +57,13 @@
 //
 //	config: invalid configuration: pipelines.payments.retry.backoff.max: must be ≥ initial (1s), got 500ms
 //
-// Validation mirrors the rules of each primitive, so a valid document never
-// builds a primitive that fails closed; the registry also asks every
-// primitive and pipeline it builds for its own error, and refuses the
-// document if one has any. Nothing is half-built: a document is applied
-// whole or not at all.
+// Validation mirrors the rules of each primitive with messages in the
+// document's terms; a part that passes them is then built and asked for its
+// own error (its Err method), so a valid document never builds a primitive
+// or a policy that fails closed, whatever rule a primitive adds later. The
+// registry asks again for everything it builds, and refuses the document if
+// anything fails. Nothing is half-built: a document is applied whole or not
+// at all.
 //
 // # Types and bindings
 //

@@ -41,6 +41,16 @@ func (p *problems) merge(prefix string, err error) {
 	}
 }
 
+// own records err, a primitive's own configuration error (from its Err
+// method), under path. Validate builds each primitive its rules accepted and
+// asks it, so that a document is never accepted that a primitive would
+// refuse, whatever rule a primitive adds later.
+func (p *problems) own(path string, err error) {
+	if err != nil {
+		p.addf(path, "%v", err)
+	}
+}
+
 // err returns every recorded error joined, or nil.
 func (p *problems) err() error { return errors.Join(p.errs...) }
 

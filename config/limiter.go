@@ -1,6 +1,10 @@
 package config
 
-import "math"
+import (
+	"math"
+
+	"github.com/ionkit/ion/limit"
+)
 
 // Limiter kinds, the values of LimiterConfig.Kind.
 const (
@@ -72,6 +76,13 @@ func (c LimiterConfig) Validate() error {
 			p.addf("rate", "is required, as in \"10/s\"")
 		} else if r := float64(*c.Rate); math.IsNaN(r) || r < 0 {
 			p.addf("rate", "must be ≥ 0, got %v", r)
+		}
+		if len(p.errs) == 0 && c.Rate != nil {
+			if c.kind() == kindLeakyBucket {
+				p.own("", limit.NewLeakyBucket(limit.Rate(*c.Rate), c.size()).Err())
+			} else {
+				p.own("", limit.NewTokenBucket(limit.Rate(*c.Rate), c.size()).Err())
+			}
 		}
 	case kindAll:
 		if c.Rate != nil || c.Burst != 0 || c.Capacity != 0 {

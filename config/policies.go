@@ -23,6 +23,9 @@ func (c TimeoutConfig) Validate() error {
 	if c.After <= 0 {
 		p.addf("after", "must be > 0, got %v", c.After)
 	}
+	if len(p.errs) == 0 {
+		p.own("", policy.Timeout[struct{}](c.After.std()).Err())
+	}
 	return p.err()
 }
 
@@ -48,6 +51,10 @@ func (c HedgeConfig) Validate() error {
 	}
 	if c.Hedges < 0 {
 		p.addf("hedges", "must be ≥ 1, got %d", c.Hedges)
+	}
+	if len(p.errs) == 0 {
+		c.Budget = "" // a name of the document, checked by Document.Validate
+		p.own("", policy.Hedge[struct{}](c.Delay.std(), c.options("validate", &sinks{}, nil)...).Err())
 	}
 	return p.err()
 }
@@ -133,6 +140,13 @@ func (c ChaosConfig) Validate() error {
 		}
 		if l.Delay < 0 {
 			p.addf("latency.delay", "must be ≥ 0, got %v", l.Delay)
+		}
+	}
+	if len(p.errs) == 0 {
+		for _, in := range chaosLayers[struct{}](c, "validate", &sinks{}) {
+			if r, ok := in.(policy.ErrReporter); ok {
+				p.own("", r.Err())
+			}
 		}
 	}
 	return p.err()

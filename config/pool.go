@@ -45,6 +45,10 @@ func (c PoolConfig) Validate() error {
 	if _, ok := queueOrder[c.QueueOrder]; !ok {
 		p.addf("queue_order", "must be fifo or lifo, got %q", c.QueueOrder)
 	}
+	if len(p.errs) == 0 {
+		// New starts no goroutine: an unused pool needs no Close.
+		p.own("", c.build("validate", &sinks{}).Err())
+	}
 	return p.err()
 }
 

@@ -92,6 +92,10 @@ func (c RetryConfig) Validate() error {
 	if c.MaxRetryAfter != nil && *c.MaxRetryAfter < 0 {
 		p.addf("max_retry_after", "must be ≥ 0, got %v", *c.MaxRetryAfter)
 	}
+	if len(p.errs) == 0 {
+		c.Budget = "" // a name of the document, checked by Document.Validate
+		p.own("", policy.Retry[struct{}](c.options("validate", &sinks{}, nil)...).Err())
+	}
 	return p.err()
 }
 
@@ -218,6 +222,9 @@ func (c BudgetConfig) Validate() error {
 	}
 	if c.MinPerSecond < 0 {
 		p.addf("min_per_second", "must be ≥ 0, got %d", c.MinPerSecond)
+	}
+	if len(p.errs) == 0 {
+		p.own("", policy.NewBudget(c.Ratio, c.MinPerSecond).Err())
 	}
 	return p.err()
 }
