@@ -3,7 +3,8 @@
 // a flaky API, invalid records are dropped, and the rest are written in
 // batches behind a breaker, while the warehouse goes down for a while. A
 // live progress line shows items per second, items in flight and drops; a
-// summary accounts for every record.
+// scheduled job checkpoints the progress every second; a summary accounts
+// for every record.
 //
 //	go run ./examples/etl
 //	go run ./examples/etl -records 5000 -seed 3
@@ -24,6 +25,7 @@ import (
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/limit"
 	"github.com/ionkit/ion/policy"
+	"github.com/ionkit/ion/schedule"
 	"github.com/ionkit/ion/stream"
 )
 
@@ -73,7 +75,8 @@ var (
 // summary.
 type counters struct {
 	read, enrichCalls, apiFailures, dropped, unenriched, written, deadLettered atomic.Int64
-	batches, batchAttempts                                                     atomic.Int64
+	batches, batchAttempts, checkpoints                                        atomic.Int64
+	checkpointAt                                                               atomic.Int64 // records written at the last checkpoint
 	inFlight                                                                   atomic.Int64
 }
 
@@ -143,6 +146,17 @@ func run(ctx context.Context, out, progress io.Writer, cfg config) error {
 		c.inFlight.Add(-n)
 	}))
 
+	// A checkpoint every second, as a scheduled job: it records how far the
+	// run has come, so that a restart could resume from there.
+	sched := schedule.New()
+	if err := sched.Add("checkpoint", schedule.FixedRate(time.Second), func(context.Context) error {
+		c.checkpoints.Add(1)
+		c.checkpointAt.Store(c.written.Load())
+		return nil
+	}); err != nil {
+		return err
+	}
+
 	// The progress line, redrawn every 250 ms. Owner: run; exits when done
 	// is closed; joined through finished.
 	done, finished := make(chan struct{}), make(chan struct{})
@@ -168,6 +182,9 @@ func run(ctx context.Context, out, progress io.Writer, cfg config) error {
 	close(done)
 	<-finished
 	fmt.Fprintln(progress)
+	if _, serr := sched.Stop(ctx); serr != nil && err == nil {
+		err = serr
+	}
 	if err != nil {
 		return err
 	}
@@ -180,6 +197,7 @@ func run(ctx context.Context, out, progress io.Writer, cfg config) error {
 		c.written.Load(), c.batches.Load(), c.batchAttempts.Load()-c.batches.Load())
 	fmt.Fprintf(out, "  not enriched (dead letter)%6d\n", c.unenriched.Load())
 	fmt.Fprintf(out, "  unwritten (dead letter)   %6d\n", c.deadLettered.Load())
+	fmt.Fprintf(out, "  checkpoints               %6d  (the last at %d records written)\n", c.checkpoints.Load(), c.checkpointAt.Load())
 	fmt.Fprintf(out, "  API calls                 %6d  (%d failed and were retried)\n", c.enrichCalls.Load(), c.apiFailures.Load())
 	fmt.Fprintf(out, "  API rate                  %6.0f calls/s (limit %d/s, burst %d)\n",
 		float64(c.enrichCalls.Load())/elapsed.Seconds(), apiRate, apiBurst)

@@ -38,6 +38,10 @@ func TestETL(t *testing.T) {
 	require.Len(t, m, 2)
 	failedWrites, _ := strconv.Atoi(m[1])
 	assert.Positive(t, failedWrites, "the outage is seen and retried")
+	elapsed := regexp.MustCompile(`moved \d+ records in ([\d.]+)s`).FindStringSubmatch(s)
+	require.Len(t, elapsed, 2)
+	secs, _ := strconv.ParseFloat(elapsed[1], 64)
+	assert.Equal(t, int(secs), num(t, s, "checkpoints"), "the scheduled checkpoint ran once a second")
 }
 
 func TestETLBadFlags(t *testing.T) {
