@@ -268,7 +268,8 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // Decode reads one JSON document from r, rejecting unknown fields and
-// trailing data, and validates it. It returns the document and nil, or the
+// trailing data, and validates it. As with encoding/json, keys match field
+// names without regard to case. It returns the document and nil, or the
 // zero Document and an error: a syntax or type error from encoding/json
 // (wrapped, it matches ion.ErrInvalidConfig too), or every validation error
 // of [Document.Validate].
