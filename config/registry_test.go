@@ -276,11 +276,27 @@ func TestApply_stress(t *testing.T) {
 			}
 		})
 	}
+	stop := make(chan struct{})
+	var reader sync.WaitGroup
+	// A debug page read while everything else runs; joined by reader.Wait.
+	reader.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := json.Marshal(r.Snapshot()); err != nil {
+				t.Errorf("Snapshot does not encode: %v", err)
+			}
+		}
+	})
 	for i := range reloads {
 		require.NoError(t, r.Apply(docs[(i+1)%2]))
-		_ = r.Snapshot()
 	}
 	wg.Wait()
+	close(stop)
+	reader.Wait()
 	assert.Zero(t, failures.Load(), "every call succeeded")
 	s := r.Snapshot()
 	assert.Equal(t, uint64(reloads+1), s.Generation)
