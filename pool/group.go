@@ -2,6 +2,8 @@ package pool
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/ionkit/ion"
@@ -197,9 +199,11 @@ func (g *Group[T]) Go(fn policy.Func[T]) {
 // as not run, cancels the Group's ctx, and returns the results of the calls,
 // one per Go in the order Go was called (a call that did not run, or whose
 // result was discarded by the first error, holds what it returned, or T's
-// zero value), and the first error, unchanged: a call's error, a
+// zero value), and the first error: a call's error, unchanged, a
 // [*ion.PanicError], or an error wrapping the Group's ctx's (matching
-// [ErrNotStarted]) or the pool's (ErrClosed). Wait may be called more than
+// [ErrNotStarted]) or the pool's (ErrClosed). A call that failed after the
+// Group's ctx had ended for another reason is reported with that reason
+// (the ctx's cause) wrapped in too. Wait may be called more than
 // once and returns the same each time.
 func (g *Group[T]) Wait() ([]T, error) {
 	g.mu.Lock()
@@ -232,8 +236,15 @@ func (g *Group[T]) configErr() error {
 }
 
 // fail records err as the Group's error if it is the first, and cancels the
-// Group's ctx with it as the cause.
+// Group's ctx with it as the cause. A call that failed because the Group's
+// ctx had already ended (its parent, or the pool's forced Close) is
+// recorded with the ctx's cause too, so that the first error says why.
 func (g *Group[T]) fail(err error) {
+	if g.ctx != nil && g.ctx.Err() != nil {
+		if cause := context.Cause(g.ctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", err, cause)
+		}
+	}
 	g.mu.Lock()
 	first := g.err == nil
 	if first {
