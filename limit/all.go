@@ -77,6 +77,12 @@ func reserveAll(dst []claim, ns, n, maxWait int64, peek func(i int, at int64) (i
 		if w > maxWait-(at-ns) {
 			return min(w, int64(never)-(at-ns)) + (at - ns), worst, false
 		}
+		if w >= maxOffset-at {
+			// No slot before the end of representable time. Charging a
+			// bucket there, even to fail, would move its window and change
+			// what it admits at earlier times.
+			return int64(never), max(worst, 0), false
+		}
 		slot := satAdd(at, w)
 		j := 0
 		for ; j < len(dst); j++ {

@@ -191,3 +191,19 @@ func TestAllWaitPastRepresentableTime(t *testing.T) {
 	assert.False(t, both.ReserveN(late, 1).OK(), "no slot before the end of representable time")
 	assert.InDelta(t, 0, slow.TokensAt(late), 1e-6, "the refused reservation took nothing")
 }
+
+// TestAllRefusalPastRepresentableTimeChangesNothing guards the property
+// that a refused request changes nothing: a reservation needing a slot past
+// the end of representable time (177 years for 14 tokens here) used to
+// charge the bucket there, to fail, which moved its window and let it admit
+// more at earlier times than an untouched twin.
+func TestAllRefusalPastRepresentableTimeChangesNothing(t *testing.T) {
+	past := time.Now().Add(-10 * 365 * 24 * time.Hour) // the slot, 167 years on, is out of range
+	subject, twin := limit.NewTokenBucket(2.5e-9, 90), limit.NewTokenBucket(2.5e-9, 90)
+	require.True(t, subject.AllowN(past, 90))
+	require.True(t, twin.AllowN(past, 90))
+	assert.False(t, limit.All(subject).ReserveN(past, 14).OK())
+	later := past.Add(time.Hour)
+	assert.InDelta(t, twin.TokensAt(later), subject.TokensAt(later), 1e-9, "the refused reservation changed the bucket")
+	assert.Equal(t, twin.AllowN(later, 1), subject.AllowN(later, 1))
+}

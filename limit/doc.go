@@ -58,8 +58,8 @@
 // previous one mints no tokens. The other methods read time.Now (through
 // time.Since); they start no goroutine, and the only timer (a wait's) is
 // stopped on every path, so every limiter works inside a testing/synctest
-// bubble. Temporary limits and pauses end lazily, at the first use after
-// their end, without any timer. A limiter should be used within the bubble
+// bubble. Temporary limits end lazily, at the first use after their
+// end, without any timer. A limiter should be used within the bubble
 // (or outside any bubble) where it was built.
 //
 // # As a policy

@@ -255,6 +255,9 @@ func FuzzWaitN(f *testing.F) {
 	f.Add(1e-9, 1, 1, int64(math.MaxInt64), int64(math.MaxInt64))
 	f.Add(math.NaN(), 1, 1, int64(1), int64(1))
 	f.Add(1000.0, 100, 50, int64(20*time.Millisecond), int64(30*time.Millisecond))
+	// A wait past the end of representable time: refusing it must not move
+	// the buckets' windows (it made the multi-tier admit more afterwards).
+	f.Add(2.5e-9, 90, 14, int64(math.MaxInt64-161), int64(math.MaxInt64))
 	f.Fuzz(func(t *testing.T, rate float64, burst, n int, deadline, maxWait int64) {
 		if burst > 1<<12 {
 			burst %= 1 << 12 // the twins are compared token by token

@@ -486,6 +486,12 @@ func (m *MultiTier) waitN(ctx context.Context, req Request, n int, maxWait int64
 	ns := offsetOf(now)
 	budget := budgetOf(ctx, now, maxWait)
 	at, held := m.start(ns, &p)
+	if at >= maxOffset-1 {
+		// Held until the end of representable time: never admitted, and
+		// charging the tiers there would move their windows.
+		m.count(false, held)
+		return &limit.LimitedError{Delay: never, Tier: held.String()}
+	}
 	if at-ns > budget {
 		m.count(false, held)
 		return &limit.LimitedError{Delay: time.Duration(at - ns), Tier: held.String()}
@@ -539,6 +545,9 @@ func (m *MultiTier) ReserveN(now time.Time, req Request, n int) *limit.Reservati
 	}
 	ns := offsetOf(now)
 	at, _ := m.start(ns, &p)
+	if at >= maxOffset-1 {
+		return new(limit.Reservation) // held until the end of representable time
+	}
 	start := now.Add(time.Duration(at - ns))
 	if p.k == 0 || n == 0 {
 		return unlimited.ReserveN(start, n)
