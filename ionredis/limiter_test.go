@@ -301,7 +301,7 @@ func TestLimiter_badInput(t *testing.T) {
 	assert.NoError(t, err)
 	assert.True(t, res.Allowed)
 	assert.ErrorIs(t, lim.By(nil).Admit(ctx, 0), ion.ErrInvalidConfig)
-	//nolint:staticcheck // a nil ctx is what is tested
+	//lint:ignore SA1012 a nil ctx is what is tested
 	assert.ErrorIs(t, lim.Admit(nil, 0), ion.ErrInvalidConfig)
 	done, cancel := context.WithCancel(ctx)
 	cancel()
