@@ -87,6 +87,14 @@
 //     parameter, see [Pool.Err]): peers disagree on what a size of 0 means
 //     (unbounded, or one worker per CPU), so no default is safe. The zero
 //     Pool fails closed the same way.
+//   - [WithTaskPolicy] takes a policy.Policy[any]: one pool runs calls of
+//     every result type and options are not generic, so the task policy
+//     handles values as any, and what it returns is the call's result
+//     (checked against the call's type).
+//   - [Group.Go] returns nothing, as errgroup's does: a call that cannot run
+//     is recorded with its error, and [Group.Wait] returns one result per
+//     call (a zero value for a call not run) with the first error.
+//     SetLimit(0), which would run nothing, is refused.
 //   - Close returns (number of tasks discarded, error) rather than a typed
 //     error, so the count needs no errors.As.
 //   - Resize(n <= 0) is per-call bad input: it returns an error matching

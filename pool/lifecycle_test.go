@@ -125,7 +125,7 @@ func TestHundredPoolsLeakNoGoroutine(t *testing.T) {
 	goleak.VerifyNone(t, before)
 }
 
-func TestSeedPoolLostQueuedTasksOnClose(t *testing.T) {
+func TestPoolLostQueuedTasksOnClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := pool.New(1, 100)
 		g := newGate()
@@ -156,7 +156,7 @@ func TestSeedPoolLostQueuedTasksOnClose(t *testing.T) {
 	})
 }
 
-func TestSeedPoolNilTaskAfterClose(t *testing.T) {
+func TestPoolNilTaskAfterClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var panics atomic.Int64
 		for range 100 {
@@ -180,13 +180,13 @@ func TestSeedPoolNilTaskAfterClose(t *testing.T) {
 	})
 }
 
-func TestSeedPoolDrainPolling(t *testing.T) {
+func TestPoolDrainPolling(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// An idle pool drains at once: no polling interval.
 		p := pool.New(2, 4)
 		start := time.Now()
 		require.NoError(t, p.Drain(context.Background()))
-		assert.Zero(t, time.Since(start), "draining an idle pool must not wait (the seed polled every 100ms)")
+		assert.Zero(t, time.Since(start), "draining an idle pool must not wait (no polling)")
 
 		// A busy pool drains the moment its last task ends.
 		p = pool.New(2, 4)

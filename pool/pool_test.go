@@ -310,7 +310,7 @@ func TestHighWaterMarkEqualsSize(t *testing.T) {
 	}
 }
 
-func TestSeedPoolPanicCountedAsCompleted(t *testing.T) {
+func TestPoolPanicCountedAsCompleted(t *testing.T) {
 	var got []*ion.PanicError
 	var mu sync.Mutex
 	rec := observe.NewRecorder()
@@ -323,7 +323,7 @@ func TestSeedPoolPanicCountedAsCompleted(t *testing.T) {
 	require.NoError(t, p.Wait(context.Background()))
 	m := p.Snapshot()
 	assert.Equal(t, uint64(1), m.Panicked, "a panic counts as panicked")
-	assert.Zero(t, m.Completed, "a panic must not count as completed (seed bug)")
+	assert.Zero(t, m.Completed, "a panic must not count as completed")
 	require.Len(t, got, 1, "the panic handler must see the panic")
 	assert.Equal(t, "kaboom", got[0].Value)
 	assert.Contains(t, string(got[0].Stack), "pool_test", "the PanicError must carry the task's stack")
