@@ -47,8 +47,8 @@ func (c *claim) cancel(ns int64, force bool) {
 }
 
 // reserveAll charges n > 0 tokens to each of len(dst) limiters, all as of
-// one time, or to none; it is the mechanism of [AllOf] and of the gateway
-// limiters built on it. The request runs at the latest of the limiters'
+// one time, or to none; it is the mechanism of [AllOf] (and so of the
+// limiters built on it, such as package httplimit's). The request runs at the latest of the limiters'
 // first free slots, ns + the wait, and every limiter is charged as of that
 // slot, so that none sees its requests run faster than its rate. peek(i,
 // at) and take(i, slot) are limiter i's peekAt and reserveAt (take with no
