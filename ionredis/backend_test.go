@@ -187,3 +187,13 @@ func TestLimiter_backendErrorUnwraps(t *testing.T) {
 	assert.Error(t, be.Err, "the cause is kept")
 	assert.Equal(t, be.Err, errors.Unwrap(err))
 }
+
+func TestLimiter_fallbackWaits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	local := limit.NewTokenBucket(limit.PerSecond(100), 1)
+	lim := ionredis.NewLimiter(deadClient(t), "down", perSec, ionredis.WithFallback(local))
+	require.NoError(t, lim.Wait(ctx, "k"))
+	require.NoError(t, lim.Wait(ctx, "k"), "WaitN waits for the local limiter too")
+	assert.ErrorIs(t, lim.Admit(ctx, 0), limit.ErrLimited, "Admit without a max wait does not")
+}

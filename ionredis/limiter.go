@@ -238,7 +238,7 @@ func (k *keyedLimiter) Admit(ctx context.Context, maxWait time.Duration) error {
 	return k.l.admit(ctx, k.l.keysOf(k.key(ctx)), maxWait)
 }
 
-// String describes the limiter, as in "redis rate api 10/s burst 10".
+// String describes the limiter, as in "redis-limit(api) 10/s burst 10 by key".
 func (k *keyedLimiter) String() string { return k.l.String() + " by key" }
 
 func (l *Limiter) admit(ctx context.Context, keys []string, maxWait time.Duration) error {
@@ -272,7 +272,8 @@ func (l *Limiter) waitN(ctx context.Context, keys []string, n int, maxWait time.
 	}
 	d, err := l.decide(ctx, keys, n, n, max(budget, 0))
 	if err != nil {
-		_, err = l.degraded(ctx, err, maxWait)
+		// The fallback may wait as long as this call could.
+		_, err = l.degraded(ctx, err, max(budget, 1))
 		return err
 	}
 	if !d.granted() {
