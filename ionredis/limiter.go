@@ -20,7 +20,8 @@ import (
 // key). [Limiter.AllowN] returns the full answer: allowed, remaining,
 // retry-after and reset-after.
 //
-// There is no usable zero value: use [NewLimiter]. A Limiter is safe for
+// There is no usable zero value (its calls fail closed): use [NewLimiter].
+// A Limiter is safe for
 // concurrent use by multiple goroutines.
 type Limiter struct {
 	be       backend
@@ -195,8 +196,11 @@ func (l *Limiter) Wait(ctx context.Context, key string) error { return l.WaitN(c
 // by the backend timeout) and ctx.Err() is returned. Bad n and Redis
 // failures are handled as by [Limiter.AllowN].
 func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
+	if err := l.check(ctx, 0); err != nil {
+		return err
+	}
 	keys := l.keys
-	if key != "" && l.err == nil {
+	if key != "" {
 		keys = l.keysOf(key)
 	}
 	return l.waitN(ctx, keys, n, -1)
@@ -232,8 +236,8 @@ func (k *keyedLimiter) Admit(ctx context.Context, maxWait time.Duration) error {
 	if ctx == nil {
 		return errNilCtx
 	}
-	if k.l.err != nil {
-		return k.l.err
+	if err := k.l.check(ctx, 0); err != nil {
+		return err
 	}
 	return k.l.admit(ctx, k.l.keysOf(k.key(ctx)), maxWait)
 }
@@ -313,11 +317,15 @@ func (l *Limiter) refund(ctx context.Context, keys []string, n int) {
 
 var errNilCtx = configError("ctx", "nil Context")
 
+var errZero = configError("Limiter", "the zero value is not usable: use NewLimiter")
+
 // check validates a call: configuration, ctx, n.
 func (l *Limiter) check(ctx context.Context, n int) error {
 	switch {
 	case l.err != nil:
 		return l.err
+	case l.be.client == nil:
+		return errZero
 	case ctx == nil:
 		return errNilCtx
 	}

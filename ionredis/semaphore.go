@@ -78,7 +78,8 @@ const DefaultTTL = 10 * time.Second
 // the holder to pass to the resource it guards, so the resource can refuse
 // a holder whose lease has passed to another. Each permit weighs 1.
 //
-// There is no usable zero value: use [NewSemaphore]. A Semaphore is safe
+// There is no usable zero value (its calls fail closed): use [NewSemaphore].
+// A Semaphore is safe
 // for concurrent use by multiple goroutines.
 type Semaphore struct {
 	be       backend
@@ -235,10 +236,14 @@ func (s *Semaphore) try(ctx context.Context) (*Lease, time.Duration, error) {
 	return s.newLease(vals[1]), 0, nil
 }
 
+var errZeroSem = configError("Semaphore", "the zero value is not usable: use NewSemaphore")
+
 func (s *Semaphore) check(ctx context.Context) error {
 	switch {
 	case s.err != nil:
 		return s.err
+	case s.be.client == nil:
+		return errZeroSem
 	case ctx == nil:
 		return errNilCtx
 	}
