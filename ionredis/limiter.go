@@ -35,7 +35,7 @@ type Limiter struct {
 	fallback limit.Limiter
 	keys     []string // the keys of the empty subject (Admit), built once
 	batch    *batcher // lease mode (WithBatch), or nil
-	args     []string // the windows' script arguments, built once
+	args     []any    // the windows' script arguments, built and boxed once
 	err      error
 }
 
@@ -119,7 +119,7 @@ func (l *Limiter) compileWindows(w Window, extra []Window) {
 		l.inf = false
 		l.burst = min(l.burst, c.burst)
 		l.windows = append(l.windows, c)
-		l.args = append(l.args, c.args[:]...)
+		l.args = append(l.args, c.args[0], c.args[1]) // boxed once, not per call
 	}
 }
 
@@ -374,9 +374,7 @@ func (d decision) err(l *Limiter) error {
 func (l *Limiter) decide(ctx context.Context, keys []string, n, least int, maxWait time.Duration) (decision, error) {
 	args := make([]any, 3, 3+len(l.args))
 	args[0], args[1], args[2] = n, least, int64(maxWait/time.Microsecond)
-	for _, a := range l.args {
-		args = append(args, a)
-	}
+	args = append(args, l.args...)
 	var vals []int64
 	err := l.be.do(ctx, "limit", func(ctx context.Context) error {
 		var err error
