@@ -47,6 +47,16 @@ func Policy[T any](p *Pool) policy.Policy[T] {
 
 type adapter[T any] struct{ p *Pool }
 
+// Err returns the pool's configuration error (or the nil-pool error), or
+// nil, so that policy.Pipeline.Err can report a misconfigured pool at
+// startup.
+func (a *adapter[T]) Err() error {
+	if a.p == nil {
+		return errNilPool
+	}
+	return a.p.Err()
+}
+
 // call is one execution of the adapter: next, run on a worker, and its
 // result.
 type call[T any] struct {

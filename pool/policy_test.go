@@ -364,3 +364,15 @@ func TestPoolPolicyForcedCloseLooksLikeAFailure(t *testing.T) {
 		})
 	})
 }
+
+func TestPipelineErrReportsMisconfiguredPool(t *testing.T) {
+	bad := pool.New(0, 1)
+	err := policy.Compose(pool.Policy[int](bad)).Err()
+	var le *policy.LayerError
+	require.ErrorAs(t, err, &le, "Pipeline.Err finds the misconfigured pool")
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
+	assert.ErrorIs(t, policy.Compose(pool.Policy[int](nil)).Err(), ion.ErrInvalidConfig)
+	good := pool.New(1, 1)
+	defer good.Close(context.Background())
+	assert.NoError(t, policy.Compose(pool.Policy[int](good)).Err())
+}
