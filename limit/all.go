@@ -95,8 +95,10 @@ func reserveAll(dst []claim, ns, n, maxWait int64, peek func(i int, at int64) (i
 		if j == len(dst) {
 			return slot - ns, -1, true
 		}
+		// The rollback is dated ns, the request's own time, so that the
+		// refill each charge at the later slot spent goes back too.
 		for i := j - 1; i >= 0; i-- {
-			dst[i].cancel(slot, true)
+			dst[i].cancel(ns, true)
 		}
 		if slot == at && w > 0 {
 			// The slot saturated at the end of representable time: no

@@ -207,3 +207,26 @@ func TestAllRefusalPastRepresentableTimeChangesNothing(t *testing.T) {
 	assert.InDelta(t, twin.TokensAt(later), subject.TokensAt(later), 1e-9, "the refused reservation changed the bucket")
 	assert.Equal(t, twin.AllowN(later, 1), subject.AllowN(later, 1))
 }
+
+// TestAllRefusedWaitRefundsTheSkippedRefill guards the refund of a charge
+// made at a later slot: it also spent the refill between now and the slot,
+// which must go back even when another request touched the bucket in
+// between (the gateway's refused waits left a global bucket 400 tokens in
+// debt as seen from now).
+func TestAllRefusedWaitRefundsTheSkippedRefill(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		global := limit.NewTokenBucket(100, 100)
+		route := limit.NewTokenBucket(0.2, 1)
+		both := limit.All(global, route)
+		now := time.Now()
+		require.True(t, both.AllowN(now, 1)) // the route is empty for 5 s
+		r := both.ReserveN(now, 1)           // both charged as of now+5s
+		require.True(t, r.OK())
+		assert.Equal(t, 5*time.Second, r.DelayFrom(now))
+		assert.Less(t, global.TokensAt(now), -390.0, "as seen from now, the charge at now+5s spent 5 s of refill")
+		require.NoError(t, global.SetRate(100), "something else changes the global bucket in between")
+		r.CancelAt(now)
+		assert.InDelta(t, 99, global.TokensAt(now), 1e-6, "the global bucket got back its token and the refill the charge skipped")
+		assert.InDelta(t, 0, route.TokensAt(now), 1e-6)
+	})
+}

@@ -199,6 +199,34 @@ func (p *params) toNs(u int64) int64 {
 	return (u + 1<<p.shl - 1) >> p.shl
 }
 
+// perNs returns the refill rate of p in tokens per ns (0 for a frozen
+// bucket).
+func perNs(p *params) float64 {
+	if p.frozen || p.inf {
+		return 0
+	}
+	return float64(p.lim.rate) / 1e9
+}
+
+// nsOf converts units since origin to ns, rounding up (the refill measured
+// from it is never overstated), clamped to ±maxOffset; it is used only to
+// measure refills.
+func (p *params) nsOf(u int64) int64 {
+	if p.inf || p.frozen || u <= fullTat {
+		return -maxOffset
+	}
+	var d int64
+	switch {
+	case p.shr > 0 && (u > maxOffset>>p.shr || u < -maxOffset>>p.shr):
+		return min(max(p.origin+min(max(u, -1), 1)*maxOffset, -maxOffset), maxOffset)
+	case p.shr > 0:
+		d = u << p.shr
+	default:
+		d = (u + 1<<p.shl - 1) >> p.shl
+	}
+	return min(max(p.origin+d, -maxOffset), maxOffset)
+}
+
 // tokens returns the tokens available at ns for the state tat. It is +Inf
 // for an Inf rate.
 func (p *params) tokens(tat, ns int64) float64 {
@@ -231,6 +259,12 @@ type ticket struct {
 	q     float64 // the bucket's q just after the reservation
 	left  float64 // the tokens left in the bucket just after it (>= 0)
 	actNs int64   // the time to act, in ns
+	// A reservation made at a time later than its cancel (an all-or-nothing
+	// charge at a future slot) also spent the refill between the two: the
+	// bucket's full time before it (fullNs), the time it was made at (atNs)
+	// and the rate in tokens per ns measure that refill at the cancel.
+	fullNs, atNs int64
+	perNs        float64
 }
 
 // bucket is the GCRA engine. The zero value is not usable: call init.
@@ -430,7 +464,10 @@ func (b *bucket) reserve(ns, n, maxWait int64) (ticket, int64, bool) {
 	b.tat = newTat
 	b.q += float64(n)
 	b.seq++
-	return ticket{n: n, seq: b.seq, prev: prev, q: b.q, left: left, actNs: min(at, maxOffset) + min(wait, maxOffset)}, wait, true
+	return ticket{
+		n: n, seq: b.seq, prev: prev, q: b.q, left: left, actNs: min(at, maxOffset) + min(wait, maxOffset),
+		fullNs: p.nsOf(prev), atNs: at, perNs: perNs(p),
+	}, wait, true
 }
 
 // peek reports, without changing state, whether n > 0 tokens are available
@@ -487,7 +524,11 @@ func (b *bucket) cancel(t ticket, ns int64, force bool) {
 	}
 	debt := -p.tokens(b.tat, ns)
 	pending := max(min(b.q-t.q-t.left, debt), 0)
-	refund := float64(t.n) - pending
+	// The refill t spent in advance, if it was made at a time later than
+	// ns: no other reservation counted on it (q counts none of it), so it
+	// goes back whole.
+	skipped := float64(max(max(t.fullNs, t.atNs)-max(t.fullNs, ns), 0)) * t.perNs
+	refund := float64(t.n) - pending + skipped
 	if refund <= 0 {
 		return
 	}

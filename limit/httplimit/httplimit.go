@@ -2,6 +2,7 @@ package httplimit
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"sync"
@@ -466,6 +467,12 @@ var errNilCtx = configError("ctx", "nil Context")
 
 // waitN is WaitN with a bound on the wait in ns (negative: none but ctx's
 // deadline).
+//
+// The tiers are charged by limit.AllOf's own WaitN and Admit, which refuse
+// a wait that cannot fit before charging anything: a refused request never
+// holds a reservation that other requests could see, even for a moment.
+// A pause or a hold is waited out first, uncharged; a request that could
+// not be admitted in time even after it is refused at once.
 func (m *MultiTier) waitN(ctx context.Context, req Request, n int, maxWait int64) error {
 	if ctx == nil {
 		return errNilCtx
@@ -482,52 +489,92 @@ func (m *MultiTier) waitN(ctx context.Context, req Request, n int, maxWait int64
 		return nil
 	}
 	p := m.plan(m.st.Load(), req)
+	if _, ok := p.exceeds(n); ok {
+		return limit.ErrExceedsBurst
+	}
 	now := time.Now()
 	ns := offsetOf(now)
 	budget := budgetOf(ctx, now, maxWait)
 	at, held := m.start(ns, &p)
-	if at >= maxOffset-1 {
-		// Held until the end of representable time: never admitted, and
-		// charging the tiers there would move their windows.
-		m.count(false, held)
-		return &limit.LimitedError{Delay: never, Tier: held.String()}
-	}
-	if at-ns > budget {
-		m.count(false, held)
-		return &limit.LimitedError{Delay: time.Duration(at - ns), Tier: held.String()}
-	}
-	if _, ok := p.exceeds(n); ok {
-		return limit.ErrExceedsBurst
-	}
-	// Times are passed to limit relative to now, the caller's clock reading.
-	start := now.Add(time.Duration(at - ns))
-	var r *limit.Reservation
 	var all *limit.AllOf
-	if p.k == 0 {
-		r = unlimited.ReserveN(start, n)
-	} else {
+	if p.k > 0 {
 		all = limit.All(p.members[:p.k]...)
-		r = all.ReserveN(start, n)
 	}
-	d := r.DelayFrom(now)
-	if !r.OK() || int64(d) > budget {
-		r.CancelAt(now)
-		s := p.blame(all, start, n)
-		m.count(false, s)
-		return &limit.LimitedError{Delay: d, Tier: s.String()}
+	if at > ns {
+		// The wait after the pause or hold, estimated from the tiers'
+		// tokens then: refuse at once a request that could not fit.
+		hold := at - ns
+		est, s := p.estimate(all, now.Add(time.Duration(hold)), n)
+		if hold > budget || est > budget-hold || at >= maxOffset-1 {
+			if hold <= budget && est > 0 {
+				held = s
+			}
+			m.count(false, held)
+			delay := int64(never)
+			if est < int64(never)-hold {
+				delay = hold + est
+			}
+			return &limit.LimitedError{Delay: time.Duration(delay), Tier: held.String()}
+		}
+		if !sleep(ctx, time.Duration(hold)) {
+			m.cancelled.Add(1)
+			return ctx.Err()
+		}
+		if maxWait >= 0 {
+			maxWait -= hold
+		}
 	}
-	if d > 0 && !sleep(ctx, d) {
-		r.CancelAt(time.Now())
+	var err error
+	switch {
+	case all == nil:
+	case n == 1 && maxWait >= 0:
+		err = all.Admit(ctx, time.Duration(maxWait))
+	default:
+		err = all.WaitN(ctx, n)
+	}
+	waited := time.Since(now)
+	var le *limit.LimitedError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		m.cancelled.Add(1)
-		return ctx.Err()
+		return err
+	case errors.As(err, &le):
+		s := p.blame(all, time.Now(), n)
+		m.count(false, s)
+		return &limit.LimitedError{Delay: le.Delay, Tier: s.String()}
+	default:
+		return err
 	}
 	m.count(true, Global)
 	m.waits.Add(1)
-	m.waitSum.Add(int64(d))
-	for old := m.waitMax.Load(); int64(d) > old && !m.waitMax.CompareAndSwap(old, int64(d)); old = m.waitMax.Load() {
+	m.waitSum.Add(int64(waited))
+	for old := m.waitMax.Load(); int64(waited) > old && !m.waitMax.CompareAndSwap(old, int64(waited)); old = m.waitMax.Load() {
 	}
-	m.m.waited(d)
+	m.m.waited(waited)
 	return nil
+}
+
+// estimate returns the wait for n tokens at t over the tiers, from their
+// tokens and rates, and the tier that needs it longest.
+func (p *plan) estimate(all *limit.AllOf, t time.Time, n int) (int64, Scope) {
+	if all == nil {
+		return 0, Global
+	}
+	w, worst := 0.0, Global
+	for i, tok := range all.TokensAt(t) {
+		if tok >= float64(n) {
+			continue
+		}
+		r := float64(p.rates[i])
+		if r <= 0 {
+			return int64(never), p.scopes[i]
+		}
+		if d := (float64(n) - tok) / r * 1e9; d > w {
+			w, worst = d, p.scopes[i]
+		}
+	}
+	return int64(min(math.Ceil(w), float64(never))), worst
 }
 
 // ReserveN reserves n tokens at now from every tier of req, or from none,

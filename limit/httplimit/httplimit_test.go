@@ -490,3 +490,35 @@ func TestPolicyByRequest(t *testing.T) {
 	var nilCtx context.Context
 	assert.ErrorIs(t, m.By(func(context.Context) httplimit.Request { return httplimit.Request{} }).Admit(nilCtx, 0), ion.ErrInvalidConfig)
 }
+
+// TestRefusedWaitsHoldNothing guards against refused requests holding a
+// reservation for a moment: ten concurrent calls of one user, whose tier
+// has a burst of 4 at 0.5/s, are 4 admissions and 6 refusals that all say
+// "come back in 2 s" (a refused call that charged its tiers and then gave
+// them back made the others see a longer wait, and left debt behind).
+func TestRefusedWaitsHoldNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := httplimit.New(httplimit.WithTier(httplimit.User, 0.5, 4))
+		lim := m.By(func(context.Context) httplimit.Request { return httplimit.Request{Path: "/a", UserID: "mallory"} })
+		var mu sync.Mutex
+		delays := map[time.Duration]int{}
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				err := lim.Admit(context.Background(), 0)
+				var le *limit.LimitedError
+				mu.Lock()
+				defer mu.Unlock()
+				if errors.As(err, &le) {
+					delays[le.Delay]++
+				} else {
+					delays[0]++
+				}
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, map[time.Duration]int{0: 4, 2 * time.Second: 6}, delays)
+		assert.InDelta(t, 0, m.TokensAt(time.Now(), httplimit.Request{Path: "/a", UserID: "mallory"})[httplimit.User], 1e-9,
+			"the refusals left no debt")
+	})
+}
