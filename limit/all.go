@@ -134,6 +134,7 @@ func reserveAll(dst []claim, ns, n, maxWait int64, peek func(i int, at int64) (i
 // concurrent use by multiple goroutines.
 type AllOf struct {
 	members []Member
+	inline  [5]Member // holds members when they are few, saving an allocation
 	err     error
 	live    bool
 }
@@ -145,7 +146,13 @@ var errZeroAllOf = zeroValueError("AllOf", "All")
 // failed closed, the limiter fails closed: every call returns an error
 // matching ion.ErrInvalidConfig that names it.
 func All(members ...Member) *AllOf {
-	a := &AllOf{members: append([]Member(nil), members...)}
+	a := &AllOf{}
+	if len(members) <= len(a.inline) {
+		a.members = a.inline[:len(members)]
+		copy(a.members, members)
+	} else {
+		a.members = append([]Member(nil), members...)
+	}
 	if len(members) == 0 {
 		a.err = configError("members", "none given")
 	}
