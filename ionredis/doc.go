@@ -119,6 +119,18 @@
 // close that gap. Waiting callers poll with randomized
 // backoff; the semaphore is not FIFO.
 //
+// # Shared breaker state
+//
+// [SharedBreaker] (opt-in) makes the breakers of every replica open
+// together without a distributed lock: each replica's breaker stays local
+// (its closed-state path makes no round trip); once per sync interval a
+// goroutine adds the breaker's new successes and failures to a window in
+// Redis and reads back the fleet's state, in one script. The fleet opens
+// when its window breaks the fleet rule or when any replica's breaker opens
+// by itself, and every replica is then forced open for the fleet's open
+// period. A replica's view is at most one sync interval (plus a round trip)
+// stale; when Redis fails each breaker decides alone.
+//
 // # Observability
 //
 // With [WithMetrics], a primitive named n records:

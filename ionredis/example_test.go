@@ -8,6 +8,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/ionredis"
 	"github.com/ionkit/ion/limit"
 	"github.com/ionkit/ion/policy"
@@ -182,4 +183,25 @@ func ExamplePolicy() {
 	fmt.Println(v, err)
 	// Output:
 	// token true <nil>
+}
+
+func ExampleNewSharedBreaker() {
+	mr, rdb := embedded()
+	defer mr.Close()
+	defer rdb.Close()
+
+	// Each replica keeps its own breaker in its pipeline, unchanged; the
+	// shared breaker makes them open together: when one replica's breaker
+	// opens, or when half of the fleet's calls (at least 20) over 10s fail.
+	b := breaker.New("payments", breaker.WithConsecutiveFailures(5))
+	shared := ionredis.NewSharedBreaker(rdb, "payments", b, ionredis.WithFleetRule(0.5, 20, 10*time.Second))
+	defer shared.Close()
+
+	v, err := policy.Run(context.Background(), breaker.Policy[string](b),
+		func(context.Context) (string, error) { return "charged", nil })
+	fmt.Println(v, err)
+	fmt.Println(shared)
+	// Output:
+	// charged <nil>
+	// redis-shared-breaker(payments) sync every 1s
 }

@@ -1,5 +1,7 @@
 package ionredis
 
+import "context"
+
 // KeysOf returns the Redis keys of subject's windows.
 func (l *Limiter) KeysOf(subject string) []string { return l.keysOf(subject) }
 
@@ -20,3 +22,6 @@ func (l *Lease) Abandon() {
 
 // HoldersKey returns the key of the semaphore's holders.
 func (s *Semaphore) HoldersKey() string { return s.keys[0] }
+
+// SyncNow makes one sync of the shared breaker at once.
+func (s *SharedBreaker) SyncNow(ctx context.Context) error { return s.sync(ctx) }
