@@ -104,6 +104,22 @@ func TestLimiter_failClosedByDefault(t *testing.T) {
 	assert.Equal(t, int64(3), rec.Count("ion_redis_backend_errors_total", observe.L("name", "down"), observe.L("kind", "limit")))
 }
 
+func TestLimiter_metrics(t *testing.T) {
+	mr := newMini(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	defer c.Close()
+	rec := observe.NewRecorder()
+	lim := ionredis.NewLimiter(c, "m", ionredis.Window{Rate: limit.PerHour(1), Burst: 2}, ionredis.WithMetrics(rec))
+	for range 3 {
+		_ = lim.Admit(context.Background(), 0)
+	}
+	name := observe.L("name", "m")
+	assert.Equal(t, int64(2), rec.Count("ion_redis_limit_requests_total", name, observe.L("result", "allowed")))
+	assert.Equal(t, int64(1), rec.Count("ion_redis_limit_requests_total", name, observe.L("result", "limited")))
+	assert.Len(t, rec.Observations("ion_redis_backend_seconds", name, observe.L("kind", "limit")), 3)
+	assert.Zero(t, rec.Count("ion_redis_backend_errors_total", name, observe.L("kind", "limit")))
+}
+
 func TestLimiter_failOpen(t *testing.T) {
 	ctx := context.Background()
 	lim := ionredis.NewLimiter(deadClient(t), "down", perSec, ionredis.WithFailOpen())

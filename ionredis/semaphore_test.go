@@ -10,6 +10,7 @@ import (
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/ionredis"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/sem"
 	"github.com/redis/go-redis/v9"
@@ -296,4 +297,25 @@ func TestSemaphore_badInput(t *testing.T) {
 	_, err = s.TryAcquire(done)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Empty(t, mr.Keys(), "no bad call reached Redis")
+}
+
+func TestSemaphore_metrics(t *testing.T) {
+	mr := newMini(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	defer c.Close()
+	ctx := context.Background()
+	rec := observe.NewRecorder()
+	s := ionredis.NewSemaphore(c, "m", 1, ionredis.WithMetrics(rec), ionredis.WithTTL(30*time.Millisecond))
+	l, err := s.TryAcquire(ctx)
+	require.NoError(t, err)
+	_, err = s.TryAcquire(ctx)
+	require.ErrorIs(t, err, ionredis.ErrFull)
+	require.NoError(t, c.Del(ctx, s.HoldersKey()).Err()) // Redis loses the lease
+	<-l.Lost()
+	name := observe.L("name", "m")
+	assert.Equal(t, int64(1), rec.Count("ion_redis_sem_acquire_total", name, observe.L("result", "acquired")))
+	assert.Equal(t, int64(1), rec.Count("ion_redis_sem_acquire_total", name, observe.L("result", "full")))
+	assert.Equal(t, int64(1), rec.Count("ion_redis_sem_leases_lost_total", name))
+	assert.NotEmpty(t, rec.Observations("ion_redis_backend_seconds", name, observe.L("kind", "sem")))
+	require.NoError(t, l.Release(ctx))
 }
