@@ -205,3 +205,26 @@ func ExampleNewSharedBreaker() {
 	// charged <nil>
 	// redis-shared-breaker(payments) sync every 1s
 }
+
+func ExampleWithBatch() {
+	mr, rdb := embedded()
+	defer mr.Close()
+	defer rdb.Close()
+
+	// Lease mode: this replica takes up to 4 tokens per round trip and
+	// admits the next calls from them locally.
+	lim := ionredis.NewLimiter(rdb, "hot", ionredis.Window{Rate: limit.PerMinute(6), Burst: 6},
+		ionredis.WithBatch(4, time.Second))
+	for range 7 {
+		err := lim.Admit(context.Background(), 0)
+		fmt.Println(err)
+	}
+	// Output:
+	// <nil>
+	// <nil>
+	// <nil>
+	// <nil>
+	// <nil>
+	// <nil>
+	// limit: rate limited, retry after 10s
+}
