@@ -58,6 +58,23 @@ func (e *RejectedError) Is(target error) bool {
 // RetryAfter returns Delay, for ion.RetryAfter.
 func (e *RejectedError) RetryAfter() time.Duration { return e.Delay }
 
+// UnavailableError is the error of an attempt answered 503 Service
+// Unavailable with a Retry-After: a failure (breakers count it) whose
+// delay ion.RetryAfter returns, so a Retry waits at least that long. When
+// the transport gives up, the caller gets the 503 response, not this error.
+type UnavailableError struct {
+	Response *http.Response // the 503 response
+	Delay    time.Duration  // the server's Retry-After
+}
+
+// Error returns "ionhttp: service unavailable (503), retry after 1s".
+func (e *UnavailableError) Error() string {
+	return "ionhttp: service unavailable (503), retry after " + e.Delay.String()
+}
+
+// RetryAfter returns Delay, for ion.RetryAfter.
+func (e *UnavailableError) RetryAfter() time.Duration { return e.Delay }
+
 // Classify is the transport's default outcome classification: an error
 // (a connection refused or reset, a timeout) and the statuses 500, 502, 503
 // and 504 are a [policy.Failure]; every other response, 4xx included, is a

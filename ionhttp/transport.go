@@ -295,9 +295,20 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	if !c.track(resp, n) {
 		return nil, context.Canceled // the call is over; nobody reads this
 	}
-	if resp.StatusCode == http.StatusTooManyRequests && (c.t.classify == nil || c.t.classify(resp, nil) != policy.Failure) {
-		d, _ := RetryAfter(resp.Header, time.Now())
-		return resp, &RejectedError{Response: resp, Delay: d}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		if c.t.classify == nil || c.t.classify(resp, nil) != policy.Failure {
+			d, _ := RetryAfter(resp.Header, time.Now())
+			return resp, &RejectedError{Response: resp, Delay: d}
+		}
+	case http.StatusServiceUnavailable:
+		// A busy server that says when to come back: still a failure, but
+		// a retry waits at least that long.
+		if resp.Header.Get("Retry-After") != "" {
+			if d, ok := RetryAfter(resp.Header, time.Now()); ok {
+				return resp, &UnavailableError{Response: resp, Delay: d}
+			}
+		}
 	}
 	return resp, nil
 }

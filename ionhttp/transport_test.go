@@ -644,3 +644,25 @@ func TestTransportAttemptSeesPipelineValues(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, []int{1, 2, 3}, attempts, "the base transport sees the attempt number")
 }
+
+func TestTransport503RetryAfterPacesRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls []time.Time
+		base := roundTripper(func(r *http.Request) (*http.Response, error) {
+			calls = append(calls, time.Now())
+			if len(calls) == 1 {
+				return respond(r, 503, http.Header{"Retry-After": {"3"}}, "busy"), nil
+			}
+			return respond(r, 200, nil, "ok"), nil
+		})
+		cb := breaker.New("api")
+		c := ionhttp.NewClient(base, ionhttp.WithRetry(policy.WithBackoff(policy.Constant(time.Millisecond)), policy.WithMaxRetryAfter(time.Minute)), ionhttp.WithBreaker(cb))
+		start := time.Now()
+		resp, err := c.Get("http://api.test/")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Len(t, calls, 2)
+		assert.Equal(t, 3*time.Second, calls[1].Sub(start), "a 503's Retry-After paces the retry")
+		assert.Equal(t, int64(1), cb.Snapshot().Failures, "a 503 is a failure for the breaker, Retry-After or not")
+	})
+}
