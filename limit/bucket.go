@@ -408,8 +408,10 @@ func (b *bucket) replaceLocked(at int64, l limits, temp bool, until int64, perm 
 // whether it did. It is reserve with maxWait 0, trimmed for Allow.
 func (b *bucket) take(ns, n int64) bool {
 	b.mu.Lock()
-	ns = b.settleLocked(ns)
 	p := &b.p
+	if !p.serves(ns) { // the window ends at a temporary limit's end, so this covers its revert
+		ns = b.settleLocked(ns)
+	}
 	if p.inf {
 		b.mu.Unlock()
 		return true
