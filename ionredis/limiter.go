@@ -161,7 +161,8 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 
 // AllowN asks, in one round trip and without waiting, whether n tokens are
 // available to key in every window, and takes them from every window if
-// so. It blocks only for the round trip (bounded by [WithTimeout]).
+// so. It blocks only for the round trip (bounded by [WithTimeout]). The
+// empty key is the limiter's unkeyed limit, the one Admit uses.
 //
 // A refusal returns Allowed false and a *limit.LimitedError, which matches
 // limit.ErrLimited and ion.ErrRejected, carries the retry-after for
