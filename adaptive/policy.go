@@ -48,6 +48,10 @@ type limiterPolicy[T any] struct {
 	err  error  // non-nil: every call returns it
 }
 
+// Err returns the configuration error that makes every call fail, or nil,
+// so that policy.Pipeline.Err can report a misconfigured limiter at startup.
+func (p *limiterPolicy[T]) Err() error { return p.err }
+
 // Execute implements policy.Policy.
 func (p *limiterPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, err error) {
 	if p.err != nil {

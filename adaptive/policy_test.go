@@ -87,3 +87,9 @@ func TestThrottlerPolicyThrottlesAndRecovers(t *testing.T) {
 		assert.False(t, ok)
 	})
 }
+
+func TestPipelineErrReportsMisconfiguredAdaptivePolicies(t *testing.T) {
+	assert.ErrorIs(t, policy.Compose(adaptive.Policy[int](nil)).Err(), ion.ErrInvalidConfig)
+	assert.ErrorIs(t, policy.Compose(adaptive.ThrottlerPolicy[int](nil)).Err(), ion.ErrInvalidConfig)
+	assert.NoError(t, policy.Compose(adaptive.Policy[int](adaptive.NewLimiter())).Err())
+}

@@ -237,6 +237,11 @@ type throttlerPolicy[T any] struct {
 	err  error
 }
 
+// Err returns the configuration error that makes every call fail, or nil,
+// so that policy.Pipeline.Err can report a misconfigured throttler at
+// startup.
+func (p *throttlerPolicy[T]) Err() error { return p.err }
+
 // Execute implements policy.Policy.
 func (p *throttlerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, err error) {
 	if p.err != nil {

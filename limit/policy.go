@@ -101,6 +101,19 @@ type limitPolicy[T any] struct {
 	tr      observe.Tracer
 }
 
+// Err returns the policy's or its limiter's configuration error, or nil,
+// so that policy.Pipeline.Err can report a misconfigured limiter at
+// startup.
+func (p *limitPolicy[T]) Err() error {
+	if p.err != nil {
+		return p.err
+	}
+	if r, ok := p.lim.(interface{ Err() error }); ok {
+		return r.Err()
+	}
+	return nil
+}
+
 func (p *limitPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, error) {
 	var zero T
 	if p.err != nil {

@@ -264,3 +264,16 @@ func TestPolicyZeroAllocs(t *testing.T) {
 		assert.Zero(t, allocs, "an admitted call through the policy must not allocate")
 	}
 }
+
+func TestPipelineErrReportsMisconfiguredLimiter(t *testing.T) {
+	for name, p := range map[string]*policy.Pipeline[int]{
+		"bad rate":   policy.Compose(limit.Policy[int](limit.NewTokenBucket(limit.PerSecond(-1), 1))),
+		"nil":        policy.Compose(limit.Policy[int](nil)),
+		"bad option": policy.Compose(limit.Policy[int](limit.NewTokenBucket(limit.PerSecond(1), 1), limit.WithMaxWait(-time.Second))),
+	} {
+		var le *policy.LayerError
+		require.ErrorAs(t, p.Err(), &le, "%s: Pipeline.Err finds the misconfigured limiter", name)
+		assert.ErrorIs(t, p.Err(), ion.ErrInvalidConfig, name)
+	}
+	assert.NoError(t, policy.Compose(limit.Policy[int](limit.NewTokenBucket(limit.PerSecond(1), 1))).Err())
+}
