@@ -3,6 +3,7 @@ package ionredis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -318,4 +319,26 @@ func TestSemaphore_metrics(t *testing.T) {
 	assert.Equal(t, int64(1), rec.Count("ion_redis_sem_leases_lost_total", name))
 	assert.NotEmpty(t, rec.Observations("ion_redis_backend_seconds", name, observe.L("kind", "sem")))
 	require.NoError(t, l.Release(ctx))
+}
+
+func TestSemaphore_describeAndZeroValues(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	defer c.Close()
+	s := ionredis.NewSemaphore(c, "db", 5)
+	assert.Equal(t, int64(5), s.Capacity())
+	assert.Equal(t, "redis-sem(db) capacity 5 ttl 10s", s.String())
+	bulkhead := ionredis.Policy[int](s, ionredis.WithMaxWait(time.Second))
+	assert.Equal(t, "redis-bulkhead(redis-sem(db) capacity 5 ttl 10s, max wait 1s)", bulkhead.(fmt.Stringer).String())
+	assert.Contains(t, ionredis.NewSemaphore(c, "db", 0).String(), "invalid")
+	assert.Contains(t, ionredis.Policy[int](nil).(fmt.Stringer).String(), "invalid")
+	assert.Equal(t, "ionredis: semaphore full", (&ionredis.FullError{}).Error())
+
+	ctx := context.Background()
+	_, err := new(ionredis.Semaphore).TryAcquire(ctx)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig, "the zero Semaphore fails closed")
+	assert.ErrorIs(t, new(ionredis.Limiter).Admit(ctx, 0), ion.ErrInvalidConfig, "the zero Limiter fails closed")
+	_, err = new(ionredis.Limiter).AllowN(ctx, "k", 1)
+	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
+	var l *ionredis.Lease
+	assert.NoError(t, l.Release(ctx), "releasing a nil lease does nothing")
 }
