@@ -131,6 +131,21 @@
 // period. A replica's view is at most one sync interval (plus a round trip)
 // stale; when Redis fails each breaker decides alone.
 //
+// # Decisions
+//
+//   - Every constructor takes the client, a name and the limit (window,
+//     capacity, breaker) positionally: the name is what makes replicas
+//     share state, so it has no default.
+//   - Fail closed is the default failure mode: a limit that silently stops
+//     limiting when Redis is down is the accident this package exists to
+//     prevent. Fail open and the local fallback are one option away.
+//   - A rate of 0 is refused (see above), and intervals are rounded up to a
+//     whole microsecond, never down.
+//   - Semaphore permits weigh 1, waiting is by polling (Redis has no wake-up
+//     on a sorted set), and there is no FIFO order across replicas.
+//   - Lease mode returns no unused tokens (a refund would cost the round
+//     trip it saves); they expire with the batch.
+//
 // # Observability
 //
 // With [WithMetrics], a primitive named n records:
