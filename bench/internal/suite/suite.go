@@ -124,6 +124,11 @@ var Bars = []Bar{
 		Groups: []string{"SubmitSize2", "SubmitSize64", "SubmitSize1024"}, Peer: "ants", Max: 1.0, MaxAllocs: 0,
 	},
 	{
+		What: "ionredis limiter, one window, 64 callers, same redis-server", Kind: Ratio,
+		Text:   "throughput ≥ 1.0× go-redis/redis_rate, p99 ≤ 1.0× (p99-µs metric); one round trip per decision (rt/op, multi-window too); lease mode ≥ 10× fewer round trips",
+		Groups: []string{"RedisAllowParallel"}, Peer: "redisrate", Max: 1.0, MaxAllocs: -1,
+	},
+	{
 		What: "contention (RunParallel, -cpu=2)", Kind: Contention,
 		Text: "no hot path slower than 2× its serial figure", Max: 2.0, MaxAllocs: -1,
 	},
