@@ -112,7 +112,7 @@ func TestFault_limiterFrozenRedis(t *testing.T) {
 			srv.signal(t, syscall.SIGCONT)
 			require.Empty(t, frozen.other)
 			assert.Zero(t, frozen.shared, "no decision came from a frozen Redis")
-			assert.Less(t, frozen.slowest, 500*time.Millisecond, "the backend timeout (50ms) bounds each call")
+			assert.Less(t, frozen.slowest, time.Second, "the backend timeout (50ms), not go-redis's 3s read timeout, bounds each call")
 			m.check(t, frozen)
 
 			// Once thawed, Redis decides again (after the frozen round trips drain).
@@ -137,7 +137,7 @@ func TestFault_limiterKilledRedis(t *testing.T) {
 	dead := load(lim, 200*time.Millisecond)
 	assert.Zero(t, dead.shared+dead.degraded, "fail closed while Redis is down")
 	assert.Positive(t, dead.backend)
-	assert.Less(t, dead.slowest, 500*time.Millisecond)
+	assert.Less(t, dead.slowest, time.Second)
 	srv.restart(t)
 	require.Eventually(t, func() bool {
 		_, err := lim.Allow(context.Background(), "k")
@@ -165,7 +165,7 @@ func TestFault_semaphoreFrozenRedis(t *testing.T) {
 	lostAfter := time.Since(frozenAt)
 	srv.signal(t, syscall.SIGCONT)
 	require.ErrorIs(t, err, ionredis.ErrLeaseLost)
-	assert.Less(t, lostAfter, ttl+ttl/3+200*time.Millisecond, "the holder stops within about a TTL")
+	assert.Less(t, lostAfter, ttl+time.Second, "the holder stops within about a TTL")
 
 	// The permit is free: the holder's lease expired on Redis's clock.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

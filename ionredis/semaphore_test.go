@@ -75,7 +75,7 @@ func TestSemaphore_crashedHolderPermitReturnsAfterTTL(t *testing.T) {
 		l2, err := s.Acquire(wctx)
 		require.NoError(t, err)
 		waited := time.Since(start)
-		assert.Less(t, waited, ttl+500*time.Millisecond, "back after about one TTL")
+		assert.Less(t, waited, ttl+1500*time.Millisecond, "back after about one TTL")
 		assert.Greater(t, l2.Token(), l.Token())
 		require.NoError(t, l2.Release(ctx))
 	})
@@ -87,11 +87,11 @@ func TestSemaphore_renewedWhileHeld(t *testing.T) {
 			t.Skip("miniredis's clock is the wall clock here; the real servers cover renewal")
 		}
 		ctx := context.Background()
-		ttl := 200 * time.Millisecond
+		ttl := 450 * time.Millisecond // renewals every 150ms, room for a busy machine
 		s := ionredis.NewSemaphore(tg.client(t), uniq(t), 1, ionredis.WithTTL(ttl), ionredis.WithTimeout(time.Second))
 		l, err := s.TryAcquire(ctx)
 		require.NoError(t, err)
-		deadline := time.Now().Add(4 * ttl)
+		deadline := time.Now().Add(3 * ttl)
 		for time.Now().Before(deadline) {
 			_, err := s.TryAcquire(ctx)
 			require.ErrorIs(t, err, ionredis.ErrFull, "the held lease is renewed past its TTL")
