@@ -41,6 +41,34 @@ local now = t[1] * 1000000 + t[2]
 local n, least, maxwait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local dead = now + maxwait
 local k = #KEYS
+if k == 1 then
+  -- One window, straight-line: the common case, as cheap as it gets.
+  local T, tau = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local tat = tonumber(redis.call('GET', KEYS[1]) or now) or now
+  if tat < now then tat = now end
+  local lead = tat - tau
+  local grant = n
+  if lead + n * T > dead then
+    local avail = 0
+    if lead < dead then
+      avail = floor((dead - lead) / T)
+      if avail * T > dead - lead then avail = avail - 1 end
+    end
+    if avail < least then
+      return {0, lead + least * T - now, 0, tat - now, 1}
+    end
+    grant = avail
+  end
+  lead = lead + grant * T
+  local r = lead + tau - now
+  redis.call('SET', KEYS[1], lead + tau, 'PX', floor((r + 999) / 1000))
+  if lead > now then
+    return {grant, lead - now, 0, r, 0}
+  end
+  local rem = floor((now - lead) / T)
+  if rem * T > now - lead then rem = rem - 1 end
+  return {grant, 0, rem, r, 0}
+end
 local leads = {}
 local grant = n
 local denyW, denyIdx, reset = -1, 0, 0
