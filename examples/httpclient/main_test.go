@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +18,6 @@ import (
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/limit"
-	"github.com/ionkit/ion/policy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -66,7 +64,7 @@ func TestRunTellsTheStory(t *testing.T) {
 		// The 503 with Retry-After: 1 is retried after exactly one second, and
 		// the POST body is sent whole again.
 		" +0.00s  POST /orders    attempt 1 → 503 Service Unavailable, Retry-After: 1\n" +
-			" +0.00s                   wait 1s before attempt 2: server: 503 Service Unavailable, retry after 1s\n" +
+			" +0.00s                  wait 1s before attempt 2: ionhttp: service unavailable (503), retry after 1s\n" +
 			" +1.00s  POST /orders    attempt 2 → 201 Created\n",
 		`POST /orders    201 Created: created from {"item":"lamp","qty":2}`,
 		// The hung request is cut by the 500ms attempt timeout and retried.
@@ -76,87 +74,31 @@ func TestRunTellsTheStory(t *testing.T) {
 		"GET  /inventory attempt 3 → 500 Internal Server Error\n",
 		"breaker closed → open\n",
 		"GET  /inventory 500 Internal Server Error",
-		// The next request waits out the open breaker (its Retry-After), and the probe closes it.
-		"wait 1s before attempt 2: breaker: upstream: open\n",
+		// The next request's first attempt is refused by the open breaker,
+		// which says when to come back; the probe then closes it.
+		"GET  /inventory attempt 1 → refused by Ion before sending: breaker: upstream: open\n",
+		"wait 1s before attempt 2\n",
 		"breaker open → half-open\n",
 		"GET  /inventory attempt 2 → 200 OK\n",
 		"breaker half-open → closed\n",
 		// A 429 is retried after its Retry-After.
-		"wait 1s before attempt 2: server: 429 Too Many Requests, retry after 1s\n",
+		"wait 1s before attempt 2: ionhttp: rejected by the server (429), retry after 1s\n",
 		"GET  /search    200 OK",
 		// A POST without an Idempotency-Key is sent once.
-		"POST /payments  not retried: a POST without an Idempotency-Key may not be repeated\n",
+		"POST /payments  not retried: a POST without an Idempotency-Key is sent once\n",
 		"POST /payments  503 Service Unavailable",
-		// The burst runs into the limiter, whose Retry-After paces the retries.
-		"wait 200ms before attempt 2: limit: rate limited, retry after 200ms\n",
-		"breaker closed: 13 successes, 6 failures, 1 rejected\n",
+		// The burst: what is left of the limiter's burst goes at once, the
+		// rest is refused first and paced by the limiter's Retry-After.
+		"the requests above left 3 tokens,\n",
+		"so 3 go at once and 4 are refused at first",
+		"GET  /catalog   attempt 1 → refused by Ion before sending: limit: rate limited, retry after 200ms\n",
+		// 12 successes: the 429 counts neither way, it is a rejection by the server.
+		"breaker closed: 12 successes, 6 failures, 1 rejected\n",
 	} {
 		assert.Contains(t, out, want, "the output tells this part of the story")
 	}
 	assert.Equal(t, 1+burst, strings.Count(out, "GET  /catalog   200 OK"), "every request of the burst succeeds in the end")
 	assert.Equal(t, out, runVirtual(t), "two runs in virtual time print the same")
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name   string
-		code   int
-		header string
-		want   time.Duration
-		wantOK bool
-	}{
-		{"seconds on 503", 503, "3", 3 * time.Second, true},
-		{"seconds on 429", 429, " 120 ", 2 * time.Minute, true},
-		{"zero", 503, "0", 0, true},
-		{"HTTP date", 503, "Wed, 01 Jan 2025 12:00:30 GMT", 30 * time.Second, true},
-		{"date in the past", 429, "Wed, 01 Jan 2025 11:00:00 GMT", 0, true},
-		{"missing", 503, "", 0, false},
-		{"negative", 503, "-1", 0, false},
-		{"garbage", 429, "soon", 0, false},
-		{"not a 429 or 503", 500, "3", 0, false},
-		{"a success", 200, "3", 0, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			resp := &http.Response{StatusCode: tc.code, Header: http.Header{}}
-			if tc.header != "" {
-				resp.Header.Set("Retry-After", tc.header)
-			}
-			got, ok := parseRetryAfter(resp, now)
-			assert.Equal(t, tc.wantOK, ok, "parseRetryAfter(%d, %q) ok", tc.code, tc.header)
-			assert.Equal(t, tc.want, got, "parseRetryAfter(%d, %q)", tc.code, tc.header)
-		})
-	}
-}
-
-func TestStatusErrorFeedsRetryAfter(t *testing.T) {
-	var err error = &StatusError{Code: 503, Status: "503 Service Unavailable", Delay: 2 * time.Second}
-	d, ok := ion.RetryAfter(err)
-	assert.True(t, ok, "ion.RetryAfter finds the StatusError's delay")
-	assert.Equal(t, 2*time.Second, d, "ion.RetryAfter returns the server's Retry-After")
-	assert.False(t, errors.Is(err, ion.ErrRejected), "a server's answer is not an Ion rejection")
-}
-
-func TestClassify(t *testing.T) {
-	resp := func(code int) *http.Response { return &http.Response{StatusCode: code} }
-	tests := []struct {
-		name string
-		resp *http.Response
-		err  error
-		want policy.Outcome
-	}{
-		{"200", resp(200), nil, policy.Success},
-		{"404 is an answer", resp(404), nil, policy.Success},
-		{"429 does not trip the breaker", resp(429), &StatusError{Code: 429}, policy.Success},
-		{"500", resp(500), nil, policy.Failure},
-		{"503 with Retry-After", resp(503), &StatusError{Code: 503}, policy.Failure},
-		{"transport error", nil, errors.New("connection refused"), policy.Failure},
-		{"timeout", nil, policy.ErrTimeout, policy.Failure},
-	}
-	for _, tc := range tests {
-		assert.Equal(t, tc.want, classify(tc.resp, tc.err), "classify(%s)", tc.name)
-	}
 }
 
 // newTestClient returns a client whose transport reaches h in memory, with
@@ -165,33 +107,41 @@ func TestClassify(t *testing.T) {
 func newTestClient(h http.Handler, failures int) (*http.Client, *breaker.Breaker) {
 	cb := breaker.New("test", breaker.WithConsecutiveFailures(failures))
 	lim := limit.NewTokenBucket(limit.PerSecond(1000), 1000)
-	tr := newTransport(handlerTransport{h}, cb, lim, time.Second, 1, &logger{w: io.Discard, start: time.Now()})
-	return &http.Client{Transport: tr}, cb
+	return newClient(handlerTransport{h}, cb, lim, time.Second, 1, &logger{w: io.Discard, start: time.Now()}), cb
 }
 
-// A body without GetBody is buffered once and sent whole on every attempt.
+// A body with GetBody is sent whole on every attempt; a body without it
+// cannot be replayed, so its request is sent once.
 func TestBodyIsReplayedOnRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got []string
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			got = append(got, string(b))
-			if len(got) < 3 {
+			if len(got)%3 != 0 {
 				w.WriteHeader(http.StatusBadGateway)
 				return
 			}
 			w.WriteHeader(http.StatusCreated)
 		})
-		client, _ := newTestClient(h, 3)
-		req, err := http.NewRequest("PUT", "http://upstream.test/doc", io.NopCloser(strings.NewReader("payload")))
+		client, _ := newTestClient(h, 10)
+		req, err := http.NewRequest("PUT", "http://upstream.test/doc", strings.NewReader("payload"))
 		require.NoError(t, err)
-		require.Nil(t, req.GetBody, "the body is an opaque reader, with no GetBody")
-
 		resp, err := client.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusCreated, resp.StatusCode, "the third attempt succeeds")
 		assert.Equal(t, []string{"payload", "payload", "payload"}, got, "every attempt sends the whole body")
+
+		got = nil
+		req, err = http.NewRequest("PUT", "http://upstream.test/doc", io.NopCloser(strings.NewReader("stream")))
+		require.NoError(t, err)
+		require.Nil(t, req.GetBody, "the body is an opaque reader, with no GetBody")
+		resp, err = client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadGateway, resp.StatusCode, "the one answer is the caller's")
+		assert.Equal(t, []string{"stream"}, got, "a body that cannot be replayed is sent once")
 	})
 }
 
@@ -267,10 +217,10 @@ func TestOnlyRepeatableRequestsAreRetried(t *testing.T) {
 func TestServeLoopback(t *testing.T) {
 	url, rt, stop := serveLoopback(newFlakyServer())
 	defer stop()
-	client := &http.Client{Transport: newTransport(rt, breaker.New("loopback"),
-		limit.NewTokenBucket(limit.Inf, 0), time.Second, 1, &logger{w: io.Discard, start: time.Now()})}
+	log := &logger{w: io.Discard, start: time.Now()}
+	client := newClient(rt, breaker.New("loopback"), limit.NewTokenBucket(limit.Inf, 0), time.Second, 1, log)
 	defer client.CloseIdleConnections()
-	res, err := send(context.Background(), client, url, call{method: "POST", path: "/catalog", body: "x"})
+	res, err := send(context.Background(), client, url, call{method: "POST", path: "/catalog", body: "x"}, log)
 	require.NoError(t, err)
 	assert.Equal(t, "201 Created: created from x", res, "the loopback server answers through the resilient transport")
 }
