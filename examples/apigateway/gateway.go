@@ -1,42 +1,43 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
+	"github.com/ionkit/ion/ionhttp"
 	"github.com/ionkit/ion/limit"
-	"github.com/ionkit/ion/limit/httplimit"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/sem"
 )
 
-// gateway is an HTTP API in front of two upstream services. Every request
-// runs through one pipeline per upstream, outermost first:
+// gateway is an HTTP API in front of two upstream HTTP services, built on
+// ionhttp on both sides.
 //
-//	multi-tier limiter → breaker → bulkhead → timeout → upstream
+// Incoming requests pass, outermost first, Recover (a panic is a 500, never
+// a crash), a concurrency limit for the whole gateway (503 beyond it), a
+// rate limit per user (the X-User header), and on POST /api/orders a rate
+// limit for the route. A request over a limit is answered 429 with
+// Retry-After and the RateLimit fields, and costs nothing further.
 //
-// The limiter is outermost because it is about the client, not the upstream:
-// a client over its limit costs nothing further, not even a breaker check.
-// The breaker comes next so that a sick upstream is not even queued for.
-// The bulkhead bounds the calls in flight to each upstream, so one slow
-// upstream cannot take every connection of the gateway; and the timeout bounds
-// each call.
-//
-// When Ion rejects a call the gateway answers 429 (rate limited) or 503
-// (breaker open, bulkhead full) with a Retry-After header computed from
-// ion.RetryAfter; a failed upstream call is a 502 and a timed-out one a 504.
+// Outgoing calls go through one ionhttp transport with a breaker and a
+// bulkhead per upstream host and a timeout on each call's headers. When the
+// transport refuses a call the gateway answers 503 (breaker open, bulkhead
+// full) with a Retry-After computed from ion.RetryAfter; an upstream that
+// fails is a 502 and one that times out a 504.
 type gateway struct {
-	mux       *http.ServeMux
-	limiter   *httplimit.MultiTier
-	pipelines map[string]*policy.Pipeline[reply] // by upstream, for the record
+	handler   http.Handler
+	transport *ionhttp.Transport
+	upstreams map[string]string // base URL by upstream name
 }
 
 // The limits of the gateway.
@@ -49,85 +50,79 @@ var (
 	createOrdersBurst = 2
 )
 
-// newGateway returns the gateway serving orders and inventory.
-func newGateway(orders, inventory *upstream) *gateway {
-	lim := httplimit.New(
-		httplimit.WithName("gateway"),
-		httplimit.WithTier(httplimit.Global, limit.PerSecond(100), 100),
-		httplimit.WithTier(httplimit.User, userRate, userBurst),
-		httplimit.WithRoute("POST /api/orders", createOrdersRate, createOrdersBurst),
+// newGateway returns the gateway serving the upstreams at the base URLs
+// given by name ("orders", "inventory"), reached through base.
+func newGateway(base http.RoundTripper, upstreams map[string]string) *gateway {
+	names := map[string]string{} // upstream name by host
+	for name, u := range upstreams {
+		if pu, err := url.Parse(u); err == nil {
+			names[pu.Host] = name
+		}
+	}
+	tr := ionhttp.NewTransport(base,
+		ionhttp.WithHostBreaker(func(host string) *breaker.Breaker {
+			return breaker.New(names[host],
+				breaker.WithConsecutiveFailures(3),
+				breaker.WithOpenDuration(2*time.Second),
+				breaker.WithSuccessThreshold(1))
+		}),
+		ionhttp.WithHostBulkhead(4),
+		ionhttp.WithTimeout(500*time.Millisecond),
 	)
-	g := &gateway{mux: http.NewServeMux(), limiter: lim, pipelines: map[string]*policy.Pipeline[reply]{}}
-	ordersP := g.pipeline(orders, 4)
-	inventoryP := g.pipeline(inventory, 4)
-	g.mux.Handle("GET /api/orders/{id}", g.handle(ordersP, orders, "read order"))
-	g.mux.Handle("POST /api/orders", g.handle(ordersP, orders, "create order"))
-	g.mux.Handle("GET /api/inventory/{sku}", g.handle(inventoryP, inventory, "check stock"))
+	g := &gateway{transport: tr, upstreams: upstreams}
+	client := &http.Client{Transport: tr}
+
+	perUser := ionhttp.RateLimit(limit.NewKeyed[string](userRate, userBurst).By(ionhttp.LimitKey),
+		ionhttp.HeaderKey("X-User"), ionhttp.WithQuotaPolicy("per-user", int64(userBurst), time.Minute))
+	createOrders := ionhttp.RateLimit(limit.NewTokenBucket(createOrdersRate, createOrdersBurst),
+		ionhttp.RouteKey, ionhttp.WithQuotaPolicy("create-orders", int64(createOrdersBurst), time.Minute))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/orders/{id}", g.proxy(client, "orders", "read order"))
+	mux.Handle("POST /api/orders", createOrders.Handler(g.proxy(client, "orders", "create order")))
+	mux.Handle("GET /api/inventory/{sku}", g.proxy(client, "inventory", "check stock"))
+
+	g.handler = ionhttp.Recover(nil).Handler(
+		ionhttp.ConcurrencyLimit(sem.NewWeighted(64), time.Second).Handler(
+			perUser.Handler(mux)))
 	return g
 }
 
-func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
-// reply is an upstream's answer.
-type reply struct {
-	status int
-	body   string
-}
-
-type requestKey struct{}
-
-// pipeline returns the pipeline guarding up: the shared limiter, then a
-// breaker and a bulkhead of capacity calls of its own, then a timeout.
-func (g *gateway) pipeline(up *upstream, capacity int64) *policy.Pipeline[reply] {
-	cb := breaker.New(up.name,
-		breaker.WithConsecutiveFailures(3),
-		breaker.WithOpenDuration(2*time.Second),
-		breaker.WithSuccessThreshold(1),
-	)
-	bulkhead := sem.NewWeighted(capacity, sem.WithName(up.name))
-	perRequest := g.limiter.By(func(ctx context.Context) httplimit.Request {
-		req, _ := ctx.Value(requestKey{}).(httplimit.Request)
-		return req
-	})
-	p := policy.Compose(
-		limit.Policy[reply](perRequest),
-		breaker.Policy[reply](cb),
-		sem.Policy[reply](bulkhead),
-		policy.Timeout[reply](500*time.Millisecond),
-	)
-	g.pipelines[up.name] = p
-	return p
-}
-
-// handle returns the handler that runs op on up through p.
-func (g *gateway) handle(p *policy.Pipeline[reply], up *upstream, op string) http.Handler {
+// proxy returns the handler that asks upstream name to do op.
+func (g *gateway) proxy(client *http.Client, name, op string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The limiter reads the request's route and user from the ctx.
-		ctx := context.WithValue(r.Context(), requestKey{}, httplimit.Request{
-			Method: r.Method,
-			Path:   r.URL.Path,
-			UserID: r.Header.Get("X-User"),
-		})
-		rep, err := p.Run(ctx, func(ctx context.Context) (reply, error) {
-			return up.call(ctx, op+" "+r.PathValue("id")+r.PathValue("sku"))
-		})
+		what := url.QueryEscape(op + " " + r.PathValue("id") + r.PathValue("sku"))
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, g.upstreams[name]+"/do?what="+what, nil)
 		if err != nil {
-			writeError(w, up.name, err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.WriteHeader(rep.status)
-		fmt.Fprintln(w, rep.body)
+		resp, err := client.Do(req)
+		if err != nil {
+			writeError(w, name, err)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		switch {
+		case err != nil:
+			writeError(w, name, err)
+		case resp.StatusCode >= 500:
+			writeError(w, name, errUpstream)
+		default:
+			w.WriteHeader(resp.StatusCode)
+			w.Write(body)
+		}
 	})
 }
 
-// writeError answers a call that Ion rejected or that failed upstream.
+// writeError answers a call that Ion refused or that failed upstream.
 func writeError(w http.ResponseWriter, upstream string, err error) {
 	var status int
 	var reason string
-	var limited *limit.LimitedError
 	switch {
-	case errors.As(err, &limited):
-		status, reason = http.StatusTooManyRequests, "rate limited by the "+limited.Tier+" tier"
 	case errors.Is(err, breaker.ErrOpen), errors.Is(err, breaker.ErrHalfOpenBusy):
 		status, reason = http.StatusServiceUnavailable, "circuit "+upstream+" open"
 	case errors.Is(err, sem.ErrFull):
@@ -139,50 +134,66 @@ func writeError(w http.ResponseWriter, upstream string, err error) {
 	default:
 		status, reason = http.StatusBadGateway, "upstream "+upstream+" failed"
 	}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(err)))
 	}
 	http.Error(w, reason, status)
 }
 
-// retryAfterSeconds is the Retry-After of a rejection: the wait that
-// ion.RetryAfter finds in err (a limiter's or an open breaker's), rounded up
-// to whole seconds, at least 1. A rejection without a wait (a full bulkhead)
-// gets 1 second.
+// retryAfterSeconds is the Retry-After of a refusal: the wait that
+// ion.RetryAfter finds in err (an open breaker's), rounded up to whole
+// seconds, at least 1. A refusal without a wait (a full bulkhead) gets 1
+// second.
 func retryAfterSeconds(err error) int {
 	d, ok := ion.RetryAfter(err)
 	if !ok || d <= 0 {
 		return 1
 	}
-	if d >= time.Hour { // a limiter that will never admit the call says so with a huge wait
+	if d >= time.Hour {
 		return 3600
 	}
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// upstream is a simulated service behind the gateway: each call takes
-// latency, and its first failFirst calls fail.
+// upstream is a simulated HTTP service behind the gateway: each request
+// takes latency, and its first failFirst requests fail with 500.
 type upstream struct {
 	name      string
 	latency   time.Duration
 	failFirst int64
 
-	calls atomic.Int64 // calls that reached it
+	calls atomic.Int64 // requests that reached it
 }
 
-var errUpstream = errors.New("connection reset by peer")
+var errUpstream = errors.New("upstream failed")
 
-func (u *upstream) call(ctx context.Context, what string) (reply, error) {
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := u.calls.Add(1)
 	t := time.NewTimer(u.latency)
 	defer t.Stop()
 	select {
-	case <-ctx.Done():
-		return reply{}, ctx.Err()
+	case <-r.Context().Done():
+		return
 	case <-t.C:
 	}
 	if n <= u.failFirst {
-		return reply{}, fmt.Errorf("%s: %w", u.name, errUpstream)
+		http.Error(w, "connection reset by peer", http.StatusInternalServerError)
+		return
 	}
-	return reply{status: http.StatusOK, body: u.name + ": " + what + ": ok"}, nil
+	fmt.Fprintf(w, "%s: %s: ok\n", u.name, strings.TrimSpace(r.URL.Query().Get("what")))
+}
+
+// byHost is a base transport that sends each request with the transport of
+// its host: the in-memory or loopback servers of the upstreams.
+type byHost map[string]http.RoundTripper
+
+func (b byHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	rt, ok := b[r.URL.Host]
+	if !ok {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, fmt.Errorf("no upstream at %s", r.URL.Host)
+	}
+	return rt.RoundTrip(r)
 }

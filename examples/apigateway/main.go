@@ -1,7 +1,8 @@
-// Command apigateway runs an HTTP API gateway built on Ion: a multi-tier rate
-// limiter per route and per user, a circuit breaker and a bulkhead per
-// upstream, and 429 or 503 answers with a Retry-After header when Ion rejects
-// a call. It drives itself with a scripted burst of clients and prints what
+// Command apigateway runs an HTTP API gateway built on Ion's ionhttp: server
+// middleware that limits each user and the expensive route (429 with
+// Retry-After and the RateLimit fields) and sheds load, and a client
+// transport with a circuit breaker and a bulkhead per upstream host (503 with
+// Retry-After when it refuses a call). It drives itself with a scripted burst of clients and prints what
 // each burst got, then a summary per status.
 package main
 
@@ -18,8 +19,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/ionkit/ion/limit/httplimit"
 )
 
 func main() {
@@ -35,13 +34,13 @@ func main() {
 // options configure run.
 type options struct {
 	greedyBurst int // requests the greedy user sends at once
-	// serve serves h and returns its base URL, a transport that reaches it
-	// and a function that stops the server.
-	serve func(h http.Handler) (url string, rt http.RoundTripper, stop func())
+	// serve serves h, the server called name, and returns its base URL, a
+	// transport that reaches it and a function that stops the server.
+	serve func(name string, h http.Handler) (url string, rt http.RoundTripper, stop func())
 }
 
 // serveLoopback serves h on a real loopback listener.
-func serveLoopback(h http.Handler) (string, http.RoundTripper, func()) {
+func serveLoopback(_ string, h http.Handler) (string, http.RoundTripper, func()) {
 	srv := httptest.NewServer(h)
 	return srv.URL, srv.Client().Transport, srv.Close
 }
@@ -73,18 +72,22 @@ func (a answer) String() string {
 func run(ctx context.Context, w io.Writer, opts options) error {
 	orders := &upstream{name: "orders", latency: 100 * time.Millisecond}
 	inventory := &upstream{name: "inventory", latency: 20 * time.Millisecond, failFirst: 3}
-	gw := newGateway(orders, inventory)
-	url, rt, stop := opts.serve(gw)
+	hosts := byHost{}
+	urls := map[string]string{}
+	for _, up := range []*upstream{orders, inventory} {
+		u, rt, stop := opts.serve(up.name, up)
+		defer stop()
+		urls[up.name] = u
+		hosts[strings.TrimPrefix(u, "http://")] = rt
+	}
+	gw := newGateway(hosts, urls)
+	url, rt, stop := opts.serve("gateway", gw)
 	defer stop()
 	client := &http.Client{Transport: rt}
 
-	fmt.Fprintf(w, "limiter: %v\n", gw.limiter)
-	fmt.Fprintf(w, "  and POST /api/orders %v burst %d, for all users together\n", createOrdersRate, createOrdersBurst)
-	for _, up := range []*upstream{orders, inventory} {
-		// Layers()[0] is the limiter, described above.
-		layers := append(gw.pipelines[up.name].Layers()[1:], up.name)
-		fmt.Fprintf(w, "%-10s limiter → %s\n", up.name+":", strings.Join(layers, " → "))
-	}
+	fmt.Fprintf(w, "incoming: recover → concurrency limit 64 → per-user limit %v burst %d → route\n", userRate, userBurst)
+	fmt.Fprintf(w, "  and POST /api/orders: route limit %v burst %d, for all users together\n", createOrdersRate, createOrdersBurst)
+	fmt.Fprintln(w, "outgoing: one ionhttp transport; per upstream host a breaker (3 failures, open 2s) and a bulkhead of 4; 500ms for the headers")
 
 	var all []answer
 	step := func(title string, reqs []request) error {
@@ -144,9 +147,14 @@ func run(ctx context.Context, w io.Writer, opts options) error {
 	for _, line := range tally(all) {
 		fmt.Fprintln(w, "  "+line)
 	}
-	st := gw.limiter.Stats()
-	fmt.Fprintf(w, "limiter: %d allowed, %d limited (user tier %d, route tier %d)\n",
-		st.Allowed, st.Limited, st.LimitedBy[httplimit.User], st.LimitedBy[httplimit.Route])
+	limited := map[string]int{}
+	for _, a := range all {
+		if a.status == http.StatusTooManyRequests {
+			limited[a.reason]++
+		}
+	}
+	fmt.Fprintf(w, "rate limited: %d by the per-user limit, %d by the route limit\n",
+		limited["rate limited by per-user"], limited["rate limited by create-orders"])
 	fmt.Fprintf(w, "upstream calls: orders %d, inventory %d\n", orders.calls.Load(), inventory.calls.Load())
 	return nil
 }
@@ -194,7 +202,12 @@ func send(ctx context.Context, client *http.Client, url string, r request) (answ
 		return answer{}, err
 	}
 	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		// The RateLimit field names the limit: "per-user";r=0;t=2.
+		name, _, _ := strings.Cut(resp.Header.Get("RateLimit"), ";")
+		a.reason = "rate limited by " + strings.Trim(name, `"`)
+	case resp.StatusCode != http.StatusOK:
 		a.reason = strings.TrimSpace(string(body))
 	}
 	return a, nil
