@@ -10,18 +10,35 @@
 // # Packages
 //
 //   - policy: Func, Policy, Compose and the pipeline; the call-shaping
-//     policies Retry, Timeout, Fallback and Hedge; the shared outcome
-//     classification (Success, Failure, Ignored).
+//     policies Retry, Timeout, Fallback and Hedge; Keyed, a policy per key;
+//     the shared outcome classification (Success, Failure, Ignored) and
+//     the discard hook for results a policy throws away.
 //   - policy/policytest: scripted functions, recorders and assertions for
 //     unit-testing policies and the code that uses them.
-//   - limit: token bucket, leaky bucket, multi-tier and keyed rate limiters.
+//   - limit: token bucket, leaky bucket and keyed rate limiters, and All,
+//     several limits at once, all-or-nothing. limit/httplimit: the
+//     multi-tier limiter of an HTTP API client.
 //   - sem: a weighted semaphore with FIFO, LIFO or no fairness; its policy
 //     is the bulkhead.
-//   - breaker: a circuit breaker with consecutive, count-window, time-window
-//     and slow-call trip rules.
-//   - pool: a bounded worker pool that accounts for every accepted task.
-//   - observe: Logger, Metrics and Tracer interfaces, a log/slog adapter and
-//     an in-memory recorder for tests.
+//   - breaker: a circuit breaker with consecutive, count-window,
+//     time-window, burst, slow-call and custom trip rules.
+//   - pool: a bounded worker pool that accounts for every accepted task;
+//     futures and an errgroup-style Group.
+//   - adaptive: an adaptive concurrency limiter, client-side throttling and
+//     priority load shedding.
+//   - cache, coalesce, chaos: result caching, request coalescing and fault
+//     injection as policies.
+//   - stream: typed concurrent data pipelines with bounded memory whose
+//     stages run through policies. schedule: jobs on timers and cron
+//     expressions, through policies, on a pool.
+//   - config: pipelines from a configuration document, with live reload.
+//   - ionhttp: a net/http client transport and server middleware.
+//   - observe: Logger, Metrics and Tracer interfaces, the catalog of every
+//     metric Ion records, a log/slog adapter and an in-memory recorder.
+//
+// Side modules, each with its own go.mod and the one dependency it adapts:
+// ionredis (limits, bulkheads and breaker state shared on Redis), iongrpc
+// (gRPC interceptors), ionprom (Prometheus) and ionotel (OpenTelemetry).
 //
 // # Composition order
 //
@@ -33,7 +50,10 @@
 // Fallback is outermost so that it sees the final outcome of everything inside
 // it, including rejections, and answers once per call. Retry wraps the
 // breaker so that every attempt is counted by the breaker and an open
-// breaker's Retry-After paces the retries. The breaker sits outside the
+// breaker's Retry-After paces the retries, up to the longest delay the
+// Retry would wait on its own (its backoff's maximum, or
+// policy.WithMaxRetryAfter): a longer one ends the retry at once with the
+// breaker's rejection, so callers fail fast instead of stalling. The breaker sits outside the
 // limiter and bulkhead so that a rejection caused by our own load shedding is
 // not mistaken for a sick dependency. The limiter and bulkhead guard the
 // dependency per attempt, so a retry storm still obeys them. Timeout is
@@ -47,14 +67,20 @@
 //   - Every rejection matches its package's sentinel and [ErrRejected] with
 //     errors.Is. A rejection that knows when to come back (a limiter, an open
 //     breaker) carries the delay; [RetryAfter] returns it, and policy.Retry
-//     never retries such a rejection sooner.
+//     never retries such a rejection sooner (and gives up at once on one
+//     longer than it would wait on its own).
 //   - Context errors are wrapped with %w, never replaced, so
 //     errors.Is(err, context.DeadlineExceeded) keeps working.
 //   - Constructors never panic. A value with an obvious documented default is
 //     defaulted; a value with none (a NaN or negative rate, a negative
 //     capacity, a nil function or sink) makes the primitive fail closed:
 //     every call returns a [*ConfigError] that matches [ErrInvalidConfig] and
-//     names the parameter. Nothing ever fails open.
+//     names the parameter. Nothing ever fails open. The zero value of every
+//     type either works or fails closed the same way ("use New"), and
+//     policy's Pipeline.Err reports a misconfigured layer at startup.
+//   - A remote dependency failing (Redis, in ionredis) is an outcome with a
+//     failure mode the user chooses (fail closed by default, fail open, or
+//     a local fallback), and every call to it is bounded by a timeout.
 //   - Per-call bad input (a negative count, a weight above capacity) returns
 //     its sentinel at once, without blocking and without changing state.
 //   - A release of more than is held never raises the free count past the
@@ -65,8 +91,9 @@
 //     capacity may hold permits.
 //   - A panic in user code on the caller's goroutine is never swallowed: the
 //     policy releases what it holds, records a Failure and re-panics. Where
-//     Ion's own goroutines run user code (pool workers, hedge attempts) the
-//     panic becomes a [*PanicError] returned to the caller.
+//     Ion's own goroutines run user code (pool workers, hedge attempts,
+//     coalesced calls, stream stages, scheduled jobs) the panic becomes a
+//     [*PanicError] returned to the caller.
 package ion
 
 import (
