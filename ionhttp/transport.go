@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ionkit/ion"
@@ -169,11 +170,11 @@ type call struct {
 	req             *http.Request
 	once            bool // req may be sent only once
 
-	// mu guards the fields below.
 	firstAttempt attemptState // the first attempt's ctx and body
+	attempts     atomic.Int32 // attempts started
 
+	// mu guards the fields below.
 	mu       sync.Mutex
-	attempts int               // attempts started
 	resps    []*http.Response  // every response an attempt got, in arrival order
 	resps0   [2]*http.Response // resps' first backing array
 	first    *http.Response    // the first attempt's response when once
@@ -217,10 +218,7 @@ func Host(ctx context.Context) (string, error) {
 
 // attempt sends the request once: the innermost function of the pipeline.
 func (c *call) attempt(pctx context.Context) (*http.Response, error) {
-	c.mu.Lock()
-	c.attempts++
-	n := c.attempts
-	c.mu.Unlock()
+	n := int(c.attempts.Add(1))
 	if n > 1 && c.once {
 		return nil, &attemptError{err: ErrNotReplayable}
 	}
