@@ -1,8 +1,10 @@
 package ionhttp
 
 import (
+	"crypto/x509"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ionkit/ion"
@@ -300,11 +302,27 @@ func (c *transportConfig) pipeline() *policy.Pipeline[*http.Response] {
 
 // Retry returns a policy.Retry over responses configured by opts that never
 // retries an attempt of a request that may be sent only once (see
-// [Replayable]): use it in a custom pipeline ([WithPipeline]). Calling
+// [Replayable]), nor an error that another attempt cannot fix: a
+// certificate the client does not trust, an unsupported URL scheme. Use it
+// in a custom pipeline ([WithPipeline]). Calling
 // AbortIf on the result replaces that guard; the transport still never sends
 // such a request twice, but the retry would then wait its backoff in vain.
 func Retry(opts ...policy.RetryOption) *policy.RetryLayer[*http.Response] {
-	return policy.Retry[*http.Response](opts...).AbortIf(sentOnce)
+	return policy.Retry[*http.Response](opts...).AbortIf(func(resp *http.Response, err error) bool {
+		return sentOnce(resp, err) || permanent(err)
+	})
+}
+
+// permanent reports whether err is one that a new attempt would meet again.
+func permanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	return errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
+		strings.Contains(err.Error(), "unsupported protocol scheme")
 }
 
 // sentOnce reports whether an attempt's outcome belongs to a request that

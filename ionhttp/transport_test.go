@@ -666,3 +666,18 @@ func TestTransport503RetryAfterPacesRetry(t *testing.T) {
 		assert.Equal(t, int64(1), cb.Snapshot().Failures, "a 503 is a failure for the breaker, Retry-After or not")
 	})
 }
+
+func TestTransportDoesNotRetryPermanentErrors(t *testing.T) {
+	s := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer s.Close()
+	var retries atomic.Int64
+	base := &http.Transport{} // does not trust the test server's certificate
+	defer base.CloseIdleConnections()
+	c := &http.Client{Transport: ionhttp.NewTransport(base, ionhttp.WithRetry(noWait,
+		policy.WithOnRetry(func(context.Context, int, error, time.Duration) { retries.Add(1) })))}
+	_, err := c.Get(s.URL)
+	require.Error(t, err)
+	_, err = c.Get("ftp://example.test/")
+	require.Error(t, err)
+	assert.Zero(t, retries.Load(), "an untrusted certificate or a bad scheme fails the same way every time: not retried")
+}
