@@ -1,6 +1,7 @@
 package ionhttp_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -148,4 +149,47 @@ func ExampleTimeout() {
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	// Output: deadline set: true
+}
+
+// A client that follows the limits the server publishes: once the server
+// says no quota is left, the next request is not even sent.
+func ExampleNewServerLimits() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("RateLimit", `"default";r=0;t=60`) // nothing left for a minute
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+
+	client := ionhttp.NewClient(http.DefaultTransport, ionhttp.WithServerLimits(ionhttp.NewServerLimits(100)))
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println("first:", resp.StatusCode)
+	_, err = client.Get(srv.URL)
+	d, _ := ion.RetryAfter(err)
+	fmt.Println("second refused by the client:", errors.Is(err, limit.ErrLimited), "come back in about", d.Round(time.Minute))
+	// Output:
+	// first: 200
+	// second refused by the client: true come back in about 1m0s
+}
+
+// The client IP behind a trusted proxy: X-Forwarded-For is believed only
+// when the TCP peer is a proxy you listed.
+func ExampleClientIP() {
+	key := ionhttp.ClientIP("10.0.0.0/8")
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.1.2.3:5555" // the load balancer
+	r.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.7")
+	ip, _ := key(r)
+	fmt.Println("via the proxy:", ip)
+
+	r.RemoteAddr = "198.51.100.1:4444" // a client that sends the header itself
+	ip, _ = key(r)
+	fmt.Println("direct:", ip)
+	// Output:
+	// via the proxy: 203.0.113.7
+	// direct: 198.51.100.1
 }
