@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,8 +99,15 @@ func NewClient(base http.RoundTripper, opts ...TransportOption) *http.Client {
 func (t *Transport) Err() error { return t.err }
 
 // String describes the transport's pipeline, for example
-// "retry(attempts=3 backoff=exponential(100ms..10s)) → timeout(2s) → fn".
-func (t *Transport) String() string { return t.pipe.String() }
+// "retry(attempts=3 backoff=exponential(100ms..10s)) → headers-timeout(2s) → fn"
+// ([WithTimeout] is applied by each attempt, shown as headers-timeout).
+func (t *Transport) String() string {
+	s := t.pipe.String()
+	if t.headerTimeout > 0 && t.err == nil {
+		s = strings.TrimSuffix(s, "fn") + "headers-timeout(" + t.headerTimeout.String() + ") → fn"
+	}
+	return s
+}
 
 // RoundTrip implements http.RoundTripper: it runs req through the pipeline
 // and returns the response of the attempt the pipeline kept.

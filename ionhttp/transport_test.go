@@ -678,3 +678,8 @@ func TestTransportDoesNotRetryPermanentErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Zero(t, retries.Load(), "an untrusted certificate or a bad scheme fails the same way every time: not retried")
 }
+
+func TestTransportString(t *testing.T) {
+	tr := ionhttp.NewTransport(http.DefaultTransport, ionhttp.WithRetry(policy.WithAttempts(2)), ionhttp.WithTimeout(2*time.Second))
+	assert.Equal(t, "retry(attempts=2 backoff=exponential(100ms..10s)) → headers-timeout(2s) → fn", tr.String())
+}
