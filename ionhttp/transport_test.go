@@ -683,3 +683,47 @@ func TestTransportString(t *testing.T) {
 	tr := ionhttp.NewTransport(http.DefaultTransport, ionhttp.WithRetry(policy.WithAttempts(2)), ionhttp.WithTimeout(2*time.Second))
 	assert.Equal(t, "retry(attempts=2 backoff=exponential(100ms..10s)) → headers-timeout(2s) → fn", tr.String())
 }
+
+// TestTransportStress races retries and hedges over one transport: every
+// request gets a whole answer, under -race, and nothing is left running
+// (goleak). A hedge that loses while its request is in flight costs its
+// connection (HTTP/1.1 cannot cancel a request otherwise), so connections
+// are logged, not bounded; TestTransportDrainsDiscardedResponses bounds them
+// for retries.
+func TestTransportStress(t *testing.T) {
+	s := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		switch n % 5 {
+		case 0:
+			w.WriteHeader(503)
+			fmt.Fprint(w, "busy")
+		case 1:
+			time.Sleep(time.Millisecond) // server latency (not synchronization): draws a hedge now and then
+			fmt.Fprint(w, strings.Repeat("s", 1024))
+		default:
+			fmt.Fprint(w, strings.Repeat("f", 1024))
+		}
+	})
+	_, c := newTransport(t, ionhttp.WithPipeline(policy.Compose[*http.Response](
+		ionhttp.Retry(policy.WithAttempts(4), noWait),
+		policy.Hedge[*http.Response](500*time.Microsecond, policy.WithHedges(1)),
+	)))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				resp, err := c.Get(s.URL)
+				if !assert.NoError(t, err) {
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				assert.NoError(t, err)
+				if resp.StatusCode == 200 {
+					assert.Len(t, b, 1024, "a whole body")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d requests over %d connections", s.hits.Load(), s.conns.Load())
+}
