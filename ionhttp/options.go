@@ -66,8 +66,10 @@ func WithRetry(opts ...policy.RetryOption) TransportOption {
 
 // WithHedge sends up to n extra attempts of a slow request, the first after
 // delay, and keeps the first good answer; the losers are cancelled and their
-// responses drained and closed. Requests that are not safe to repeat are
-// never hedged. A negative delay or an n below 1 is invalid.
+// responses drained and closed. A loser cancelled before its headers costs
+// its connection over HTTP/1.1, which cannot abandon a request otherwise
+// (over HTTP/2 only its stream is reset), so hedge only what is worth it.
+// Requests that are not safe to repeat are never hedged. A negative delay or an n below 1 is invalid.
 func WithHedge(delay time.Duration, n int) TransportOption {
 	return layer(func(c *transportConfig) {
 		if delay < 0 || n < 1 {
