@@ -65,89 +65,111 @@ func getVia(b *testing.B, rt http.RoundTripper, url string) {
 	resp.Body.Close()
 }
 
-func BenchmarkHTTPClient(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, okBody) }))
-	defer srv.Close()
-	loop := &http.Transport{MaxIdleConnsPerHost: 64}
-	defer loop.CloseIdleConnections()
-
-	for _, base := range []struct {
-		name string
-		rt   http.RoundTripper
-		url  string
-	}{
-		{"memory", memTransport{}, "http://bench.test/"},
-		{"loopback", loop, srv.URL},
-	} {
-		for _, tc := range []struct {
-			name string
-			rt   http.RoundTripper
-		}{
-			{"direct", base.rt},
-			{"ion", ionHTTP(base.rt)},
-			{"failsafehttp", fsHTTP(base.rt)},
-		} {
-			b.Run(base.name+"/"+tc.name, func(b *testing.B) {
-				b.ReportAllocs()
+// clientImpls returns the three implementations of a client group over the
+// base made by base (each gets its own, closed when the benchmark ends):
+// the base alone, ionhttp's transport and failsafehttp's, each sending GETs
+// to url, serially or from every P.
+func clientImpls(base func(b *testing.B) (http.RoundTripper, string), parallel bool) []impl {
+	run := func(wrap func(http.RoundTripper) http.RoundTripper) func(b *testing.B) {
+		return func(b *testing.B) {
+			rt, url := base(b)
+			rt = wrap(rt)
+			if !parallel {
 				for b.Loop() {
-					getVia(b, tc.rt, base.url)
+					getVia(b, rt, url)
 				}
-			})
-			b.Run(base.name+"/"+tc.name+"/parallel", func(b *testing.B) {
-				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						getVia(b, tc.rt, base.url)
-					}
-				})
+				return
+			}
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					getVia(b, rt, url)
+				}
 			})
 		}
 	}
+	return []impl{
+		{"baseline-direct", run(func(rt http.RoundTripper) http.RoundTripper { return rt })},
+		{"ion", run(ionHTTP)},
+		{"failsafe", run(fsHTTP)},
+	}
 }
+
+// memoryBase answers in memory: the transports' own cost.
+func memoryBase(*testing.B) (http.RoundTripper, string) { return memTransport{}, "http://bench.test/" }
+
+// loopbackBase is a real server over loopback TCP.
+func loopbackBase(b *testing.B) (http.RoundTripper, string) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, okBody) }))
+	loop := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(func() {
+		loop.CloseIdleConnections()
+		srv.Close()
+	})
+	return loop, srv.URL
+}
+
+var (
+	httpClient                 = register("HTTPClient", clientImpls(memoryBase, false)...)
+	httpClientParallel         = register("HTTPClientParallel", clientImpls(memoryBase, true)...)
+	httpClientLoopback         = register("HTTPClientLoopback", clientImpls(loopbackBase, false)...)
+	httpClientLoopbackParallel = register("HTTPClientLoopbackParallel", clientImpls(loopbackBase, true)...)
+)
+
+func BenchmarkHTTPClient(b *testing.B)                 { httpClient.run(b) }
+func BenchmarkHTTPClientParallel(b *testing.B)         { httpClientParallel.run(b) }
+func BenchmarkHTTPClientLoopback(b *testing.B)         { httpClientLoopback.run(b) }
+func BenchmarkHTTPClientLoopbackParallel(b *testing.B) { httpClientLoopbackParallel.run(b) }
 
 // The server middleware: a rate limiter that never denies and a
 // concurrency limit that is never full, in front of a handler that writes
 // 64 bytes, served to an httptest.ResponseRecorder so that only the
 // middleware's own cost is measured. failsafehttp's handler runs the same
 // two policies.
-func BenchmarkHTTPServer(b *testing.B) {
+func serverImpls(parallel bool) []impl {
 	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, okBody) })
-	ionH := ionhttp.RateLimit(limit.NewTokenBucket(limit.Inf, 1), ionhttp.ClientIP()).Handler(
-		ionhttp.ConcurrencyLimit(sem.NewWeighted(1<<20), time.Second).Handler(handler))
-	fsH := failsafehttp.NewHandlerWithExecutor(handler, failsafe.With[*http.Response](
-		ratelimiter.NewBursty[*http.Response](1<<30, time.Second),
-		bulkhead.New[*http.Response](1<<20)))
-	for _, tc := range []struct {
-		name string
-		h    http.Handler
-	}{
-		{"direct", handler},
-		{"ion", ionH},
-		{"failsafehttp", fsH},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			req := httptest.NewRequest("GET", "/", nil)
-			for b.Loop() {
+	run := func(build func() http.Handler) func(b *testing.B) {
+		return func(b *testing.B) {
+			h := build()
+			serve := func(req *http.Request) {
 				rec := httptest.NewRecorder()
-				tc.h.ServeHTTP(rec, req)
+				h.ServeHTTP(rec, req)
 				if rec.Code != 200 {
-					b.Fatal(rec.Code)
+					b.Error(rec.Code)
 				}
 			}
-		})
-		b.Run(tc.name+"/parallel", func(b *testing.B) {
-			b.ReportAllocs()
+			if !parallel {
+				req := httptest.NewRequest("GET", "/", nil)
+				for b.Loop() {
+					serve(req)
+				}
+				return
+			}
 			b.RunParallel(func(pb *testing.PB) {
 				req := httptest.NewRequest("GET", "/", nil)
 				for pb.Next() {
-					rec := httptest.NewRecorder()
-					tc.h.ServeHTTP(rec, req)
-					if rec.Code != 200 {
-						b.Fatal(rec.Code)
-					}
+					serve(req)
 				}
 			})
-		})
+		}
+	}
+	return []impl{
+		{"baseline-direct", run(func() http.Handler { return handler })},
+		{"ion", run(func() http.Handler {
+			return ionhttp.RateLimit(limit.NewTokenBucket(limit.Inf, 1), ionhttp.ClientIP()).Handler(
+				ionhttp.ConcurrencyLimit(sem.NewWeighted(1<<20), time.Second).Handler(handler))
+		})},
+		{"failsafe", run(func() http.Handler {
+			return failsafehttp.NewHandlerWithExecutor(handler, failsafe.With[*http.Response](
+				ratelimiter.NewBursty[*http.Response](1<<30, time.Second),
+				bulkhead.New[*http.Response](1<<20)))
+		})},
 	}
 }
+
+var (
+	httpServer         = register("HTTPServer", serverImpls(false)...)
+	httpServerParallel = register("HTTPServerParallel", serverImpls(true)...)
+)
+
+func BenchmarkHTTPServer(b *testing.B)         { httpServer.run(b) }
+func BenchmarkHTTPServerParallel(b *testing.B) { httpServerParallel.run(b) }

@@ -285,6 +285,24 @@ func checkBars(r *run, lr []loadResult) [][]verdict {
 					vs = append(vs, verdict{where, m, ok})
 				}
 			}
+		case suite.AddedCost:
+			for _, g := range bar.Groups {
+				for _, cpu := range r.cpus {
+					ion, ok1 := r.stat(key{g, suite.Ion, cpu})
+					peer, ok2 := r.stat(key{g, bar.Peer, cpu})
+					base, ok3 := r.stat(key{g, bar.Base, cpu})
+					where := fmt.Sprintf("%s %s", g, cpuLabel(cpu))
+					if !ok1 || !ok2 || !ok3 {
+						vs = append(vs, verdict{where, "not measured", false})
+						continue
+					}
+					ionAdds, peerAdds := ion.ns-base.ns, peer.ns-base.ns
+					ratio := ionAdds / peerAdds
+					ok := peerAdds > 0 && ratio <= bar.Max
+					vs = append(vs, verdict{where, fmt.Sprintf("%.2f× (adds %s vs %s ns/op over %s ns/op)",
+						ratio, fmtNs(ionAdds), fmtNs(peerAdds), fmtNs(base.ns)), ok})
+				}
+			}
 		case suite.Contention:
 			for _, g := range r.order {
 				serial, isPar := strings.CutSuffix(g, suite.ParallelSuffix)

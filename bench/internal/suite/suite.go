@@ -42,7 +42,7 @@ var Peers = []Peer{
 	{"pond", "github.com/alitto/pond/v2", "pond.Pool / ResultPool"},
 	{"singleflight", "golang.org/x/sync", "singleflight.Group"},
 	{"errgroup", "golang.org/x/sync", "errgroup.Group with SetLimit"},
-	{"conc", "github.com/sourcegraph/conc", "pool.ResultContextPool"},
+	{"conc", "github.com/sourcegraph/conc", "pool.ResultContextPool, stream.Stream"},
 	{"redisrate", "github.com/go-redis/redis_rate/v10", "redis_rate.Limiter (GCRA on Redis)"},
 	{"robfig", "github.com/robfig/cron/v3", "cron.SpecSchedule (ParseStandard, Next)"},
 }
@@ -76,6 +76,10 @@ const (
 	Contention
 	// Latency: the loadlat p99 of Ion's composed pipeline ≤ MaxP99Micros.
 	Latency
+	// AddedCost: what Ion adds over the baseline Base (ion − base) ≤ Max ×
+	// what the peer adds over it (peer − base), for adapters whose cost
+	// sits on top of work both do (a transport over the same server).
+	AddedCost
 )
 
 // Bar is one performance bar of DESIGN.md §7.
@@ -89,6 +93,7 @@ type Bar struct {
 	MaxAllocs float64  // the highest ion allocs/op that holds; < 0 means unchecked
 	AllocsOf  string   // an implementation of the same group whose allocs/op bound ion's
 	MaxP99Us  float64  // Latency: p99 bound in microseconds
+	Base      string   // AddedCost: the baseline implementation both add to
 }
 
 // Bars is DESIGN.md §7, one entry per row.
@@ -128,6 +133,37 @@ var Bars = []Bar{
 		What: "ionredis limiter, one window, 64 callers, same redis-server", Kind: Ratio,
 		Text:   "throughput ≥ 1.0× go-redis/redis_rate, p99 ≤ 1.0× (p99-µs metric); one round trip per decision (rt/op, multi-window too); lease mode ≥ 10× fewer round trips",
 		Groups: []string{"RedisAllowParallel"}, Peer: "redisrate", Max: 1.0, MaxAllocs: -1,
+	},
+	{
+		What: "ionhttp client transport", Kind: AddedCost,
+		Text:   "added cost per request ≤ 0.5× failsafehttp's (over an in-memory base and a loopback server)",
+		Groups: []string{"HTTPClient", "HTTPClientLoopback"}, Peer: "failsafe", Max: 0.5, MaxAllocs: -1,
+		Base: "baseline-direct",
+	},
+	{
+		What: "adaptive concurrency limiter, admit path", Kind: Ratio,
+		Text:   "≤ 1.0× failsafe-go's adaptive limiter, 0 allocs (goodput and p99 under overload: bench/cmd/overload, TestOverload)",
+		Groups: []string{"AdaptiveLimiter"}, Peer: "failsafe", Max: 1.0, MaxAllocs: 0,
+	},
+	{
+		What: "coalesce, per shared call", Kind: Ratio,
+		Text:   "≤ 1.0× x/sync/singleflight",
+		Groups: []string{"CoalesceShared"}, Peer: "singleflight", Max: 1.0, MaxAllocs: -1,
+	},
+	{
+		What: "cache hit", Kind: Ratio,
+		Text:   "≤ 0.5× failsafe-go's cache policy",
+		Groups: []string{"CacheHit"}, Peer: "failsafe", Max: 0.5, MaxAllocs: 0,
+	},
+	{
+		What: "stream, 3 stages, against a hand-written channel pipeline", Kind: Ratio,
+		Text:   "items/s ≥ 0.8× (time per run ≤ 1.25×)",
+		Groups: []string{"Stream"}, Peer: "baseline-channels", Max: 1.25, MaxAllocs: -1,
+	},
+	{
+		What: "stream, 3 stages, against sourcegraph/conc's stream", Kind: Ratio,
+		Text:   "items/s ≥ 1.0×",
+		Groups: []string{"Stream"}, Peer: "conc", Max: 1.0, MaxAllocs: -1,
 	},
 	{
 		What: "contention (RunParallel, -cpu=2)", Kind: Contention,
