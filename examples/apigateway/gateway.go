@@ -16,6 +16,7 @@ import (
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/ionhttp"
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/sem"
 )
@@ -52,7 +53,9 @@ var (
 
 // newGateway returns the gateway serving the upstreams at the base URLs
 // given by name ("orders", "inventory"), reached through base.
-func newGateway(base http.RoundTripper, upstreams map[string]string) *gateway {
+//
+// Every primitive records its metrics in m and traces its calls with tracer.
+func newGateway(base http.RoundTripper, upstreams map[string]string, m observe.Metrics, tracer observe.Tracer) *gateway {
 	names := map[string]string{} // upstream name by host
 	for name, u := range upstreams {
 		if pu, err := url.Parse(u); err == nil {
@@ -64,7 +67,8 @@ func newGateway(base http.RoundTripper, upstreams map[string]string) *gateway {
 			return breaker.New(names[host],
 				breaker.WithConsecutiveFailures(3),
 				breaker.WithOpenDuration(2*time.Second),
-				breaker.WithSuccessThreshold(1))
+				breaker.WithSuccessThreshold(1),
+				breaker.WithMetrics(m), breaker.WithTracer(tracer))
 		}),
 		ionhttp.WithHostBulkhead(4),
 		ionhttp.WithTimeout(500*time.Millisecond),
@@ -72,9 +76,11 @@ func newGateway(base http.RoundTripper, upstreams map[string]string) *gateway {
 	g := &gateway{transport: tr, upstreams: upstreams}
 	client := &http.Client{Transport: tr}
 
-	perUser := ionhttp.RateLimit(limit.NewKeyed[string](userRate, userBurst).By(ionhttp.LimitKey),
+	perUser := ionhttp.RateLimit(limit.NewKeyed[string](userRate, userBurst,
+		limit.WithName("per-user"), limit.WithMetrics(m)).By(ionhttp.LimitKey),
 		ionhttp.HeaderKey("X-User"), ionhttp.WithQuotaPolicy("per-user", int64(userBurst), time.Minute))
-	createOrders := ionhttp.RateLimit(limit.NewTokenBucket(createOrdersRate, createOrdersBurst),
+	createOrders := ionhttp.RateLimit(limit.NewTokenBucket(createOrdersRate, createOrdersBurst,
+		limit.WithName("create-orders"), limit.WithMetrics(m)),
 		ionhttp.RouteKey, ionhttp.WithQuotaPolicy("create-orders", int64(createOrdersBurst), time.Minute))
 
 	mux := http.NewServeMux()
@@ -83,7 +89,7 @@ func newGateway(base http.RoundTripper, upstreams map[string]string) *gateway {
 	mux.Handle("GET /api/inventory/{sku}", g.proxy(client, "inventory", "check stock"))
 
 	g.handler = ionhttp.Recover(nil).Handler(
-		ionhttp.ConcurrencyLimit(sem.NewWeighted(64), time.Second).Handler(
+		ionhttp.ConcurrencyLimit(sem.NewWeighted(64, sem.WithName("gateway"), sem.WithMetrics(m)), time.Second).Handler(
 			perUser.Handler(mux)))
 	return g
 }

@@ -4,10 +4,18 @@
 // transport with a circuit breaker and a bulkhead per upstream host (503 with
 // Retry-After when it refuses a call). It drives itself with a scripted burst of clients and prints what
 // each burst got, then a summary per status.
+//
+// The gateway serves its metrics for Prometheus at /metrics (through
+// ionprom), and the run ends by scraping it. With -trace, it prints the
+// OpenTelemetry spans of its last request (through ionotel).
+//
+//	go run ./examples/apigateway
+//	go run ./examples/apigateway -trace
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,12 +27,21 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/ionkit/ion/ionotel"
+	"github.com/ionkit/ion/ionprom"
 )
 
 func main() {
 	burst := flag.Int("burst", 10, "requests one greedy user sends at once")
+	trace := flag.Bool("trace", false, "print the OpenTelemetry spans of the last request")
 	flag.Parse()
-	opts := options{greedyBurst: *burst, serve: serveLoopback}
+	opts := options{greedyBurst: *burst, serve: serveLoopback, trace: *trace}
 	if err := run(context.Background(), os.Stdout, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "apigateway:", err)
 		os.Exit(1)
@@ -33,7 +50,8 @@ func main() {
 
 // options configure run.
 type options struct {
-	greedyBurst int // requests the greedy user sends at once
+	greedyBurst int  // requests the greedy user sends at once
+	trace       bool // print the spans of the last request
 	// serve serves h, the server called name, and returns its base URL, a
 	// transport that reaches it and a function that stops the server.
 	serve func(name string, h http.Handler) (url string, rt http.RoundTripper, stop func())
@@ -80,8 +98,22 @@ func run(ctx context.Context, w io.Writer, opts options) error {
 		urls[up.name] = u
 		hosts[strings.TrimPrefix(u, "http://")] = rt
 	}
-	gw := newGateway(hosts, urls)
-	url, rt, stop := opts.serve("gateway", gw)
+	// Metrics on a Prometheus registry of our own, served at /metrics;
+	// spans to an in-memory exporter, printed at the end with -trace.
+	reg := prometheus.NewRegistry()
+	metrics := ionprom.New(reg)
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	defer tp.Shutdown(context.Background())
+	tracer := ionotel.NewTracer(tp.Tracer("apigateway"))
+	if err := errors.Join(metrics.Err(), tracer.Err()); err != nil {
+		return err
+	}
+	gw := newGateway(hosts, urls, metrics, tracer)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", gw)
+	url, rt, stop := opts.serve("gateway", mux)
 	defer stop()
 	client := &http.Client{Transport: rt}
 
@@ -138,6 +170,7 @@ func run(ctx context.Context, w io.Writer, opts options) error {
 		return fmt.Errorf("the open breaker's answer has no Retry-After: %v", stock[len(stock)-1])
 	}
 	time.Sleep(time.Duration(wait) * time.Second) // the client honours Retry-After
+	spans.Reset() // keep the spans of the last request only
 	if err := step(fmt.Sprintf("5. jo waits the %ds the gateway asked for and tries again: the breaker lets a probe through", wait),
 		[]request{{"GET", "/api/inventory/lamp", "jo"}}); err != nil {
 		return err
@@ -156,6 +189,49 @@ func run(ctx context.Context, w io.Writer, opts options) error {
 	fmt.Fprintf(w, "rate limited: %d by the per-user limit, %d by the route limit\n",
 		limited["rate limited by per-user"], limited["rate limited by create-orders"])
 	fmt.Fprintf(w, "upstream calls: orders %d, inventory %d\n", orders.calls.Load(), inventory.calls.Load())
+
+	if err := scrape(ctx, w, client, url+"/metrics"); err != nil {
+		return err
+	}
+	if opts.trace {
+		fmt.Fprintln(w, "\nspans of the last request (OpenTelemetry, through ionotel):")
+		for _, sp := range spans.GetSpans() {
+			outcome := ""
+			for _, a := range sp.Attributes {
+				if a.Key == ionotel.OutcomeKey {
+					outcome = a.Value.Emit()
+				}
+			}
+			fmt.Fprintf(w, "  %s  ion.outcome=%s  status=%s\n", sp.Name, outcome, sp.Status.Code)
+		}
+	}
+	return nil
+}
+
+// scrape reads the gateway's /metrics as Prometheus would and prints the
+// series of its breakers, limiters and bulkhead.
+func scrape(ctx context.Context, w io.Writer, client *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nGET /metrics (some of the series):")
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, prefix := range []string{"ion_breaker_state{", "ion_breaker_transitions_total{", "ion_limit_requests_total{", "ion_sem_acquire_total{"} {
+			if strings.HasPrefix(line, prefix) && !strings.HasSuffix(line, " 0") {
+				fmt.Fprintln(w, "  "+line)
+			}
+		}
+	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
 	"github.com/ionkit/ion/limit"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/sem"
 )
@@ -142,7 +143,7 @@ func TestServeLoopback(t *testing.T) {
 	u, rt, stop := serveLoopback("orders", orders)
 	defer stop()
 	defer rt.(*http.Transport).CloseIdleConnections()
-	gw := newGateway(byHost{strings.TrimPrefix(u, "http://"): rt}, map[string]string{"orders": u})
+	gw := newGateway(byHost{strings.TrimPrefix(u, "http://"): rt}, map[string]string{"orders": u}, observe.NewRecorder(), observe.NewRecorder())
 	url, grt, gstop := serveLoopback("gateway", gw)
 	defer gstop()
 	client := &http.Client{Transport: grt}
@@ -150,4 +151,26 @@ func TestServeLoopback(t *testing.T) {
 	a, err := send(context.Background(), client, url, request{"GET", "/api/orders/1", "ann"})
 	require.NoError(t, err)
 	assert.Equal(t, "200 OK", a.String(), "the loopback gateway answers")
+}
+
+// TestMetricsAndTrace checks the /metrics scrape against the story the run
+// tells, and the spans of the last request printed with -trace.
+func TestMetricsAndTrace(t *testing.T) {
+	var out bytes.Buffer
+	synctest.Test(t, func(t *testing.T) {
+		require.NoError(t, run(context.Background(), &out, options{greedyBurst: 10, serve: serveInMemory, trace: true}))
+	})
+	s := out.String()
+	t.Log("\n" + s)
+	for _, series := range []string{
+		`ion_limit_requests_total{name="per-user",result="limited"} 6`,
+		`ion_limit_requests_total{name="create-orders",result="limited"} 1`,
+		`ion_breaker_transitions_total{from="closed",name="inventory",to="open"} 1`,
+		`ion_breaker_transitions_total{from="half-open",name="inventory",to="closed"} 1`,
+		`ion_sem_acquire_total{name="gateway",result="acquired"} 24`,
+	} {
+		assert.Contains(t, s, series, "the scrape agrees with the run's own tally")
+	}
+	assert.Regexp(t, `(?m)^  breaker\(inventory\)  ion.outcome=success  status=Unset$`, s,
+		"the last request's span: the inventory breaker's probe, a success")
 }
