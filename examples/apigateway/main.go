@@ -170,7 +170,7 @@ func run(ctx context.Context, w io.Writer, opts options) error {
 		return fmt.Errorf("the open breaker's answer has no Retry-After: %v", stock[len(stock)-1])
 	}
 	time.Sleep(time.Duration(wait) * time.Second) // the client honours Retry-After
-	spans.Reset() // keep the spans of the last request only
+	spans.Reset()                                 // keep the spans of the last request only
 	if err := step(fmt.Sprintf("5. jo waits the %ds the gateway asked for and tries again: the breaker lets a probe through", wait),
 		[]request{{"GET", "/api/inventory/lamp", "jo"}}); err != nil {
 		return err
