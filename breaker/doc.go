@@ -68,7 +68,7 @@
 // The open duration (WithOpenDuration, default 30 s) can grow on repeated
 // openings without a close in between ([WithOpenBackoff]) and be spread
 // with seeded jitter ([WithJitter]). The presets [QuickFailover],
-// [Conservative] and [Aggressive] carry the seed library's values and can be
+// [Conservative] and [Aggressive] are tuned starting points that can be
 // refined by options after them.
 //
 // # Outcomes

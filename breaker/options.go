@@ -20,7 +20,7 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-// Defaults, as the seed's: 5 consecutive failures trip the breaker, it stays
+// Defaults: 5 consecutive failures trip the breaker, it stays
 // open for 30 s, then lets 3 probes run at once and closes after 2 successes.
 const (
 	defaultThreshold        = 5
@@ -419,7 +419,7 @@ func WithTracer(t observe.Tracer) Option {
 	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.tracer, t, "breaker", "WithTracer")) })
 }
 
-// preset returns the seed's presets as one Option.
+// preset returns one of the presets as one Option.
 func preset(threshold int, open time.Duration, maxCalls, successes int) Option {
 	return optionFunc(func(c *config) {
 		c.setRule()
