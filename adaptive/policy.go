@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/spans"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
@@ -73,29 +74,18 @@ func (p *limiterPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (v 
 		return v, err
 	}
 	// The deferred release runs on every path that does not return
-	// normally: a panic (recovered only to record it on the span and
-	// raised again at once) or runtime.Goexit (which recover does not stop
-	// and which must go on unchanged). Without it a panic would leak the
-	// permit for good.
+	// normally: a panic or runtime.Goexit, which go on unchanged (with a
+	// span, the panic is recorded on it first). Without it a panic would
+	// leak the permit for good.
 	returned := false
 	defer func() {
-		if returned {
-			return
-		}
-		l.release(pm, sampleDrop)
-		if span == nil {
-			return
-		}
-		r := recover()
-		var perr error
-		if r != nil {
-			perr = ion.NewPanicError(r)
-		}
-		span.End(policy.Failure.String(), perr)
-		if r != nil {
-			panic(r)
+		if !returned {
+			l.release(pm, sampleDrop)
 		}
 	}()
+	if span != nil {
+		defer spans.EndIfPanicked(span, &returned)
+	}
 	v, err = next.Call(ctx)
 	returned = true
 	outcome := next.Classify(ctx, v, err)

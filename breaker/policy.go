@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/spans"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -99,9 +100,9 @@ func (p breakerPolicy[T]) traced(ctx context.Context, next policy.Next[T]) (T, e
 	defer func() {
 		if !returned {
 			t.Done(policy.Failure)
-			span.End(policy.Failure.String(), nil)
 		}
 	}()
+	defer spans.EndIfPanicked(span, &returned)
 	v, err := next.Call(ctx)
 	o := next.Classify(ctx, v, err)
 	returned = true

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/spans"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
@@ -144,20 +144,7 @@ func (p *limitPolicy[T]) traced(ctx context.Context, next policy.Next[T]) (v T, 
 		return zero, err
 	}
 	ended := false
-	defer func() {
-		if ended {
-			return
-		}
-		// next panicked (or called runtime.Goexit, where recover returns
-		// nil): end the span as a failure and let the panic continue.
-		r := recover()
-		if r == nil {
-			span.End(policy.Failure.String(), nil)
-			return
-		}
-		span.End(policy.Failure.String(), ion.NewPanicError(r))
-		panic(r)
-	}()
+	defer spans.EndIfPanicked(span, &ended)
 	v, err = next.Call(ctx)
 	ended = true
 	span.End(next.Classify(ctx, v, err).String(), err)

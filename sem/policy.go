@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/spans"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
@@ -139,10 +140,9 @@ func (b *bulkhead[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, er
 	}
 
 	// The deferred release runs on every path. Without it a panic in next
-	// would leak the permits for good (failsafe-go's bulkhead does). The
-	// panic is recovered only to record it and is raised again at once;
-	// returned tells a panic from runtime.Goexit, which recover does not
-	// stop and which must go on unchanged.
+	// would leak the permits for good (failsafe-go's bulkhead does). A
+	// panic or runtime.Goexit goes on unchanged; with a span, the panic is
+	// recorded on it first.
 	returned := false
 	defer func() {
 		// The bulkhead releases exactly what it acquired, so an
@@ -150,21 +150,10 @@ func (b *bulkhead[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, er
 		// the semaphore has logged and counted it, and the call's own
 		// result is what the caller needs.
 		_ = s.Release(b.weight)
-		if returned {
-			return
-		}
-		r := recover()
-		if span != nil {
-			var perr error
-			if r != nil {
-				perr = ion.NewPanicError(r)
-			}
-			span.End(policy.Failure.String(), perr)
-		}
-		if r != nil {
-			panic(r)
-		}
 	}()
+	if span != nil {
+		defer spans.EndIfPanicked(span, &returned)
+	}
 	v, err = next.Call(ctx)
 	returned = true
 	if span != nil {
