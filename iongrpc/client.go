@@ -261,6 +261,7 @@ func (c *Client) Unary() grpc.UnaryClientInterceptor {
 		if c.err != nil {
 			return c.err
 		}
+		ctx = withPriority(ctx)
 		msg, isProto := reply.(proto.Message)
 		var attempts atomic.Int32
 		classify := c.classify
@@ -337,6 +338,7 @@ func (c *Client) Stream() grpc.StreamClientInterceptor {
 		if c.err != nil {
 			return nil, c.err
 		}
+		ctx = withPriority(ctx)
 		open := func(pctx context.Context) (*attemptStream, error) {
 			return openAttempt(ctx, pctx, func(actx context.Context) (grpc.ClientStream, error) {
 				return streamer(actx, desc, cc, method, opts...)

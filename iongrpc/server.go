@@ -78,6 +78,7 @@ type Server struct {
 	slots      *sem.Weighted
 	retryAfter time.Duration
 	report     func(ctx context.Context, method string, p *ion.PanicError)
+	trusted    func(ctx context.Context) bool // WithPriority: whose priority to believe
 	err        error
 }
 
@@ -203,6 +204,7 @@ func (s *Server) admit(ctx context.Context, method string, trailer func(metadata
 	if s.err != nil {
 		return ctx, noRelease, status.Error(codes.Internal, s.err.Error())
 	}
+	ctx = s.priorityFrom(ctx)
 	release := noRelease
 	if s.slots != nil {
 		if !s.slots.TryAcquire(1) {

@@ -261,7 +261,7 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	if d := c.t.headerTimeout; d > 0 {
 		timer = time.AfterFunc(d, func() { cancel(errHeaderTimeout) })
 	}
-	ar := r.WithContext(&a.ctx)
+	ar := withPriority(r.WithContext(&a.ctx))
 	if replayed != nil {
 		ar.Body = replayed
 	}
