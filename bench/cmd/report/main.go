@@ -1,6 +1,6 @@
 // Command report turns a raw benchmark run of the bench module into
 // RESULTS.md: the medians of every benchmark, the Ion/peer ratio of every
-// pair, the DESIGN.md §7 bars with their measured ratios and verdicts, the
+// pair, the Performance bars with their measured ratios and verdicts, the
 // latency-under-load figures of cmd/loadlat, the machine and the peer
 // versions. bench/run.sh calls it; it reads only files.
 //
@@ -455,7 +455,7 @@ func write(w *strings.Builder, r *run, lr []loadResult, versions map[string]stri
 		p("| %s | %s | %s | %s |\n", pe.Name, pe.Module, versions[pe.Module], pe.What)
 	}
 
-	p("\n## DESIGN.md §7 bars\n\n")
+	p("\n## Performance bars\n\n")
 	bars := checkBars(r, lr)
 	p("| bar | target | measured | holds |\n|---|---|---|---|\n")
 	for i, bar := range suite.Bars {

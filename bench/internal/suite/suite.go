@@ -1,6 +1,6 @@
 // Package suite holds what the benchmarks, the pairing test and the report
 // program must agree on: how benchmark implementations are named, which
-// module each peer comes from, and the performance bars of DESIGN.md §7.
+// module each peer comes from, and Ion's performance bars.
 //
 // # Naming
 //
@@ -82,9 +82,9 @@ const (
 	AddedCost
 )
 
-// Bar is one performance bar of DESIGN.md §7.
+// Bar is one of Ion's performance bars.
 type Bar struct {
-	What      string   // the bar's row in DESIGN.md §7
+	What      string   // the bar's name in the report
 	Text      string   // the bar as written there
 	Kind      Kind     //
 	Groups    []string // the benchmark groups it is measured on (Ratio)
@@ -96,7 +96,7 @@ type Bar struct {
 	Base      string   // AddedCost: the baseline implementation both add to
 }
 
-// Bars is DESIGN.md §7, one entry per row.
+// Bars are Ion's performance bars, one entry per row of the report.
 var Bars = []Bar{
 	{
 		What: "composed limit + sem + breaker, success path", Kind: Ratio,
