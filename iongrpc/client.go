@@ -405,8 +405,6 @@ type lazyStream struct {
 	closed bool           // CloseSend was called
 	s      *attemptStream // the committed stream, once there is one
 	err    error          // the pipeline's error, once it failed
-	header metadata.MD    // the committed stream's header
-	first  bool           // the pipeline received the first message into the caller's m
 }
 
 var errTooManyMessages = errors.New("iongrpc: a server-streaming call sends one request")

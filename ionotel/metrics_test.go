@@ -46,7 +46,7 @@ type series struct {
 func key(name string, attrs attribute.Set) string {
 	var parts []string
 	for _, kv := range attrs.ToSlice() {
-		parts = append(parts, fmt.Sprintf("%s=%s", kv.Key, kv.Value.Emit()))
+		parts = append(parts, fmt.Sprintf("%s=%s", kv.Key, kv.Value.AsString()))
 	}
 	return name + "{" + strings.Join(parts, ",") + "}"
 }

@@ -601,14 +601,6 @@ func (b *bucket) clearTemp(ns int64) {
 	}
 }
 
-// fill makes the bucket full, keeping its parameters.
-func (b *bucket) fill() {
-	b.mu.Lock()
-	b.tat = fullTat
-	b.seq++
-	b.mu.Unlock()
-}
-
 // satAdd returns a+b for an offset a and b >= 0, saturating at maxOffset.
 func satAdd(a, b int64) int64 {
 	if a >= 0 && b > maxOffset-a {

@@ -186,14 +186,3 @@ func (s *store[K]) len() int {
 	defer s.mu.Unlock()
 	return len(s.keys)
 }
-
-// clear forgets every entry.
-func (s *store[K]) clear() {
-	s.mu.Lock()
-	s.keys = nil // release the map's memory too
-	s.lru.next, s.lru.prev = &s.lru, &s.lru
-	s.mu.Unlock()
-	if s.m != nil {
-		s.m.keys.Set(0)
-	}
-}

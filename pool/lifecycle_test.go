@@ -371,7 +371,7 @@ func TestCloseFromInsideTask(t *testing.T) {
 			require.NoError(t, p.Submit(context.Background(), func(ctx context.Context) error {
 				// The task passes its own ctx (or one derived from it):
 				// that is how the pool knows not to wait for this task.
-				ctx = context.WithValue(ctx, struct{}{}, 1)
+				ctx = context.WithValue(ctx, derivedKey{}, 1)
 				var err error
 				switch name {
 				case "Close":
@@ -614,3 +614,6 @@ func TestCloseFromInsideGoAndPolicyCalls(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// derivedKey marks a ctx derived from a task's own.
+type derivedKey struct{}

@@ -615,8 +615,8 @@ func TestBadInput(t *testing.T) {
 	var zero schedule.Scheduler
 	assert.ErrorIs(t, zero.Add("j", schedule.After(0), ok), ion.ErrInvalidConfig, "the zero Scheduler fails closed")
 	assert.ErrorIs(t, zero.Err(), ion.ErrInvalidConfig)
-	//nolint:staticcheck // a nil ctx is the bad input under test
-	_, err = schedule.New().Stop(nil)
+	var nilCtx context.Context // a nil ctx is the bad input under test
+	_, err = schedule.New().Stop(nilCtx)
 	assert.ErrorIs(t, err, ion.ErrInvalidConfig)
 }
 

@@ -199,7 +199,7 @@ func run(ctx context.Context, w io.Writer, opts options) error {
 			outcome := ""
 			for _, a := range sp.Attributes {
 				if a.Key == ionotel.OutcomeKey {
-					outcome = a.Value.Emit()
+					outcome = a.Value.AsString()
 				}
 			}
 			fmt.Fprintf(w, "  %s  ion.outcome=%s  status=%s\n", sp.Name, outcome, sp.Status.Code)

@@ -13,7 +13,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -147,7 +146,7 @@ func load(path string) (config.Document, error) {
 	defer f.Close()
 	doc, err := config.Decode(f)
 	if err != nil {
-		return config.Document{}, errors.Join(fmt.Errorf("%s:", path), err)
+		return config.Document{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return doc, nil
 }

@@ -121,9 +121,9 @@ func checkBreakerDefaults(t *testing.T, cb *breaker.Breaker, want breakerDefault
 		require.Equal(t, breaker.Open, cb.State(), "the failure rate trips once the window holds its minimum")
 	}
 
-	time.Sleep(want.open - 1)
+	time.Sleep(want.open - time.Nanosecond)
 	require.Equal(t, breaker.Open, cb.State(), "still open 1ns before the open duration")
-	time.Sleep(1)
+	time.Sleep(time.Nanosecond)
 	require.Equal(t, breaker.HalfOpen, cb.State(), "half-open at the open duration")
 
 	probes := make([]breaker.Ticket, want.maxCalls)

@@ -192,13 +192,13 @@ func runSem(ctx context.Context, s sinks) error {
 		return errors.New("TryAcquire succeeded on a full semaphore")
 	}
 	if err := w.Acquire(ctx, 1); !errors.Is(err, context.DeadlineExceeded) && err == nil {
-		return fmt.Errorf("Acquire on a full semaphore: %v", err)
+		return fmt.Errorf("workload: Acquire on a full semaphore: %v", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	err := w.Acquire(cctx, 1)
 	cancel()
 	if err == nil {
-		return errors.New("Acquire with an expiring ctx succeeded")
+		return errors.New("workload: Acquire with an expiring ctx succeeded")
 	}
 	if err := w.Acquire(ctx, 3); err == nil {
 		return errors.New("Acquire(3) of 2 succeeded")
