@@ -5,6 +5,7 @@ import (
 	"iter"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/policy"
@@ -29,23 +30,142 @@ func From[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) *Stream[T] {
 		return out
 	}
 	// The iterator may block between items, so it runs apart from the
-	// chunker, which never holds an item back to fill a chunk.
-	items := make(chan T, out.k)
+	// chunker, which never holds an item back to fill a chunk. They share
+	// a ring rather than a channel: an item costs the iterator one atomic
+	// store, and the chunker takes every item that is there at once.
+	h := newHandoff[T](out.k)
 	p.start(func(ctx context.Context) error {
-		defer close(items)
+		defer h.close()
 		for v := range seq {
-			if !sendOne(ctx, items, v) {
+			if !h.put(ctx, v) {
 				return nil
 			}
 		}
 		return nil
 	})
-	p.start(func(ctx context.Context) error { return chunk(ctx, items, out) })
+	p.start(func(ctx context.Context) error {
+		defer close(out.ch)
+		for {
+			buf, more := h.take(ctx, out.get())
+			if len(buf) > 0 && !send(ctx, out.ch, buf) {
+				return nil
+			}
+			if !more {
+				return nil
+			}
+		}
+	})
 	return out
 }
 
+// handoff passes items from an iterator's goroutine to its chunker through
+// a ring of k slots with one writer and one reader: the iterator publishes
+// an item with an atomic store, and the chunker takes every published item
+// at once. Each side blocks on a channel only when it must wait (an empty
+// ring, a full one), after announcing it in a flag that the other side
+// reads after its own store, so no wake-up is lost: with sequentially
+// consistent atomics, either the waiter sees the other's store when it
+// looks again, or the other sees the flag and wakes it.
+type handoff[T any] struct {
+	k     uint64
+	buf   []T           // the ring: slot i%k
+	ready chan struct{} // one slot: wakes the chunker
+	space chan struct{} // one slot: wakes the iterator
+
+	head    atomic.Uint64 // items taken by the chunker
+	tail    atomic.Uint64 // items published by the iterator
+	done    atomic.Bool   // the iterator ended: no item follows
+	hungry  atomic.Bool   // the chunker waits for an item
+	blocked atomic.Bool   // the iterator waits for a free slot
+}
+
+func newHandoff[T any](k int) *handoff[T] {
+	return &handoff[T]{k: uint64(k), buf: make([]T, k), ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// put publishes v, waiting while the ring is full; false means ctx ended.
+func (h *handoff[T]) put(ctx context.Context, v T) bool {
+	t := h.tail.Load()
+	for t-h.head.Load() >= h.k {
+		h.blocked.Store(true)
+		if t-h.head.Load() < h.k {
+			h.blocked.Store(false)
+			break
+		}
+		select {
+		case <-h.space:
+		case <-ctx.Done():
+			h.blocked.Store(false)
+			return false
+		}
+		h.blocked.Store(false)
+	}
+	h.buf[t%h.k] = v
+	h.tail.Store(t + 1)
+	if h.hungry.Load() {
+		wake(h.ready)
+	}
+	return true
+}
+
+// close tells the chunker that no item will follow.
+func (h *handoff[T]) close() {
+	h.done.Store(true)
+	if h.hungry.Load() {
+		wake(h.ready)
+	}
+}
+
+// take appends every published item to into, waiting for one if there is
+// none; more is false when the iterator has ended and nothing is left, or
+// ctx ended.
+func (h *handoff[T]) take(ctx context.Context, into []T) (items []T, more bool) {
+	hd := h.head.Load()
+	for {
+		t := h.tail.Load()
+		if t > hd {
+			var zero T
+			for i := hd; i < t; i++ {
+				into = append(into, h.buf[i%h.k])
+				h.buf[i%h.k] = zero // drop the reference, for the garbage collector
+			}
+			h.head.Store(t)
+			if h.blocked.Load() {
+				wake(h.space)
+			}
+			return into, true
+		}
+		if h.done.Load() {
+			if h.tail.Load() > hd {
+				continue // published before done
+			}
+			return into, false
+		}
+		h.hungry.Store(true)
+		if h.tail.Load() > hd || h.done.Load() {
+			h.hungry.Store(false)
+			continue
+		}
+		select {
+		case <-h.ready:
+		case <-ctx.Done():
+			h.hungry.Store(false)
+			return into, false
+		}
+		h.hungry.Store(false)
+	}
+}
+
 // FromChan returns a stream of the items received from ch until ch is
-// closed or p stops, passed on as [From] does. A nil ch makes the pipeline
+// closed or p stops, passed on as [From] does: each item at once, with the
+// items that are ready behind it. A nil ch makes the pipeline
 // fail with an error matching ion.ErrInvalidConfig.
 func FromChan[T any](p *Pipeline, ch <-chan T, opts ...Option) *Stream[T] {
 	if p == nil || p.cancel == nil {
@@ -294,23 +414,57 @@ func serial[In, Out any](ctx context.Context, src *Stream[In], w *writer[Out], f
 		if !ok {
 			return nil
 		}
-		for _, v := range chunk {
-			r, err := call(ctx, fn, v)
-			if err != nil {
-				if err := c.handle(ctx, v, err); err != nil {
-					return err
-				}
-				continue
-			}
-			if !r.addTo(ctx, w) {
+		for rest := chunk; len(rest) > 0; {
+			n, err, live := applyAll(ctx, rest, fn, w)
+			if !live {
 				return nil
 			}
+			if err == nil {
+				break
+			}
+			if err := c.handle(ctx, rest[n], err); err != nil {
+				return err
+			}
+			rest = rest[n+1:]
 		}
 		src.put(chunk)
 		if !w.flush(ctx) {
 			return nil
 		}
 	}
+}
+
+// applyAll applies fn to items in order, adding the results to w, until
+// one fails: it returns the index of the failed item and its error (a
+// panic as an *ion.PanicError), or len(items) and nil. live is false when
+// the ctx ended while sending. One deferred recover covers the whole
+// chunk, so an item costs no defer of its own.
+func applyAll[In, Out any](ctx context.Context, items []In, fn func(context.Context, In) (result[Out], error), w *writer[Out]) (n int, err error, live bool) {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		if p := recover(); p != nil {
+			err = ion.NewPanicError(p)
+		} else {
+			err = &ion.PanicError{Value: "runtime.Goexit", Stack: debug.Stack()}
+		}
+		live = true
+	}()
+	for n = 0; n < len(items); n++ {
+		r, err := fn(ctx, items[n])
+		if err != nil {
+			returned = true
+			return n, err, true
+		}
+		if !r.addTo(ctx, w) {
+			returned = true
+			return n, nil, false
+		}
+	}
+	returned = true
+	return n, nil, true
 }
 
 // slot is one piece of an input chunk on its way through a concurrent

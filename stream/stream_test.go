@@ -467,3 +467,26 @@ func FuzzPipelineMatchesSequentialModel(f *testing.F) {
 		}
 	})
 }
+
+// TestSerialStagePanicSkipsOnlyThatItem panics on one item of a chunk in a
+// serial stage: the items before and after it in the chunk still pass.
+func TestSerialStagePanicSkipsOnlyThatItem(t *testing.T) {
+	p := stream.New(t.Context())
+	var dead []int
+	mapped := stream.Map(stream.From(p, ints(6)), func(_ context.Context, v int) (int, error) {
+		if v == 2 || v == 4 {
+			panic(fmt.Sprint("boom ", v))
+		}
+		return v * 10, nil
+	}, stream.DeadLetter(func(_ context.Context, e *stream.ItemError) {
+		var pe *ion.PanicError
+		if errors.As(e, &pe) {
+			dead = append(dead, e.Item.(int))
+		}
+	}))
+	var got []int
+	stream.Collect(mapped, &got)
+	require.NoError(t, p.Wait())
+	assert.Equal(t, []int{0, 10, 30, 50}, got)
+	assert.Equal(t, []int{2, 4}, dead, "each panicking item reaches the dead letter as *ion.PanicError")
+}
