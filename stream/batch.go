@@ -105,15 +105,7 @@ func CountWindow[T any](in *Stream[T], size, slide int, opts ...Option) *Stream[
 		for {
 			chunk, ok := recv(ctx, src.ch)
 			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				for _, win := range open {
-					if !w.add(ctx, win) {
-						return nil
-					}
-				}
-				w.flush(ctx)
+				w.last(ctx, open)
 				return nil
 			}
 			for _, v := range chunk {
@@ -186,15 +178,7 @@ func TimeWindow[T any](in *Stream[T], size, slide, lateness time.Duration, event
 		for {
 			chunk, ok := recv(ctx, src.ch)
 			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				for _, win := range open {
-					if !w.add(ctx, win) {
-						return nil
-					}
-				}
-				w.flush(ctx)
+				w.last(ctx, open)
 				return nil
 			}
 			for _, v := range chunk {

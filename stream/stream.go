@@ -293,6 +293,20 @@ func (w *writer[T]) flush(ctx context.Context) bool {
 	return send(ctx, w.s.ch, b)
 }
 
+// last sends items, the windows still open when a stage's input ended,
+// unless the ctx ended (then nothing is sent).
+func (w *writer[T]) last(ctx context.Context, items []T) {
+	if ctx.Err() != nil {
+		return
+	}
+	for _, v := range items {
+		if !w.add(ctx, v) {
+			return
+		}
+	}
+	w.flush(ctx)
+}
+
 // take marks s as consumed and returns it, or fails the pipeline when s is
 // nil or already consumed.
 func (s *Stream[T]) take(stage string) (*Stream[T], *Pipeline, bool) {
