@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ionkit/ion/internal/codel"
 	"github.com/ionkit/ion/observe"
 )
 
@@ -42,7 +43,7 @@ type Limiter struct {
 	limit    float64 // the current limit, within the bounds
 	inflight int     // calls holding a permit; never negative
 	queue    waitQueue
-	codel    codel
+	codel    codel.State
 	est      estimates
 	win      window   // the open sample window
 	shed     shedding // the current window's rejections
@@ -99,7 +100,7 @@ func NewLimiter(opts ...LimiterOption) *Limiter {
 		tracer:     c.tracer,
 		err:        c.err,
 		limit:      float64(initial),
-		codel:      codel{target: c.codelTarget, interval: c.codelInterval},
+		codel:      codel.State{Target: c.codelTarget, Interval: c.codelInterval},
 	}
 	l.win.start = time.Now()
 	if l.err == nil {

@@ -77,38 +77,6 @@ func (q *waitQueue) victim(p Priority) *waiter {
 	return nil
 }
 
-// codel is the CoDel state of a Limiter's queue (Nichols and Jacobson,
-// "Controlling Queue Delay", as Facebook applies it to server queues):
-// whether the queue has been standing, judged from the lowest wait seen over
-// each interval. It must be used with the Limiter's mu held.
-type codel struct {
-	target, interval time.Duration // 0: off
-	end              time.Time     // the end of the current interval
-	low              time.Duration // the lowest wait served in the current interval
-	standing         bool          // the last interval's lowest wait was above target
-}
-
-// drop records that a waiter that waited sojourn leaves the queue at now and
-// reports whether it should be dropped rather than served.
-func (c *codel) drop(now time.Time, sojourn time.Duration) bool {
-	if c.target == 0 {
-		return false
-	}
-	switch {
-	case now.After(c.end.Add(c.interval)):
-		// A whole interval passed without anyone served: the queue
-		// drained, so it is not standing.
-		c.standing = false
-		c.low, c.end = sojourn, now.Add(c.interval)
-	case now.After(c.end):
-		c.standing = c.low > c.target
-		c.low, c.end = sojourn, now.Add(c.interval)
-	default:
-		c.low = min(c.low, sojourn)
-	}
-	return c.standing && sojourn > c.target
-}
-
 // wait blocks until w is granted a permit or rejected, its max wait ends or
 // ctx ends.
 func (l *Limiter) wait(ctx context.Context, done <-chan struct{}, w *waiter) (permit, error) {
@@ -164,7 +132,7 @@ func (l *Limiter) serveLocked(now time.Time) {
 		w := l.queue.first(l.lifoAt > 0 && l.queue.n >= l.lifoAt)
 		l.queue.remove(w)
 		w.done = true
-		if sojourn := now.Sub(w.enq); l.codel.drop(now, sojourn) {
+		if sojourn := now.Sub(w.enq); l.codel.Drop(now, sojourn) {
 			l.shed.add(w.prio)
 			w.ready <- &waitError{reason: "dropped from a standing queue", wait: sojourn}
 			continue

@@ -176,30 +176,3 @@ func TestLimiterCoDelDropsFromStandingQueue(t *testing.T) {
 		assert.Contains(t, err.Error(), "standing queue")
 	})
 }
-
-// TestCodelDrop steps CoDel's state machine: a queue is standing when the
-// lowest wait of a whole interval was above target.
-func TestCodelDrop(t *testing.T) {
-	ms := time.Millisecond
-	t0 := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := adaptive.NewCodel(5*ms, 100*ms)
-	steps := []struct {
-		at      time.Duration // since t0
-		sojourn time.Duration
-		want    bool
-	}{
-		{0, 50 * ms, false},         // the first interval starts: nothing is known yet
-		{50 * ms, 20 * ms, false},   // still in it; its lowest wait is 20 ms
-		{101 * ms, 30 * ms, true},   // the first interval stood (20 ms > 5 ms): drop waiters above target
-		{150 * ms, 4 * ms, false},   // below target is never dropped
-		{202 * ms, 30 * ms, false},  // the second interval saw a 4 ms wait: not standing
-		{250 * ms, 10 * ms, false},  // same interval
-		{303 * ms, 6 * ms, true},    // the third interval's lowest was 10 ms: standing
-		{1000 * ms, 60 * ms, false}, // a whole interval without service: the queue drained
-		{1050 * ms, 60 * ms, false}, // still the interval after the drain
-	}
-	for _, s := range steps {
-		got := c.Drop(t0.Add(s.at), s.sojourn)
-		assert.Equal(t, s.want, got, "drop(at %v, sojourn %v)", s.at, s.sojourn)
-	}
-}
