@@ -111,6 +111,12 @@ var redisRateLimit = redis_rate.Limit{Rate: redisRate, Burst: burstNever, Period
 // runRedis measures call, serially or by redisCallers goroutines, and
 // reports round trips per call and (in parallel) the p99 latency.
 func runRedis(b *testing.B, rt *atomic.Int64, parallel bool, call func() error) {
+	runRedisEach(b, rt, parallel, call, nil)
+}
+
+// runRedisEach is runRedis where, with each set, every parallel goroutine
+// makes its calls with each(), its own call (one key per goroutine).
+func runRedisEach(b *testing.B, rt *atomic.Int64, parallel bool, call func() error, each func() func() error) {
 	if err := call(); err != nil { // warm up: load the script, open a connection
 		b.Fatal(err)
 	}
@@ -131,6 +137,10 @@ func runRedis(b *testing.B, rt *atomic.Int64, parallel bool, call func() error) 
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		lat := make([]time.Duration, 0, 1024)
+		call := call
+		if each != nil {
+			call = each()
+		}
 		for pb.Next() {
 			start := time.Now()
 			if err := call(); err != nil {
@@ -173,6 +183,42 @@ func redisAllowImpls(parallel bool) []impl {
 	}
 }
 
+// redisKeysImpls are the 64-caller variant where every caller has a key of
+// its own: no two concurrent decisions share a subject, so Ion cannot
+// coalesce them and each costs a round trip, as with redis_rate.
+func redisKeysImpls() []impl {
+	return []impl{
+		{"ion", func(b *testing.B) {
+			var rt atomic.Int64
+			lim := ionRedisLimiter(b, redisClient(b, benchRedisAddr, &rt), 1)
+			var next atomic.Int64
+			keyed := lim.By(func(ctx context.Context) string { return ctx.Value(benchKey{}).(string) })
+			runRedisEach(b, &rt, true, func() error { return lim.Admit(bg, 0) }, func() func() error {
+				ctx := context.WithValue(bg, benchKey{}, strconv.FormatInt(next.Add(1), 10))
+				return func() error { return keyed.Admit(ctx, 0) }
+			})
+		}},
+		{"redisrate", func(b *testing.B) {
+			var rt atomic.Int64
+			lim := redis_rate.NewLimiter(redisClient(b, benchRedisAddr, &rt))
+			var next atomic.Int64
+			allow := func(key string) error {
+				res, err := lim.Allow(bg, key, redisRateLimit)
+				if err == nil && res.Allowed == 0 {
+					err = fmt.Errorf("denied")
+				}
+				return err
+			}
+			runRedisEach(b, &rt, true, func() error { return allow("bench-" + b.Name()) }, func() func() error {
+				key := "bench-" + b.Name() + "-" + strconv.FormatInt(next.Add(1), 10)
+				return func() error { return allow(key) }
+			})
+		}},
+	}
+}
+
+type benchKey struct{}
+
 // benchRedisAddr is the server of the running Redis benchmark function.
 var benchRedisAddr string
 
@@ -190,6 +236,14 @@ var redisAllowParallel = register("RedisAllowParallel", redisAllowImpls(true)...
 func BenchmarkRedisAllowParallel(b *testing.B) {
 	benchRedisAddr = redisServer(b)
 	redisAllowParallel.run(b)
+}
+
+// RedisAllowParallelKeys: 64 concurrent callers, each on a key of its own.
+var redisAllowParallelKeys = register("RedisAllowParallelKeys", redisKeysImpls()...)
+
+func BenchmarkRedisAllowParallelKeys(b *testing.B) {
+	benchRedisAddr = redisServer(b)
+	redisAllowParallelKeys.run(b)
 }
 
 // RedisTwoWindows: "N/s and M/hour" on one key. Ion decides both windows

@@ -124,7 +124,7 @@ func (b *batcher) take(ctx context.Context, keys []string) error {
 // wakes the callers waiting on ch.
 func (b *batcher) refill(ctx context.Context, keys []string, bt *batch, ch chan struct{}, now time.Time) error {
 	l := b.l
-	d, err := l.decide(ctx, keys, b.n, 1, 0)
+	d, err := l.counted(l.decide(ctx, keys, b.n, 1, 0))
 	if err == nil {
 		err = d.err(l)
 	}

@@ -25,3 +25,23 @@ func (s *Semaphore) HoldersKey() string { return s.keys[0] }
 
 // SyncNow makes one sync of the shared breaker at once.
 func (s *SharedBreaker) SyncNow(ctx context.Context) error { return s.sync(ctx) }
+
+// Cohort returns the callers of subject gathered for its next coalesced
+// round trip.
+func (l *Limiter) Cohort(subject string) int {
+	l.co.mu.Lock()
+	defer l.co.mu.Unlock()
+	if s := l.co.subs[subject]; s != nil && s.next != nil {
+		return s.next.live
+	}
+	return 0
+}
+
+// Subjects returns the subjects whose coalescing state l keeps.
+func (l *Limiter) Subjects() int {
+	l.co.mu.Lock()
+	defer l.co.mu.Unlock()
+	return len(l.co.subs)
+}
+
+const MaxSubjects = maxSubjects

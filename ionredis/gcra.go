@@ -32,8 +32,12 @@ import (
 // only if every window can, and then charges every window. ARGV is n, the
 // least grant accepted (n, or 1 for a batch), the longest wait accepted in
 // µs, then T and tau per window. It returns {granted, wait µs, remaining,
-// reset-after µs, index of the first denying window (1-based, 0 if none)};
-// a denial has granted 0 and the wait until the least grant would fit.
+// reset-after µs, index of the first denying window (1-based, 0 if none),
+// next µs, index of the window that denies one token more}; a denial has
+// granted 0 and the wait until the least grant would fit. A partial grant
+// (fewer than n, at least least) also says when one token more would fit
+// and which window holds it back: the answer for the callers of a coalesced
+// decision that were not granted.
 const gcraSource = `
 local floor = math.floor
 local t = redis.call('TIME')
@@ -55,19 +59,21 @@ if k == 1 then
       if avail * T > dead - lead then avail = avail - 1 end
     end
     if avail < least then
-      return {0, lead + least * T - now, 0, tat - now, 1}
+      return {0, lead + least * T - now, 0, tat - now, 1, 0, 0}
     end
     grant = avail
   end
   lead = lead + grant * T
   local r = lead + tau - now
   redis.call('SET', KEYS[1], lead + tau, 'PX', floor((r + 999) / 1000))
+  local nxt, nidx = 0, 0
+  if grant < n then nxt, nidx = lead + T - now, 1 end
   if lead > now then
-    return {grant, lead - now, 0, r, 0}
+    return {grant, lead - now, 0, r, 0, nxt, nidx}
   end
   local rem = floor((now - lead) / T)
   if rem * T > now - lead then rem = rem - 1 end
-  return {grant, 0, rem, r, 0}
+  return {grant, 0, rem, r, 0, nxt, nidx}
 end
 local leads = {}
 local grant = n
@@ -94,9 +100,9 @@ for i = 1, k do
   end
 end
 if denyIdx > 0 then
-  return {0, denyW, 0, reset, denyIdx}
+  return {0, denyW, 0, reset, denyIdx, 0, 0}
 end
-local wait, remaining = 0, -1
+local wait, remaining, nxt, nidx = 0, -1, 0, 0
 reset = 0
 for i = 1, k do
   local T, tau = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
@@ -104,6 +110,7 @@ for i = 1, k do
   local r = lead + tau - now
   if r > reset then reset = r end
   redis.call('SET', KEYS[i], lead + tau, 'PX', floor((r + 999) / 1000))
+  if grant < n and lead + T - now > nxt then nxt, nidx = lead + T - now, i end
   local rem = 0
   if lead > now then
     if lead - now > wait then wait = lead - now end
@@ -113,7 +120,7 @@ for i = 1, k do
   end
   if remaining < 0 or rem < remaining then remaining = rem end
 end
-return {grant, wait, remaining, reset, 0}
+return {grant, wait, remaining, reset, 0, nxt, nidx}
 `
 
 // refundSource gives n tokens back to every window in KEYS (a wait that was

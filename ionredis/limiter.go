@@ -13,7 +13,9 @@ import (
 
 // Limiter is a rate limiter whose state lives in Redis, shared by every
 // replica that builds one with the same name and windows: GCRA, decided by
-// one Lua script per call in one round trip, on Redis's clock.
+// one Lua script in one round trip, on Redis's clock; concurrent Admits of
+// one subject share their round trips (see the package doc, Coalesced
+// decisions).
 //
 // A Limiter is a [limit.Limiter], so limit.Policy puts it in a pipeline
 // unchanged; [Limiter.By] gives the keyed form (per tenant, user or API
@@ -35,7 +37,9 @@ type Limiter struct {
 	fallback limit.Limiter
 	keys     []string // the keys of the empty subject (Admit), built once
 	batch    *batcher // lease mode (WithBatch), or nil
-	args     []any    // the windows' script arguments, built and boxed once
+	co       coalescer
+	args     []any // the windows' script arguments, built and boxed once
+	args1    []any // the script's arguments for one token, no wait (read only)
 	err      error
 }
 
@@ -94,6 +98,8 @@ func NewLimiter(client redis.UniversalClient, name string, w Window, opts ...Lim
 	}
 	l.be.m = newInstruments(cfg.metrics, "limit", name)
 	l.keys = l.keysOf("")
+	l.args1 = append([]any{1, 1, int64(0)}, l.args...)
+	l.co.subs = make(map[string]*subject)
 	return l
 }
 
@@ -179,7 +185,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error)
 	if key != "" {
 		keys = l.keysOf(key)
 	}
-	d, err := l.decide(ctx, keys, n, n, 0)
+	d, err := l.counted(l.decide(ctx, keys, n, n, 0))
 	if err != nil {
 		return l.degraded(ctx, err, 0)
 	}
@@ -212,7 +218,7 @@ func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
 // maxWait <= 0 it never waits; otherwise it waits as [Limiter.WaitN] does,
 // up to maxWait.
 func (l *Limiter) Admit(ctx context.Context, maxWait time.Duration) error {
-	return l.admit(ctx, l.keys, maxWait)
+	return l.admit(ctx, "", l.keys, maxWait)
 }
 
 // By returns a limit.Limiter over l for limit.Policy: each call's key is
@@ -240,28 +246,30 @@ func (k *keyedLimiter) Admit(ctx context.Context, maxWait time.Duration) error {
 	if err := k.l.check(ctx, 0); err != nil {
 		return err
 	}
-	return k.l.admit(ctx, k.l.keysOf(k.key(ctx)), maxWait)
+	return k.l.admit(ctx, k.key(ctx), nil, maxWait)
 }
 
 // String describes the limiter, as in "redis-limit(api) 10/s burst 10 by key".
 func (k *keyedLimiter) String() string { return k.l.String() + " by key" }
 
-func (l *Limiter) admit(ctx context.Context, keys []string, maxWait time.Duration) error {
+// admit takes one token of the subject named name, whose keys are keys (or
+// nil: built when needed), waiting at most maxWait.
+func (l *Limiter) admit(ctx context.Context, name string, keys []string, maxWait time.Duration) error {
+	if maxWait <= 0 {
+		if err := l.check(ctx, 1); err != nil || l.inf {
+			return err
+		}
+		if l.batch == nil {
+			return l.admitCoalesced(ctx, name, keys)
+		}
+	}
+	if keys == nil {
+		keys = l.keysOf(name)
+	}
 	if maxWait > 0 {
 		return l.waitN(ctx, keys, 1, maxWait)
 	}
-	if err := l.check(ctx, 1); err != nil || l.inf {
-		return err
-	}
-	if l.batch != nil {
-		return l.batch.take(ctx, keys)
-	}
-	d, err := l.decide(ctx, keys, 1, 1, 0)
-	if err != nil {
-		_, err = l.degraded(ctx, err, 0)
-		return err
-	}
-	return d.err(l)
+	return l.batch.take(ctx, keys)
 }
 
 func (l *Limiter) waitN(ctx context.Context, keys []string, n int, maxWait time.Duration) error {
@@ -275,7 +283,7 @@ func (l *Limiter) waitN(ctx context.Context, keys []string, n int, maxWait time.
 	if maxWait >= 0 {
 		budget = min(budget, maxWait)
 	}
-	d, err := l.decide(ctx, keys, n, n, max(budget, 0))
+	d, err := l.counted(l.decide(ctx, keys, n, n, max(budget, 0)))
 	if err != nil {
 		// The fallback may wait as long as this call could.
 		_, err = l.degraded(ctx, err, max(budget, 1))
@@ -347,6 +355,11 @@ type decision struct {
 	grant, remaining int64
 	wait, reset      time.Duration
 	denyIdx          int
+	// next is the wait until one token more than granted would fit, and
+	// nextIdx the window (1-based) that holds it back; 0 unless the grant
+	// was partial (fewer than asked, at least the least accepted).
+	next    time.Duration
+	nextIdx int
 }
 
 func (d decision) granted() bool { return d.grant > 0 }
@@ -363,19 +376,27 @@ func (d decision) err(l *Limiter) error {
 	if d.granted() {
 		return nil
 	}
-	tier := ""
-	if len(l.windows) > 1 && d.denyIdx >= 1 && d.denyIdx <= len(l.windows) {
-		tier = l.windows[d.denyIdx-1].name
+	return &limit.LimitedError{Delay: d.wait, Tier: l.tier(d.denyIdx)}
+}
+
+// tier returns the name of window idx (1-based), or "" for a limiter of
+// one window or an index out of range.
+func (l *Limiter) tier(idx int) string {
+	if len(l.windows) > 1 && idx >= 1 && idx <= len(l.windows) {
+		return l.windows[idx-1].name
 	}
-	return &limit.LimitedError{Delay: d.wait, Tier: tier}
+	return ""
 }
 
 // decide runs the script for n tokens (at least least of them), waiting at
 // most maxWait.
 func (l *Limiter) decide(ctx context.Context, keys []string, n, least int, maxWait time.Duration) (decision, error) {
-	args := make([]any, 3, 3+len(l.args))
-	args[0], args[1], args[2] = n, least, int64(maxWait/time.Microsecond)
-	args = append(args, l.args...)
+	args := l.args1
+	if n != 1 || least != 1 || maxWait != 0 {
+		args = make([]any, 3, 3+len(l.args))
+		args[0], args[1], args[2] = n, least, int64(maxWait/time.Microsecond)
+		args = append(args, l.args...)
+	}
 	var vals []int64
 	err := l.be.do(ctx, "limit", func(ctx context.Context) error {
 		var err error
@@ -385,24 +406,42 @@ func (l *Limiter) decide(ctx context.Context, keys []string, n, least int, maxWa
 	if err != nil {
 		return decision{}, err
 	}
-	if len(vals) != 5 {
+	if len(vals) != 7 {
 		return decision{}, &BackendError{Op: "limit", Err: errBadReply}
 	}
-	d := decision{
+	return decision{
 		grant:     vals[0],
 		wait:      time.Duration(vals[1]) * time.Microsecond,
 		remaining: vals[2],
 		reset:     time.Duration(vals[3]) * time.Microsecond,
 		denyIdx:   int(vals[4]),
-	}
-	if l.be.m != nil {
-		if d.granted() {
-			l.be.m.allowed.Add(1)
-		} else {
-			l.be.m.limited.Add(1)
+		next:      time.Duration(vals[5]) * time.Microsecond,
+		nextIdx:   int(vals[6]),
+	}, nil
+}
+
+// count records decisions in the metrics: allowed granted, limited denied.
+func (l *Limiter) count(allowed, limited int64) {
+	if m := l.be.m; m != nil {
+		if allowed > 0 {
+			m.allowed.Add(allowed)
+		}
+		if limited > 0 {
+			m.limited.Add(limited)
 		}
 	}
-	return d, nil
+}
+
+// counted counts d as one decision, allowed or limited, and returns it.
+func (l *Limiter) counted(d decision, err error) (decision, error) {
+	if err == nil {
+		if d.granted() {
+			l.count(1, 0)
+		} else {
+			l.count(0, 1)
+		}
+	}
+	return d, err
 }
 
 // degraded applies the failure mode to a failed decision. A ctx error is
