@@ -11,9 +11,9 @@ import (
 // returns [ErrClosed], and so do submitters blocked on a full queue), lets
 // the workers run every task already accepted, and waits until they have
 // exited. It then returns 0 and nil, once every task has been run or
-// reported: a task found expired on the way (see [WithMaxQueueWait]) has
-// been reported to its caller or to the discard handler before Close
-// returns.
+// reported: a task found expired or shed on the way (see
+// [WithMaxQueueWait], [WithCoDel]) has been reported to its caller or to the
+// discard handler before Close returns.
 //
 // If ctx ends first, Close forces the shutdown: it cancels the context of
 // every running task, [Policy] calls included (with cause ErrClosed: see
