@@ -196,6 +196,17 @@ func (p *Pool) notifyLocked() {
 	p.watchers = p.watchers[:0]
 }
 
+// notifyIfQuiet wakes the goroutines waiting in Close, Drain or Wait if p
+// has gone quiet without a task ending: a worker found the last queued tasks
+// expired or shed, and parked.
+func (p *Pool) notifyIfQuiet() {
+	p.mu.Lock()
+	if len(p.watchers) > 0 && p.quietLocked(true) {
+		p.notifyLocked()
+	}
+	p.mu.Unlock()
+}
+
 // quietLocked reports whether nothing is queued, blocked or running, not
 // counting, when self is set, the tasks that are themselves waiting in
 // Close, Drain or Wait. Must be called with p.mu held.

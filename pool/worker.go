@@ -171,7 +171,16 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 		p.mu.Unlock()
 		st = parked
 	}
-	p.flushWorkerSkipped(w)
+	if len(w.skipped) > 0 {
+		p.flushWorkerSkipped(w)
+		if st == parked {
+			// The tasks skipped may have been the last: no task of
+			// this worker will end and notify the waiters of Wait, so
+			// notify them here, once the reports they must see are
+			// delivered.
+			p.notifyIfQuiet()
+		}
+	}
 	return st
 }
 
