@@ -90,7 +90,7 @@
 // longer than a limit (also checked when a submitter finds the queue full);
 // [WithCoDel] sheds the tasks that waited longer than a target once the
 // queue has stood (its lowest wait stayed above the target) for a whole
-// interval, so a burst that drains within the interval is never shed; and
+// interval, so that a backlog is shed while an occasional burst runs; and
 // [WithAdaptiveLIFO] takes the newest task first while the queue holds at
 // least n tasks, as their callers are the likeliest to be waiting still.
 // They combine: a task past the max queue wait is expired, not shed; while

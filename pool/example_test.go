@@ -127,7 +127,7 @@ func ExamplePool_Close() {
 
 // A queue that stays behind for a whole interval is standing: CoDel sheds
 // its tasks that waited longer than the target, so the queue stops serving
-// only late work. A task that waited as long in a burst still runs.
+// only late work.
 func ExampleWithCoDel() {
 	p := pool.New(1, 10, pool.WithCoDel(time.Millisecond, 100*time.Millisecond),
 		pool.WithDiscardHandler(func(ctx context.Context, task pool.Task, err error) {
