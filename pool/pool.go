@@ -60,7 +60,7 @@ type Pool struct {
 	selfWaiting int             // tasks of this pool blocked in its Close, Drain or Wait
 	idle        []*worker       // parked workers, most recently parked last
 	queue       deque           // accepted tasks not yet taken
-	codel       codel.State     // CoDel's judgement of queue; Target 0 without WithCoDel
+	codel       codel.State     // whether queue is standing, by CoDel; Target 0 without WithCoDel
 	ready       deque           // tasks accepted for idle workers while wakeLimit workers were already waking
 	blocked     submitters      // submitters waiting for room, FIFO
 	watchers    []chan struct{} // closed and cleared when the pool goes quiet

@@ -36,8 +36,9 @@ type skipped struct {
 }
 
 // deque is a growable ring buffer of items: FIFO pops the front, LIFO the
-// back (both O(1)), expiry always inspects the front (the oldest). It grows by doubling up
-// to the pool's queue size, so a huge queueSize costs memory only when used.
+// back (both O(1)), expiry always inspects the front (the oldest). It grows
+// by doubling up to the pool's queue size, so a huge queueSize costs memory
+// only when used.
 // It is not safe for concurrent use; the pool guards it with its mutex.
 type deque struct {
 	buf  []item
