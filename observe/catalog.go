@@ -131,7 +131,7 @@ var catalog = []Desc{
 	{"ion_pool_size", KindGauge, []string{"name"},
 		"Target number of workers of the worker pool.", nil, "pool"},
 	{"ion_pool_tasks_total", KindCounter, []string{"name", "result"},
-		"Tasks of the worker pool, by result (completed, failed, panicked, rejected, expired, discarded).", nil, "pool"},
+		"Tasks of the worker pool, by result (completed, failed, panicked, rejected, expired, shed, discarded).", nil, "pool"},
 
 	{"ion_redis_backend_errors_total", KindCounter, []string{"name", "kind"},
 		"Failed round trips to Redis, by primitive kind (limit, sem).", nil, "ionredis"},

@@ -70,7 +70,7 @@
 //	ion_pool_queued{name} gauge:                             Tasks waiting in the worker pool's queue.
 //	ion_pool_running{name} gauge:                            Tasks running on the worker pool's workers.
 //	ion_pool_size{name} gauge:                               Target number of workers of the worker pool.
-//	ion_pool_tasks_total{name,result} counter:               Tasks of the worker pool, by result (completed, failed, panicked, rejected, expired, discarded).
+//	ion_pool_tasks_total{name,result} counter:               Tasks of the worker pool, by result (completed, failed, panicked, rejected, expired, shed, discarded).
 //	ion_redis_backend_errors_total{name,kind} counter:       Failed round trips to Redis, by primitive kind (limit, sem).
 //	ion_redis_backend_seconds{name,kind} histogram:          Latency of round trips to Redis, by primitive kind (limit, sem), in seconds.
 //	ion_redis_degraded_total{name,kind,mode} counter:        Calls decided by the failure mode while Redis failed, by primitive kind and mode (open, closed, local).

@@ -35,6 +35,7 @@ func TestSubmitZeroAllocs(t *testing.T) {
 		{"no sinks", nil},
 		{"metrics sink and max queue wait", []pool.Option{pool.WithMetrics(&atomicSink{}), pool.WithMaxQueueWait(time.Hour)}},
 		{"LIFO", []pool.Option{pool.WithQueueOrder(pool.LIFO)}},
+		{"CoDel, never shedding, and adaptive LIFO", []pool.Option{pool.WithCoDel(time.Hour, time.Hour), pool.WithAdaptiveLIFO(4)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,5 +1,7 @@
 package pool
 
+import "time"
+
 // wakeLimit is the number of workers that may be on their way to a task at
 // once: GOMAXPROCS, and at least 2 (see the package doc, "Waking parked
 // workers").
@@ -44,19 +46,19 @@ func (p *Pool) startReady() {
 // takeLocked removes the next task to run into *dst and reports whether
 // there was one: a task set aside for an idle worker first, then the queue
 // in the configured order, or, with an empty queue, the first blocked
-// submitter's (the hand-off of a zero-size queue). Expired tasks met on the
-// way go to *exp. It writes the task in place: the worker's loop is the
-// pool's hottest path, and an item is five words. Must be called with p.mu
-// held.
-func (p *Pool) takeLocked(now int64, exp *[]item, dst *item) bool {
+// submitter's (the hand-off of a zero-size queue). Queued tasks met on the
+// way that must not run (expired, or shed by CoDel) go to *skip. It writes
+// the task in place: the worker's loop is the pool's hottest path, and an
+// item is six words. Must be called with p.mu held.
+func (p *Pool) takeLocked(now int64, skip *[]skipped, dst *item) bool {
 	if p.ready.len() > 0 {
 		// Older than anything queued: they were accepted while idle
 		// workers were set aside for them.
 		p.ready.popFrontTo(dst)
-		p.releaseReservationLocked(now, exp)
+		p.releaseReservationLocked(now, skip)
 		return true
 	}
-	return p.takeQueuedLocked(now, exp, dst)
+	return p.takeQueuedLocked(now, skip, dst)
 }
 
 // releaseReservationLocked is called when a task of p.ready is no longer
@@ -65,9 +67,9 @@ func (p *Pool) takeLocked(now int64, exp *[]item, dst *item) bool {
 // run, if one is queued or blocked, is set aside for it. This keeps the
 // submit path's premise that an idle worker free for a new task exists only
 // while nothing is queued. Must be called with p.mu held.
-func (p *Pool) releaseReservationLocked(now int64, exp *[]item) {
+func (p *Pool) releaseReservationLocked(now int64, skip *[]skipped) {
 	var it item
-	if p.takeQueuedLocked(now, exp, &it) {
+	if p.takeQueuedLocked(now, skip, &it) {
 		p.ready.pushBack(it)
 		p.wakeReadyLocked()
 	}
@@ -75,19 +77,24 @@ func (p *Pool) releaseReservationLocked(now int64, exp *[]item) {
 }
 
 // takeQueuedLocked is takeLocked without p.ready.
-func (p *Pool) takeQueuedLocked(now int64, exp *[]item, dst *item) bool {
+func (p *Pool) takeQueuedLocked(now int64, skip *[]skipped, dst *item) bool {
 	if p.cfg.maxWait > 0 && p.queue.len() > 0 {
-		p.expireLocked(now, exp)
+		p.expireLocked(now, skip)
 		p.refillLocked(now)
 	}
-	if p.queue.len() > 0 {
-		if p.cfg.order == LIFO {
+	for p.queue.len() > 0 {
+		// The newest task first from lifoAt on (see New): LIFO, or a
+		// backlog under adaptive LIFO. Both ends of the ring are O(1).
+		if p.queue.len() >= p.lifoAt {
 			p.queue.popBackTo(dst)
 		} else {
 			p.queue.popFrontTo(dst)
 		}
 		if !p.blocked.empty() {
 			p.refillLocked(now)
+		}
+		if p.codel.Target > 0 && p.shedLocked(now, dst, skip) {
+			continue
 		}
 		return true
 	}
@@ -97,6 +104,22 @@ func (p *Pool) takeQueuedLocked(now int64, exp *[]item, dst *item) bool {
 		return true
 	}
 	return false
+}
+
+// shedLocked records with CoDel the wait of it, just taken from the queue,
+// and, if CoDel says the queue is standing and it waited too long, moves it
+// to *skip and reports true. A task submitted between the caller's clock
+// read and its lock has a negative wait: it counts as none. Must be called
+// with p.mu held.
+func (p *Pool) shedLocked(now int64, it *item, skip *[]skipped) bool {
+	wait := time.Duration(max(0, now-it.enq))
+	if !p.codel.Drop(p.epoch.Add(time.Duration(now)), wait) {
+		return false
+	}
+	*skip = append(*skip, skipped{it: *it, shedAfter: wait})
+	*it = item{} // the caller's buffer must not keep it alive
+	p.shed++
+	return true
 }
 
 // refillLocked moves blocked submitters into free queue slots, oldest
@@ -112,11 +135,12 @@ func (p *Pool) refillLocked(now int64) {
 
 // expireLocked moves the queued tasks whose wait passed the limit to *out;
 // must be called with p.mu held. The front of the queue is always its oldest
-// task, in LIFO order too, so only the front needs looking at.
-func (p *Pool) expireLocked(now int64, out *[]item) {
+// task, whatever order workers take tasks in, so only the front needs
+// looking at.
+func (p *Pool) expireLocked(now int64, out *[]skipped) {
 	limit := int64(p.cfg.maxWait)
 	for p.queue.len() > 0 && now-p.queue.at(0).enq > limit {
-		*out = append(*out, p.queue.popFront())
+		*out = append(*out, skipped{it: p.queue.popFront()})
 		p.expired++
 	}
 }

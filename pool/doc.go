@@ -9,8 +9,8 @@
 // by default), as do workers beyond a shrinking [Pool.Resize] and, at the
 // end, every worker at Close. Up to queueSize
 // further tasks wait in a queue, taken in FIFO (default) or LIFO order
-// ([WithQueueOrder]); a queueSize of 0 makes each submission a hand-off to a
-// worker. A submission is accepted when an idle worker takes it, a new worker
+// ([WithQueueOrder], and see "Overload"); a queueSize of 0 makes each
+// submission a hand-off to a worker. A submission is accepted when an idle worker takes it, a new worker
 // is started for it, or it is queued. [Pool.Submit] blocks while the queue is
 // full; [Pool.TrySubmit] fails at once with [ErrQueueFull]. Blocked
 // submitters are admitted in FIFO order.
@@ -28,13 +28,15 @@
 //
 // Every accepted task runs exactly once, unless it is reported instead: a
 // task whose queue wait passed the limit of [WithMaxQueueWait] is not run
-// and reports [ErrExpired]; a task a forced Close removed reports an error
+// and reports [ErrExpired]; a task CoDel shed from a standing queue
+// ([WithCoDel]) reports an error matching [ErrShed]; a task a forced Close
+// removed reports an error
 // matching [ErrClosed]; a task whose context was done when a worker took it
 // reports [ErrNotStarted] (see "Task context"). Reports go to the task's
 // caller ([Go], [Policy]) or to the handler of [WithDiscardHandler], and are
 // counted. At any time
 //
-//	accepted = Queued + Running + Completed + Failed + Panicked + Expired + Discarded
+//	accepted = Queued + Running + Completed + Failed + Panicked + Expired + Shed + Discarded
 //
 // in [Pool.Snapshot]. A panicking task becomes a [*ion.PanicError] (value and
 // stack) for its caller, the panic handler ([WithPanicHandler]) and the
@@ -80,6 +82,22 @@
 // discarded. A fire-and-forget task whose submitter is cancelled without a
 // deadline still runs: that cancellation is not part of its ctx.
 //
+// # Overload
+//
+// A queue absorbs bursts; under sustained overload it only makes every task
+// late. Three opt-in options keep it useful, all applied as a worker takes
+// a task, with no timer: [WithMaxQueueWait] expires a task that waited
+// longer than a limit (also checked when a submitter finds the queue full);
+// [WithCoDel] sheds the tasks that waited longer than a target once the
+// queue has stood (its lowest wait stayed above the target) for a whole
+// interval, so that a backlog is shed while an occasional burst runs; and
+// [WithAdaptiveLIFO] takes the newest task first while the queue holds at
+// least n tasks, as their callers are the likeliest to be waiting still.
+// They combine: a task past the max queue wait is expired, not shed; while
+// LIFO is in effect, CoDel sees the short waits of the newest tasks, and the
+// oldest are left to the max queue wait. Off, each costs at most one
+// predictable branch per task.
+//
 // # Decisions
 //
 //   - size < 1 and a negative queueSize make the pool fail closed (every
@@ -100,7 +118,7 @@
 //   - Resize(n <= 0) is per-call bad input: it returns an error matching
 //     ion.ErrInvalidConfig and changes nothing.
 //   - Expired tasks are found when a worker takes a task or a submitter finds
-//     the queue full. The pool's only timer retires idle workers: one timer
+//     the queue full; shed ones when a worker takes a task. The pool's only timer retires idle workers: one timer
 //     per pool, armed only while some worker is idle.
 //   - Rejected counts refused submissions: pool closed, queue full, or ctx
 //     ended while blocked. A nil task or ctx is bad input and is not counted.
@@ -115,7 +133,7 @@
 //
 // With [WithMetrics], the pool records, each with the label name:
 //
-//	ion_pool_tasks_total{name,result}   counter: result=completed|failed|panicked|rejected|expired|discarded
+//	ion_pool_tasks_total{name,result}   counter: result=completed|failed|panicked|rejected|expired|shed|discarded
 //	ion_pool_queued{name}               gauge: tasks in the queue
 //	ion_pool_running{name}              gauge: tasks running
 //	ion_pool_size{name}                 gauge: the target number of workers

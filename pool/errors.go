@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/internal/reject"
@@ -20,6 +21,10 @@ var (
 	// ErrExpired is reported for an accepted task that waited in the queue
 	// longer than the limit of [WithMaxQueueWait]; the task was not run.
 	ErrExpired error = reject.New("pool: task expired in the queue")
+	// ErrShed is matched by the error reported for an accepted task that
+	// CoDel ([WithCoDel]) shed because the queue was standing; the task was
+	// not run. The error reported says how long the task waited.
+	ErrShed error = reject.New("pool: task shed from a standing queue")
 	// ErrNotStarted is reported for an accepted task that was not run
 	// because its context was done when a worker took it (see the package
 	// doc, "Task context"). The error reported wraps the context's error
@@ -59,3 +64,16 @@ func notRun(ctx context.Context) error {
 	}
 	return fmt.Errorf("%w: %w", ErrNotStarted, err)
 }
+
+// shedError is the error reported for a task that CoDel shed: it unwraps to
+// ErrShed (and so matches ion.ErrRejected) and says how long the task
+// waited, against the target.
+type shedError struct {
+	wait, target time.Duration
+}
+
+func (e *shedError) Error() string {
+	return ErrShed.Error() + ": waited " + e.wait.String() + ", over the " + e.target.String() + " target"
+}
+
+func (e *shedError) Unwrap() error { return ErrShed }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/policy"
@@ -122,6 +123,70 @@ func ExamplePool_Close() {
 	// 1 pool: close: 1 accepted tasks not run: context canceled
 	// running task cancelled: pool: closed
 	// <nil> 1
+}
+
+// A queue that stays behind for a whole interval is standing: CoDel sheds
+// its tasks that waited longer than the target, so the queue stops serving
+// only late work.
+func ExampleWithCoDel() {
+	p := pool.New(1, 10, pool.WithCoDel(time.Millisecond, 100*time.Millisecond),
+		pool.WithDiscardHandler(func(ctx context.Context, task pool.Task, err error) {
+			fmt.Println("not run:", errors.Is(err, pool.ErrShed), errors.Is(err, ion.ErrRejected))
+		}))
+	defer p.Close(context.Background())
+
+	busy, hold := make(chan struct{}), make(chan struct{})
+	_ = p.Submit(context.Background(), func(ctx context.Context) error { <-busy; return nil })
+	// Queued behind the busy worker: a slow task, then three more.
+	_ = p.Submit(context.Background(), func(ctx context.Context) error { <-hold; return nil })
+	f, _ := pool.Go(context.Background(), p, func(ctx context.Context) (string, error) { return "late", nil })
+	_ = p.Submit(context.Background(), func(ctx context.Context) error { return nil })
+	g, _ := pool.Go(context.Background(), p, func(ctx context.Context) (string, error) { return "late", nil })
+
+	// The slow task waits 5ms, more than the target, but runs: no interval
+	// has shown a standing queue yet. It holds the worker past the end of
+	// the interval, so every task behind it waits the whole interval.
+	time.Sleep(5 * time.Millisecond)
+	close(busy)
+	time.Sleep(150 * time.Millisecond)
+	close(hold)
+
+	_ = p.Wait(context.Background()) // every report is delivered by then
+	for _, f := range []*pool.Future[string]{f, g} {
+		_, err := f.Wait(context.Background())
+		fmt.Println("Go caller:", errors.Is(err, pool.ErrShed))
+	}
+	m := p.Snapshot()
+	fmt.Println("completed:", m.Completed, "shed:", m.Shed)
+	// Output:
+	// not run: true true
+	// Go caller: true
+	// Go caller: true
+	// completed: 2 shed: 3
+}
+
+// Under a backlog the newest tasks are the ones whose callers still wait for
+// them: from 3 queued tasks on, the worker takes the newest first, and below
+// that the oldest.
+func ExampleWithAdaptiveLIFO() {
+	p := pool.New(1, 10, pool.WithAdaptiveLIFO(3))
+	defer p.Close(context.Background())
+
+	busy := make(chan struct{})
+	_ = p.Submit(context.Background(), func(ctx context.Context) error { <-busy; return nil })
+	order := make(chan int, 5)
+	for i := 1; i <= 5; i++ {
+		_ = p.Submit(context.Background(), func(ctx context.Context) error { order <- i; return nil })
+	}
+	close(busy)
+	_ = p.Wait(context.Background())
+	close(order)
+	for i := range order {
+		fmt.Print(i, " ")
+	}
+	fmt.Println()
+	// Output:
+	// 5 4 3 1 2
 }
 
 func ExamplePool_Resize() {

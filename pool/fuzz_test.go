@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/pool"
@@ -98,6 +99,71 @@ func FuzzPool(f *testing.F) {
 		}
 		if m.Queued != 0 || m.Running != 0 || m.Workers != 0 || !m.Closed {
 			t.Fatalf("after Close: %+v", m)
+		}
+	})
+}
+
+// FuzzQueueManagement builds pools with arbitrary CoDel and adaptive LIFO
+// settings and drives them with a script of submissions. Properties: an
+// invalid setting fails closed naming its option; with valid ones, after
+// Close every accepted task ran or was shed, exactly once, and each shed
+// task was reported with ErrShed.
+func FuzzQueueManagement(f *testing.F) {
+	f.Add(int64(1), int64(1000), 1, []byte{0, 0, 0, 1, 1, 2, 0, 0})
+	f.Add(int64(0), int64(1000), 3, []byte{0})
+	f.Add(int64(1000), int64(-1), 3, []byte{0})
+	f.Add(int64(1000), int64(1000), 0, []byte{0})
+	f.Add(int64(1), int64(1), 2, []byte{1, 1, 1, 1, 1, 1, 1, 1, 2})
+	f.Fuzz(func(t *testing.T, target, interval int64, lifoAt int, script []byte) {
+		if len(script) > 64 {
+			script = script[:64]
+		}
+		var shed atomic.Int64
+		p := pool.New(2, 4, pool.WithCoDel(time.Duration(target), time.Duration(interval)), pool.WithAdaptiveLIFO(lifoAt),
+			pool.WithDiscardHandler(func(_ context.Context, _ pool.Task, err error) {
+				if !errors.Is(err, pool.ErrShed) || !errors.Is(err, ion.ErrRejected) {
+					t.Errorf("discard handler: %v, want ErrShed", err)
+				}
+				shed.Add(1)
+			}))
+		if target <= 0 || interval <= 0 || lifoAt < 1 {
+			var ce *ion.ConfigError
+			if !errors.As(p.Err(), &ce) {
+				t.Fatalf("Err() = %v, want a ConfigError", p.Err())
+			}
+			want := "WithCoDel" // the first invalid option
+			if target > 0 && interval > 0 {
+				want = "WithAdaptiveLIFO"
+			}
+			if ce.Param != want {
+				t.Fatalf("Err() names %q, want %q", ce.Param, want)
+			}
+			return
+		}
+		var accepted, ran atomic.Int64
+		task := func(context.Context) error { ran.Add(1); return nil }
+		for _, op := range script {
+			switch op % 3 {
+			case 0:
+				if p.Submit(context.Background(), task) == nil {
+					accepted.Add(1)
+				}
+			case 1:
+				if p.TrySubmit(task) == nil {
+					accepted.Add(1)
+				}
+			case 2:
+				if err := p.Wait(context.Background()); err != nil {
+					t.Fatalf("Wait = %v", err)
+				}
+			}
+		}
+		if n, err := p.Close(context.Background()); n != 0 || err != nil {
+			t.Fatalf("Close = %d, %v, want 0, nil", n, err)
+		}
+		m := p.Snapshot()
+		if ran.Load() != int64(m.Completed) || shed.Load() != int64(m.Shed) || accepted.Load() != int64(m.Completed+m.Shed) {
+			t.Fatalf("accepted %d, ran %d, shed %d reported (%+v): each accepted task must run or be shed, once", accepted.Load(), ran.Load(), shed.Load(), m)
 		}
 	})
 }

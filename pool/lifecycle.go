@@ -11,9 +11,9 @@ import (
 // returns [ErrClosed], and so do submitters blocked on a full queue), lets
 // the workers run every task already accepted, and waits until they have
 // exited. It then returns 0 and nil, once every task has been run or
-// reported: a task found expired on the way (see [WithMaxQueueWait]) has
-// been reported to its caller or to the discard handler before Close
-// returns.
+// reported: a task found expired or shed on the way (see
+// [WithMaxQueueWait], [WithCoDel]) has been reported to its caller or to the
+// discard handler before Close returns.
 //
 // If ctx ends first, Close forces the shutdown: it cancels the context of
 // every running task, [Policy] calls included (with cause ErrClosed: see
@@ -194,6 +194,17 @@ func (p *Pool) notifyLocked() {
 		p.watchers[i] = nil
 	}
 	p.watchers = p.watchers[:0]
+}
+
+// notifyIfQuiet wakes the goroutines waiting in Close, Drain or Wait if p
+// has gone quiet without a task ending: a worker found the last queued tasks
+// expired or shed, and parked.
+func (p *Pool) notifyIfQuiet() {
+	p.mu.Lock()
+	if len(p.watchers) > 0 && p.quietLocked(true) {
+		p.notifyLocked()
+	}
+	p.mu.Unlock()
 }
 
 // quietLocked reports whether nothing is queued, blocked or running, not

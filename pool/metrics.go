@@ -4,10 +4,10 @@ import "github.com/ionkit/ion/observe"
 
 // instruments are the pool's metric instruments, resolved once by New.
 type instruments struct {
-	completed, failed, panicked  observe.Counter
-	rejected, expired, discarded observe.Counter
-	queued, running, size        observe.Gauge
-	wait                         observe.Histogram
+	completed, failed, panicked        observe.Counter
+	rejected, expired, shed, discarded observe.Counter
+	queued, running, size              observe.Gauge
+	wait                               observe.Histogram
 }
 
 func newInstruments(m observe.Metrics, name string) *instruments {
@@ -21,6 +21,7 @@ func newInstruments(m observe.Metrics, name string) *instruments {
 		panicked:  tasks("panicked"),
 		rejected:  tasks("rejected"),
 		expired:   tasks("expired"),
+		shed:      tasks("shed"),
 		discarded: tasks("discarded"),
 		queued:    m.Gauge("ion_pool_queued", n),
 		running:   m.Gauge("ion_pool_running", n),

@@ -38,7 +38,7 @@ import (
 // An already-done ctx fails the call without submitting it. A nil p gives a
 // policy whose every call returns an error matching ion.ErrInvalidConfig.
 // With a Tracer, each execution is one span "pool.execute", ended with the
-// outcome ("rejected" for ErrClosed and ErrExpired). Each call allocates its
+// outcome ("rejected" for ErrClosed, ErrExpired and ErrShed). Each call allocates its
 // result slot and a cancellable context (four allocations) and costs two
 // goroutine hand-offs, about 1µs (BenchmarkResult/Policy).
 func Policy[T any](p *Pool) policy.Policy[T] {
@@ -151,7 +151,7 @@ func (a *adapter[T]) execute(ctx context.Context, next policy.Next[T]) (T, error
 // cut is the pool's doing, not the dependency's: it is wrapped to match the
 // cause, so that after a forced Close it matches ErrClosed, a rejection that
 // outer policies classify Ignored. The error is returned unchanged when next
-// returned by itself, when no worker ran next (c was discarded or expired,
+// returned by itself, when no worker ran next (c was discarded, expired or shed,
 // and its error says so), when the caller's ctx ended too (the caller's own
 // cancellation), when it matches the cause already, and when next panicked
 // (a panic is next's own fault).
@@ -188,19 +188,19 @@ func (p *Pool) withdraw(c runner) bool {
 		now = p.now()
 	}
 	p.mu.Lock()
-	var expired []item
+	var skip []skipped
 	ok := p.queue.removeCall(c)
 	if ok {
 		p.refillLocked(now)
 	} else if ok = p.ready.removeCall(c); ok {
-		p.releaseReservationLocked(now, &expired)
+		p.releaseReservationLocked(now, &skip)
 	}
 	if ok {
 		p.discarded++
 	}
 	queued := p.queue.len() + p.ready.len()
 	p.mu.Unlock()
-	p.flushExpired(expired)
+	p.flushSkipped(skip)
 	if ok && p.inst != nil {
 		p.inst.discarded.Add(1)
 		p.gaugeQueued(queued)

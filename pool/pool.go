@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"runtime"
 	"sync"
@@ -9,14 +10,15 @@ import (
 	"time"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/codel"
 )
 
 // Pool is a bounded worker pool: at most Size tasks run at once, on worker
 // goroutines started on demand (an idle one exits after the idle timeout);
 // up to queueSize more wait in a queue. Every accepted task is accounted
-// for: it runs exactly once, or it is reported (expired, not started, or
-// discarded by a forced Close) to its caller or to the discard handler, and
-// counted.
+// for: it runs exactly once, or it is reported (expired, shed, not started,
+// or discarded by a forced Close) to its caller or to the discard handler,
+// and counted.
 //
 // Most callers want [Pool.Submit] for fire-and-forget work, [Go] for a typed
 // result, or [Policy] to run a pipeline's calls on the pool, and
@@ -30,7 +32,8 @@ type Pool struct {
 	ok        bool  // made by New with a valid configuration; false in the zero Pool
 	err       error // configuration error; every call returns it
 	qcap      int
-	stamp     bool // items carry their enqueue time (max queue wait or metrics)
+	lifoAt    int  // workers take the newest queued task while the queue holds at least lifoAt (1 for LIFO, MaxInt for plain FIFO)
+	stamp     bool // items carry their enqueue time (max queue wait, CoDel or metrics)
 	baseCmp   bool // the base context's dynamic type is comparable
 	epoch     time.Time
 	marked    context.Context         // the base context, marked as p's (see ownerKey)
@@ -57,6 +60,7 @@ type Pool struct {
 	selfWaiting int             // tasks of this pool blocked in its Close, Drain or Wait
 	idle        []*worker       // parked workers, most recently parked last
 	queue       deque           // accepted tasks not yet taken
+	codel       codel.State     // whether queue is standing, by CoDel; Target 0 without WithCoDel
 	ready       deque           // tasks accepted for idle workers while wakeLimit workers were already waking
 	blocked     submitters      // submitters waiting for room, FIFO
 	watchers    []chan struct{} // closed and cleared when the pool goes quiet
@@ -70,6 +74,7 @@ type Pool struct {
 	panicked    uint64
 	rejected    uint64
 	expired     uint64
+	shed        uint64
 	discarded   uint64
 }
 
@@ -107,7 +112,18 @@ func New(size, queueSize int, opts ...Option) *Pool {
 	p.marked = context.WithValue(cfg.base, ownerKey{p}, struct{}{})
 	p.runCtx, p.cancelRun = context.WithCancelCause(p.marked)
 	p.baseCmp = reflect.TypeOf(cfg.base).Comparable()
-	p.stamp = cfg.maxWait > 0 || cfg.metrics != nil
+	p.stamp = cfg.maxWait > 0 || cfg.codel.Target > 0 || cfg.metrics != nil
+	p.codel = cfg.codel
+	// One comparison per take serves every order: LIFO takes the newest at
+	// any length, FIFO never, adaptive LIFO from its threshold.
+	switch {
+	case cfg.order == LIFO:
+		p.lifoAt = 1
+	case cfg.lifoAt > 0:
+		p.lifoAt = cfg.lifoAt
+	default:
+		p.lifoAt = math.MaxInt
+	}
 	if cfg.metrics != nil {
 		p.inst = newInstruments(cfg.metrics, cfg.name)
 		p.inst.size.Set(float64(size))

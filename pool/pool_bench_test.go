@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ionkit/ion/policy"
 	"github.com/ionkit/ion/pool"
@@ -76,6 +77,44 @@ func BenchmarkSubmitToCompletion(b *testing.B) {
 		}
 		reportTasks(b, b.N*batch)
 	})
+}
+
+// BenchmarkQueueManagement is BenchmarkSubmitToCompletion/size=2/queue=64
+// with the overload options on, none of them dropping a task, to show what
+// they cost when the pool is not overloaded: the clock reads of
+// WithMaxQueueWait and WithCoDel, CoDel's bookkeeping per take, adaptive
+// LIFO's comparison.
+func BenchmarkQueueManagement(b *testing.B) {
+	const long = time.Hour // no task waits so long: nothing is dropped
+	for _, bc := range []struct {
+		name string
+		opts []pool.Option
+	}{
+		{"off", nil},
+		{"max-queue-wait", []pool.Option{pool.WithMaxQueueWait(long)}},
+		{"codel", []pool.Option{pool.WithCoDel(long, long)}},
+		{"adaptive-lifo=8", []pool.Option{pool.WithAdaptiveLIFO(8)}},
+		{"all", []pool.Option{pool.WithMaxQueueWait(long), pool.WithCoDel(long, long), pool.WithAdaptiveLIFO(8)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := pool.New(2, 64, bc.opts...)
+			defer p.Close(context.Background())
+			var wg sync.WaitGroup
+			task := func(context.Context) error { wg.Done(); return nil }
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				wg.Add(batch)
+				for range batch {
+					if err := p.Submit(ctx, task); err != nil {
+						b.Fatal(err)
+					}
+				}
+				wg.Wait()
+			}
+			reportTasks(b, b.N*batch)
+		})
+	}
 }
 
 // BenchmarkSubmitParallel submits from every P at once (RunParallel).

@@ -99,6 +99,13 @@ func TestNewFailsClosed(t *testing.T) {
 		{"unknown order", 2, 0, []pool.Option{pool.WithQueueOrder(7)}, "WithQueueOrder"},
 		{"negative max wait", 2, 0, []pool.Option{pool.WithMaxQueueWait(-time.Second)}, "WithMaxQueueWait"},
 		{"negative idle timeout", 2, 0, []pool.Option{pool.WithIdleTimeout(-time.Second)}, "WithIdleTimeout"},
+		{"CoDel zero target", 2, 4, []pool.Option{pool.WithCoDel(0, time.Second)}, "WithCoDel"},
+		{"CoDel negative target", 2, 4, []pool.Option{pool.WithCoDel(-time.Millisecond, time.Second)}, "WithCoDel"},
+		{"CoDel zero interval", 2, 4, []pool.Option{pool.WithCoDel(time.Millisecond, 0)}, "WithCoDel"},
+		{"CoDel negative interval", 2, 4, []pool.Option{pool.WithCoDel(time.Millisecond, -time.Second)}, "WithCoDel"},
+		{"CoDel after a valid one", 2, 4, []pool.Option{pool.WithCoDel(time.Millisecond, time.Second), pool.WithCoDel(0, 0)}, "WithCoDel"},
+		{"adaptive LIFO zero", 2, 4, []pool.Option{pool.WithAdaptiveLIFO(0)}, "WithAdaptiveLIFO"},
+		{"adaptive LIFO negative", 2, 4, []pool.Option{pool.WithQueueOrder(pool.LIFO), pool.WithAdaptiveLIFO(-1)}, "WithAdaptiveLIFO"},
 		{"first error wins", 2, -1, []pool.Option{pool.WithLogger(nil)}, "WithLogger"},
 	}
 	for _, tc := range tests {
@@ -161,7 +168,7 @@ func TestSubmitBadInput(t *testing.T) {
 }
 
 func TestSentinelsAreRejections(t *testing.T) {
-	for _, err := range []error{pool.ErrClosed, pool.ErrQueueFull, pool.ErrExpired} {
+	for _, err := range []error{pool.ErrClosed, pool.ErrQueueFull, pool.ErrExpired, pool.ErrShed, pool.ErrNotStarted} {
 		assert.ErrorIs(t, err, ion.ErrRejected, "%v must match ion.ErrRejected", err)
 	}
 }

@@ -1,6 +1,9 @@
 package pool
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // item is one accepted (or offered) task. It is stored by value in the queue
 // and handed to a parked worker through its channel, so a fire-and-forget
@@ -25,9 +28,17 @@ func (it *item) submitterCtx() context.Context {
 	return it.ctx
 }
 
+// skipped is a queued task that a look at the queue found must not run: it
+// expired, or CoDel shed it. It is reported after the lock is released.
+type skipped struct {
+	it        item
+	shedAfter time.Duration // how long a shed task waited; 0 for an expired one (a shed one waited more than CoDel's target)
+}
+
 // deque is a growable ring buffer of items: FIFO pops the front, LIFO the
-// back, expiry always inspects the front (the oldest). It grows by doubling up
-// to the pool's queue size, so a huge queueSize costs memory only when used.
+// back (both O(1)), expiry always inspects the front (the oldest). It grows
+// by doubling up to the pool's queue size, so a huge queueSize costs memory
+// only when used.
 // It is not safe for concurrent use; the pool guards it with its mutex.
 type deque struct {
 	buf  []item

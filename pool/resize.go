@@ -32,7 +32,7 @@ func (p *Pool) Resize(n int) error {
 		it item
 	}
 	var starts []start
-	var expired []item
+	var skip []skipped
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -48,7 +48,7 @@ func (p *Pool) Resize(n int) error {
 	}
 	for p.workers-p.exiting < p.size {
 		var it item
-		if !p.takeLocked(now, &expired, &it) {
+		if !p.takeLocked(now, &skip, &it) {
 			break
 		}
 		p.running++
@@ -59,7 +59,7 @@ func (p *Pool) Resize(n int) error {
 		// Owner: p. Exit and join: as for every worker (see submit).
 		go p.work(s.w, s.it, noTask)
 	}
-	p.flushExpired(expired)
+	p.flushSkipped(skip)
 	if p.inst != nil {
 		p.inst.size.Set(float64(n))
 	}

@@ -22,7 +22,7 @@ type Future[T any] struct {
 // and fn's context carries ctx's values and deadline but not its
 // cancellation. Once Go has returned a Future, the Future always becomes
 // ready: with fn's result, a [*ion.PanicError] if fn panicked, [ErrExpired],
-// an error matching ErrClosed if a forced Close discarded it, or one
+// an error matching [ErrShed], an error matching ErrClosed if a forced Close discarded it, or one
 // matching [ErrNotStarted] if its ctx (which carries ctx's deadline) was done
 // when a worker took it.
 //

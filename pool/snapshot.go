@@ -3,7 +3,7 @@ package pool
 // Snapshot is a point-in-time view of a pool's state and counters, taken
 // under one lock so that its fields are consistent with each other. Every
 // accepted task is in exactly one of Queued, Running, Completed, Failed,
-// Panicked, Expired or Discarded.
+// Panicked, Expired, Shed or Discarded.
 type Snapshot struct {
 	Size      int  // the target number of workers
 	Workers   int  // live worker goroutines (started on demand, up to Size; idle ones exit after the idle timeout)
@@ -18,6 +18,7 @@ type Snapshot struct {
 	Panicked  uint64 // tasks that panicked or called runtime.Goexit
 	Rejected  uint64 // submissions refused: closed, queue full, or ctx ended while blocked
 	Expired   uint64 // accepted tasks not run because their queue wait passed the limit
+	Shed      uint64 // accepted tasks not run because CoDel shed them from a standing queue
 	Discarded uint64 // accepted tasks not run: a forced Close or their Policy caller withdrew them, or their ctx was done when a worker took them
 }
 
@@ -38,6 +39,7 @@ func (p *Pool) Snapshot() Snapshot {
 		Panicked:  p.panicked,
 		Rejected:  p.rejected,
 		Expired:   p.expired,
+		Shed:      p.shed,
 		Discarded: p.discarded,
 	}
 	s.Blocked = p.blocked.n

@@ -106,23 +106,23 @@ func (p *Pool) submit(ctx context.Context, it item, block bool) error {
 		p.gaugeRunning(running)
 		return nil
 	}
-	var expired []item
+	var skip []skipped
 	if p.cfg.maxWait > 0 && p.queue.len() == p.qcap {
-		p.expireLocked(now, &expired)
+		p.expireLocked(now, &skip)
 		p.refillLocked(now)
 	}
 	if p.queue.len() < p.qcap {
 		p.queue.pushBack(it)
 		queued := p.queue.len() + p.ready.len()
 		p.mu.Unlock()
-		p.flushExpired(expired)
+		p.flushSkipped(skip)
 		p.gaugeQueued(queued)
 		return nil
 	}
 	if !block {
 		p.rejected++
 		p.mu.Unlock()
-		p.flushExpired(expired)
+		p.flushSkipped(skip)
 		p.countRejected()
 		return ErrQueueFull
 	}
@@ -130,7 +130,7 @@ func (p *Pool) submit(ctx context.Context, it item, block bool) error {
 	s.it = it
 	p.blocked.pushBack(s)
 	p.mu.Unlock()
-	p.flushExpired(expired)
+	p.flushSkipped(skip)
 
 	select {
 	case <-s.ready:

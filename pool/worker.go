@@ -15,7 +15,7 @@ import (
 type worker struct {
 	wake     chan item // capacity 1; receives the next job (an empty job means exit)
 	parkedAt uint64    // p.period when the worker last parked; guarded by p.mu
-	expired  []item    // reused buffer of tasks found expired; owned by the worker goroutine
+	skipped  []skipped // reused buffer of queued tasks found expired or shed; owned by the worker goroutine
 }
 
 // outcome is how a worker's previous task ended, accounted by next.
@@ -136,7 +136,7 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 		return exited
 	}
 	st := took
-	if p.takeLocked(now, &w.expired, it) {
+	if p.takeLocked(now, &w.skipped, it) {
 		p.running++
 		if p.inst != nil {
 			queued, running := p.queue.len()+p.ready.len(), p.running
@@ -147,13 +147,13 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 		}
 		p.mu.Unlock()
 	} else if p.closed {
-		if len(w.expired) > 0 {
+		if len(w.skipped) > 0 {
 			// Report before unregistering: once the last worker has
 			// exited, Close returns, and every report must have been
 			// delivered by then. Nothing can be queued meanwhile: intake
 			// is closed.
 			p.mu.Unlock()
-			p.flushWorkerExpired(w)
+			p.flushWorkerSkipped(w)
 			p.mu.Lock()
 		}
 		p.exitUnlock(w)
@@ -171,7 +171,16 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 		p.mu.Unlock()
 		st = parked
 	}
-	p.flushWorkerExpired(w)
+	if len(w.skipped) > 0 {
+		p.flushWorkerSkipped(w)
+		if st == parked {
+			// The tasks skipped may have been the last: no task of
+			// this worker will end and notify the waiters of Wait, so
+			// notify them here, once the reports they must see are
+			// delivered.
+			p.notifyIfQuiet()
+		}
+	}
 	return st
 }
 
@@ -290,23 +299,32 @@ func (p *Pool) report(it *item, span observe.Span, err error, out outcome) {
 	}
 }
 
-// flushWorkerExpired reports the tasks w found expired and empties its
-// buffer. It runs on w's goroutine, without the lock, while w is still
+// flushWorkerSkipped reports the tasks w found expired or shed and empties
+// its buffer. It runs on w's goroutine, without the lock, while w is still
 // registered (so that Close waits for the reports).
-func (p *Pool) flushWorkerExpired(w *worker) {
-	if len(w.expired) > 0 {
-		p.flushExpired(w.expired)
-		clear(w.expired)
-		w.expired = w.expired[:0]
+func (p *Pool) flushWorkerSkipped(w *worker) {
+	if len(w.skipped) > 0 {
+		p.flushSkipped(w.skipped)
+		clear(w.skipped)
+		w.skipped = w.skipped[:0]
 	}
 }
 
-// flushExpired reports the tasks in exp as expired. It runs without the lock.
-func (p *Pool) flushExpired(exp []item) {
-	for i := range exp {
-		p.discard(&exp[i], ErrExpired)
+// flushSkipped reports the tasks in skip as expired (ErrExpired) or shed (an
+// error matching ErrShed). It runs without the lock.
+func (p *Pool) flushSkipped(skip []skipped) {
+	for i := range skip {
+		s := &skip[i]
+		if s.shedAfter == 0 {
+			p.discard(&s.it, ErrExpired)
+			if p.inst != nil {
+				p.inst.expired.Add(1)
+			}
+			continue
+		}
+		p.discard(&s.it, &shedError{wait: s.shedAfter, target: p.cfg.codel.Target})
 		if p.inst != nil {
-			p.inst.expired.Add(1)
+			p.inst.shed.Add(1)
 		}
 	}
 }
