@@ -129,7 +129,7 @@ func ExamplePool_Close() {
 // its tasks that waited longer than the target, so the queue stops serving
 // only late work.
 func ExampleWithCoDel() {
-	p := pool.New(1, 10, pool.WithCoDel(time.Millisecond, 100*time.Millisecond),
+	p := pool.New(1, 10, pool.WithCoDel(time.Millisecond, 400*time.Millisecond),
 		pool.WithDiscardHandler(func(ctx context.Context, task pool.Task, err error) {
 			fmt.Println("not run:", errors.Is(err, pool.ErrShed), errors.Is(err, ion.ErrRejected))
 		}))
@@ -146,9 +146,11 @@ func ExampleWithCoDel() {
 	// The slow task waits 5ms, more than the target, but runs: no interval
 	// has shown a standing queue yet. It holds the worker past the end of
 	// the interval, so every task behind it waits the whole interval.
+	// (The sleeps leave wide margins: the next take must come between one
+	// and two intervals after the first.)
 	time.Sleep(5 * time.Millisecond)
 	close(busy)
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	close(hold)
 
 	_ = p.Wait(context.Background()) // every report is delivered by then
