@@ -122,8 +122,11 @@ func (p *limiterPolicy[T]) describe() string {
 	if p.err != nil {
 		return "adaptive limiter(invalid: " + p.err.Error() + ")"
 	}
+	p.l.mu.Lock()
+	alg := p.l.tuning.alg
+	p.l.mu.Unlock()
 	if p.l.name != "" {
-		return "adaptive limiter(" + p.l.name + ", " + p.l.tuning.alg.String() + ")"
+		return "adaptive limiter(" + p.l.name + ", " + alg.String() + ")"
 	}
-	return "adaptive limiter(" + p.l.tuning.alg.String() + ")"
+	return "adaptive limiter(" + alg.String() + ")"
 }

@@ -37,15 +37,20 @@ const buckets = 20
 // not usable; build one with [NewThrottler]. A Throttler is safe for
 // concurrent use by multiple goroutines.
 type Throttler struct {
-	name      string
-	k         float64
-	bucketLen time.Duration
-	metrics   *throttlerInstruments
-	tracer    observe.Tracer
-	err       error
+	name    string
+	metrics *throttlerInstruments
+	tracer  observe.Tracer
+	err     error
 
 	// mu guards the fields below.
-	mu    sync.Mutex
+	mu sync.Mutex
+
+	// The parameters: set by NewThrottler, changed by Reconfigure.
+	k         float64
+	bucketLen time.Duration // 0 only in a zero Throttler
+	seed      uint64        // the seed of rng ...
+	seeded    bool          // ... when WithSeed chose it
+
 	rng   *rand.Rand     // the random choices, seeded by WithSeed
 	ring  [buckets]tally // the window's buckets; ring[head] is the newest
 	head  int            // the bucket now counting
@@ -70,6 +75,30 @@ func (t *tally) sub(o *tally) {
 // Throttler whose every call fails closed with an error matching
 // ion.ErrInvalidConfig that names the option.
 func NewThrottler(opts ...ThrottlerOption) *Throttler {
+	c := newThrottlerConfig(opts)
+	seed := c.seed
+	if !c.seeded {
+		seed = rand.Uint64()
+	}
+	t := &Throttler{
+		name:      c.name,
+		k:         c.k,
+		bucketLen: c.window / buckets,
+		seed:      seed,
+		seeded:    c.seeded,
+		tracer:    c.tracer,
+		err:       c.err,
+		rng:       newRand(seed),
+		start:     time.Now(),
+	}
+	if t.err == nil {
+		t.metrics = newThrottlerInstruments(c.metrics, c.name)
+	}
+	return t
+}
+
+// newThrottlerConfig returns the defaults with opts applied, in order.
+func newThrottlerConfig(opts []ThrottlerOption) throttlerConfig {
 	c := throttlerConfig{k: 2, window: 2 * time.Minute}
 	for i, o := range opts {
 		if o == nil {
@@ -78,22 +107,12 @@ func NewThrottler(opts ...ThrottlerOption) *Throttler {
 		}
 		o.applyThrottler(&c)
 	}
-	if !c.seeded {
-		c.seed = rand.Uint64()
-	}
-	t := &Throttler{
-		name:      c.name,
-		k:         c.k,
-		bucketLen: c.window / buckets,
-		tracer:    c.tracer,
-		err:       c.err,
-		rng:       rand.New(rand.NewPCG(c.seed, c.seed^0x9e3779b97f4a7c15)),
-		start:     time.Now(),
-	}
-	if t.err == nil {
-		t.metrics = newThrottlerInstruments(c.metrics, c.name)
-	}
-	return t
+	return c
+}
+
+// newRand returns the random source of a Throttler seeded with seed.
+func newRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
 // advanceLocked rolls the window forward to now. It must be called with
@@ -306,7 +325,9 @@ func (p *throttlerPolicy[T]) describe() string {
 	if p.err != nil {
 		return "adaptive throttler(invalid: " + p.err.Error() + ")"
 	}
+	p.t.mu.Lock()
 	k := strconv.FormatFloat(p.t.k, 'g', -1, 64)
+	p.t.mu.Unlock()
 	if p.t.name != "" {
 		return "adaptive throttler(" + p.t.name + ", K " + k + ")"
 	}
