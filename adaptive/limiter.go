@@ -3,6 +3,7 @@ package adaptive
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ionkit/ion/internal/codel"
@@ -29,6 +30,10 @@ type Limiter struct {
 	metrics *limiterInstruments
 	tracer  observe.Tracer
 	err     error
+	// desc is its policies' String and span name, built for the
+	// algorithm in force by NewLimiter and by Reconfigure (under mu), so
+	// that a call reads it without building it; nil in a zero Limiter.
+	desc atomic.Pointer[string]
 
 	// mu guards the fields below. It is held for a few field updates per
 	// call: admission, and the release that records the sample and, once
@@ -92,11 +97,28 @@ func NewLimiter(opts ...LimiterOption) *Limiter {
 		codel:      codel.State{Target: c.codelTarget, Interval: c.codelInterval},
 	}
 	l.win.start = time.Now()
+	l.desc.Store(describeLimiter(c.name, c.tuning.alg))
 	if l.err == nil {
 		l.metrics = newLimiterInstruments(c.metrics, c.name)
 		l.metrics.window(l.limit, l.est)
 	}
 	return l
+}
+
+// describe returns the String and span name of l's policies.
+func (l *Limiter) describe() string {
+	if d := l.desc.Load(); d != nil {
+		return *d
+	}
+	return *describeLimiter("", Vegas) // a zero Limiter's
+}
+
+func describeLimiter(name string, alg Algorithm) *string {
+	d := "adaptive limiter(" + alg.String() + ")"
+	if name != "" {
+		d = "adaptive limiter(" + name + ", " + alg.String() + ")"
+	}
+	return &d
 }
 
 // newLimiterConfig returns the defaults with opts applied, in order.

@@ -28,8 +28,8 @@ var (
 //   - The algorithm, backoff, smoothing and tolerance move the limit from
 //     the next window on.
 //
-// Policies built by [Policy] before keep their String and span name, which
-// name the algorithm of their time.
+// The policies of l, built before or after, name the new algorithm in
+// their String and spans.
 //
 // Reconfigure returns an error matching ion.ErrInvalidConfig and changes
 // nothing when an option is invalid (as NewLimiter would fail closed), or
@@ -59,6 +59,9 @@ func (l *Limiter) Reconfigure(opts ...LimiterOption) error {
 		l.mu.Unlock()
 		return errZeroLimiter
 	}
+	if c.tuning.alg != l.tuning.alg {
+		l.desc.Store(describeLimiter(l.name, c.tuning.alg))
+	}
 	l.tuning = c.tuning
 	l.window, l.minSamples = c.window, c.minSamples
 	l.maxWait, l.maxQueue, l.lifoAt = c.maxWait, c.maxQueue, c.lifoAt
@@ -85,8 +88,8 @@ func (l *Limiter) Reconfigure(opts ...LimiterOption) error {
 // [WithSeed] with a seed other than the one in force reseeds the random
 // choices; without it, or with the same seed, they go on unchanged.
 //
-// Policies built by [ThrottlerPolicy] before keep their String and span
-// name, which show the K of their time.
+// The policies of t, built before or after, show the new K in their
+// String and spans.
 //
 // Reconfigure returns an error matching ion.ErrInvalidConfig and changes
 // nothing when an option is invalid (as NewThrottler would fail closed), or
@@ -117,6 +120,9 @@ func (t *Throttler) Reconfigure(opts ...ThrottlerOption) error {
 	}
 	// The buckets that ended under the old pace end first.
 	t.advanceLocked(now)
+	if c.k != t.k {
+		t.desc.Store(describeThrottler(t.name, c.k))
+	}
 	t.k = c.k
 	t.bucketLen = c.window / buckets
 	if c.seeded && (!t.seeded || c.seed != t.seed) {

@@ -494,3 +494,31 @@ func TestReconfiguredPolicyAdmitDoesNotAllocate(t *testing.T) {
 		assert.Zero(t, allocs, "%s: allocations per admitted call", name)
 	}
 }
+
+// A policy built before Reconfigure names the new algorithm or K, in its
+// String and its spans.
+func TestReconfigurePolicyDescription(t *testing.T) {
+	rec := observe.NewRecorder()
+	lim := adaptive.NewLimiter(adaptive.WithName("db"), adaptive.WithTracer(rec))
+	lp := adaptive.Policy[int](lim)
+	thr := adaptive.NewThrottler(adaptive.WithName("api"), adaptive.WithTracer(rec))
+	tp := adaptive.ThrottlerPolicy[int](thr)
+	str := func(p policy.Policy[int]) string { return p.(interface{ String() string }).String() }
+	assert.Equal(t, "adaptive limiter(db, vegas)", str(lp))
+	assert.Equal(t, "adaptive throttler(api, K 2)", str(tp))
+
+	require.NoError(t, lim.Reconfigure(adaptive.WithAlgorithm(adaptive.AIMD)))
+	require.NoError(t, thr.Reconfigure(adaptive.WithK(1.5)))
+	assert.Equal(t, "adaptive limiter(db, aimd)", str(lp))
+	assert.Equal(t, "adaptive throttler(api, K 1.5)", str(tp))
+	fn := func(context.Context) (int, error) { return 0, nil }
+	_, err := policy.Run(context.Background(), lp, fn)
+	require.NoError(t, err)
+	_, err = policy.Run(context.Background(), tp, fn)
+	require.NoError(t, err)
+	var names []string
+	for _, s := range rec.Spans() {
+		names = append(names, s.Name)
+	}
+	assert.Equal(t, []string{"adaptive limiter(db, aimd)", "adaptive throttler(api, K 1.5)"}, names)
+}

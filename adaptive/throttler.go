@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ionkit/ion"
@@ -41,6 +42,10 @@ type Throttler struct {
 	metrics *throttlerInstruments
 	tracer  observe.Tracer
 	err     error
+	// desc is its policies' String and span name, built for the K in
+	// force by NewThrottler and by Reconfigure (under mu); nil in a zero
+	// Throttler.
+	desc atomic.Pointer[string]
 
 	// mu guards the fields below.
 	mu sync.Mutex
@@ -91,6 +96,7 @@ func NewThrottler(opts ...ThrottlerOption) *Throttler {
 		rng:       newRand(seed),
 		start:     time.Now(),
 	}
+	t.desc.Store(describeThrottler(c.name, c.k))
 	if t.err == nil {
 		t.metrics = newThrottlerInstruments(c.metrics, c.name)
 	}
@@ -246,14 +252,16 @@ func ThrottlerPolicy[T any](t *Throttler) policy.Policy[T] {
 	case t.err != nil:
 		p.err = t.err
 	}
-	p.desc = p.describe()
+	if p.err != nil {
+		p.invalid = "adaptive throttler(invalid: " + p.err.Error() + ")"
+	}
 	return p
 }
 
 type throttlerPolicy[T any] struct {
-	t    *Throttler
-	desc string // String and the span name, built once
-	err  error
+	t       *Throttler
+	err     error
+	invalid string // String when err is set; otherwise t.describe()
 }
 
 // Err returns the configuration error that makes every call fail, or nil,
@@ -275,7 +283,7 @@ func (p *throttlerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (
 	t := p.t
 	var span observe.Span
 	if t.tracer != nil {
-		ctx, span = t.tracer.Start(ctx, p.desc)
+		ctx, span = t.tracer.Start(ctx, t.describe())
 	}
 	prio := PriorityFromContext(ctx)
 	sent := t.admit(time.Now(), prio)
@@ -318,18 +326,28 @@ func (p *throttlerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (
 	return v, err
 }
 
-// String describes the policy, as in "adaptive throttler(api, K 2)".
-func (p *throttlerPolicy[T]) String() string { return p.desc }
-
-func (p *throttlerPolicy[T]) describe() string {
+// String describes the policy, as in "adaptive throttler(api, K 2)", with
+// the K in force.
+func (p *throttlerPolicy[T]) String() string {
 	if p.err != nil {
-		return "adaptive throttler(invalid: " + p.err.Error() + ")"
+		return p.invalid
 	}
-	p.t.mu.Lock()
-	k := strconv.FormatFloat(p.t.k, 'g', -1, 64)
-	p.t.mu.Unlock()
-	if p.t.name != "" {
-		return "adaptive throttler(" + p.t.name + ", K " + k + ")"
+	return p.t.describe()
+}
+
+// describe returns the String and span name of t's policies.
+func (t *Throttler) describe() string {
+	if d := t.desc.Load(); d != nil {
+		return *d
 	}
-	return "adaptive throttler(K " + k + ")"
+	return *describeThrottler("", 0) // a zero Throttler's
+}
+
+func describeThrottler(name string, k float64) *string {
+	ks := strconv.FormatFloat(k, 'g', -1, 64)
+	d := "adaptive throttler(K " + ks + ")"
+	if name != "" {
+		d = "adaptive throttler(" + name + ", K " + ks + ")"
+	}
+	return &d
 }
