@@ -63,6 +63,19 @@
 // Shedding. [ParsePriority] and [Priority.String] give the text form for
 // headers and metadata.
 //
+// # Changing the parameters live
+//
+// [Limiter.Reconfigure] and [Throttler.Reconfigure] take the options of
+// their constructor and put the parameters they describe in force without
+// replacing the primitive. The limiter keeps the limit it has learned
+// (clamped into the new bounds), its RTT estimates, its open sample window,
+// its calls in flight and its waiters, each of which keeps the max wait it
+// started with; a raised limit serves waiters at once. The throttler keeps
+// its window, whose counts roll out at the new pace. Options that only the
+// constructor takes (the name, the sinks, the initial limit) are refused
+// with an error matching ion.ErrInvalidConfig, and an invalid option
+// changes nothing.
+//
 // # Errors and bad input
 //
 // Rejections match [ErrLimited] or [ErrThrottled], and ion.ErrRejected; a

@@ -138,3 +138,42 @@ func ExampleParsePriority() {
 	// high <nil>
 	// normal true
 }
+
+// Reconfigure puts new parameters in force and keeps what the limiter has
+// learned: here the limit of 50 is clamped into the new bounds, not reset
+// to an initial limit, which only NewLimiter takes.
+func ExampleLimiter_Reconfigure() {
+	lim := adaptive.NewLimiter(adaptive.WithName("db"), adaptive.WithInitialLimit(50))
+	fmt.Println(lim.Stats().Limit)
+
+	err := lim.Reconfigure(adaptive.WithLimits(5, 30), adaptive.WithAlgorithm(adaptive.Gradient))
+	fmt.Println(err, lim.Stats().Limit)
+
+	err = lim.Reconfigure(adaptive.WithInitialLimit(10))
+	fmt.Println(errors.Is(err, ion.ErrInvalidConfig), lim.Stats().Limit)
+	// Output:
+	// 50
+	// <nil> 30
+	// true 30
+}
+
+// Reconfigure keeps the throttler's counts and applies a new K to them at
+// once.
+func ExampleThrottler_Reconfigure() {
+	thr := adaptive.NewThrottler(adaptive.WithSeed(1))
+	p := adaptive.ThrottlerPolicy[string](thr)
+	for i := range 100 {
+		_, _ = policy.Run(context.Background(), p, func(context.Context) (string, error) {
+			if i < 25 {
+				return "ok", nil
+			}
+			return "", errors.New("503 overloaded")
+		})
+	}
+	fmt.Printf("K 2: rejection rate %.2f\n", thr.RejectionRate())
+	err := thr.Reconfigure(adaptive.WithK(1.1))
+	fmt.Printf("K 1.1: rejection rate %.2f (%v)\n", thr.RejectionRate(), err)
+	// Output:
+	// K 2: rejection rate 0.50
+	// K 1.1: rejection rate 0.72 (<nil>)
+}

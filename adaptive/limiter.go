@@ -3,6 +3,7 @@ package adaptive
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ionkit/ion/internal/codel"
@@ -25,25 +26,32 @@ import (
 // safe for concurrent use by multiple goroutines, and one Limiter may guard
 // calls of several result types through several policies.
 type Limiter struct {
-	name       string
-	tuning     tuning
+	name    string
+	metrics *limiterInstruments
+	tracer  observe.Tracer
+	err     error
+	// desc is its policies' String and span name, built for the
+	// algorithm in force by NewLimiter and by Reconfigure (under mu), so
+	// that a call reads it without building it; nil in a zero Limiter.
+	desc atomic.Pointer[string]
+
+	// mu guards the fields below. It is held for a few field updates per
+	// call: admission, and the release that records the sample and, once
+	// per window, moves the limit.
+	mu sync.Mutex
+
+	// The parameters: set by NewLimiter, changed by Reconfigure.
+	tuning     tuning // its bounds are 0 only in a zero Limiter
 	window     time.Duration
 	minSamples int
 	maxWait    time.Duration
 	maxQueue   int // 0: the current limit
 	lifoAt     int // 0: never LIFO
-	metrics    *limiterInstruments
-	tracer     observe.Tracer
-	err        error
 
-	// mu guards the fields below. It is held for a few field updates per
-	// call: admission, and the release that records the sample and, once
-	// per window, moves the limit.
-	mu       sync.Mutex
 	limit    float64 // the current limit, within the bounds
 	inflight int     // calls holding a permit; never negative
 	queue    waitQueue
-	codel    codel.State
+	codel    codel.State // its Target and Interval are parameters
 	est      estimates
 	win      window   // the open sample window
 	shed     shedding // the current window's rejections
@@ -68,27 +76,13 @@ func (s *shedding) add(p Priority) {
 // fails closed with an error matching ion.ErrInvalidConfig that names the
 // option.
 func NewLimiter(opts ...LimiterOption) *Limiter {
-	c := limiterConfig{
-		minLimit:   1,
-		maxLimit:   1000,
-		tuning:     tuning{smoothing: 0.5, backoff: 0.9, tolerance: 1.5},
-		window:     time.Second,
-		minSamples: 20,
-	}
-	for i, o := range opts {
-		if o == nil {
-			c.fail(configError("opts", "nil LimiterOption at position %d", i))
-			continue
-		}
-		o.applyLimiter(&c)
-	}
+	c := newLimiterConfig(opts)
 	initial := c.initial
 	if initial == 0 {
 		initial = min(c.maxLimit, max(c.minLimit, 20))
 	} else if c.err == nil && (initial < c.minLimit || initial > c.maxLimit) {
 		c.fail(configError("WithInitialLimit", "must be within the limits %d..%d, got %d", c.minLimit, c.maxLimit, initial))
 	}
-	c.tuning.minLimit, c.tuning.maxLimit = float64(c.minLimit), float64(c.maxLimit)
 	l := &Limiter{
 		name:       c.name,
 		tuning:     c.tuning,
@@ -103,11 +97,48 @@ func NewLimiter(opts ...LimiterOption) *Limiter {
 		codel:      codel.State{Target: c.codelTarget, Interval: c.codelInterval},
 	}
 	l.win.start = time.Now()
+	l.desc.Store(describeLimiter(c.name, c.tuning.alg))
 	if l.err == nil {
 		l.metrics = newLimiterInstruments(c.metrics, c.name)
 		l.metrics.window(l.limit, l.est)
 	}
 	return l
+}
+
+// describe returns the String and span name of l's policies.
+func (l *Limiter) describe() string {
+	if d := l.desc.Load(); d != nil {
+		return *d
+	}
+	return *describeLimiter("", Vegas) // a zero Limiter's
+}
+
+func describeLimiter(name string, alg Algorithm) *string {
+	d := "adaptive limiter(" + alg.String() + ")"
+	if name != "" {
+		d = "adaptive limiter(" + name + ", " + alg.String() + ")"
+	}
+	return &d
+}
+
+// newLimiterConfig returns the defaults with opts applied, in order.
+func newLimiterConfig(opts []LimiterOption) limiterConfig {
+	c := limiterConfig{
+		minLimit:   1,
+		maxLimit:   1000,
+		tuning:     tuning{smoothing: 0.5, backoff: 0.9, tolerance: 1.5},
+		window:     time.Second,
+		minSamples: 20,
+	}
+	for i, o := range opts {
+		if o == nil {
+			c.fail(configError("opts", "nil LimiterOption at position %d", i))
+			continue
+		}
+		o.applyLimiter(&c)
+	}
+	c.tuning.minLimit, c.tuning.maxLimit = float64(c.minLimit), float64(c.maxLimit)
+	return c
 }
 
 // Stats is a snapshot of a [Limiter].
@@ -170,8 +201,9 @@ type permit struct {
 func (l *Limiter) capLocked() int { return int(l.limit) }
 
 // acquire admits a call of priority prio or returns why it cannot. It
-// blocks only with a max wait, until a permit is granted, the wait ends or
-// ctx ends. It does not allocate unless it has to wait.
+// blocks only with a max wait (the one in force when it starts waiting),
+// until a permit is granted, the wait ends or ctx ends. It does not
+// allocate unless it has to wait.
 func (l *Limiter) acquire(ctx context.Context, prio Priority) (permit, error) {
 	done := ctx.Done()
 	if done != nil {
@@ -218,9 +250,10 @@ func (l *Limiter) acquire(ctx context.Context, prio Priority) (permit, error) {
 	}
 	w := &waiter{prio: prio, enq: now, ready: make(chan error, 1)}
 	l.queue.push(w)
+	maxWait := l.maxWait
 	l.mu.Unlock()
 	// An evicted waiter counts its own rejection when its wait returns.
-	p, err := l.wait(ctx, done, w)
+	p, err := l.wait(ctx, done, w, maxWait)
 	switch _, isCtx := err.(*ctxError); {
 	case err == nil:
 		l.metrics.count(resAdmitted)

@@ -24,12 +24,25 @@ type Option interface {
 	ThrottlerOption
 }
 
-// errSetter records the first invalid option of a constructor.
-type errSetter struct{ err error }
+// errSetter records the first invalid option of a constructor, and the
+// first option given that only the constructor takes (Reconfigure refuses
+// it).
+type errSetter struct {
+	err   error
+	fixed string
+}
 
 func (c *errSetter) fail(err error) {
 	if c.err == nil {
 		c.err = err
+	}
+}
+
+// setFixed records that the option named param, which only a constructor
+// takes, was given.
+func (c *errSetter) setFixed(param string) {
+	if c.fixed == "" {
+		c.fixed = param
 	}
 }
 
@@ -70,8 +83,15 @@ func (f throttlerOption) applyThrottler(c *throttlerConfig) { f(c) }
 
 type nameOption string
 
-func (o nameOption) applyLimiter(c *limiterConfig)     { c.name = string(o) }
-func (o nameOption) applyThrottler(c *throttlerConfig) { c.name = string(o) }
+func (o nameOption) applyLimiter(c *limiterConfig) {
+	c.name = string(o)
+	c.setFixed("WithName")
+}
+
+func (o nameOption) applyThrottler(c *throttlerConfig) {
+	c.name = string(o)
+	c.setFixed("WithName")
+}
 
 // WithName names the limiter or throttler in its metrics (the "name"
 // label), its policy's String and its spans. The default is "".
@@ -92,14 +112,20 @@ func (f sinkOption) applyThrottler(c *throttlerConfig) { f(&c.sinks, &c.errSette
 // instruments are resolved once, here; recording does not allocate. A nil
 // m makes the limiter or throttler fail closed naming WithMetrics.
 func WithMetrics(m observe.Metrics) Option {
-	return sinkOption(func(s *sinks, e *errSetter) { e.fail(sink.Set(&s.metrics, m, "adaptive", "WithMetrics")) })
+	return sinkOption(func(s *sinks, e *errSetter) {
+		e.fail(sink.Set(&s.metrics, m, "adaptive", "WithMetrics"))
+		e.setFixed("WithMetrics")
+	})
 }
 
 // WithTracer makes the policy ([Policy], [ThrottlerPolicy]) start one span
 // per call, ended with "success", "failure", "ignored" or "rejected". A nil
 // t makes the limiter or throttler fail closed naming WithTracer.
 func WithTracer(t observe.Tracer) Option {
-	return sinkOption(func(s *sinks, e *errSetter) { e.fail(sink.Set(&s.tracer, t, "adaptive", "WithTracer")) })
+	return sinkOption(func(s *sinks, e *errSetter) {
+		e.fail(sink.Set(&s.tracer, t, "adaptive", "WithTracer"))
+		e.setFixed("WithTracer")
+	})
 }
 
 // WithLimits bounds the limit: it never goes below min nor above max. The
@@ -127,6 +153,7 @@ func WithInitialLimit(n int) LimiterOption {
 			c.fail(configError("WithInitialLimit", "must be at least 1, got %d", n))
 		}
 		c.initial = n
+		c.setFixed("WithInitialLimit")
 	})
 }
 

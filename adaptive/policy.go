@@ -39,14 +39,16 @@ func Policy[T any](l *Limiter) policy.Policy[T] {
 	case l.err != nil:
 		p.err = l.err
 	}
-	p.desc = p.describe()
+	if p.err != nil {
+		p.invalid = "adaptive limiter(invalid: " + p.err.Error() + ")"
+	}
 	return p
 }
 
 type limiterPolicy[T any] struct {
-	l    *Limiter
-	desc string // String and the span name, built once
-	err  error  // non-nil: every call returns it
+	l       *Limiter
+	err     error  // non-nil: every call returns it
+	invalid string // String when err is set; otherwise l.describe()
 }
 
 // Err returns the configuration error that makes every call fail, or nil,
@@ -64,7 +66,7 @@ func (p *limiterPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (v 
 	l := p.l
 	var span observe.Span
 	if l.tracer != nil {
-		ctx, span = l.tracer.Start(ctx, p.desc)
+		ctx, span = l.tracer.Start(ctx, l.describe())
 	}
 	pm, err := l.acquire(ctx, PriorityFromContext(ctx))
 	if err != nil {
@@ -115,15 +117,11 @@ func toSample(o policy.Outcome) sample {
 	return sampleIgnored
 }
 
-// String describes the policy, as in "adaptive limiter(db, vegas)".
-func (p *limiterPolicy[T]) String() string { return p.desc }
-
-func (p *limiterPolicy[T]) describe() string {
+// String describes the policy, as in "adaptive limiter(db, vegas)", with
+// the algorithm in force.
+func (p *limiterPolicy[T]) String() string {
 	if p.err != nil {
-		return "adaptive limiter(invalid: " + p.err.Error() + ")"
+		return p.invalid
 	}
-	if p.l.name != "" {
-		return "adaptive limiter(" + p.l.name + ", " + p.l.tuning.alg.String() + ")"
-	}
-	return "adaptive limiter(" + p.l.tuning.alg.String() + ")"
+	return p.l.describe()
 }

@@ -77,17 +77,17 @@ func (q *waitQueue) victim(p Priority) *waiter {
 	return nil
 }
 
-// wait blocks until w is granted a permit or rejected, its max wait ends or
-// ctx ends.
-func (l *Limiter) wait(ctx context.Context, done <-chan struct{}, w *waiter) (permit, error) {
-	timer := time.NewTimer(l.maxWait)
+// wait blocks until w is granted a permit or rejected, maxWait ends or ctx
+// ends.
+func (l *Limiter) wait(ctx context.Context, done <-chan struct{}, w *waiter, maxWait time.Duration) (permit, error) {
+	timer := time.NewTimer(maxWait)
 	defer timer.Stop()
 	var cause error
 	select {
 	case err := <-w.ready:
 		return l.granted(w, err)
 	case <-timer.C:
-		cause = &waitError{reason: "no permit", wait: l.maxWait}
+		cause = &waitError{reason: "no permit", wait: maxWait}
 	case <-done:
 		cause = &ctxError{err: ctx.Err()}
 	}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ionkit/ion"
@@ -37,15 +38,24 @@ const buckets = 20
 // not usable; build one with [NewThrottler]. A Throttler is safe for
 // concurrent use by multiple goroutines.
 type Throttler struct {
-	name      string
-	k         float64
-	bucketLen time.Duration
-	metrics   *throttlerInstruments
-	tracer    observe.Tracer
-	err       error
+	name    string
+	metrics *throttlerInstruments
+	tracer  observe.Tracer
+	err     error
+	// desc is its policies' String and span name, built for the K in
+	// force by NewThrottler and by Reconfigure (under mu); nil in a zero
+	// Throttler.
+	desc atomic.Pointer[string]
 
 	// mu guards the fields below.
-	mu    sync.Mutex
+	mu sync.Mutex
+
+	// The parameters: set by NewThrottler, changed by Reconfigure.
+	k         float64
+	bucketLen time.Duration // 0 only in a zero Throttler
+	seed      uint64        // the seed of rng ...
+	seeded    bool          // ... when WithSeed chose it
+
 	rng   *rand.Rand     // the random choices, seeded by WithSeed
 	ring  [buckets]tally // the window's buckets; ring[head] is the newest
 	head  int            // the bucket now counting
@@ -70,6 +80,31 @@ func (t *tally) sub(o *tally) {
 // Throttler whose every call fails closed with an error matching
 // ion.ErrInvalidConfig that names the option.
 func NewThrottler(opts ...ThrottlerOption) *Throttler {
+	c := newThrottlerConfig(opts)
+	seed := c.seed
+	if !c.seeded {
+		seed = rand.Uint64()
+	}
+	t := &Throttler{
+		name:      c.name,
+		k:         c.k,
+		bucketLen: c.window / buckets,
+		seed:      seed,
+		seeded:    c.seeded,
+		tracer:    c.tracer,
+		err:       c.err,
+		rng:       newRand(seed),
+		start:     time.Now(),
+	}
+	t.desc.Store(describeThrottler(c.name, c.k))
+	if t.err == nil {
+		t.metrics = newThrottlerInstruments(c.metrics, c.name)
+	}
+	return t
+}
+
+// newThrottlerConfig returns the defaults with opts applied, in order.
+func newThrottlerConfig(opts []ThrottlerOption) throttlerConfig {
 	c := throttlerConfig{k: 2, window: 2 * time.Minute}
 	for i, o := range opts {
 		if o == nil {
@@ -78,22 +113,12 @@ func NewThrottler(opts ...ThrottlerOption) *Throttler {
 		}
 		o.applyThrottler(&c)
 	}
-	if !c.seeded {
-		c.seed = rand.Uint64()
-	}
-	t := &Throttler{
-		name:      c.name,
-		k:         c.k,
-		bucketLen: c.window / buckets,
-		tracer:    c.tracer,
-		err:       c.err,
-		rng:       rand.New(rand.NewPCG(c.seed, c.seed^0x9e3779b97f4a7c15)),
-		start:     time.Now(),
-	}
-	if t.err == nil {
-		t.metrics = newThrottlerInstruments(c.metrics, c.name)
-	}
-	return t
+	return c
+}
+
+// newRand returns the random source of a Throttler seeded with seed.
+func newRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
 // advanceLocked rolls the window forward to now. It must be called with
@@ -227,14 +252,16 @@ func ThrottlerPolicy[T any](t *Throttler) policy.Policy[T] {
 	case t.err != nil:
 		p.err = t.err
 	}
-	p.desc = p.describe()
+	if p.err != nil {
+		p.invalid = "adaptive throttler(invalid: " + p.err.Error() + ")"
+	}
 	return p
 }
 
 type throttlerPolicy[T any] struct {
-	t    *Throttler
-	desc string // String and the span name, built once
-	err  error
+	t       *Throttler
+	err     error
+	invalid string // String when err is set; otherwise t.describe()
 }
 
 // Err returns the configuration error that makes every call fail, or nil,
@@ -256,7 +283,7 @@ func (p *throttlerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (
 	t := p.t
 	var span observe.Span
 	if t.tracer != nil {
-		ctx, span = t.tracer.Start(ctx, p.desc)
+		ctx, span = t.tracer.Start(ctx, t.describe())
 	}
 	prio := PriorityFromContext(ctx)
 	sent := t.admit(time.Now(), prio)
@@ -299,16 +326,28 @@ func (p *throttlerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (
 	return v, err
 }
 
-// String describes the policy, as in "adaptive throttler(api, K 2)".
-func (p *throttlerPolicy[T]) String() string { return p.desc }
-
-func (p *throttlerPolicy[T]) describe() string {
+// String describes the policy, as in "adaptive throttler(api, K 2)", with
+// the K in force.
+func (p *throttlerPolicy[T]) String() string {
 	if p.err != nil {
-		return "adaptive throttler(invalid: " + p.err.Error() + ")"
+		return p.invalid
 	}
-	k := strconv.FormatFloat(p.t.k, 'g', -1, 64)
-	if p.t.name != "" {
-		return "adaptive throttler(" + p.t.name + ", K " + k + ")"
+	return p.t.describe()
+}
+
+// describe returns the String and span name of t's policies.
+func (t *Throttler) describe() string {
+	if d := t.desc.Load(); d != nil {
+		return *d
 	}
-	return "adaptive throttler(K " + k + ")"
+	return *describeThrottler("", 0) // a zero Throttler's
+}
+
+func describeThrottler(name string, k float64) *string {
+	ks := strconv.FormatFloat(k, 'g', -1, 64)
+	d := "adaptive throttler(K " + ks + ")"
+	if name != "" {
+		d = "adaptive throttler(" + name + ", K " + ks + ")"
+	}
+	return &d
 }

@@ -33,23 +33,6 @@ type Breaker struct {
 	err      error     // the configuration error; every call returns it
 	epoch    time.Time // the breaker's clock is time.Since(epoch), monotonic
 
-	threshold   int32   // consecutive failures that trip; 0 with another rule
-	failureRate float64 // 0 = off
-	burst       int     // WithFailuresWithin: failures that trip ...
-	burstWithin int64   // ... within this many nanoseconds; 0 = off
-	tripFunc    func(Counts) bool
-	slowDur     int64 // nanoseconds; 0 = no slow-call rule
-	slowRate    float64
-	windowed    bool // a rate rule is configured: closed results go through mu
-	timed       bool // the window is a time window
-
-	openDur          int64
-	backoffFactor    float64
-	backoffMax       int64
-	jitter           float64
-	maxCalls         int
-	successThreshold int
-
 	listeners []func(Transition)
 	logger    observe.Logger
 	tracer    observe.Tracer
@@ -60,6 +43,15 @@ type Breaker struct {
 	// Breaker, which fails closed.
 	cur atomic.Pointer[generation]
 
+	// p holds the tunable parameters, immutable, replaced whole by
+	// Reconfigure with mu held: the state that mu guards (the window, the
+	// burst ring, the random source) always has the shape of the p read
+	// under mu. A path without mu loads p once and uses that one.
+	p atomic.Pointer[params]
+	// windowed mirrors p.windowed, so that a closed-state success reads
+	// one flag, as it did before parameters could change.
+	windowed atomic.Bool
+
 	// Totals since New that the generations do not hold: failures, ignored
 	// results, rejections and slow calls, and the successes that arrived
 	// after their generation retired.
@@ -69,12 +61,12 @@ type Breaker struct {
 	// admission and results, windowed results, the failure-burst rule and
 	// the notification queue; never while user code runs.
 	mu        sync.Mutex
-	succBase  int64   // the successes of retired generations
-	trips     int     // openings since the breaker last closed, for the backoff
-	win       window  // the rate rules' window; reset on entering Closed
-	failTimes []int64 // WithFailuresWithin: the last burst failure times, a ring
-	failNext  int     // where the next failure time goes in failTimes
-	rng       *rand.Rand
+	succBase  int64      // the successes of retired generations
+	trips     int        // openings since the breaker last closed, for the backoff
+	win       window     // the rate rules' window; reset on entering Closed
+	failTimes []int64    // WithFailuresWithin: the last burst failure times, a ring
+	failNext  int        // where the next failure time goes in failTimes
+	rng       *rand.Rand // WithJitter's random source; nil without jitter
 
 	// Half-open probes: probes[i] is the sequence number of the probe in slot
 	// i, 0 when free; free lists the free slots. Reset on entering HalfOpen.
@@ -117,32 +109,22 @@ func New(name string, opts ...Option) *Breaker {
 	}
 	if c.err != nil {
 		b.err = c.err
+		b.p.Store(&params{})
 		b.cur.Store(&generation{b: b, state: ForcedOpen})
 		return b
 	}
-	b.threshold = int32(c.threshold)
-	b.failureRate = c.failureRate
-	b.burst, b.burstWithin = c.burst, int64(c.burstWithin)
-	if b.burstWithin > 0 {
-		b.failTimes = make([]int64, 0, c.burst)
+	p := newParams(&c)
+	b.p.Store(p)
+	b.windowed.Store(p.windowed)
+	if p.burstWithin > 0 {
+		b.failTimes = make([]int64, 0, p.burst)
 	}
-	b.tripFunc = c.tripFunc
-	b.slowDur = int64(c.slowDuration)
-	b.slowRate = c.slowRate
-	b.windowed = c.failureRate > 0 || c.slowDuration > 0
-	if b.windowed {
-		b.win = newWindow(&c)
-		b.timed = c.window == windowTime
+	if p.windowed {
+		b.win = newWindow(p)
 	}
-	b.openDur = int64(c.openDuration)
-	b.backoffFactor = c.backoffFactor
-	b.backoffMax = int64(c.backoffMax)
-	b.jitter = c.jitter
-	if c.jitter > 0 {
-		b.rng = rand.New(rand.NewPCG(c.seed, c.seed^0x9e3779b97f4a7c15))
+	if p.jitter > 0 {
+		b.rng = newRand(p.seed)
 	}
-	b.maxCalls = c.halfOpenMaxCalls
-	b.successThreshold = c.successThreshold
 	b.listeners = c.listeners
 	b.logger = c.logger
 	b.tracer = c.tracer
@@ -154,14 +136,20 @@ func New(name string, opts ...Option) *Breaker {
 	return b
 }
 
-// newGeneration returns a generation in state s that began at now. For Open
-// it computes the open duration, so it must then be called with b.mu held.
+// newGeneration returns a generation in state s that began at now. It must
+// be called with b.mu held, or from New.
 func (b *Breaker) newGeneration(s State, now int64) *generation {
-	g := &generation{b: b, state: s, since: now, fast: s == Closed && b.slowDur == 0}
+	g := &generation{b: b, state: s, since: now}
+	g.fast.Store(s == Closed && b.p.Load().slowDur == 0)
 	if s == Open {
 		g.until = now + b.openDurationLocked()
 	}
 	return g
+}
+
+// newRand returns the random source of WithJitter for seed.
+func newRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
 func newInstruments(m observe.Metrics, name string) *instruments {
@@ -331,15 +319,16 @@ const maxOpen = int64(1) << 62
 // openDurationLocked returns the duration of the opening that b.trips
 // counts, with backoff and jitter. It must be called with b.mu held.
 func (b *Breaker) openDurationLocked() int64 {
-	d := float64(b.openDur)
-	if b.backoffMax > 0 && b.trips > 1 {
-		d *= math.Pow(b.backoffFactor, float64(b.trips-1))
+	p := b.p.Load()
+	d := float64(p.openDur)
+	if p.backoffMax > 0 && b.trips > 1 {
+		d *= math.Pow(p.backoffFactor, float64(b.trips-1))
 	}
-	if b.jitter > 0 {
-		d *= 1 + b.jitter*(2*b.rng.Float64()-1)
+	if p.jitter > 0 {
+		d *= 1 + p.jitter*(2*b.rng.Float64()-1)
 	}
-	if b.backoffMax > 0 && d > float64(b.backoffMax) {
-		d = float64(b.backoffMax)
+	if p.backoffMax > 0 && d > float64(p.backoffMax) {
+		d = float64(p.backoffMax)
 	}
 	if d >= float64(maxOpen) {
 		return maxOpen

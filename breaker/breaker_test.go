@@ -39,10 +39,11 @@ const (
 	disable           // Disable
 	enable            // Enable
 	check             // nothing: only check the state
+	reconf            // Reconfigure with opts
 )
 
 func (o op) String() string {
-	return [...]string{"call", "fail", "ignore", "slow", "slowErr", "wait", "trip", "reset", "disable", "enable", "check"}[o]
+	return [...]string{"call", "fail", "ignore", "slow", "slowErr", "wait", "trip", "reset", "disable", "enable", "check", "reconf"}[o]
 }
 
 type step struct {
@@ -53,6 +54,8 @@ type step struct {
 	// open rejection the expected Retry-After.
 	rejected   error
 	retryAfter time.Duration
+	// For reconf: the options.
+	opts []breaker.Option
 }
 
 // run performs s on cb through the adapter and checks its result and the
@@ -73,6 +76,8 @@ func (s step) run(t *testing.T, i int, cb *breaker.Breaker) {
 		cb.Disable()
 	case enable:
 		cb.Enable()
+	case reconf:
+		require.NoError(t, cb.Reconfigure(s.opts...), "step %d: Reconfigure", i)
 	default:
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()

@@ -71,6 +71,19 @@
 // [Conservative] and [Aggressive] are tuned starting points that can be
 // refined by options after them.
 //
+// # Changing the rules live
+//
+// [Breaker.Reconfigure] takes the same options as New and puts the rules
+// they describe in force without replacing the breaker: its state, its
+// current [Counts] (the run of consecutive outcomes included), its totals
+// and its window stay, and the new rules judge the results reported after
+// it; Reconfigure itself never changes the state. A window of the same kind
+// and geometry keeps its calls, a count window of another size its newest
+// calls, and any other window starts empty. An open breaker's deadline
+// follows a new open duration, counted from the opening. Options that only
+// New takes (listeners and sinks) are refused with an error matching
+// ion.ErrInvalidConfig, and an invalid option changes nothing.
+//
 // # Outcomes
 //
 // [Policy] classifies each result with the pipeline's classifier
@@ -100,8 +113,8 @@
 //
 // Listeners ([WithListener], several allowed) get each [Transition] once,
 // in transition order, with no lock held; they may call back into the
-// breaker. [Breaker.Snapshot] gives the state, since when, the [Counts] of
-// the current generation, the totals since New, the
+// breaker. [Breaker.Snapshot] gives the state, since when (and until when,
+// while open), the [Counts] of the current generation, the totals since New, the
 // failure and slow-call rates, and [Snapshot.IsHealthy].
 //
 // With [WithMetrics] the breaker records, each with a name label:
@@ -119,9 +132,10 @@
 // # Cost
 //
 // In the closed state with the consecutive-failure rule, a success through
-// policy.Run is two atomic loads and one compare-and-swap on the current
-// generation's result word (see [Counts]), with no lock, no clock read and
-// no allocation. Concurrent successes share that word's cache line, so with
+// policy.Run is a few atomic loads (the current generation, two flags that
+// Reconfigure may flip, which are plain loads on amd64 and arm64, and the
+// generation's result word) and one compare-and-swap on that word (see
+// [Counts]), with no lock, no clock read and no allocation. Concurrent successes share that word's cache line, so with
 // two cores calling at once each success costs more than alone; it stays
 // below what a mutex-guarded breaker costs uncontended. BenchmarkClosedSuccess
 // and BenchmarkAllowDone measure it. The burst and trip-function rules keep

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/breaker"
+	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -201,4 +202,35 @@ func ExampleBreaker_Snapshot() {
 	// closed 2 1 1 false
 	// {Requests:3 Successes:2 Failures:1 ConsecutiveSuccesses:0 ConsecutiveFailures:1}
 	// failure rate 0.33
+}
+
+// Reconfigure changes a live breaker's rules and keeps its state: here the
+// run of failures counted under the old threshold trips the breaker under
+// the new one, and an open breaker's deadline follows a new open duration.
+// Options that only New takes are refused.
+func ExampleBreaker_Reconfigure() {
+	cb := breaker.New("payments", breaker.WithConsecutiveFailures(5), breaker.WithOpenDuration(time.Hour))
+	for range 3 {
+		t, _ := cb.Allow()
+		t.Done(policy.Failure)
+	}
+	err := cb.Reconfigure(breaker.WithConsecutiveFailures(4), breaker.WithOpenDuration(time.Hour))
+	fmt.Println(err, cb.State(), cb.Snapshot().Counts.ConsecutiveFailures)
+
+	t, _ := cb.Allow()
+	t.Done(policy.Failure) // the fourth in a row
+	s := cb.Snapshot()
+	fmt.Println(s.State, s.Until.Sub(s.Since))
+
+	err = cb.Reconfigure(breaker.WithConsecutiveFailures(4), breaker.WithOpenDuration(10*time.Minute))
+	s = cb.Snapshot()
+	fmt.Println(err, s.State, s.Until.Sub(s.Since))
+
+	err = cb.Reconfigure(breaker.WithMetrics(observe.NewRecorder()))
+	fmt.Println(errors.Is(err, ion.ErrInvalidConfig), err)
+	// Output:
+	// <nil> closed 3
+	// open 1h0m0s
+	// <nil> open 10m0s
+	// true breaker: invalid configuration: WithMetrics: only New takes it; Reconfigure keeps the breaker's sinks and listeners
 }

@@ -1,11 +1,11 @@
 package breaker
 
 import (
-	"github.com/ionkit/ion/internal/sink"
 	"math"
 	"time"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/sink"
 	"github.com/ionkit/ion/observe"
 )
 
@@ -78,6 +78,9 @@ type config struct {
 	successSet       bool // WithSuccessThreshold was given
 
 	err error // the first invalid value (a *ion.ConfigError); the breaker fails closed
+	// fixed names the first option given that only New takes (a sink or a
+	// listener); Reconfigure refuses it.
+	fixed string
 }
 
 func newConfig(opts []Option) config {
@@ -137,6 +140,14 @@ func (c *config) fail(param, format string, args ...any) {
 func (c *config) setErr(err error) {
 	if c.err == nil {
 		c.err = err
+	}
+}
+
+// setFixed records that the option named param, which only New takes, was
+// given.
+func (c *config) setFixed(param string) {
+	if c.fixed == "" {
+		c.fixed = param
 	}
 }
 
@@ -396,27 +407,37 @@ func WithListener(f func(Transition)) Option {
 			return
 		}
 		c.listeners = append(c.listeners, f)
+		c.setFixed("WithListener")
 	})
 }
 
 // WithLogger sets the logger for state changes (Info, Warn when opening). A
 // nil l makes the breaker fail closed.
 func WithLogger(l observe.Logger) Option {
-	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.logger, l, "breaker", "WithLogger")) })
+	return optionFunc(func(c *config) {
+		c.setErr(sink.Set(&c.logger, l, "breaker", "WithLogger"))
+		c.setFixed("WithLogger")
+	})
 }
 
 // WithMetrics sets the metrics sink; the instruments are resolved once, in
 // [New] (see the package doc for the names). A nil m makes the breaker fail
 // closed.
 func WithMetrics(m observe.Metrics) Option {
-	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.metrics, m, "breaker", "WithMetrics")) })
+	return optionFunc(func(c *config) {
+		c.setErr(sink.Set(&c.metrics, m, "breaker", "WithMetrics"))
+		c.setFixed("WithMetrics")
+	})
 }
 
 // WithTracer sets the tracer: [Policy] starts one span per execution, named
 // "breaker(<name>)", and ends it with the outcome ("success", "failure",
 // "ignored" or "rejected"). A nil t makes the breaker fail closed.
 func WithTracer(t observe.Tracer) Option {
-	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.tracer, t, "breaker", "WithTracer")) })
+	return optionFunc(func(c *config) {
+		c.setErr(sink.Set(&c.tracer, t, "breaker", "WithTracer"))
+		c.setFixed("WithTracer")
+	})
 }
 
 // preset returns one of the presets as one Option.

@@ -62,7 +62,7 @@ func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, 
 	// Allow's closed path, inlined by hand (Allow is over the inlining
 	// budget); everything else goes through allowSlow.
 	var t Ticket
-	if g := b.cur.Load(); g != nil && g.fast {
+	if g := b.cur.Load(); g != nil && g.fast.Load() {
 		t = Ticket{g: g}
 	} else {
 		var err error

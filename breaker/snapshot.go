@@ -27,6 +27,11 @@ type Snapshot struct {
 	State State     // the state, as State would return it
 	Since time.Time // when the current generation began: the last transition or Reset (New's time before any)
 
+	// Until is when an open breaker lets probes through (see
+	// [Breaker.Reconfigure] for how a new open duration moves it); the
+	// zero Time in every other state.
+	Until time.Time
+
 	// Counts are the results of the current generation, since Since.
 	Counts Counts
 
@@ -74,7 +79,11 @@ func (b *Breaker) Snapshot() Snapshot {
 	// Under mu no generation retires and no carry moves, so the base and
 	// the current generation's successes add up.
 	s.Successes = b.succBase + s.Counts.Successes
-	if b.windowed {
+	if g.state == Open {
+		s.Until = b.epoch.Add(time.Duration(g.until))
+	}
+	windowed := b.p.Load().windowed
+	if windowed {
 		b.win.advance(now)
 		s.FailureRate, s.SlowCallRate = b.win.rates()
 	}
@@ -87,7 +96,7 @@ func (b *Breaker) Snapshot() Snapshot {
 	s.Ignored = b.ignored.Load()
 	s.Rejected = b.rejected.Load()
 	s.SlowCalls = b.slowCalls.Load()
-	if !b.windowed {
+	if !windowed {
 		if n := s.Successes + s.Failures; n > 0 {
 			s.FailureRate = float64(s.Failures) / float64(n)
 			s.SlowCallRate = float64(s.SlowCalls) / float64(n)

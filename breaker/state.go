@@ -72,10 +72,14 @@ const numStates = 5
 // retirement) or sees the bit and counts as late: none is lost or counted
 // twice.
 type generation struct {
-	// Immutable after the generation is built.
+	// Immutable after the generation is built, but for fast.
 	b     *Breaker // the breaker it belongs to, so that a Ticket needs only g
 	state State
-	fast  bool  // Closed without the slow-call rule: Allow needs nothing else
+	// fast is set while g is Closed without the slow-call rule: Allow needs
+	// nothing else. Set when g is built, and by Reconfigure with b.mu held
+	// when the slow-call rule comes or goes. (An atomic load of a bool is a
+	// plain load on the platforms Ion is measured on.)
+	fast  atomic.Bool
 	since int64 // when the generation began, nanoseconds since the epoch
 	until int64 // Open: when it becomes half-open, nanoseconds since the epoch
 

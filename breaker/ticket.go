@@ -16,10 +16,15 @@ import (
 // A Ticket is a small value: Allow and Done do not allocate. The zero Ticket
 // is valid and its Done does nothing.
 type Ticket struct {
-	g     *generation // the generation the call started in; nil once done
-	slot  int32       // the half-open probe slot
-	seq   uint64      // the half-open probe's sequence number; 0 for other calls
-	start int64       // when the call started, if the slow-call rule needs it
+	g    *generation // the generation the call started in; nil once done
+	slot int32       // the half-open probe slot
+	seq  uint64      // the half-open probe's sequence number; 0 for other calls
+	// start is 1 + when the call started, for the slow-call rule, or 0 for
+	// a call that started without it (the rule may come while the call
+	// runs: it does not judge that call). Not a flag of its own: a fifth
+	// field makes Allow's result spill to memory and cost a store-forwarding
+	// stall on the closed path (BenchmarkAllowDone/serial: 8.5 → 16 ns).
+	start int64
 }
 
 // Allow asks permission for one call. When the breaker lets the call
@@ -44,7 +49,7 @@ func (b *Breaker) Allow() (Ticket, error) {
 	// The closed path without the slow-call rule first: one load and a
 	// branch. (Allow is over the inlining budget; Policy repeats this test
 	// inline.)
-	if g := b.cur.Load(); g != nil && g.fast {
+	if g := b.cur.Load(); g != nil && g.fast.Load() {
 		return Ticket{g: g}, nil
 	}
 	return b.allowSlow()
@@ -58,10 +63,10 @@ func (b *Breaker) allowSlow() (Ticket, error) {
 	}
 	switch g.state {
 	case Closed, Disabled:
-		if b.slowDur == 0 {
+		if b.p.Load().slowDur == 0 {
 			return Ticket{g: g}, nil
 		}
-		return Ticket{g: g, start: b.now()}, nil
+		return Ticket{g: g, start: b.now() + 1}, nil
 	case ForcedOpen:
 		if b.err != nil {
 			return Ticket{}, b.err
@@ -83,14 +88,14 @@ func (b *Breaker) allowSlow() (Ticket, error) {
 	)
 	switch g.state {
 	case Closed, Disabled: // closed or disabled since the first load
-		t = Ticket{g: g, start: now}
+		t = Ticket{g: g, start: now + 1}
 	case HalfOpen:
-		if b.inFlight >= b.maxCalls {
+		if b.inFlight >= b.p.Load().maxCalls {
 			err = ErrHalfOpenBusy
 			break
 		}
 		slot, seq := b.takeProbeLocked()
-		t = Ticket{g: g, slot: slot, seq: seq, start: now}
+		t = Ticket{g: g, slot: slot, seq: seq, start: now + 1}
 	case Open: // opened again with a new deadline since the first load
 		wait = g.until - now
 	default: // ForcedOpen
@@ -170,7 +175,7 @@ func (t *Ticket) Done(o policy.Outcome) {
 // done records the outcome of t's call, which started in generation g.
 func (b *Breaker) done(t *Ticket, g *generation, o policy.Outcome) {
 	// Not windowed also means no slow-call rule: that rule needs the window.
-	if o == policy.Success && !b.windowed && t.seq == 0 {
+	if o == policy.Success && !b.windowed.Load() && t.seq == 0 {
 		// A closed (or disabled) success: its count and the run are all
 		// there is to record.
 		if _, wrapped := b.success(g); wrapped {
@@ -183,11 +188,13 @@ func (b *Breaker) done(t *Ticket, g *generation, o policy.Outcome) {
 	if o > policy.Ignored {
 		o = policy.Failure
 	}
+	// The parameters in force now judge the result (see Reconfigure).
+	p := b.p.Load()
 	var now int64
 	slow := false
-	if b.slowDur > 0 && o != policy.Ignored {
+	if p.slowDur > 0 && t.start != 0 && o != policy.Ignored {
 		now = b.now()
-		slow = now-t.start >= b.slowDur
+		slow = now-(t.start-1) >= p.slowDur
 		if slow && t.seq != 0 {
 			// A slow probe re-opens the breaker: it is a failure, and is
 			// counted as one, so that the totals and the metrics explain
@@ -201,12 +208,18 @@ func (b *Breaker) done(t *Ticket, g *generation, o policy.Outcome) {
 	switch {
 	case t.seq != 0:
 		b.doneProbe(t, g, o)
-	case g.state == Closed && b.windowed:
+	case g.state == Closed && p.windowed:
 		b.doneWindowed(g, o, slow, now)
 	default:
-		if current, run := b.tally(g, o, false); current && o == policy.Failure && g.state == Closed {
-			b.afterFailure(g, run)
-		}
+		b.doneCounted(g, o, p)
+	}
+}
+
+// doneCounted records a result that only counts: not a probe's, and not a
+// closed-state result under a rate rule.
+func (b *Breaker) doneCounted(g *generation, o policy.Outcome, p *params) {
+	if current, run := b.tally(g, o, false); current && o == policy.Failure && g.state == Closed {
+		b.afterFailure(g, run, p)
 	}
 }
 
@@ -297,20 +310,22 @@ func (b *Breaker) tally(g *generation, o policy.Outcome, locked bool) (current b
 	}
 }
 
-// afterFailure applies the closed state's lock-free failure rules (the
+// afterFailure applies the closed state's lock-free failure rules of p (the
 // consecutive failures, the failure burst, the trip function) after a
 // failure counted in g that left g's run at run.
-func (b *Breaker) afterFailure(g *generation, run int32) {
+func (b *Breaker) afterFailure(g *generation, run int32, p *params) {
 	switch {
-	case b.threshold > 0:
+	case p.threshold > 0:
 		// Decided on the run this failure made, not on a later reading: a
 		// success that lands after it does not undo the trip it earned.
-		if -run >= b.threshold {
+		if -run >= p.threshold {
 			b.tripClosed(g)
 		}
-	case b.burstWithin > 0:
+	case p.burstWithin > 0:
 		b.mu.Lock()
-		trip := b.cur.Load() == g && b.burstLocked(b.now())
+		// The ring has the shape of the parameters read under mu, which
+		// may be newer than p.
+		trip := b.cur.Load() == g && b.burstLocked(b.now(), b.p.Load())
 		if trip {
 			b.setStateLocked(Open, b.now())
 		}
@@ -318,22 +333,26 @@ func (b *Breaker) afterFailure(g *generation, run int32) {
 		if trip {
 			b.drain()
 		}
-	case b.tripFunc != nil:
+	case p.tripFunc != nil:
 		// User code: no lock held. A concurrent result may already have
 		// moved g on; tripClosed checks that g is still current.
-		if b.tripFunc(g.counts()) {
+		if p.tripFunc(g.counts()) {
 			b.tripClosed(g)
 		}
 	}
 }
 
 // burstLocked records a failure at now for WithFailuresWithin and reports
-// whether it completes a burst: the last b.burst failures all within
-// b.burstWithin. It must be called with b.mu held.
-func (b *Breaker) burstLocked(now int64) bool {
-	if len(b.failTimes) < b.burst {
+// whether it completes a burst: the last p.burst failures all within
+// p.burstWithin. It must be called with b.mu held and p loaded under it;
+// without the burst rule it reports false.
+func (b *Breaker) burstLocked(now int64, p *params) bool {
+	if p.burstWithin == 0 {
+		return false
+	}
+	if len(b.failTimes) < p.burst {
 		b.failTimes = append(b.failTimes, now)
-		return len(b.failTimes) == b.burst && now-b.failTimes[0] < b.burstWithin
+		return len(b.failTimes) == p.burst && now-b.failTimes[0] < p.burstWithin
 	}
 	// The ring is full: failTimes[failNext] is the oldest of the last burst.
 	b.failTimes[b.failNext] = now
@@ -341,7 +360,7 @@ func (b *Breaker) burstLocked(now int64) bool {
 	if b.failNext == len(b.failTimes) {
 		b.failNext = 0
 	}
-	return now-b.failTimes[b.failNext] < b.burstWithin
+	return now-b.failTimes[b.failNext] < p.burstWithin
 }
 
 // tripClosed opens the breaker if g is still its current, closed generation.
@@ -362,10 +381,22 @@ func (b *Breaker) doneWindowed(g *generation, o policy.Outcome, slow bool, now i
 		b.tally(g, o, false)
 		return
 	}
-	if b.timed && now == 0 {
+	// The clock is read before the lock; the parameters are read again
+	// under it, where the window has their shape.
+	if now == 0 && b.p.Load().win.kind == windowTime {
 		now = b.now()
 	}
 	b.mu.Lock()
+	p := b.p.Load()
+	if !p.windowed {
+		// Reconfigured without a rate rule since done looked.
+		b.mu.Unlock()
+		b.doneCounted(g, o, p)
+		return
+	}
+	if now == 0 && p.win.kind == windowTime { // reconfigured since, too
+		now = b.now()
+	}
 	// With mu held the generation cannot retire, so tally's answer holds
 	// until the unlock.
 	current, run := b.tally(g, o, true)
@@ -375,16 +406,16 @@ func (b *Breaker) doneWindowed(g *generation, o policy.Outcome, slow bool, now i
 	}
 	failed := o == policy.Failure
 	b.win.record(now, failed, slow)
-	trip := failed && b.threshold > 0 && -run >= b.threshold
+	trip := failed && p.threshold > 0 && -run >= p.threshold
 	if !trip && b.win.calls >= b.win.minCalls {
 		fr, sr := b.win.rates()
-		trip = b.failureRate > 0 && fr >= b.failureRate || b.slowRate > 0 && sr >= b.slowRate
+		trip = p.failureRate > 0 && fr >= p.failureRate || p.slowRate > 0 && sr >= p.slowRate
 	}
-	if !trip && failed && b.burstWithin > 0 {
+	if !trip && failed && p.burstWithin > 0 {
 		if now == 0 {
 			now = b.now()
 		}
-		trip = b.burstLocked(now)
+		trip = b.burstLocked(now, p)
 	}
 	if trip {
 		if now == 0 {
@@ -397,7 +428,7 @@ func (b *Breaker) doneWindowed(g *generation, o policy.Outcome, slow bool, now i
 		b.drain()
 		return
 	}
-	if failed && b.tripFunc != nil && b.tripFunc(g.counts()) {
+	if failed && p.tripFunc != nil && p.tripFunc(g.counts()) {
 		b.tripClosed(g)
 	}
 }
@@ -418,7 +449,7 @@ func (b *Breaker) doneProbe(t *Ticket, g *generation, o policy.Outcome) {
 	switch o {
 	case policy.Success:
 		b.hoSuccesses++
-		if b.hoSuccesses >= b.successThreshold {
+		if b.hoSuccesses >= b.p.Load().successThreshold {
 			b.setStateLocked(Closed, b.now())
 			notify = true
 		}

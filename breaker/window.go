@@ -34,14 +34,16 @@ const (
 	flagSlow                // the call was slow
 )
 
-func newWindow(c *config) window {
-	w := window{kind: c.window, minCalls: int64(c.minCalls)}
-	switch c.window {
+// newWindow returns an empty window of p's shape.
+func newWindow(p *params) window {
+	s := p.win
+	w := window{kind: s.kind, minCalls: int64(s.minCalls)}
+	switch s.kind {
 	case windowCount:
-		w.ring = make([]uint8, c.windowSize)
+		w.ring = make([]uint8, s.size)
 	case windowTime:
-		w.buckets = make([]bucket, c.buckets)
-		w.width = int64(c.windowLen) / int64(c.buckets)
+		w.buckets = make([]bucket, s.buckets)
+		w.width = s.length / int64(s.buckets)
 	}
 	return w
 }

@@ -14,7 +14,9 @@ type AdaptiveConfig struct {
 	// (adaptive.WithAlgorithm).
 	Algorithm string `json:"algorithm,omitempty" yaml:"algorithm,omitempty"`
 	// InitialLimit is the starting limit, within the bounds
-	// (adaptive.WithInitialLimit). Default 20, or the nearest bound.
+	// (adaptive.WithInitialLimit). Default 20, or the nearest bound. It
+	// applies when the limiter is built: a reload keeps the limit learned
+	// since.
 	InitialLimit int `json:"initial_limit,omitempty" yaml:"initial_limit,omitempty"`
 	// MinLimit and MaxLimit bound the limit (adaptive.WithLimits), with
 	// 1 ≤ min ≤ max. Defaults 1 and 1000.
@@ -132,16 +134,24 @@ func (c AdaptiveConfig) build(name string, s *sinks) *adaptive.Limiter {
 	for _, o := range s.adaptive() {
 		opts = append(opts, o)
 	}
-	opts = append(opts, adaptive.WithName(name), adaptive.WithAlgorithm(algorithms[c.Algorithm]))
+	opts = append(opts, adaptive.WithName(name))
+	if c.InitialLimit != 0 {
+		opts = append(opts, adaptive.WithInitialLimit(c.InitialLimit))
+	}
+	return adaptive.NewLimiter(append(opts, c.tuning()...)...)
+}
+
+// tuning returns the options of c that a live limiter can change
+// (adaptive.Limiter.Reconfigure): all but its name, sinks and initial
+// limit. c must be valid.
+func (c AdaptiveConfig) tuning() []adaptive.LimiterOption {
+	opts := []adaptive.LimiterOption{adaptive.WithAlgorithm(algorithms[c.Algorithm])}
 	if c.MinLimit != 0 || c.MaxLimit != 0 {
 		lo, hi := max(c.MinLimit, 1), c.MaxLimit
 		if hi == 0 {
 			hi = max(1000, lo)
 		}
 		opts = append(opts, adaptive.WithLimits(lo, hi))
-	}
-	if c.InitialLimit != 0 {
-		opts = append(opts, adaptive.WithInitialLimit(c.InitialLimit))
 	}
 	if c.Backoff != 0 {
 		opts = append(opts, adaptive.WithBackoff(c.Backoff))
@@ -167,7 +177,7 @@ func (c AdaptiveConfig) build(name string, s *sinks) *adaptive.Limiter {
 	if c.AdaptiveLIFO != 0 {
 		opts = append(opts, adaptive.WithAdaptiveLIFO(c.AdaptiveLIFO))
 	}
-	return adaptive.NewLimiter(opts...)
+	return opts
 }
 
 // ThrottlerConfig configures a client-side throttler ([adaptive.Throttler],
@@ -181,6 +191,7 @@ type ThrottlerConfig struct {
 	// (adaptive.WithWindow). Default 2m.
 	Window Duration `json:"window,omitempty" yaml:"window,omitempty"`
 	// Seed fixes the random draws (adaptive.WithSeed). Default 0: random.
+	// A reload with another seed reseeds them; one with 0 keeps them going.
 	Seed uint64 `json:"seed,omitempty" yaml:"seed,omitempty"`
 }
 
@@ -206,6 +217,14 @@ func (c ThrottlerConfig) build(name string, s *sinks) *adaptive.Throttler {
 		opts = append(opts, o)
 	}
 	opts = append(opts, adaptive.WithName(name))
+	return adaptive.NewThrottler(append(opts, c.tuning()...)...)
+}
+
+// tuning returns the options of c that a live throttler can change
+// (adaptive.Throttler.Reconfigure): all but its name and sinks. c must be
+// valid.
+func (c ThrottlerConfig) tuning() []adaptive.ThrottlerOption {
+	var opts []adaptive.ThrottlerOption
 	if c.K != 0 {
 		opts = append(opts, adaptive.WithK(c.K))
 	}
@@ -215,5 +234,5 @@ func (c ThrottlerConfig) build(name string, s *sinks) *adaptive.Throttler {
 	if c.Seed != 0 {
 		opts = append(opts, adaptive.WithSeed(c.Seed))
 	}
-	return adaptive.NewThrottler(opts...)
+	return opts
 }

@@ -87,11 +87,15 @@
 //
 // [Registry.Apply] puts a new document in force. Primitives are identified
 // by kind and name: one with the same identity keeps its state (a breaker's
-// state and window, a limiter's tokens, a pool's workers) and takes its new
-// parameters in place where the primitive allows it (a bucket's rate and
-// burst, a pool's size). The others cannot change in place: a breaker,
-// a bulkhead, an adaptive limiter or a budget whose parameters changed is
-// replaced, and its state starts afresh; Apply's doc lists the cases.
+// state and window, a limiter's tokens, an adaptive limiter's learned
+// limit, a throttler's and a budget's windows, a pool's workers) and takes
+// its new parameters in place: a breaker's rules and durations, an adaptive
+// limiter's bounds and tuning (clamping its limit), a throttler's K and
+// window, a budget's ratio and floor, a bucket's rate and burst, a pool's
+// size. What cannot change in place is replaced, and its state starts
+// afresh: a bulkhead whose parameters changed, a pool whose queue or other
+// settings changed, a limiter of another kind; Apply's doc lists the
+// cases.
 //
 // Each [Live] pipeline holds its current policy.Pipeline in an atomic
 // pointer, replaced by Apply after the whole document was built and

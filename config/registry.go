@@ -142,17 +142,31 @@ func New(doc Document, opts ...Option) (*Registry, error) {
 // limiter its tokens, a bulkhead its permits in use, a pool its workers and
 // queue, an adaptive limiter the limit it has learned, a throttler and a
 // budget their windows. Its parameters change in place where the primitive
-// can change them: a token or leaky bucket's rate and burst (or capacity),
-// a pool's size. Such a change applies at once to every call that uses the
-// primitive after it, including calls of older pipelines still waiting for
-// it.
+// can change them:
+//
+//   - a breaker's, with breaker.Breaker.Reconfigure: its state (an open
+//     breaker stays open, with a deadline that follows a new open duration),
+//     its counts and, for a window of the same kind and size, its window;
+//   - an adaptive limiter's, with adaptive.Limiter.Reconfigure: its learned
+//     limit, clamped into new bounds, and its RTT estimates (initial_limit
+//     applies only when the limiter is built);
+//   - a throttler's, with adaptive.Throttler.Reconfigure: its window;
+//   - a budget's, with policy.Budget.SetLimits: its window of calls and
+//     extra attempts;
+//   - a token or leaky bucket's rate and burst (or capacity): its tokens;
+//   - a pool's size.
+//
+// Such a change applies at once to every call that uses the primitive
+// after it, including calls of older pipelines still waiting for it and
+// calls in flight that report to it later (see each method for the
+// details).
 //
 // A change the primitive cannot make in place replaces it with a new one
-// whose state starts afresh: any other change of a breaker, a bulkhead, an
-// adaptive limiter, a throttler, a budget or a pool, or a limiter's kind.
-// A replaced bulkhead does not count the calls still holding permits of the
-// old one, so for a while both may admit calls; a replaced pool stays open
-// for the calls still using it until [Registry.Close].
+// whose state starts afresh: any change of a bulkhead, any change of a pool
+// but its size, or a limiter's kind. A replaced bulkhead does not count the
+// calls still holding permits of the old one, so for a while both may admit
+// calls; a replaced pool stays open for the calls still using it until
+// [Registry.Close].
 //
 // Each pipeline handed out by [Pipeline] switches to doc atomically, between
 // calls: a call in flight finishes under the pipeline it started with,
@@ -230,8 +244,12 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		p       problems
 	)
 	for name, c := range doc.Breakers {
-		if b, ok := old.breakers[name]; ok && reflect.DeepEqual(old.doc.Breakers[name], c) {
+		if b, ok := old.breakers[name]; ok {
 			g.breakers[name] = b
+			if !reflect.DeepEqual(old.doc.Breakers[name], c) {
+				opts := c.options()
+				changes = append(changes, func() error { return b.Reconfigure(opts...) })
+			}
 			continue
 		}
 		g.breakers[name] = breaker.New(name, append(c.options(), (&r.sinks).breaker()...)...)
@@ -304,24 +322,35 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		}
 	}
 	for name, c := range doc.Adaptive {
-		if l, ok := old.adaptive[name]; ok && reflect.DeepEqual(old.doc.Adaptive[name], c) {
+		if l, ok := old.adaptive[name]; ok {
 			g.adaptive[name] = l
+			if !reflect.DeepEqual(old.doc.Adaptive[name], c) {
+				opts := c.tuning()
+				changes = append(changes, func() error { return l.Reconfigure(opts...) })
+			}
 			continue
 		}
 		g.adaptive[name] = c.build(name, &r.sinks)
 		p.merge(path("adaptive", name), g.adaptive[name].Err())
 	}
 	for name, c := range doc.Throttlers {
-		if th, ok := old.throttlers[name]; ok && reflect.DeepEqual(old.doc.Throttlers[name], c) {
+		if th, ok := old.throttlers[name]; ok {
 			g.throttlers[name] = th
+			if !reflect.DeepEqual(old.doc.Throttlers[name], c) {
+				opts := c.tuning()
+				changes = append(changes, func() error { return th.Reconfigure(opts...) })
+			}
 			continue
 		}
 		g.throttlers[name] = c.build(name, &r.sinks)
 		p.merge(path("throttlers", name), g.throttlers[name].Err())
 	}
 	for name, c := range doc.Budgets {
-		if b, ok := old.budgets[name]; ok && reflect.DeepEqual(old.doc.Budgets[name], c) {
+		if b, ok := old.budgets[name]; ok {
 			g.budgets[name] = b
+			if !reflect.DeepEqual(old.doc.Budgets[name], c) {
+				changes = append(changes, func() error { return b.SetLimits(c.Ratio, c.MinPerSecond) })
+			}
 			continue
 		}
 		g.budgets[name] = policy.NewBudget(c.Ratio, c.MinPerSecond)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,29 +125,227 @@ func TestApply_changesInPlace(t *testing.T) {
 
 func TestApply_replacesWhatCannotChangeInPlace(t *testing.T) {
 	r := newRegistry(t, reloadBase)
-	p := config.Pipeline[string](r, "p")
-	for range 2 {
-		_, _ = p.Run(context.Background(), fail)
-	}
-	require.Equal(t, "open", r.Snapshot().Breakers["db"].State)
 	pooled := config.Pipeline[string](r, "pooled")
 	_, err := pooled.Run(context.Background(), succeed)
 	require.NoError(t, err)
 
 	require.NoError(t, r.Apply(doc(t, `{
-		"breakers": {"db": {"consecutive_failures": 5, "open_duration": "1m"}},
+		"breakers": {"db": {"consecutive_failures": 2, "open_duration": "1m"}},
 		"limiters": {"api": {"kind": "leaky-bucket", "rate": "1/s", "capacity": 4}},
 		"pools": {"workers": {"size": 1, "queue_size": 8}},
 		"pipelines": {"p": {"breaker": "db", "limiter": {"use": "api"}}, "pooled": {"pool": "workers"}}}`)))
 	s := r.Snapshot()
-	assert.Equal(t, "closed", s.Breakers["db"].State, "a breaker with new thresholds is a new breaker: its state starts afresh")
 	assert.Equal(t, "leaky-bucket", s.Limiters["api"].Kind, "a limiter of a new kind is a new limiter")
 	assert.Equal(t, 8, s.Pools["workers"].QueueSize, "a pool with a new queue is a new pool")
 	assert.Equal(t, uint64(0), s.Pools["workers"].Completed)
-	_, err = p.Run(context.Background(), succeed)
-	assert.NoError(t, err, "the pipeline uses the new breaker")
 	_, err = pooled.Run(context.Background(), succeed)
-	assert.NoError(t, err, "and the new pool")
+	assert.NoError(t, err, "the pipeline uses the new pool")
+}
+
+// A breaker whose parameters change is the same breaker: an open one stays
+// open, its deadline follows the new open duration, its counts stay, and
+// the new rules are in force from then on.
+func TestApply_breakerChangesInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRegistry(t, reloadBase)
+		p := config.Pipeline[string](r, "p")
+		for range 2 {
+			_, err := p.Run(context.Background(), fail)
+			require.ErrorIs(t, err, errDown)
+		}
+		before := r.Snapshot().Breakers["db"]
+		require.Equal(t, "open", before.State)
+		assert.Equal(t, time.Minute, before.Until.Sub(before.Since), "the snapshot shows the deadline")
+		time.Sleep(10 * time.Second)
+
+		require.NoError(t, r.Apply(doc(t, `{
+			"breakers": {"db": {"consecutive_failures": 3, "open_duration": "20s", "half_open_max_calls": 1}},
+			"limiters": {"api": {"rate": "1/s", "burst": 4}},
+			"pools": {"workers": {"size": 1, "queue_size": 4}},
+			"pipelines": {"p": {"breaker": "db", "limiter": {"use": "api"}}, "pooled": {"pool": "workers"}}}`)))
+		after := r.Snapshot().Breakers["db"]
+		assert.Equal(t, "open", after.State, "the open breaker stayed open")
+		assert.Equal(t, before.Since, after.Since, "the same opening")
+		assert.Equal(t, 20*time.Second, after.Until.Sub(after.Since), "its deadline follows the new open duration")
+		assert.Equal(t, int64(2), after.TotalFailures, "its counts stayed")
+		_, err := p.Run(context.Background(), succeed)
+		d, _ := ion.RetryAfter(err)
+		assert.Equal(t, 10*time.Second, d, "the pipeline sees the new deadline")
+
+		time.Sleep(10 * time.Second)
+		_, err = p.Run(context.Background(), succeed)
+		require.NoError(t, err)
+		assert.Equal(t, "closed", r.Snapshot().Breakers["db"].State, "one probe closes it now")
+		for range 2 {
+			_, err := p.Run(context.Background(), fail)
+			require.ErrorIs(t, err, errDown)
+		}
+		assert.Equal(t, "closed", r.Snapshot().Breakers["db"].State, "3 consecutive failures trip it now")
+		_, err = p.Run(context.Background(), fail)
+		require.ErrorIs(t, err, errDown)
+		assert.Equal(t, "open", r.Snapshot().Breakers["db"].State)
+	})
+}
+
+// An adaptive limiter whose parameters change keeps the limit it learned,
+// clamped into the new bounds; initial_limit applies only when it is built.
+func TestApply_adaptiveChangesInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := func(s string) string {
+			return `{"adaptive": {"db": {` + s + `}}, "pipelines": {"p": {"adaptive": "db"}}}`
+		}
+		r := newRegistry(t, d(`"algorithm": "aimd", "initial_limit": 2, "sample_window": {"length": "1ns", "min_samples": 1}`))
+		p := config.Pipeline[string](r, "p")
+		_, err := p.Run(context.Background(), func(context.Context) (string, error) {
+			time.Sleep(time.Millisecond)
+			return "ok", nil
+		})
+		require.NoError(t, err)
+		learned := r.Snapshot().Adaptive["db"]
+		require.Equal(t, 3, learned.Limit, "AIMD added one")
+
+		require.NoError(t, r.Apply(doc(t, d(`"algorithm": "gradient", "initial_limit": 50, "max_wait": "1s", "sample_window": {"length": "1ns", "min_samples": 1}`))))
+		s := r.Snapshot().Adaptive["db"]
+		assert.Equal(t, 3, s.Limit, "the learned limit stayed; the new initial limit does not apply")
+		assert.Equal(t, learned.NoLoadRTT, s.NoLoadRTT, "and the RTT estimate")
+		assert.Equal(t, "adaptive(db)", r.Snapshot().Pipelines["p"][0])
+		assert.Equal(t, "adaptive limiter(db, gradient) → fn", p.String(), "the new algorithm is in force")
+
+		require.NoError(t, r.Apply(doc(t, d(`"min_limit": 10, "max_limit": 20`))))
+		assert.Equal(t, 10, r.Snapshot().Adaptive["db"].Limit, "clamped into the new bounds")
+	})
+}
+
+// A throttler whose parameters change keeps its window: a new K applies to
+// the counts at once.
+func TestApply_throttlerChangesInPlace(t *testing.T) {
+	d := func(k string) string {
+		return `{"throttlers": {"api": {"k": ` + k + `, "seed": 1}}, "pipelines": {"p": {"throttler": "api"}}}`
+	}
+	r := newRegistry(t, d("2"))
+	p := config.Pipeline[string](r, "p")
+	for i := range 100 {
+		if i < 25 {
+			_, err := p.Run(context.Background(), succeed)
+			require.NoError(t, err)
+		} else {
+			_, _ = p.Run(context.Background(), fail)
+		}
+	}
+	assert.InDelta(t, (100-2*25)/101.0, r.Snapshot().Throttlers["api"].RejectionRate, 1e-9)
+	require.NoError(t, r.Apply(doc(t, d("1.1"))))
+	assert.InDelta(t, (100-1.1*25)/101.0, r.Snapshot().Throttlers["api"].RejectionRate, 1e-9,
+		"the counts stayed, under the new K")
+	assert.Equal(t, "throttler(api)", r.Snapshot().Pipelines["p"][0])
+}
+
+// A budget whose limits change keeps what it counted: the retry it granted
+// this second still counts against the new floor.
+func TestApply_budgetChangesInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := func(floor int) string {
+			return fmt.Sprintf(`{"budgets": {"b": {"min_per_second": %d}},
+				"pipelines": {"p": {"retry": {"attempts": 5, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}}}}`, floor)
+		}
+		r := newRegistry(t, d(1))
+		p := config.Pipeline[string](r, "p")
+		attempts := 0
+		down := func(context.Context) (string, error) { attempts++; return "", errDown }
+		_, err := p.Run(context.Background(), down)
+		require.ErrorIs(t, err, policy.ErrRetryBudget)
+		require.Equal(t, 2, attempts, "one retry from the floor of 1")
+
+		require.NoError(t, r.Apply(doc(t, d(2))))
+		attempts = 0
+		_, err = p.Run(context.Background(), down)
+		assert.ErrorIs(t, err, policy.ErrRetryBudget)
+		assert.Equal(t, 2, attempts, "one more retry this second: a new budget would have allowed two")
+
+		time.Sleep(time.Second)
+		attempts = 0
+		_, _ = p.Run(context.Background(), down)
+		assert.Equal(t, 3, attempts, "the next second has the floor of 2")
+	})
+}
+
+// A document that changes every kind of primitive validly but cannot be
+// applied (it breaks a pipeline in use) changes none of them.
+func TestApply_refusedChangesNoPrimitive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := `{
+			"breakers": {"db": {"consecutive_failures": 1, "open_duration": "1m"}},
+			"adaptive": {"a": {"initial_limit": 30}},
+			"throttlers": {"t": {"seed": 1}},
+			"budgets": {"b": {"min_per_second": 1}},
+			"pipelines": {"p": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"},
+				"breaker": "db", "throttler": "t", "adaptive": "a"},
+				"r": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}}, "q": {}}}`
+		r := newRegistry(t, base)
+		p := config.Pipeline[string](r, "p")
+		retries := config.Pipeline[string](r, "r")
+		q := config.Pipeline[string](r, "q")
+		require.NoError(t, q.Err())
+		_, err := p.Run(context.Background(), fail) // opens the breaker; its retry takes the second's floor
+		require.ErrorIs(t, err, breaker.ErrOpen)
+		time.Sleep(time.Second / 2)
+		before := r.Snapshot()
+
+		err = r.Apply(doc(t, `{
+			"breakers": {"db": {"consecutive_failures": 5, "open_duration": "1s"}},
+			"adaptive": {"a": {"max_limit": 10}},
+			"throttlers": {"t": {"k": 1.5}},
+			"budgets": {"b": {"ratio": 1, "min_per_second": 5}},
+			"pipelines": {"p": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"},
+				"breaker": "db", "throttler": "t", "adaptive": "a"},
+				"r": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}}}}`))
+		assert.Equal(t, []string{"pipelines.q"}, params(t, err), "q is in use")
+		assert.Equal(t, before, r.Snapshot(), "the breaker's deadline, the limit, the rates: nothing changed")
+
+		attempts := 0
+		_, err = retries.Run(context.Background(), func(context.Context) (string, error) { attempts++; return "", errDown })
+		assert.ErrorIs(t, err, policy.ErrRetryBudget)
+		assert.Equal(t, 1, attempts, "the old floor of 1 was taken this second")
+
+		time.Sleep(time.Minute - time.Second/2 - time.Nanosecond)
+		_, err = p.Run(context.Background(), succeed)
+		assert.ErrorIs(t, err, breaker.ErrOpen, "the old open duration is in force")
+		time.Sleep(time.Nanosecond)
+		assert.Equal(t, "half-open", r.Snapshot().Breakers["db"].State)
+	})
+}
+
+// Every change of a breaker, an adaptive limiter, a throttler or a budget
+// that validation accepts, the primitive accepts in place: Apply never fails
+// half-way through its commit.
+func TestApply_everyValidChangeInPlace(t *testing.T) {
+	for kind, confs := range map[string][]string{
+		"breakers": {`{}`, `{"preset": "aggressive"}`, `{"consecutive_failures": 3, "open_duration": "1s", "open_backoff": {"factor": 2, "limit": "1m"}}`,
+			`{"failure_rate": 0.5, "count_window": {"size": 10, "min_calls": 5}, "slow_calls": {"threshold": "1s", "rate": 0.5}}`,
+			`{"time_window": {"length": "10s", "buckets": 5, "min_calls": 1}, "jitter": {"fraction": 0.5, "seed": 3}}`,
+			`{"failures_within": {"failures": 3, "within": "1s"}, "half_open_max_calls": 5, "success_threshold": 5}`,
+			`{"preset": "conservative", "half_open_max_calls": 1}`},
+		"adaptive": {`{}`, `{"algorithm": "aimd", "min_limit": 5, "max_limit": 5, "initial_limit": 5}`,
+			`{"algorithm": "gradient", "smoothing": 1, "tolerance": 2, "backoff": 0.5, "sample_window": {"length": "1ms", "min_samples": 1}}`,
+			`{"max_wait": "1s", "max_queue": 3, "codel": {"target": "5ms", "interval": "100ms"}, "adaptive_lifo": 2, "min_limit": 100}`},
+		"throttlers": {`{}`, `{"k": 1}`, `{"k": 10, "window": "20ns", "seed": 5}`, `{"window": "1h", "seed": 6}`},
+		"budgets":    {`{}`, `{"ratio": 0.1}`, `{"ratio": 1000, "min_per_second": 10}`, `{"min_per_second": 1}`},
+	} {
+		for i, from := range confs {
+			for j, to := range confs {
+				d := func(c string) string {
+					layer := map[string]string{"breakers": `"breaker": "x"`, "adaptive": `"adaptive": "x"`,
+						"throttlers": `"throttler": "x"`, "budgets": `"retry": {"budget": "x"}`}[kind]
+					return fmt.Sprintf(`{%q: {"x": %s}, "pipelines": {"p": {%s}}}`, kind, c, layer)
+				}
+				r := newRegistry(t, d(from))
+				p := config.Pipeline[string](r, "p")
+				require.NoError(t, p.Err())
+				assert.NoError(t, r.Apply(doc(t, d(to))), "%s: from %d to %d", kind, i, j)
+				_, err := p.Run(context.Background(), succeed)
+				assert.NoError(t, err, "%s: from %d to %d: a call after", kind, i, j)
+			}
+		}
+	}
 }
 
 func TestApply_invalidChangesNothing(t *testing.T) {
@@ -221,10 +420,13 @@ func TestApply_afterClose(t *testing.T) {
 }
 
 // TestApply_stress reloads documents while calls run through two pipelines
-// sharing a breaker, a limiter and a bulkhead (run with -race). Every
+// sharing a breaker, a limiter, a bulkhead, an adaptive limiter, a
+// throttler and a retry budget (run with -race). The documents change every
+// primitive's parameters (the breaker's rule and window too), and every
 // document admits every call, so every call must succeed: a half-applied
 // document, a lost permit or a call that sees two configurations would fail
-// one.
+// one. The breaker, reconfigured in place a hundred times, must have counted
+// every outcome exactly once.
 func TestApply_stress(t *testing.T) {
 	docs := []config.Document{
 		doc(t, `{
@@ -232,22 +434,35 @@ func TestApply_stress(t *testing.T) {
 			"limiters": {"api": {"rate": "inf", "burst": 10}},
 			"bulkheads": {"h": {"capacity": 64}},
 			"pools": {"w": {"size": 4, "queue_size": 64}},
+			"adaptive": {"al": {"algorithm": "aimd", "min_limit": 16, "max_limit": 100, "sample_window": {"length": "1ms", "min_samples": 5}}},
+			"throttlers": {"th": {"k": 1000}},
+			"budgets": {"b": {"ratio": 1, "min_per_second": 100000}},
 			"pipelines": {
-				"a": {"retry": {"attempts": 2, "backoff": {"kind": "constant", "initial": "0s"}}, "breaker": "db", "limiter": {"use": "api"}, "bulkhead": {"use": "h", "max_wait": "1m"}},
-				"b": {"breaker": "db", "pool": "w", "limiter": {"use": "api"}}}}`),
+				"a": {"retry": {"attempts": 2, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}, "breaker": "db", "limiter": {"use": "api"}, "bulkhead": {"use": "h", "max_wait": "1m"}, "adaptive": "al"},
+				"b": {"breaker": "db", "pool": "w", "limiter": {"use": "api"}, "throttler": "th", "adaptive": "al"}}}`),
 		doc(t, `{
-			"breakers": {"db": {"consecutive_failures": 999999}},
+			"breakers": {"db": {"failure_rate": 1, "count_window": {"size": 100, "min_calls": 100}, "slow_calls": {"threshold": "1h", "rate": 1}, "open_duration": "1m"}},
 			"limiters": {"api": {"rate": "inf", "burst": 20}},
 			"bulkheads": {"h": {"capacity": 64, "fairness": "none"}},
 			"pools": {"w": {"size": 8, "queue_size": 64}},
+			"adaptive": {"al": {"algorithm": "gradient", "min_limit": 20, "max_limit": 200, "max_wait": "1s", "codel": {"target": "1s", "interval": "1s"}}},
+			"throttlers": {"th": {"k": 2000, "window": "1m", "seed": 3}},
+			"budgets": {"b": {"ratio": 2, "min_per_second": 200000}},
 			"pipelines": {
-				"a": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}}, "breaker": "db", "limiter": {"use": "api", "max_wait": "1s"}, "bulkhead": {"use": "h", "max_wait": "1m"}},
-				"b": {"breaker": "db", "pool": "w", "limiter": {"use": "api"}, "order": ["pool", "breaker", "limiter"]}}}`),
+				"a": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}, "breaker": "db", "limiter": {"use": "api", "max_wait": "1s"}, "bulkhead": {"use": "h", "max_wait": "1m"}, "adaptive": "al"},
+				"b": {"breaker": "db", "pool": "w", "limiter": {"use": "api"}, "throttler": "th", "adaptive": "al", "order": ["pool", "breaker", "throttler", "adaptive", "limiter"]}}}`),
 	}
 	r, err := config.New(docs[0])
 	require.NoError(t, err)
 	a := config.Pipeline[int](r, "a")
 	b := config.Pipeline[string](r, "b")
+	// The throttler rejects nothing once it has seen accepts: K × accepts
+	// stays above every request the test makes.
+	const warmup = 10
+	for range warmup {
+		_, err := b.Run(context.Background(), succeed)
+		require.NoError(t, err)
+	}
 
 	const workers, calls, reloads = 8, 300, 100
 	var wg sync.WaitGroup
@@ -301,6 +516,12 @@ func TestApply_stress(t *testing.T) {
 	s := r.Snapshot()
 	assert.Equal(t, uint64(reloads+1), s.Generation)
 	assert.Equal(t, int64(0), s.Bulkheads["h"].InUse, "every permit was released")
+	assert.Zero(t, s.Adaptive["al"].InFlight, "every adaptive permit was released")
+	assert.Zero(t, s.Throttlers["th"].RejectionRate)
+	db := s.Breakers["db"]
+	assert.Equal(t, "closed", db.State)
+	assert.Equal(t, int64(workers/2*calls), db.TotalFailures, "one failure per call of a, counted once by the one breaker")
+	assert.Equal(t, int64(workers*calls+warmup), db.TotalSuccesses, "one success per call")
 	require.NoError(t, r.Close(context.Background()))
 }
 

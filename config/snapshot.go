@@ -26,8 +26,11 @@ type Snapshot struct {
 
 // BreakerStatus is a breaker's state and counts, from breaker.Snapshot.
 type BreakerStatus struct {
-	State   string    `json:"state"` // closed, open, half-open, forced-open or disabled.
-	Since   time.Time `json:"since"`
+	State string    `json:"state"` // closed, open, half-open, forced-open or disabled.
+	Since time.Time `json:"since"`
+	// Until is when an open breaker lets probes through; absent in every
+	// other state.
+	Until   time.Time `json:"until,omitzero"`
 	Healthy bool      `json:"healthy"` // breaker.Snapshot.IsHealthy.
 	// Requests, Successes and Failures count the current state's calls.
 	Requests  int64 `json:"requests"`
@@ -113,7 +116,7 @@ func (r *Registry) Snapshot() Snapshot {
 	for name, b := range g.breakers {
 		bs := b.Snapshot()
 		s.Breakers[name] = BreakerStatus{
-			State: bs.State.String(), Since: bs.Since, Healthy: bs.IsHealthy(),
+			State: bs.State.String(), Since: bs.Since, Until: bs.Until, Healthy: bs.IsHealthy(),
 			Requests: bs.Counts.Requests, Successes: bs.Counts.Successes, Failures: bs.Counts.Failures,
 			TotalSuccesses: bs.Successes, TotalFailures: bs.Failures, TotalIgnored: bs.Ignored,
 			TotalRejected: bs.Rejected, SlowCalls: bs.SlowCalls,

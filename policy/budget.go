@@ -37,12 +37,13 @@ const budgetWindow = 10
 // code runs under it. The zero Budget allows no extra attempts; use
 // [NewBudget]. A Budget is safe for concurrent use by multiple goroutines.
 type Budget struct {
-	ratio float64
-	floor int64
-	err   error
+	err error
 
 	// mu guards the fields below.
 	mu sync.Mutex
+	// ratio and floor are the limits, set by NewBudget and SetLimits.
+	ratio float64
+	floor int64
 	// buckets holds the counts of the last budgetWindow seconds, indexed by
 	// second modulo budgetWindow; a bucket whose sec is stale is reset when
 	// its slot is next used.
@@ -64,14 +65,46 @@ type budgetBucket struct {
 // ion.ErrInvalidConfig; [Budget.Err] reports it. A zero ratio with a zero
 // minPerSecond is valid and allows no extra attempt at all.
 func NewBudget(ratio float64, minPerSecond int) *Budget {
-	b := &Budget{ratio: ratio, floor: int64(minPerSecond)}
+	return &Budget{ratio: ratio, floor: int64(minPerSecond), err: checkBudget("NewBudget", ratio, minPerSecond)}
+}
+
+// checkBudget returns the error of fn's invalid ratio or minPerSecond, or
+// nil.
+func checkBudget(fn string, ratio float64, minPerSecond int) error {
 	switch {
 	case math.IsNaN(ratio) || math.IsInf(ratio, 0) || ratio < 0:
-		b.err = ion.NewConfigError("policy", "NewBudget ratio", "must be a finite number >= 0, got %v", ratio)
+		return ion.NewConfigError("policy", fn+" ratio", "must be a finite number >= 0, got %v", ratio)
 	case minPerSecond < 0:
-		b.err = ion.NewConfigError("policy", "NewBudget minPerSecond", "must not be negative, got %d", minPerSecond)
+		return ion.NewConfigError("policy", fn+" minPerSecond", "must not be negative, got %d", minPerSecond)
 	}
-	return b
+	return nil
+}
+
+// SetLimits changes b's ratio and per-second floor in place, to the values
+// that NewBudget(ratio, minPerSecond) would set, keeping b's window: the
+// calls deposited and the extra attempts granted over the last 10 seconds
+// still count against the new limits. So a lower ratio or floor may refuse
+// at once an extra attempt that the old ones would have granted (the
+// attempts already granted are not taken back), and a higher one grants
+// more at once. A Retry or Hedge in flight asks the new limits for its next
+// extra attempt.
+//
+// An invalid value (see [NewBudget]) returns an error matching
+// ion.ErrInvalidConfig that names it, and changes nothing. A Budget that
+// fails closed stays so: SetLimits returns its [Budget.Err]. The zero Budget
+// takes the new limits. SetLimits takes b's lock briefly and does not
+// allocate.
+func (b *Budget) SetLimits(ratio float64, minPerSecond int) error {
+	if b.err != nil {
+		return b.err
+	}
+	if err := checkBudget("SetLimits", ratio, minPerSecond); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.ratio, b.floor = ratio, int64(minPerSecond)
+	b.mu.Unlock()
+	return nil
 }
 
 // Err returns the configuration error that makes the policies using b fail

@@ -156,3 +156,156 @@ func FuzzBudget(f *testing.F) {
 		}
 	})
 }
+
+// TestBudgetSetLimits steps budgets through changes of their limits: the
+// calls and grants already counted stay in the window and count against
+// the new limits.
+func TestBudgetSetLimits(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	type limits struct {
+		ratio float64
+		floor int
+	}
+	type step struct {
+		at      time.Duration
+		set     *limits // SetLimits first, if not nil
+		deposit int     // then calls to deposit
+		want    bool    // then the result of one withdrawal
+	}
+	tests := []struct {
+		name  string
+		start limits
+		steps []step
+	}{
+		{"ratio raised: the calls counted allow more", limits{0.5, 0}, []step{
+			{deposit: 2, want: true}, // 1 ≤ 0.5 × 2
+			{want: false},
+			{set: &limits{1, 0}, want: true}, // 2 ≤ 1 × 2: the two calls still count
+			{want: false},
+		}},
+		{"ratio lowered: the grants counted stay", limits{1, 0}, []step{
+			{deposit: 4, want: true}, {want: true}, {want: true},
+			{set: &limits{0.5, 0}, want: false}, // 3 granted, 0.5 × 4 = 2 allowed
+			{deposit: 4, want: true},            // 4 ≤ 0.5 × 8
+		}},
+		{"floor lowered within the second", limits{0, 3}, []step{
+			{want: true}, {want: true},
+			{set: &limits{0, 2}, want: false}, // 2 granted from the floor this second
+			{at: time.Second, want: true}, {at: time.Second, want: true}, {at: time.Second, want: false},
+		}},
+		{"floor raised within the second", limits{0, 1}, []step{
+			{want: true}, {want: false},
+			{set: &limits{0, 3}, want: true}, {want: true}, {want: false},
+		}},
+		{"the window slides on", limits{1, 0}, []step{
+			{deposit: 3, want: true},
+			{at: 9 * time.Second, set: &limits{2, 0}, want: true}, // the calls at 0 s still count: 2 ≤ 6
+			{at: 10 * time.Second, want: false},                   // they no longer do; the grant at 9 s does
+		}},
+		{"zero to something", limits{0, 0}, []step{
+			{deposit: 10, want: false},
+			{set: &limits{0.1, 0}, want: true}, // the ten calls were counted all along
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := policy.NewBudget(tc.start.ratio, tc.start.floor)
+			for i, s := range tc.steps {
+				now := t0.Add(s.at)
+				if s.set != nil {
+					require.NoError(t, b.SetLimits(s.set.ratio, s.set.floor), "step %d", i)
+				}
+				for range s.deposit {
+					b.DepositAt(now)
+				}
+				assert.Equal(t, s.want, b.WithdrawAt(now), "step %d at %v", i, s.at)
+			}
+		})
+	}
+}
+
+// An invalid SetLimits changes nothing and names the value; a budget that
+// fails closed stays so; the zero Budget takes the limits.
+func TestBudgetSetLimitsInvalid(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		ratio float64
+		floor int
+		param string
+	}{
+		{math.NaN(), 0, "SetLimits ratio"},
+		{math.Inf(1), 0, "SetLimits ratio"},
+		{-0.1, 5, "SetLimits ratio"},
+		{5, -1, "SetLimits minPerSecond"},
+	} {
+		b := policy.NewBudget(0.5, 1)
+		b.DepositAt(t0)
+		b.DepositAt(t0)
+		err := b.SetLimits(tc.ratio, tc.floor)
+		var ce *ion.ConfigError
+		require.ErrorAs(t, err, &ce, "SetLimits(%v, %d)", tc.ratio, tc.floor)
+		assert.ErrorIs(t, err, ion.ErrInvalidConfig)
+		assert.Equal(t, tc.param, ce.Param)
+		assert.NoError(t, b.Err(), "a refused SetLimits does not make the budget fail closed")
+		assert.True(t, b.WithdrawAt(t0), "the old ratio: 1 ≤ 0.5 × 2")
+		assert.True(t, b.WithdrawAt(t0), "the old floor: 1")
+		assert.False(t, b.WithdrawAt(t0), "and nothing more")
+	}
+
+	bad := policy.NewBudget(-1, 0)
+	assert.Same(t, bad.Err(), bad.SetLimits(1, 1), "a budget that fails closed stays so")
+	bad.DepositAt(t0)
+	assert.False(t, bad.WithdrawAt(t0))
+
+	var zero policy.Budget
+	require.NoError(t, zero.SetLimits(0, 1))
+	assert.True(t, zero.WithdrawAt(t0), "the zero Budget took the floor")
+	assert.False(t, zero.WithdrawAt(t0))
+}
+
+// TestBudgetSetLimitsStress changes the limits while workers deposit and
+// withdraw (run with -race): the grants never exceed the highest ratio ×
+// calls plus the highest floor.
+func TestBudgetSetLimitsStress(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := policy.NewBudget(0.25, 3)
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var setter sync.WaitGroup
+	// The goroutine that changes the limits; exits when stop is closed,
+	// joined by setter.Wait.
+	setter.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ratio, floor := 0.25, 3
+			if i%2 == 0 {
+				ratio, floor = 0.5, 1
+			}
+			if err := b.SetLimits(ratio, floor); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	const workers, loops = 8, 500
+	for range workers {
+		wg.Go(func() {
+			for range loops {
+				b.DepositAt(now)
+				if b.WithdrawAt(now) {
+					granted.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	setter.Wait()
+	assert.LessOrEqual(t, granted.Load(), int64(0.5*workers*loops+3))
+	assert.GreaterOrEqual(t, granted.Load(), int64(0.25*workers*loops*0.9), "the ratio is granted, not starved")
+}

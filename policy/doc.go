@@ -108,7 +108,8 @@
 //
 // A [Budget] shared by Retry and Hedge policies caps their extra attempts
 // at a ratio of the calls plus a floor per second, so a failing dependency
-// never sees a retry storm.
+// never sees a retry storm. [Budget.SetLimits] changes both in place,
+// keeping the calls and attempts it has counted.
 //
 // Where to put them: Fallback outermost, Retry outside the breaker and the
 // limiters (so each attempt passes them and their Retry-After paces the

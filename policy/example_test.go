@@ -412,6 +412,34 @@ func ExampleNewBudget() {
 	// attempts: 4
 }
 
+// SetLimits changes a live budget's limits and keeps what it has counted:
+// under the new ratio of 2, the two calls counted allow 4 retries, one of
+// which was already granted.
+func ExampleBudget_SetLimits() {
+	budget := policy.NewBudget(1, 0) // one retry per call
+	r := policy.Retry[int](policy.WithBudget(budget), policy.WithBackoff(policy.Constant(0)), policy.WithAttempts(5))
+	attempts := 0
+	down := func(context.Context) (int, error) {
+		attempts++
+		return 0, errors.New("down")
+	}
+	_, err := policy.Run(context.Background(), r, down)
+	fmt.Println(attempts, errors.Is(err, policy.ErrRetryBudget))
+
+	fmt.Println(budget.SetLimits(2, 0))
+	attempts = 0
+	_, err = policy.Run(context.Background(), r, down)
+	fmt.Println(attempts, errors.Is(err, policy.ErrRetryBudget))
+
+	err = budget.SetLimits(-1, 2)
+	fmt.Println(errors.Is(err, ion.ErrInvalidConfig), err)
+	// Output:
+	// 2 true
+	// <nil>
+	// 4 true
+	// true policy: invalid configuration: SetLimits ratio: must be a finite number >= 0, got -1
+}
+
 func ExampleTimeout() {
 	t := policy.Timeout[string](time.Millisecond)
 	_, err := policy.Run(context.Background(), t, func(ctx context.Context) (string, error) {
