@@ -312,6 +312,7 @@ func TestSetCapacityStress(t *testing.T) {
 		{"LIFO", []sem.Option{sem.WithFairness(sem.LIFO)}},
 		{"None", []sem.Option{sem.WithFairness(sem.None)}},
 		{"FIFO adaptive LIFO CoDel", []sem.Option{sem.WithAdaptiveLIFO(4), sem.WithCoDel(1000, 10_000)}},
+		{"None adaptive LIFO CoDel", []sem.Option{sem.WithFairness(sem.None), sem.WithAdaptiveLIFO(2), sem.WithCoDel(1000, 10_000)}},
 	}
 	goroutines, cycles := 16, 4_000
 	if testing.Short() || raceEnabled {
@@ -458,4 +459,56 @@ func isAllowedAcquireErr(err error) bool {
 		}
 	}
 	return false
+}
+
+// FuzzSetCapacity checks the accounting of capacity changes against a model:
+// with held permits in use, Available is max(0, capacity - held), a take
+// succeeds exactly when it fits, and releasing what is held is never an
+// over-release, whatever the capacities in between.
+func FuzzSetCapacity(f *testing.F) {
+	f.Add(int64(10), []byte{3, 0x80 | 2, 7, 0x40 | 5, 0x80 | 9, 0xc0})
+	f.Add(int64(1), []byte{0x80 | 0, 1, 0x80 | 63, 0x40 | 1})
+	f.Add(int64(math.MaxInt64), []byte{0x80 | 1, 0xff})
+	f.Fuzz(func(t *testing.T, capacity int64, ops []byte) {
+		s := sem.NewWeighted(capacity)
+		if capacity < 1 {
+			require.ErrorIs(t, s.SetCapacity(1), ion.ErrInvalidConfig, "a fail-closed semaphore stays closed")
+			return
+		}
+		var held []int64 // what each take holds, released last in first out
+		var total int64
+		for i, op := range ops {
+			v := int64(op & 0x3f)
+			switch op >> 6 {
+			case 0, 1: // take
+				want := v == 0 || v <= s.Capacity() && v <= s.Capacity()-total
+				require.Equal(t, want, s.TryAcquire(v), "op %d: TryAcquire(%d) with %d held of %d", i, v, total, s.Capacity())
+				if want && v > 0 {
+					held = append(held, v)
+					total += v
+				}
+			case 2: // change the capacity; 0 is invalid and changes nothing
+				err := s.SetCapacity(v)
+				if v == 0 {
+					require.ErrorIs(t, err, ion.ErrInvalidConfig)
+				} else {
+					require.NoError(t, err)
+				}
+			case 3: // release the newest take
+				if len(held) > 0 {
+					n := held[len(held)-1]
+					held = held[:len(held)-1]
+					total -= n
+					require.NoError(t, s.Release(n), "op %d: a release of what is held", i)
+				}
+			}
+			require.Equal(t, max(s.Capacity()-total, 0), s.Available(), "op %d: Available with %d held", i, total)
+			require.Equal(t, total, sem.InUse(s), "op %d: in use", i)
+		}
+		for _, n := range held {
+			require.NoError(t, s.Release(n))
+		}
+		require.Equal(t, s.Capacity(), s.Available())
+		require.ErrorIs(t, s.Release(1), sem.ErrOverRelease, "a release of nothing held")
+	})
 }
