@@ -467,7 +467,7 @@ func isAllowedAcquireErr(err error) bool {
 // over-release, whatever the capacities in between.
 func FuzzSetCapacity(f *testing.F) {
 	f.Add(int64(10), []byte{3, 0x80 | 2, 7, 0x40 | 5, 0x80 | 9, 0xc0})
-	f.Add(int64(1), []byte{0x80 | 0, 1, 0x80 | 63, 0x40 | 1})
+	f.Add(int64(1), []byte{0x80, 1, 0x80 | 63, 0x40 | 1}) // 0x80: SetCapacity(0)
 	f.Add(int64(math.MaxInt64), []byte{0x80 | 1, 0xff})
 	f.Fuzz(func(t *testing.T, capacity int64, ops []byte) {
 		s := sem.NewWeighted(capacity)

@@ -76,7 +76,7 @@ type Weighted struct {
 	mu    sync.Mutex
 	q     queue       // the waiters, oldest at the front
 	debt  int64       // permits in use beyond the capacity, retired as released; > 0 only with queuedBit set
-	codel codel.State // WithCoDel's state; Target 0 (never drops) without it
+	codel codel.State // WithCoDel's state (Target and Interval immutable); Target 0 never drops
 }
 
 // The protocol between the lock-free fast paths and the queue.
@@ -326,8 +326,8 @@ func (s *Weighted) TryAcquire(n int64) bool {
 // A negative n returns [ErrInvalidWeight] and changes nothing; Release(0)
 // returns nil. A fail-closed or zero semaphore returns its [Weighted.Err].
 //
-// With nobody waiting, Release is one CAS (retried as above when lost to a
-// concurrent caller) and does not allocate.
+// With nobody waiting and no debt owed, Release is one CAS (retried as
+// above when lost to a concurrent caller) and does not allocate.
 func (s *Weighted) Release(n int64) error {
 	c := s.capacity.Load()
 	if uint64(n)-1 >= uint64(c) {
@@ -642,8 +642,9 @@ func (s *Weighted) failAfter(err error, r result, start time.Time) error {
 func (s *Weighted) acquiredAfter(start time.Time) {
 	if m := s.m; m != nil {
 		m.results[resAcquired].Add(1)
-		// A snapshot without mu: it misses a debt owed at this instant,
-		// as any gauge set without the lock may be briefly stale.
+		// Read without mu, like the fast paths' gauges: a debt that a
+		// SetCapacity created since the grant is missed until the next
+		// slow path sets the gauge.
 		m.inUse.Set(float64(s.capacity.Load() - s.Available()))
 		if !start.IsZero() {
 			m.wait.Observe(time.Since(start).Seconds())
