@@ -100,9 +100,9 @@ func WithAcquireTimeout(d time.Duration) Option {
 // 100ms for their request queues.
 //
 // Callers served without waiting, TryAcquire and bulkhead calls without a
-// max wait are never shed. The cost is one clock read per caller that
-// queues and one per release that grants queued permits; the fast paths
-// read no clock. Off by default; a target or interval that is not positive
+// max wait are never shed. The cost is a clock read by each caller that
+// takes the slow path to queue, and one by each release (or departure, or
+// SetCapacity) that hands permits to waiters; the fast paths read no clock. Off by default; a target or interval that is not positive
 // makes the semaphore fail closed with an error matching
 // ion.ErrInvalidConfig that names WithCoDel.
 func WithCoDel(target, interval time.Duration) Option {
