@@ -156,7 +156,7 @@ var catalog = []Desc{
 		"Runs of the scheduled job, by result (completed, failed, panicked, skipped, rejected, discarded).", nil, "schedule"},
 
 	{"ion_sem_acquire_total", KindCounter, []string{"name", "result"},
-		"Acquisitions of the semaphore or bulkhead, by result (acquired, rejected, timeout, canceled, invalid).", nil, "sem"},
+		"Acquisitions of the semaphore or bulkhead, by result (acquired, rejected, timeout, canceled, invalid, shed).", nil, "sem"},
 	{"ion_sem_in_use", KindGauge, []string{"name"},
 		"Permits of the semaphore or bulkhead held.", nil, "sem"},
 	{"ion_sem_over_released_total", KindCounter, []string{"name"},

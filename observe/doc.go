@@ -81,7 +81,7 @@
 //	ion_schedule_run_duration_seconds{name} histogram:       Run time of the scheduled job, its policy included, in seconds.
 //	ion_schedule_running{name} gauge:                        Runs of the scheduled job in progress.
 //	ion_schedule_runs_total{name,result} counter:            Runs of the scheduled job, by result (completed, failed, panicked, skipped, rejected, discarded).
-//	ion_sem_acquire_total{name,result} counter:              Acquisitions of the semaphore or bulkhead, by result (acquired, rejected, timeout, canceled, invalid).
+//	ion_sem_acquire_total{name,result} counter:              Acquisitions of the semaphore or bulkhead, by result (acquired, rejected, timeout, canceled, invalid, shed).
 //	ion_sem_in_use{name} gauge:                              Permits of the semaphore or bulkhead held.
 //	ion_sem_over_released_total{name} counter:               Permits released beyond the semaphore's capacity, and ignored.
 //	ion_sem_wait_seconds{name} histogram:                    Time a caller waited in the semaphore's queue, in seconds.

@@ -4,7 +4,7 @@
 //
 // # The model
 //
-// A [Weighted] holds a fixed number of permits, its capacity. A caller
+// A [Weighted] holds a number of permits, its capacity. A caller
 // acquires n of them with [Weighted.Acquire] (blocking) or
 // [Weighted.TryAcquire] (not blocking), uses the resource they stand for,
 // and gives them back with [Weighted.Release]. A caller that cannot be served
@@ -16,6 +16,19 @@
 //		return err // holds nothing
 //	}
 //	defer s.Release(3)
+//
+// # Changing the capacity
+//
+// [Weighted.SetCapacity] resizes a semaphore in place, for a live
+// configuration reload: the permits in use stay held and the waiters stay
+// queued. Growing adds the new permits at once and serves the waiters that
+// now fit. Shrinking never revokes a permit: when more are in use than the
+// new capacity, the difference is owed, [Weighted.Available] reports 0, and
+// each release pays the debt before it frees anything, so nobody new is
+// admitted until the permits in use have fallen below the new capacity.
+// Releases are judged against the permits in use, so releasing permits
+// acquired under the old capacity is never an over-release. Waiters heavier
+// than a shrunk capacity leave with [ErrWeightExceedsCapacity].
 //
 // # Fairness
 //
@@ -36,6 +49,18 @@
 //     for the queue alike (the oldest waiters that fit are served first).
 //     It gives the most throughput and no ordering guarantee; a large weight
 //     can starve behind small ones.
+//
+// # Managing the queue under overload
+//
+// Two options keep a queue useful when it stops draining. [WithCoDel] sheds
+// the waiters of a standing queue: when, over a whole interval, every
+// caller served from the queue had waited longer than a target, a waiter
+// that has waited longer than the target is turned away with an error
+// matching [ErrShed] and ion.ErrRejected when its turn comes, instead of
+// being served late; a burst that drains within the interval loses nobody.
+// [WithAdaptiveLIFO] serves the newest waiter first while at least n wait,
+// and the [Fairness] order below n: the newest callers are the ones most
+// likely still waiting for the answer. Both cost nothing on the fast paths.
 //
 // # Cancellation
 //
@@ -60,8 +85,8 @@
 // state. A weight of 0 is a no-op success.
 //
 // Release is not tracked per holder: the semaphore knows how many permits
-// are free, not who holds them. The capacity never grows: a release that
-// would raise the free permits above the capacity has the excess ignored
+// are free, not who holds them. A release never grows the capacity: one
+// that would raise the free permits above the capacity has the excess ignored
 // and returns an error matching [ErrOverRelease] that says how many permits
 // were released, free and ignored (also logged at Warn and counted by
 // ion_sem_over_released_total). That is all a semaphore without holders can
@@ -85,7 +110,7 @@
 //
 // With [WithMetrics], a semaphore records:
 //
-//	ion_sem_acquire_total{name,result}    counter: result=acquired|rejected|timeout|canceled|invalid
+//	ion_sem_acquire_total{name,result}    counter: result=acquired|rejected|timeout|canceled|invalid|shed
 //	ion_sem_in_use{name}                  gauge: permits held, set after each acquire and release
 //	ion_sem_waiting{name}                 gauge: callers queued, set when the queue changes
 //	ion_sem_wait_seconds{name}            histogram: time spent queued, per caller that queued
@@ -93,17 +118,19 @@
 //
 // "rejected" counts a TryAcquire that returned false and a bulkhead call
 // rejected without waiting; "timeout" an expired acquire timeout or max
-// wait; "invalid" a weight below 0 or above capacity. The gauges are set
+// wait; "invalid" a weight below 0 or above capacity; "shed" a waiter shed
+// by CoDel. ion_sem_in_use includes permits held beyond a shrunk capacity.
+// The gauges are set
 // after the operation without a lock, so under contention a concurrent
 // update can briefly overwrite a newer value.
 //
 // # Cost
 //
 // An Acquire or TryAcquire served at once is one compare-and-swap, and so is
-// a Release with nobody waiting; none of them allocates, with or without
-// metrics. Only a caller that has to wait takes the lock and allocates its
-// queue entry (and a timer, with a timeout). The package starts no
-// goroutines.
+// a Release with nobody waiting and no debt owed; none of them allocates,
+// with or without metrics. Only a caller that has to wait takes the lock
+// and allocates its queue entry (and a timer, with a timeout). The package
+// starts no goroutines.
 //
 // A fast path that loses its compare-and-swap to another caller spins for a
 // short random time, touching nothing shared, before it retries: at most

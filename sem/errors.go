@@ -16,9 +16,16 @@ var (
 	// its [WithAcquireTimeout]. It matches ion.ErrRejected.
 	ErrFull error = reject.New("sem: full")
 
+	// ErrShed is matched by the error of an Acquire that [WithCoDel] shed
+	// from a standing queue instead of serving it, holding nothing. It
+	// matches ion.ErrRejected.
+	ErrShed error = reject.New("sem: shed from a standing queue")
+
 	// ErrWeightExceedsCapacity is returned at once, without blocking and
 	// without changing state, by an Acquire of more permits than the
-	// semaphore's capacity: such a call could never succeed.
+	// semaphore's capacity: such a call could never succeed. A waiter whose
+	// weight a [Weighted.SetCapacity] puts above the new capacity leaves the
+	// queue with it too.
 	ErrWeightExceedsCapacity = errors.New("sem: weight exceeds capacity")
 
 	// ErrInvalidWeight is returned at once, without blocking and without
@@ -39,13 +46,20 @@ var (
 // overReleaseError is the error of an over-release: it matches
 // ErrOverRelease and says what happened.
 type overReleaseError struct {
-	n, free, capacity int64 // free: the permits free before the release
+	n        int64 // the permits released
+	free     int64 // the permits free before the release
+	owed     int64 // the permits in use beyond the capacity before the release (see SetCapacity)
+	capacity int64
+	excess   int64 // the permits ignored
 }
 
 func (e *overReleaseError) Error() string {
-	return ErrOverRelease.Error() + ": Release(" + strconv.FormatInt(e.n, 10) + ") with " +
-		strconv.FormatInt(e.free, 10) + " of " + strconv.FormatInt(e.capacity, 10) + " permits free; " +
-		strconv.FormatInt(e.n-(e.capacity-e.free), 10) + " ignored"
+	msg := ErrOverRelease.Error() + ": Release(" + strconv.FormatInt(e.n, 10) + ") with " +
+		strconv.FormatInt(e.free, 10) + " of " + strconv.FormatInt(e.capacity, 10) + " permits free"
+	if e.owed > 0 {
+		msg += " and " + strconv.FormatInt(e.owed, 10) + " in use beyond the capacity"
+	}
+	return msg + "; " + strconv.FormatInt(e.excess, 10) + " ignored"
 }
 
 func (e *overReleaseError) Is(target error) bool { return target == ErrOverRelease }
@@ -66,6 +80,18 @@ func (e *timeoutError) Is(target error) bool {
 }
 
 func (e *timeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+// shedError is the error of a waiter that CoDel shed from a standing
+// queue. It matches ErrShed and ion.ErrRejected.
+type shedError struct {
+	wait time.Duration
+}
+
+func (e *shedError) Error() string {
+	return ErrShed.Error() + " after waiting " + e.wait.String()
+}
+
+func (e *shedError) Is(target error) bool { return target == ErrShed || target == ion.ErrRejected }
 
 // ctxError is the error of an Acquire whose ctx ended first: it wraps
 // ctx.Err() so errors.Is(err, context.Canceled) and

@@ -151,3 +151,68 @@ func ExampleWithWeight() {
 	// bulkhead(capacity 10, FIFO, weight 4, max wait 100ms)
 	// 6 <nil>
 }
+
+// SetCapacity resizes a semaphore in place, as a live configuration reload
+// does: the permits in use stay held, and a shrink below them is paid off
+// by their releases before anyone new is admitted.
+func ExampleWeighted_SetCapacity() {
+	s := sem.NewWeighted(10)
+	s.TryAcquire(6) // six calls in flight
+
+	if err := s.SetCapacity(4); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("capacity:", s.Capacity(), "available:", s.Available())
+	fmt.Println("TryAcquire(1):", s.TryAcquire(1)) // 6 in use, 4 allowed
+
+	// The first two releases retire the permits beyond the new capacity.
+	fmt.Println(s.Release(2), "available:", s.Available())
+	fmt.Println(s.Release(1), "available:", s.Available())
+
+	// Growing adds permits at once; the releases of the calls that started
+	// under the old capacity are not over-releases.
+	fmt.Println(s.SetCapacity(8), "available:", s.Available())
+	fmt.Println(s.Release(3), "available:", s.Available())
+
+	fmt.Println(s.SetCapacity(0))
+	// Output:
+	// capacity: 4 available: 0
+	// TryAcquire(1): false
+	// <nil> available: 0
+	// <nil> available: 1
+	// <nil> available: 5
+	// <nil> available: 8
+	// sem: invalid configuration: capacity: must be at least 1, got 0
+}
+
+// With CoDel, a bulkhead that lets calls wait sheds the waiters of a
+// standing queue instead of serving them late; a call served at once is
+// never affected. A shed call's error matches ErrShed and ion.ErrRejected.
+func ExampleWithCoDel() {
+	s := sem.NewWeighted(8, sem.WithName("db"), sem.WithCoDel(5*time.Millisecond, 100*time.Millisecond))
+	bulkhead := sem.Policy[string](s, sem.WithMaxWait(time.Second))
+	fmt.Println(bulkhead)
+	fmt.Println(policy.Run(context.Background(), bulkhead, func(context.Context) (string, error) {
+		return "rows", nil
+	}))
+	fmt.Println(errors.Is(sem.ErrShed, ion.ErrRejected))
+
+	fmt.Println(sem.NewWeighted(8, sem.WithCoDel(0, time.Second)).Err())
+	// Output:
+	// bulkhead(db, capacity 8, FIFO, CoDel 5ms/100ms, weight 1, max wait 1s)
+	// rows <nil>
+	// true
+	// sem: invalid configuration: WithCoDel: target and interval must be positive, got 0s and 1s
+}
+
+// With adaptive LIFO, the semaphore serves its queue in arrival order until
+// a backlog of n builds up, and the newest waiters first from then on.
+func ExampleWithAdaptiveLIFO() {
+	s := sem.NewWeighted(8, sem.WithName("api"), sem.WithAdaptiveLIFO(16))
+	fmt.Println(sem.Policy[int](s, sem.WithMaxWait(time.Second)))
+	fmt.Println(sem.NewWeighted(8, sem.WithAdaptiveLIFO(0)).Err())
+	// Output:
+	// bulkhead(api, capacity 8, FIFO, adaptive LIFO from 16, weight 1, max wait 1s)
+	// sem: invalid configuration: WithAdaptiveLIFO: must be at least 1, got 0
+}

@@ -11,10 +11,11 @@ const (
 	resTimeout                // the acquire timeout or the bulkhead's max wait expired
 	resCanceled               // the caller's ctx was done
 	resInvalid                // a weight below 0 or above capacity
+	resShed                   // CoDel shed a waiter from a standing queue
 	numResults
 )
 
-var resultNames = [numResults]string{"acquired", "rejected", "timeout", "canceled", "invalid"}
+var resultNames = [numResults]string{"acquired", "rejected", "timeout", "canceled", "invalid", "shed"}
 
 // instruments are the semaphore's metrics, resolved once by NewWeighted. A
 // nil *instruments (no WithMetrics) records nothing at the cost of a nil

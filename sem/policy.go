@@ -2,7 +2,6 @@ package sem
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
@@ -29,7 +28,10 @@ func (f policyOptionFunc) applyPolicy(c *policyConfig) { f(c) }
 
 // WithWeight sets the permits each call holds while it runs; the default is
 // 1. A weight below 1 or above the semaphore's capacity makes the bulkhead
-// fail closed with an error matching ion.ErrInvalidConfig.
+// fail closed with an error matching ion.ErrInvalidConfig. If a
+// [Weighted.SetCapacity] later puts the capacity below the weight, calls
+// that find no permit fail with [ErrWeightExceedsCapacity] until it grows
+// back.
 func WithWeight(n int64) PolicyOption {
 	return policyOptionFunc(func(c *policyConfig) { c.weight = n })
 }
@@ -59,7 +61,8 @@ func WithMaxWait(d time.Duration) PolicyOption {
 // once, with [ErrFull], because a bulkhead's job is to shed load, not to
 // queue it (queueing there would only move the overload into waiting
 // goroutines); with [WithMaxWait] after waiting up to that long, with an
-// error matching ErrFull and context.DeadlineExceeded. Both match
+// error matching ErrFull and context.DeadlineExceeded, or earlier, shed by
+// the semaphore's [WithCoDel], with an error matching [ErrShed]. All match
 // ion.ErrRejected. The max wait replaces the semaphore's
 // [WithAcquireTimeout]. Under FIFO a call never takes permits ahead of
 // callers already waiting, even with no wait of its own.
@@ -75,7 +78,8 @@ func WithMaxWait(d time.Duration) PolicyOption {
 // A nil s, a fail-closed or zero s, or an invalid option gives a bulkhead
 // whose every call returns an error matching ion.ErrInvalidConfig without
 // running. A call served at once adds no allocation; the bulkhead's String
-// describes it, as in "bulkhead(db, capacity 10, FIFO, weight 1, no wait)".
+// describes it, as in "bulkhead(db, capacity 10, FIFO, weight 1, no wait)";
+// the span name is that description as the bulkhead was built.
 func Policy[T any](s *Weighted, opts ...PolicyOption) policy.Policy[T] {
 	c := policyConfig{weight: 1}
 	for i, o := range opts {
@@ -94,10 +98,13 @@ func Policy[T any](s *Weighted, opts ...PolicyOption) policy.Policy[T] {
 	case s.Err() != nil: // fail closed, or a zero Weighted
 		b.err = s.Err()
 	case b.err != nil:
-	case c.weight < 1 || c.weight > s.capacity:
-		b.err = ion.NewConfigError("sem", "WithWeight", "must be in 1..%d (the capacity), got %d", s.capacity, c.weight)
+	case c.weight < 1 || c.weight > s.Capacity():
+		b.err = ion.NewConfigError("sem", "WithWeight", "must be in 1..%d (the capacity), got %d", s.Capacity(), c.weight)
 	}
 	b.desc = b.describe()
+	if b.err == nil {
+		b.descCap = s.Capacity()
+	}
 	return b
 }
 
@@ -107,6 +114,7 @@ type bulkhead[T any] struct {
 	weight  int64
 	maxWait time.Duration
 	desc    string // String and the span name, built once
+	descCap int64  // the capacity desc names
 	err     error  // non-nil: every call returns it
 }
 
@@ -130,8 +138,8 @@ func (b *bulkhead[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, er
 	}
 	if err = b.acquire(ctx); err != nil {
 		if span != nil {
-			outcome := "rejected"
-			if !errors.Is(err, ion.ErrRejected) {
+			outcome := "rejected" // full, shed, or too heavy for a shrunk capacity
+			if _, isCtx := err.(*ctxError); isCtx {
 				outcome = policy.Ignored.String() // the caller's own ctx ended
 			}
 			span.End(outcome, err)
@@ -177,14 +185,23 @@ func (b *bulkhead[T]) acquire(ctx context.Context) error {
 		return nil
 	}
 	if b.maxWait == 0 {
+		if b.weight > s.capacity.Load() { // a SetCapacity shrank it below the weight
+			return s.fail(ErrWeightExceedsCapacity, resInvalid)
+		}
 		return s.fail(ErrFull, resRejected)
 	}
 	return s.wait(ctx, done, b.weight, b.maxWait)
 }
 
 // String describes the bulkhead, as in
-// "bulkhead(db, capacity 10, FIFO, weight 1, no wait)".
-func (b *bulkhead[T]) String() string { return b.desc }
+// "bulkhead(db, capacity 10, FIFO, weight 1, no wait)", with the
+// semaphore's current capacity.
+func (b *bulkhead[T]) String() string {
+	if b.err == nil && b.s.Capacity() != b.descCap {
+		return b.describe() // the capacity changed since Policy
+	}
+	return b.desc
+}
 
 func (b *bulkhead[T]) describe() string {
 	if b.err != nil {
@@ -194,8 +211,14 @@ func (b *bulkhead[T]) describe() string {
 	if b.s.name != "" {
 		d += b.s.name + ", "
 	}
-	d += "capacity " + strconv.FormatInt(b.s.capacity, 10) + ", " + b.s.fairness.String() +
-		", weight " + strconv.FormatInt(b.weight, 10)
+	d += "capacity " + strconv.FormatInt(b.s.Capacity(), 10) + ", " + b.s.fairness.String()
+	if b.s.lifoAt > 0 {
+		d += ", adaptive LIFO from " + strconv.Itoa(b.s.lifoAt)
+	}
+	if b.s.codelOn {
+		d += ", CoDel " + b.s.codel.Target.String() + "/" + b.s.codel.Interval.String()
+	}
+	d += ", weight " + strconv.FormatInt(b.weight, 10)
 	if b.maxWait > 0 {
 		d += ", max wait " + b.maxWait.String()
 	} else {

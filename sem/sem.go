@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/codel"
 	"github.com/ionkit/ion/observe"
 )
 
 // The state word packs the available permits (the low 63 bits, enough for
 // any int64 capacity) with queuedBit, which is set while the wait queue is
-// not empty.
+// not empty or a debt is owed (see SetCapacity): while it is set, every
+// release takes the slow path.
 const (
 	queuedBit = uint64(1) << 63
 	availMask = queuedBit - 1
@@ -27,6 +29,11 @@ const (
 // [Policy] to bound the concurrency of calls through a pipeline (the
 // bulkhead). [Weighted.TryAcquire] never blocks.
 //
+// The capacity can be changed in place with [Weighted.SetCapacity], keeping
+// the permits in use and the queue. Optional queue management sheds waiters
+// of a standing queue ([WithCoDel]) and serves the newest waiter first under
+// a backlog ([WithAdaptiveLIFO]).
+//
 // A Weighted built from an invalid configuration fails closed: [Weighted.Err]
 // reports the error, every Acquire and Release returns it, and TryAcquire
 // returns false. The zero value fails closed the same way, with an error
@@ -34,10 +41,17 @@ const (
 //
 // A Weighted is safe for concurrent use by multiple goroutines.
 type Weighted struct {
+	// capacity is changed only by SetCapacity, with mu held, and read
+	// everywhere. It is 0 when err != nil, so that every weight takes the
+	// checked path. Written rarely, it shares the read-mostly cache line of
+	// the configuration below.
+	capacity atomic.Int64
+
 	// Immutable after NewWeighted.
-	capacity int64 // 0 when err != nil, so that every weight takes the checked path
 	fairness Fairness
 	barge    bool          // LIFO and None: a caller may take free permits while others wait
+	lifoAt   int           // WithAdaptiveLIFO: serve the newest first from this many waiters; 0 for never
+	codelOn  bool          // WithCoDel
 	timeout  time.Duration // WithAcquireTimeout; 0 for none
 	name     string
 	err      error          // non-nil: fail closed
@@ -59,8 +73,10 @@ type Weighted struct {
 	nwait atomic.Int64
 
 	// mu guards the fields below.
-	mu sync.Mutex
-	q  queue // the waiters, oldest at the front
+	mu    sync.Mutex
+	q     queue       // the waiters, oldest at the front
+	debt  int64       // permits in use beyond the capacity, retired as released; > 0 only with queuedBit set
+	codel codel.State // WithCoDel's state (Target and Interval immutable); Target 0 never drops
 }
 
 // The protocol between the lock-free fast paths and the queue.
@@ -101,7 +117,30 @@ type Weighted struct {
 //     section. A waiter that gives up takes mu and looks at granted: if set,
 //     the grant won the race and the waiter hands the permits back, so an
 //     error always means holding nothing and nil always means holding the
-//     permits. No permit is lost either way.
+//     permits. No permit is lost either way. A rejection (CoDel's shed, a
+//     weight above a new capacity) is decided the same way, with err set
+//     instead of granted and no permits taken.
+//
+//  6. SetCapacity runs with mu held and sets the bit before it changes the
+//     capacity, so from then on every release waits for mu; it then
+//     rewrites the count as the new capacity minus the permits in use, or
+//     0 and a debt when more are in use than the new capacity. A debt is
+//     owed only while the bit is set (grantLocked clears the bit only when
+//     the queue is empty and the debt paid), so a fast-path release, which
+//     expects the bit clear, never owes anything, and a slow-path release
+//     pays the debt before it frees permits. While a debt is owed the count
+//     is 0, so nothing is taken.
+//
+//  7. The fast-path release checks the count against a capacity it loaded
+//     before its CAS. A shrink may complete between the two and the count
+//     come back to the value it loaded (ABA), so the check can pass against
+//     the old capacity. A correct release cannot be hurt by that: with the
+//     bit clear, count = capacity - in use, and a holder releases at most
+//     what is in use, so it never raises the count above the capacity in
+//     force, whichever it checked against. Only a misuse (a release of
+//     more than is held) can, and the release re-reads the capacity after
+//     its CAS: if the count passed it, it trims the excess under mu and
+//     reports the over-release, as the slow path would have.
 
 // NewWeighted returns a semaphore of capacity permits, all available,
 // configured by opts. It never panics: a capacity below 1 or an invalid
@@ -116,16 +155,19 @@ func NewWeighted(capacity int64, opts ...Option) *Weighted {
 	s := &Weighted{
 		fairness: c.fairness,
 		barge:    c.fairness != FIFO,
+		lifoAt:   c.lifoAt,
+		codelOn:  c.codelTarget > 0,
 		timeout:  c.timeout,
 		name:     c.name,
 		err:      c.err,
 		logger:   c.logger,
 		tracer:   c.tracer,
+		codel:    codel.State{Target: c.codelTarget, Interval: c.codelInterval},
 	}
 	if s.err != nil {
 		return s
 	}
-	s.capacity = capacity
+	s.capacity.Store(capacity)
 	s.state.Store(uint64(capacity))
 	if c.metrics != nil {
 		s.m = newInstruments(c.metrics, c.name)
@@ -140,19 +182,22 @@ var errZero = ion.NewConfigError("sem", "Weighted", "zero value; use NewWeighted
 // zero Weighted (not built by [NewWeighted]) fails closed with an error
 // matching ion.ErrInvalidConfig.
 func (s *Weighted) Err() error {
-	if s.capacity == 0 && s.err == nil {
+	if s.err == nil && s.capacity.Load() == 0 {
 		return errZero
 	}
 	return s.err
 }
 
-// Capacity returns the number of permits s was built with, or 0 if s fails
-// closed.
-func (s *Weighted) Capacity() int64 { return s.capacity }
+// Capacity returns the number of permits s was built with or last given by
+// [Weighted.SetCapacity], or 0 if s fails closed. It is safe to call
+// concurrently with SetCapacity; the value is a snapshot.
+func (s *Weighted) Capacity() int64 { return s.capacity.Load() }
 
-// Available returns the number of permits free at this instant. Under FIFO
-// a free permit may still be unavailable to a new caller, reserved by the
-// queue's head. The value is a snapshot, stale as soon as it returns.
+// Available returns the number of permits free at this instant: 0 while
+// more permits are in use than the capacity (after a shrink; see
+// [Weighted.SetCapacity]). Under FIFO a free permit may still be
+// unavailable to a new caller, reserved by the queue's head. The value is a
+// snapshot, stale as soon as it returns.
 func (s *Weighted) Available() int64 { return int64(s.state.Load() & availMask) }
 
 // Waiting returns the number of callers blocked in Acquire at this instant.
@@ -173,8 +218,12 @@ func (s *Weighted) Waiting() int { return int(s.nwait.Load()) }
 //     even if permits are free (a done ctx never acquires).
 //   - the acquire timeout expired: an error matching [ErrFull],
 //     ion.ErrRejected and context.DeadlineExceeded.
+//   - shed from a standing queue ([WithCoDel]): an error matching [ErrShed]
+//     and ion.ErrRejected.
 //   - n < 0: [ErrInvalidWeight]; n > Capacity(): [ErrWeightExceedsCapacity];
-//     both at once, without blocking and without changing state.
+//     both at once, without blocking and without changing state. A waiter
+//     whose weight a [Weighted.SetCapacity] puts above the new capacity
+//     returns ErrWeightExceedsCapacity too, holding nothing.
 //   - a fail-closed semaphore: its configuration error; a nil ctx: an error
 //     matching ion.ErrInvalidConfig.
 //
@@ -182,10 +231,11 @@ func (s *Weighted) Waiting() int { return int(s.nwait.Load()) }
 // nothing. Served without waiting, an Acquire is one CAS and does not
 // allocate (a CAS lost to a concurrent caller is retried after a spin of at
 // most about a microsecond, or a yield; see backoff); a caller that waits
-// allocates its queue entry (and a timer with WithAcquireTimeout).
+// allocates its queue entry (and a timer with WithAcquireTimeout), and
+// reads the clock with WithCoDel or metrics.
 func (s *Weighted) Acquire(ctx context.Context, n int64) error {
-	if ctx == nil || uint64(n)-1 >= uint64(s.capacity) {
-		return s.acquireChecked(ctx, n)
+	if c := s.capacity.Load(); ctx == nil || uint64(n)-1 >= uint64(c) {
+		return s.acquireChecked(ctx, n, c)
 	}
 	done := ctx.Done()
 	if done != nil {
@@ -202,16 +252,18 @@ func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 }
 
 // acquireChecked handles the calls that the fast path's single comparison
-// sends aside: a fail-closed semaphore, a nil ctx, and n outside 1..capacity.
-func (s *Weighted) acquireChecked(ctx context.Context, n int64) error {
+// sends aside: a fail-closed semaphore, a nil ctx, and n outside 1..c, c
+// being the capacity that the comparison used (a concurrent SetCapacity
+// must not turn an n it found too large into a no-op success).
+func (s *Weighted) acquireChecked(ctx context.Context, n, c int64) error {
 	switch {
-	case s.capacity == 0: // fail closed, or a zero Weighted
+	case c == 0: // fail closed, or a zero Weighted
 		return s.Err()
 	case ctx == nil:
 		return errNilCtx
 	case n < 0:
 		return s.fail(ErrInvalidWeight, resInvalid)
-	case n > s.capacity:
+	case n > c:
 		return s.fail(ErrWeightExceedsCapacity, resInvalid)
 	}
 	// n == 0: no permits to take, but a done ctx still fails the call.
@@ -229,8 +281,8 @@ func (s *Weighted) acquireChecked(ctx context.Context, n int64) error {
 // (retried after a spin of at most about a microsecond, or a yield, when
 // lost to a concurrent caller) and does not allocate.
 func (s *Weighted) TryAcquire(n int64) bool {
-	if uint64(n)-1 >= uint64(s.capacity) {
-		if s.capacity == 0 { // fail closed, or a zero Weighted
+	if c := s.capacity.Load(); uint64(n)-1 >= uint64(c) {
+		if c == 0 { // fail closed, or a zero Weighted
 			return false
 		}
 		if n == 0 {
@@ -252,6 +304,11 @@ func (s *Weighted) TryAcquire(n int64) bool {
 // or yields before it retries.
 // It returns nil when the permits were taken back, and never panics.
 //
+// After a [Weighted.SetCapacity] that left more permits in use than the new
+// capacity, a release first retires that excess and frees permits only
+// beyond it; releasing permits acquired under the old capacity is never an
+// over-release.
+//
 // Release is not tracked per holder: the semaphore knows only how many
 // permits are free, so the caller must release what it acquired, once. A
 // release that would raise the free permits above the capacity is a
@@ -269,30 +326,37 @@ func (s *Weighted) TryAcquire(n int64) bool {
 // A negative n returns [ErrInvalidWeight] and changes nothing; Release(0)
 // returns nil. A fail-closed or zero semaphore returns its [Weighted.Err].
 //
-// With nobody waiting, Release is one CAS (retried as above when lost to a
-// concurrent caller) and does not allocate.
+// With nobody waiting and no debt owed, Release is one CAS (retried as
+// above when lost to a concurrent caller) and does not allocate.
 func (s *Weighted) Release(n int64) error {
-	if uint64(n)-1 >= uint64(s.capacity) {
-		return s.releaseChecked(n)
+	c := s.capacity.Load()
+	if uint64(n)-1 >= uint64(c) {
+		return s.releaseChecked(n, c)
 	}
 	var bo backoff
 	st := s.state.Load()
 	for {
 		// The second test (a release beyond capacity) is only meaningful
-		// with the bit clear, which the first test ensures.
-		if st&queuedBit != 0 || n > s.capacity-int64(st) {
+		// with the bit clear, which the first test ensures: then no debt
+		// is owed (protocol point 6).
+		if st&queuedBit != 0 || n > c-int64(st) {
 			return s.releaseSlow(n)
 		}
 		if s.state.CompareAndSwap(st, st+uint64(n)) {
+			// A shrink may have come between the load of c and the CAS
+			// (protocol point 7); only a misuse can pass it.
+			if int64(st)+n > s.capacity.Load() {
+				return s.trim(n)
+			}
 			if m := s.m; m != nil {
-				m.inUse.Set(float64(s.capacity - int64(st) - n))
+				m.inUse.Set(float64(c - int64(st) - n))
 			}
 			return nil
 		}
 		// Lost to a concurrent update: back off before retrying (see
 		// backoff), unless the new state sends the release to the slow
 		// path anyway (a waiter queued).
-		if st = s.state.Load(); st&queuedBit == 0 && n <= s.capacity-int64(st) {
+		if st = s.state.Load(); st&queuedBit == 0 && n <= c-int64(st) {
 			bo.wait()
 			st = s.state.Load()
 		}
@@ -300,10 +364,10 @@ func (s *Weighted) Release(n int64) error {
 }
 
 // releaseChecked handles the releases that the fast path's single
-// comparison sends aside.
-func (s *Weighted) releaseChecked(n int64) error {
+// comparison with the capacity c sends aside.
+func (s *Weighted) releaseChecked(n, c int64) error {
 	switch {
-	case s.capacity == 0:
+	case c == 0:
 		return s.Err()
 	case n == 0:
 		return nil
@@ -313,7 +377,7 @@ func (s *Weighted) releaseChecked(n int64) error {
 				slog.String("name", s.name), slog.Int64("n", n))
 		}
 		return ErrInvalidWeight
-	default: // n > capacity: certainly an over-release, clamped by releaseSlow
+	default: // n > capacity: an over-release unless a debt is owed; releaseSlow knows
 		return s.releaseSlow(n)
 	}
 }
@@ -329,8 +393,9 @@ func (s *Weighted) tryTake(n int64) bool {
 		}
 		if s.state.CompareAndSwap(st, st-uint64(n)) {
 			if m := s.m; m != nil {
+				// No debt is owed: the count was at least n > 0.
 				m.results[resAcquired].Add(1)
-				m.inUse.Set(float64(s.capacity - int64((st-uint64(n))&availMask)))
+				m.inUse.Set(float64(s.capacity.Load() - int64((st-uint64(n))&availMask)))
 			}
 			return true
 		}
@@ -344,22 +409,36 @@ func (s *Weighted) tryTake(n int64) bool {
 }
 
 // wait is Acquire's slow path: it queues the caller and blocks until the
-// grant, done or the timeout (none when timeout is 0).
+// grant, a rejection, done or the timeout (none when timeout is 0).
 func (s *Weighted) wait(ctx context.Context, done <-chan struct{}, n int64, timeout time.Duration) error {
+	var enq time.Time
+	if s.codelOn {
+		// Read before the lock, to keep the clock out of the critical
+		// section; wasted only when takeLocked below succeeds.
+		enq = time.Now()
+	}
 	s.mu.Lock()
+	if n > s.capacity.Load() {
+		// A SetCapacity shrank the capacity below n since the caller's
+		// check: it would wait for ever.
+		s.mu.Unlock()
+		return s.fail(ErrWeightExceedsCapacity, resInvalid)
+	}
 	if s.takeLocked(n) {
 		s.mu.Unlock()
 		s.acquiredAfter(time.Time{})
 		return nil
 	}
-	w := &waiter{n: n, ready: make(chan struct{})}
+	w := &waiter{n: n, enq: enq, ready: make(chan struct{})}
 	s.q.pushBack(w)
 	s.nwait.Store(int64(s.q.len))
 	s.mu.Unlock()
 
-	var start time.Time
+	start := enq
 	if m := s.m; m != nil {
-		start = time.Now()
+		if start.IsZero() {
+			start = time.Now()
+		}
 		m.waiting.Set(float64(s.nwait.Load()))
 	}
 	var expired <-chan time.Time
@@ -371,6 +450,10 @@ func (s *Weighted) wait(ctx context.Context, done <-chan struct{}, n int64, time
 
 	select {
 	case <-w.ready:
+		if w.err != nil {
+			// Rejected, holding nothing; the close of ready published err.
+			return s.failAfter(w.err, w.res, start)
+		}
 		// Granted. A ctx that ended meanwhile still fails the call, as
 		// one done before the call would (golang/go#63615): hand the
 		// permits back so the error holds nothing.
@@ -394,41 +477,89 @@ func (s *Weighted) wait(ctx context.Context, done <-chan struct{}, n int64, time
 }
 
 // abandon removes w, whose caller gives up, from the queue; if the grant won
-// the race, it hands w's permits back instead (protocol point 5). Either way
-// it serves the waiters that now fit: a cancelled head may have been all that
-// blocked them (golang/go#37852).
+// the race, it hands w's permits back instead (protocol point 5), and if a
+// rejection did, there is nothing to undo. In every case it serves the
+// waiters that now fit: a cancelled head may have been all that blocked
+// them (golang/go#37852).
 func (s *Weighted) abandon(w *waiter) {
 	s.mu.Lock()
 	var excess int64
-	if w.granted {
-		excess = s.addLocked(w.n)
-	} else {
+	switch {
+	case w.granted:
+		excess, _, _ = s.addLocked(w.n)
+	case w.err == nil:
 		s.q.remove(w)
 	}
 	s.grantLocked()
+	inUse := s.inUseLocked()
 	s.mu.Unlock()
-	s.afterSlow(excess)
+	s.afterSlow(excess, inUse)
 }
 
-// releaseSlow returns n permits with mu held and serves the waiters. It
-// returns the error of an over-release.
+// releaseSlow returns n permits with mu held, paying a debt first, and
+// serves the waiters. It returns the error of an over-release.
 func (s *Weighted) releaseSlow(n int64) error {
 	s.mu.Lock()
-	excess := s.addLocked(n)
+	excess, free, owed := s.addLocked(n)
+	c := s.capacity.Load()
 	s.grantLocked()
+	inUse := s.inUseLocked()
 	s.mu.Unlock()
-	s.afterSlow(excess)
+	s.afterSlow(excess, inUse)
 	if excess > 0 {
-		return &overReleaseError{n: n, free: s.capacity - (n - excess), capacity: s.capacity}
+		return &overReleaseError{n: n, free: free, owed: owed, capacity: c, excess: excess}
 	}
 	return nil
 }
 
-// afterSlow reports, with mu released, what a slow path did: the gauges,
-// and a release beyond capacity.
-func (s *Weighted) afterSlow(excess int64) {
+// trim is the end of a fast-path release of n whose count passed a
+// capacity lowered under it (protocol point 7): it removes the permits
+// above the capacity, if no one took them yet, and reports them as an
+// over-release. It returns nil when a SetCapacity already accounted for
+// them.
+func (s *Weighted) trim(n int64) error {
+	s.mu.Lock()
+	c := s.capacity.Load()
+	free, excess := s.trimLocked()
+	inUse := s.inUseLocked()
+	s.mu.Unlock()
+	s.afterSlow(excess, inUse)
+	if excess > 0 {
+		return &overReleaseError{n: n, free: free - n, capacity: c, excess: excess}
+	}
+	return nil
+}
+
+// trimLocked lowers the count to the capacity if it is above it and returns
+// the count it found and the permits it removed. The count passes the
+// capacity only when a release of more than was held raced a shrink
+// (protocol point 7). It must be called with s.mu held.
+func (s *Weighted) trimLocked() (free, excess int64) {
+	c := s.capacity.Load()
+	for {
+		st := s.state.Load()
+		free = int64(st & availMask)
+		if free <= c {
+			return free, 0
+		}
+		if s.state.CompareAndSwap(st, st-uint64(free-c)) {
+			return free, free - c
+		}
+	}
+}
+
+// inUseLocked returns the permits in use: the capacity less the free
+// permits, plus the debt. It must be called with s.mu held.
+func (s *Weighted) inUseLocked() int64 {
+	return s.capacity.Load() - s.Available() + s.debt
+}
+
+// afterSlow reports, with mu released, what a slow path did: the gauges
+// (inUse is the permits in use when it left mu), and a release beyond
+// capacity.
+func (s *Weighted) afterSlow(excess, inUse int64) {
 	if m := s.m; m != nil {
-		m.inUse.Set(float64(s.capacity - s.Available()))
+		m.inUse.Set(float64(inUse))
 		m.waiting.Set(float64(s.nwait.Load()))
 		if excess > 0 {
 			m.overReleased.Add(excess)
@@ -436,7 +567,7 @@ func (s *Weighted) afterSlow(excess int64) {
 	}
 	if excess > 0 && s.logger != nil {
 		s.logger.Log(context.Background(), slog.LevelWarn, "sem: released more permits than held; the excess is ignored",
-			slog.String("name", s.name), slog.Int64("excess", excess), slog.Int64("capacity", s.capacity))
+			slog.String("name", s.name), slog.Int64("excess", excess), slog.Int64("capacity", s.capacity.Load()))
 	}
 }
 
@@ -444,10 +575,14 @@ func (s *Weighted) afterSlow(excess int64) {
 // may not, sets queuedBit so that the caller can queue (protocol point 1).
 // It must be called with s.mu held.
 func (s *Weighted) takeLocked(n int64) bool {
+	// While adaptive LIFO is in force, the caller, were it to queue, would
+	// be the newest waiter and served first: it may take free permits now,
+	// as under LIFO.
+	barge := s.barge || s.lifoAt > 0 && s.q.len+1 >= s.lifoAt
 	for {
 		st := s.state.Load()
 		queued := st&queuedBit != 0
-		if (!queued || s.barge) && int64(st&availMask) >= n {
+		if (!queued || barge) && int64(st&availMask) >= n {
 			if s.state.CompareAndSwap(st, st-uint64(n)) {
 				return true
 			}
@@ -464,77 +599,26 @@ func (s *Weighted) takeLocked(n int64) bool {
 	}
 }
 
-// addLocked returns n permits to the count, clamped to the capacity, and
-// returns the excess that was ignored. It must be called with s.mu held.
-func (s *Weighted) addLocked(n int64) (excess int64) {
+// addLocked returns n permits: it pays the debt first, then adds the rest
+// to the count, clamped to the capacity. It returns the excess that was
+// ignored, and the count and the debt it found. It must be called with s.mu
+// held.
+func (s *Weighted) addLocked(n int64) (excess, free, owed int64) {
+	owed = s.debt
+	pay := min(n, owed)
+	s.debt -= pay
+	n -= pay
+	c := s.capacity.Load()
 	for {
 		st := s.state.Load()
-		room := s.capacity - int64(st&availMask)
-		add := min(n, room)
+		free = int64(st & availMask)
+		// Not below 0: a count above the capacity (protocol point 7)
+		// takes nothing more.
+		add := max(min(n, c-free), 0)
 		if s.state.CompareAndSwap(st, st+uint64(add)) {
-			return n - add
+			return n - add, free, owed
 		}
 	}
-}
-
-// grantLocked serves the waiters that fit, in the order of s.fairness, and
-// clears queuedBit when the queue empties. It must be called with s.mu held.
-func (s *Weighted) grantLocked() {
-	switch s.fairness {
-	case FIFO:
-		// Head-of-line blocking: stop at the first waiter that does not
-		// fit, so that a large weight is not starved by smaller ones
-		// behind it.
-		for w := s.q.front; w != nil && s.takeQueuedLocked(w.n); w = s.q.front {
-			s.wakeLocked(w)
-		}
-	case LIFO:
-		for w := s.q.back; w != nil && s.takeQueuedLocked(w.n); w = s.q.back {
-			s.wakeLocked(w)
-		}
-	default: // None
-		// One pass from the oldest suffices: the count only falls during
-		// the pass (releases need mu), so a waiter skipped for not
-		// fitting would not fit later in the pass either.
-		for w := s.q.front; w != nil; {
-			next := w.next
-			if s.takeQueuedLocked(w.n) {
-				s.wakeLocked(w)
-			}
-			w = next
-		}
-	}
-	if s.q.len == 0 {
-		for {
-			st := s.state.Load()
-			if st&queuedBit == 0 || s.state.CompareAndSwap(st, st&^queuedBit) {
-				break
-			}
-		}
-	}
-	s.nwait.Store(int64(s.q.len))
-}
-
-// takeQueuedLocked takes n permits for a queued waiter if they are free. It
-// must be called with s.mu held.
-func (s *Weighted) takeQueuedLocked(n int64) bool {
-	for {
-		st := s.state.Load()
-		if int64(st&availMask) < n {
-			return false
-		}
-		if s.state.CompareAndSwap(st, st-uint64(n)) {
-			return true
-		}
-	}
-}
-
-// wakeLocked hands the permits already taken for w to w. It must be called
-// with s.mu held.
-func (s *Weighted) wakeLocked(w *waiter) {
-	s.q.remove(w)
-	w.granted = true
-	close(w.ready)
 }
 
 // fail counts a failed acquisition with result r and returns err.
@@ -558,7 +642,10 @@ func (s *Weighted) failAfter(err error, r result, start time.Time) error {
 func (s *Weighted) acquiredAfter(start time.Time) {
 	if m := s.m; m != nil {
 		m.results[resAcquired].Add(1)
-		m.inUse.Set(float64(s.capacity - s.Available()))
+		// Read without mu, like the fast paths' gauges: a debt that a
+		// SetCapacity created since the grant is missed until the next
+		// slow path sets the gauge.
+		m.inUse.Set(float64(s.capacity.Load() - s.Available()))
 		if !start.IsZero() {
 			m.wait.Observe(time.Since(start).Seconds())
 		}

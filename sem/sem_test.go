@@ -40,6 +40,11 @@ func TestNewWeightedFailsClosed(t *testing.T) {
 		{"unknown fairness", 1, []sem.Option{sem.WithFairness(7)}, "WithFairness"},
 		{"negative fairness", 1, []sem.Option{sem.WithFairness(-1)}, "WithFairness"},
 		{"negative acquire timeout", 1, []sem.Option{sem.WithAcquireTimeout(-time.Second)}, "WithAcquireTimeout"},
+		{"zero CoDel target", 1, []sem.Option{sem.WithCoDel(0, time.Second)}, "WithCoDel"},
+		{"negative CoDel target", 1, []sem.Option{sem.WithCoDel(-time.Millisecond, time.Second)}, "WithCoDel"},
+		{"zero CoDel interval", 1, []sem.Option{sem.WithCoDel(time.Millisecond, 0)}, "WithCoDel"},
+		{"zero adaptive LIFO", 1, []sem.Option{sem.WithAdaptiveLIFO(0)}, "WithAdaptiveLIFO"},
+		{"negative adaptive LIFO", 1, []sem.Option{sem.WithAdaptiveLIFO(-3)}, "WithAdaptiveLIFO"},
 		{"nil logger", 1, []sem.Option{sem.WithLogger(nil)}, "WithLogger"},
 		{"nil metrics", 1, []sem.Option{sem.WithMetrics(nil)}, "WithMetrics"},
 		{"nil tracer", 1, []sem.Option{sem.WithTracer(nil)}, "WithTracer"},
@@ -854,6 +859,7 @@ func TestZeroAllocs(t *testing.T) {
 		{"no sinks", sem.NewWeighted(10)},
 		{"metrics", sem.NewWeighted(10, sem.WithMetrics(rec), sem.WithLogger(rec), sem.WithTracer(rec))},
 		{"LIFO", sem.NewWeighted(10, sem.WithFairness(sem.LIFO))},
+		{"CoDel and adaptive LIFO", sem.NewWeighted(10, sem.WithCoDel(time.Millisecond, 10*time.Millisecond), sem.WithAdaptiveLIFO(2))},
 	} {
 		ctx := context.Background()
 		s := tc.s

@@ -1,0 +1,17 @@
+package sem
+
+// InUse returns the permits in use (acquired and not released), debt
+// included: what Capacity() - Available() says only while no debt is owed.
+func InUse(s *Weighted) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inUseLocked()
+}
+
+// ForceAvailable stores free as the count, as a release of more than was
+// held racing a shrink can leave it (protocol point 7).
+func ForceAvailable(s *Weighted, free int64) { s.state.Store(uint64(free)) }
+
+// Trim runs the end of a fast-path release of n whose count passed the
+// capacity.
+func Trim(s *Weighted, n int64) error { return s.trim(n) }
