@@ -54,10 +54,25 @@ type SampleWindowConfig struct {
 	MinSamples int      `json:"min_samples" yaml:"min_samples"` // ≥ 1.
 }
 
-// CoDelConfig is the queue management of adaptive.WithCoDel.
+// CoDelConfig is CoDel queue management (adaptive.WithCoDel,
+// sem.WithCoDel, pool.WithCoDel): a waiter that waited longer than Target
+// while the queue has been standing for an Interval is shed.
 type CoDelConfig struct {
 	Target   Duration `json:"target" yaml:"target"`     // > 0.
 	Interval Duration `json:"interval" yaml:"interval"` // > 0.
+}
+
+// validate adds the problems of d, if it is set, under "codel".
+func (d *CoDelConfig) validate(p *problems) {
+	if d == nil {
+		return
+	}
+	if d.Target <= 0 {
+		p.addf("codel.target", "must be > 0, got %v", d.Target)
+	}
+	if d.Interval <= 0 {
+		p.addf("codel.interval", "must be > 0, got %v", d.Interval)
+	}
 }
 
 var algorithms = map[string]adaptive.Algorithm{"": adaptive.Vegas, "vegas": adaptive.Vegas,
@@ -111,14 +126,7 @@ func (c AdaptiveConfig) Validate() error {
 	if c.MaxQueue < 0 {
 		p.addf("max_queue", "must be ≥ 1, got %d", c.MaxQueue)
 	}
-	if d := c.CoDel; d != nil {
-		if d.Target <= 0 {
-			p.addf("codel.target", "must be > 0, got %v", d.Target)
-		}
-		if d.Interval <= 0 {
-			p.addf("codel.interval", "must be > 0, got %v", d.Interval)
-		}
-	}
+	c.CoDel.validate(&p)
 	if c.AdaptiveLIFO < 0 {
 		p.addf("adaptive_lifo", "must be ≥ 1, got %d", c.AdaptiveLIFO)
 	}

@@ -1,17 +1,28 @@
 package config
 
-import "github.com/ionkit/ion/sem"
+import (
+	"reflect"
+
+	"github.com/ionkit/ion/sem"
+)
 
 // BulkheadConfig configures a bulkhead, a [sem.Weighted] used through
 // [sem.Policy]: at most Capacity permits are held at once.
 type BulkheadConfig struct {
-	// Capacity is the number of permits, ≥ 1. Required.
+	// Capacity is the number of permits, ≥ 1. Required. It changes in
+	// place on reload (sem.Weighted.SetCapacity).
 	Capacity int64 `json:"capacity" yaml:"capacity"`
 	// Fairness is "fifo" (the default), "lifo" or "none" (sem.WithFairness).
 	Fairness string `json:"fairness,omitempty" yaml:"fairness,omitempty"`
 	// AcquireTimeout bounds a queued Acquire (sem.WithAcquireTimeout), ≥ 0.
 	// Default 0: as long as ctx allows.
 	AcquireTimeout Duration `json:"acquire_timeout,omitempty" yaml:"acquire_timeout,omitempty"`
+	// CoDel sheds the waiters of a standing queue (sem.WithCoDel).
+	// Default: off.
+	CoDel *CoDelConfig `json:"codel,omitempty" yaml:"codel,omitempty"`
+	// AdaptiveLIFO serves the newest waiter first from that many waiters on
+	// (sem.WithAdaptiveLIFO), ≥ 1. Default 0: off.
+	AdaptiveLIFO int `json:"adaptive_lifo,omitempty" yaml:"adaptive_lifo,omitempty"`
 }
 
 var fairness = map[string]sem.Fairness{"": sem.FIFO, "fifo": sem.FIFO, "lifo": sem.LIFO, "none": sem.None}
@@ -28,6 +39,10 @@ func (c BulkheadConfig) Validate() error {
 	if c.AcquireTimeout < 0 {
 		p.addf("acquire_timeout", "must be ≥ 0, got %v", c.AcquireTimeout)
 	}
+	c.CoDel.validate(&p)
+	if c.AdaptiveLIFO < 0 {
+		p.addf("adaptive_lifo", "must be ≥ 1, got %d", c.AdaptiveLIFO)
+	}
 	if len(p.errs) == 0 {
 		p.own("", c.build("validate", &sinks{}).Err())
 	}
@@ -36,8 +51,22 @@ func (c BulkheadConfig) Validate() error {
 
 // build returns the semaphore c describes. c must be valid.
 func (c BulkheadConfig) build(name string, s *sinks) *sem.Weighted {
-	return sem.NewWeighted(c.Capacity, append(s.sem(), sem.WithName(name), sem.WithFairness(fairness[c.Fairness]),
-		sem.WithAcquireTimeout(c.AcquireTimeout.std()))...)
+	opts := append(s.sem(), sem.WithName(name), sem.WithFairness(fairness[c.Fairness]),
+		sem.WithAcquireTimeout(c.AcquireTimeout.std()))
+	if d := c.CoDel; d != nil {
+		opts = append(opts, sem.WithCoDel(d.Target.std(), d.Interval.std()))
+	}
+	if c.AdaptiveLIFO > 0 {
+		opts = append(opts, sem.WithAdaptiveLIFO(c.AdaptiveLIFO))
+	}
+	return sem.NewWeighted(c.Capacity, opts...)
+}
+
+// sameButCapacity reports whether c and o differ at most in their
+// capacity, the one parameter a bulkhead changes in place.
+func (c BulkheadConfig) sameButCapacity(o BulkheadConfig) bool {
+	c.Capacity = o.Capacity
+	return reflect.DeepEqual(c, o)
 }
 
 // BulkheadUse is a pipeline's use of a named bulkhead, with the options of

@@ -91,11 +91,12 @@
 // limit, a throttler's and a budget's windows, a pool's workers) and takes
 // its new parameters in place: a breaker's rules and durations, an adaptive
 // limiter's bounds and tuning (clamping its limit), a throttler's K and
-// window, a budget's ratio and floor, a bucket's rate and burst, a pool's
-// size. What cannot change in place is replaced, and its state starts
-// afresh: a bulkhead whose parameters changed, a pool whose queue or other
-// settings changed, a limiter of another kind; Apply's doc lists the
-// cases.
+// window, a budget's ratio and floor, a bucket's rate and burst, a
+// bulkhead's capacity (keeping its permits in use), a pool's size. What
+// cannot change in place is replaced, and its state starts afresh: a
+// bulkhead whose fairness, timeout or queue management changed, a pool
+// whose queue or other settings changed, a limiter of another kind; Apply's
+// doc lists the cases.
 //
 // Each [Live] pipeline holds its current policy.Pipeline in an atomic
 // pointer, replaced by Apply after the whole document was built and

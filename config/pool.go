@@ -23,6 +23,12 @@ type PoolConfig struct {
 	MaxQueueWait Duration `json:"max_queue_wait,omitempty" yaml:"max_queue_wait,omitempty"`
 	// QueueOrder is "fifo" (the default) or "lifo" (pool.WithQueueOrder).
 	QueueOrder string `json:"queue_order,omitempty" yaml:"queue_order,omitempty"`
+	// CoDel sheds the old tasks of a standing queue (pool.WithCoDel).
+	// Default: off.
+	CoDel *CoDelConfig `json:"codel,omitempty" yaml:"codel,omitempty"`
+	// AdaptiveLIFO makes workers take the newest task first from that queue
+	// length on (pool.WithAdaptiveLIFO), ≥ 1. Default 0: off.
+	AdaptiveLIFO int `json:"adaptive_lifo,omitempty" yaml:"adaptive_lifo,omitempty"`
 }
 
 var queueOrder = map[string]pool.Order{"": pool.FIFO, "fifo": pool.FIFO, "lifo": pool.LIFO}
@@ -45,6 +51,10 @@ func (c PoolConfig) Validate() error {
 	if _, ok := queueOrder[c.QueueOrder]; !ok {
 		p.addf("queue_order", "must be fifo or lifo, got %q", c.QueueOrder)
 	}
+	c.CoDel.validate(&p)
+	if c.AdaptiveLIFO < 0 {
+		p.addf("adaptive_lifo", "must be ≥ 1, got %d", c.AdaptiveLIFO)
+	}
 	if len(p.errs) == 0 {
 		// New starts no goroutine: an unused pool needs no Close.
 		p.own("", c.build("validate", &sinks{}).Err())
@@ -58,6 +68,12 @@ func (c PoolConfig) build(name string, s *sinks) *pool.Pool {
 		pool.WithQueueOrder(queueOrder[c.QueueOrder]))
 	if c.IdleTimeout != nil {
 		opts = append(opts, pool.WithIdleTimeout(c.IdleTimeout.std()))
+	}
+	if d := c.CoDel; d != nil {
+		opts = append(opts, pool.WithCoDel(d.Target.std(), d.Interval.std()))
+	}
+	if c.AdaptiveLIFO > 0 {
+		opts = append(opts, pool.WithAdaptiveLIFO(c.AdaptiveLIFO))
 	}
 	return pool.New(c.Size, c.QueueSize, opts...)
 }

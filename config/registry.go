@@ -154,6 +154,9 @@ func New(doc Document, opts ...Option) (*Registry, error) {
 //   - a budget's, with policy.Budget.SetLimits: its window of calls and
 //     extra attempts;
 //   - a token or leaky bucket's rate and burst (or capacity): its tokens;
+//   - a bulkhead's capacity, with sem.Weighted.SetCapacity: its permits in
+//     use and its queue (a shrink revokes no permit: callers are admitted
+//     again once the permits in use fall below the new capacity);
 //   - a pool's size.
 //
 // Such a change applies at once to every call that uses the primitive
@@ -162,8 +165,9 @@ func New(doc Document, opts ...Option) (*Registry, error) {
 // details).
 //
 // A change the primitive cannot make in place replaces it with a new one
-// whose state starts afresh: any change of a bulkhead, any change of a pool
-// but its size, or a limiter's kind. A replaced bulkhead does not count the
+// whose state starts afresh: any change of a bulkhead but its capacity, any
+// change of a pool but its size, or a limiter's kind. A replaced bulkhead
+// does not count the
 // calls still holding permits of the old one, so for a while both may admit
 // calls; a replaced pool stays open for the calls still using it until
 // [Registry.Close].
@@ -297,8 +301,11 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		p.merge(path("limiters", name), e.err())
 	}
 	for name, c := range doc.Bulkheads {
-		if s, ok := old.bulkheads[name]; ok && reflect.DeepEqual(old.doc.Bulkheads[name], c) {
+		if s, ok := old.bulkheads[name]; ok && c.sameButCapacity(old.doc.Bulkheads[name]) {
 			g.bulkheads[name] = s
+			if capacity := c.Capacity; capacity != old.doc.Bulkheads[name].Capacity {
+				changes = append(changes, func() error { return s.SetCapacity(capacity) })
+			}
 			continue
 		}
 		g.bulkheads[name] = c.build(name, &r.sinks)

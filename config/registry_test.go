@@ -20,6 +20,7 @@ import (
 	"github.com/ionkit/ion/config"
 	"github.com/ionkit/ion/limit"
 	"github.com/ionkit/ion/policy"
+	"github.com/ionkit/ion/sem"
 )
 
 // doc decodes a JSON document, failing the test if it does not decode or
@@ -582,4 +583,82 @@ func TestApply_bucketChangesInPlace(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A bulkhead whose capacity changes is the same semaphore: the permits of
+// calls in flight stay counted, a shrink revokes none of them, and the new
+// capacity admits calls once the permits in use fall below it. A change of
+// its queue management replaces it.
+func TestApply_bulkheadCapacityInPlace(t *testing.T) {
+	d := func(capacity int, extra string) string {
+		return fmt.Sprintf(`{"bulkheads": {"h": {"capacity": %d%s}},
+			"pipelines": {"p": {"bulkhead": {"use": "h"}}}}`, capacity, extra)
+	}
+	r := newRegistry(t, d(3, ""))
+	p := config.Pipeline[string](r, "p")
+	hold, held := make(chan struct{}), make(chan struct{}, 3)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			_, err := p.Run(context.Background(), func(context.Context) (string, error) {
+				held <- struct{}{}
+				<-hold
+				return "", nil
+			})
+			assert.NoError(t, err)
+		})
+	}
+	for range 3 {
+		<-held
+	}
+	require.NoError(t, r.Apply(doc(t, d(2, ""))))
+	s := r.Snapshot().Bulkheads["h"]
+	assert.Equal(t, config.BulkheadStatus{Capacity: 2, InUse: 3, Available: 0}, s, "the calls in flight keep their permits")
+	_, err := p.Run(context.Background(), succeed)
+	assert.ErrorIs(t, err, sem.ErrFull, "three in use, two allowed")
+	close(hold)
+	wg.Wait()
+	assert.Equal(t, config.BulkheadStatus{Capacity: 2, Available: 2}, r.Snapshot().Bulkheads["h"])
+	_, err = p.Run(context.Background(), succeed)
+	assert.NoError(t, err)
+
+	// A change of queue management replaces the semaphore: one whose
+	// permit is held shows none held afterwards.
+	hold = make(chan struct{})
+	wg.Go(func() {
+		_, _ = p.Run(context.Background(), func(context.Context) (string, error) {
+			held <- struct{}{}
+			<-hold
+			return "", nil
+		})
+	})
+	<-held
+	require.Equal(t, int64(1), r.Snapshot().Bulkheads["h"].InUse)
+	require.NoError(t, r.Apply(doc(t, d(2, `, "codel": {"target": "5ms", "interval": "100ms"}, "adaptive_lifo": 4`))))
+	assert.Equal(t, int64(0), r.Snapshot().Bulkheads["h"].InUse, "a new semaphore")
+	close(hold)
+	wg.Wait()
+
+	var bad config.Document
+	require.NoError(t, json.Unmarshal([]byte(d(2, `, "codel": {"target": "0s", "interval": "100ms"}, "adaptive_lifo": -1`)), &bad))
+	err = r.Apply(bad)
+	require.ErrorIs(t, err, ion.ErrInvalidConfig)
+	assert.Equal(t, []string{"bulkheads.h.codel.target", "bulkheads.h.adaptive_lifo"}, params(t, err))
+}
+
+// A pool's queue management is configured like a bulkhead's, and its
+// status counts the tasks CoDel shed.
+func TestPoolQueueManagementFields(t *testing.T) {
+	r := newRegistry(t, `{"pools": {"w": {"size": 1, "queue_size": 4, "codel": {"target": "5ms", "interval": "100ms"}, "adaptive_lifo": 2}},
+		"pipelines": {"p": {"pool": "w"}}}`)
+	p := config.Pipeline[string](r, "p")
+	_, err := p.Run(context.Background(), succeed)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), r.Snapshot().Pools["w"].Shed)
+	var bad config.Document
+	require.NoError(t, json.Unmarshal([]byte(`{"pools": {"w": {"size": 1, "codel": {"target": "5ms", "interval": "0s"}, "adaptive_lifo": -2}},
+		"pipelines": {"p": {"pool": "w"}}}`), &bad))
+	err = r.Apply(bad)
+	require.ErrorIs(t, err, ion.ErrInvalidConfig)
+	assert.Equal(t, []string{"pools.w.codel.interval", "pools.w.adaptive_lifo"}, params(t, err))
 }

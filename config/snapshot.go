@@ -83,6 +83,7 @@ type PoolStatus struct {
 	Panicked  uint64 `json:"panicked"`
 	Rejected  uint64 `json:"rejected"`
 	Expired   uint64 `json:"expired"`
+	Shed      uint64 `json:"shed"`
 	Discarded uint64 `json:"discarded"`
 }
 
@@ -145,8 +146,7 @@ func (r *Registry) Snapshot() Snapshot {
 		s.Bulkheads = map[string]BulkheadStatus{}
 	}
 	for name, w := range g.bulkheads {
-		capacity, avail := w.Capacity(), w.Available()
-		s.Bulkheads[name] = BulkheadStatus{Capacity: capacity, InUse: max(capacity-avail, 0), Available: avail, Waiting: w.Waiting()}
+		s.Bulkheads[name] = BulkheadStatus{Capacity: w.Capacity(), InUse: w.InUse(), Available: w.Available(), Waiting: w.Waiting()}
 	}
 	if len(g.pools) > 0 {
 		s.Pools = map[string]PoolStatus{}
@@ -155,7 +155,7 @@ func (r *Registry) Snapshot() Snapshot {
 		ps := pl.Snapshot()
 		s.Pools[name] = PoolStatus{Size: ps.Size, Workers: ps.Workers, QueueSize: ps.QueueSize, Queued: ps.Queued,
 			Running: ps.Running, Blocked: ps.Blocked, Closed: ps.Closed, Completed: ps.Completed, Failed: ps.Failed,
-			Panicked: ps.Panicked, Rejected: ps.Rejected, Expired: ps.Expired, Discarded: ps.Discarded}
+			Panicked: ps.Panicked, Rejected: ps.Rejected, Expired: ps.Expired, Shed: ps.Shed, Discarded: ps.Discarded}
 	}
 	if len(g.adaptive) > 0 {
 		s.Adaptive = map[string]AdaptiveStatus{}

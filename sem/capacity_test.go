@@ -512,3 +512,19 @@ func FuzzSetCapacity(f *testing.F) {
 		require.ErrorIs(t, s.Release(1), sem.ErrOverRelease, "a release of nothing held")
 	})
 }
+
+// TestInUseAcrossShrink: InUse counts the permits held, above the capacity
+// after a shrink until releases bring it down.
+func TestInUseAcrossShrink(t *testing.T) {
+	s := sem.NewWeighted(10)
+	require.True(t, s.TryAcquire(6))
+	assert.Equal(t, int64(6), s.InUse())
+	require.NoError(t, s.SetCapacity(4))
+	assert.Equal(t, int64(6), s.InUse(), "a shrink revokes nothing")
+	require.NoError(t, s.Release(2))
+	assert.Equal(t, int64(4), s.InUse())
+	assert.Zero(t, s.Available())
+	require.NoError(t, s.Release(1))
+	assert.Equal(t, int64(3), s.InUse())
+	assert.Equal(t, int64(1), s.Available())
+}

@@ -163,7 +163,7 @@ func ExampleWeighted_SetCapacity() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println("capacity:", s.Capacity(), "available:", s.Available())
+	fmt.Println("capacity:", s.Capacity(), "in use:", s.InUse(), "available:", s.Available())
 	fmt.Println("TryAcquire(1):", s.TryAcquire(1)) // 6 in use, 4 allowed
 
 	// The first two releases retire the permits beyond the new capacity.
@@ -177,7 +177,7 @@ func ExampleWeighted_SetCapacity() {
 
 	fmt.Println(s.SetCapacity(0))
 	// Output:
-	// capacity: 4 available: 0
+	// capacity: 4 in use: 6 available: 0
 	// TryAcquire(1): false
 	// <nil> available: 0
 	// <nil> available: 1

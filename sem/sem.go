@@ -200,6 +200,17 @@ func (s *Weighted) Capacity() int64 { return s.capacity.Load() }
 // snapshot, stale as soon as it returns.
 func (s *Weighted) Available() int64 { return int64(s.state.Load() & availMask) }
 
+// InUse returns the number of permits acquired and not yet released at
+// this instant. After a shrink (see [Weighted.SetCapacity]) it may exceed
+// the capacity until enough permits are released. It takes the
+// semaphore's lock briefly; the value is a snapshot, stale as soon as it
+// returns.
+func (s *Weighted) InUse() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inUseLocked()
+}
+
 // Waiting returns the number of callers blocked in Acquire at this instant.
 // The value is a snapshot, stale as soon as it returns.
 func (s *Weighted) Waiting() int { return int(s.nwait.Load()) }

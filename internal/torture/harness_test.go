@@ -361,7 +361,8 @@ var classNames = [numClasses]string{"ok", "fallback", "rejected", "timeout", "in
 
 // rejections are the sentinels a rejection may match; each must match one.
 var rejections = []error{limit.ErrLimited, sem.ErrFull, breaker.ErrOpen, breaker.ErrHalfOpenBusy,
-	pool.ErrClosed, pool.ErrQueueFull, pool.ErrExpired, pool.ErrNotStarted}
+	sem.ErrShed,
+	pool.ErrClosed, pool.ErrQueueFull, pool.ErrExpired, pool.ErrShed, pool.ErrNotStarted}
 
 // judge classifies what a caller got and records it; anything that errors.Is
 // cannot classify is an anomaly.
