@@ -87,8 +87,8 @@ type variant struct {
 const binLen = time.Second
 
 type bin struct {
-	offered, good, admitted, late     int
-	offeredCrit, goodCrit, limit, max int
+	offered, good, admitted, late int
+	offeredCrit, goodCrit, limit  int
 }
 
 // result is what one variant did on the traffic.
