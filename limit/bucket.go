@@ -51,13 +51,16 @@ import (
 // compare-and-swap, recomputed from the fresh value, since lock-free
 // admissions race them.
 //
-// Within an epoch tat never decreases: an admission, a reservation and a
-// drain raise it and sealing sets it to the largest int64. A refund, the
-// only change that lowers the state, publishes a new epoch, the one
-// allocation outside changes of the parameters. A compare-and-swap that
-// expects a value loaded earlier therefore succeeds only if nothing changed
-// tat in between: there is no ABA, and the value loaded is the state at the
-// swap.
+// Within an epoch tat comes back down only to undo the last change: an
+// admission, a reservation and a drain raise it, sealing sets it to the
+// largest int64, and a refund lowers it in place only when it undoes the
+// last change exactly (the cancel of a reservation with nothing changed
+// since), restoring the value it replaced. Any other refund publishes a new
+// epoch, the one allocation outside changes of the parameters. A
+// compare-and-swap that expects a value loaded earlier therefore succeeds
+// only if nothing changed tat in between, or if whatever changed it was
+// undone exactly: either way the state at the swap is the value loaded, and
+// a decision made on it is right.
 //
 // Refunds in tokens. A cancelled reservation gives back its n tokens less
 // those that reservations made after it have counted on, and both are
@@ -311,7 +314,8 @@ type epoch struct {
 	base int64
 	_    [128 - paramsSize - 8]byte
 	// tat is the state, in units since p.origin; sealed once superseded. It
-	// never decreases.
+	// comes back down only when the last change is undone exactly (see
+	// cancel).
 	tat atomic.Int64
 	// taken counts the tokens fast tried to take in this epoch: each try
 	// adds its n before its compare-and-swap, and a lost swap does not
@@ -660,10 +664,10 @@ func (b *bucket) peek(ns, n int64) (int64, bool) {
 //
 // When nothing has changed the bucket since t (no reservation, admission,
 // refund, drain or change of the limits: seq is t's and tat is what t left),
-// the bucket is put back exactly as it was before t, which also gives back
-// the refill a reservation charged as of a later slot skipped (see
-// reserveAll). Lock-free admissions do not count in seq, but each raises
-// tat, which never comes back down within an epoch.
+// the bucket is put back exactly as it was before t, in place, which also
+// gives back the refill a reservation charged as of a later slot skipped
+// (see reserveAll). Lock-free admissions do not count in seq, but each
+// raises tat, and between two changes under the lock nothing lowers it.
 //
 // Otherwise both amounts are tokens, so that a change of the limits between
 // the reservation and the cancel changes nothing: the tokens reserved after
@@ -677,19 +681,27 @@ func (b *bucket) peek(ns, n int64) (int64, bool) {
 // would be too large, and it is not:
 //
 //   - t.fast is read before t's compare-and-swap. Each try it includes added
-//     to the count after loading the tat it expects, so before t's swap; tat
-//     only rises, and rose at t's swap, so a try that had not swapped by
-//     then never does. What t.fast includes is tokens taken before t, or a
-//     phantom of a lost swap, which stays in the count.
+//     to the count after loading the tat it expects, so before t's swap,
+//     which raised tat. While t stands, tat never comes back down in t's
+//     epoch to a value from before t: only the exact undoing of the last
+//     change lowers it in place, which undoes t's successors down to t's
+//     own value at most (t's seq forbids undoing anything made before t);
+//     any other refund seals the epoch. So a try t.fast includes either
+//     swapped before t (tokens taken before t), or never swaps while t
+//     stands (a phantom, which stays in the count).
 //   - The count here is read after loading tat, and the refund is made by a
 //     compare-and-swap that expects that tat: an admission that succeeded
 //     before it added to the count before loading (epochs sealed since were
 //     summed after their seal, see publishLocked).
 //
 // So the difference is at least the tokens taken since t, more only by
-// phantoms, which make the refund smaller. A refund lowers tat, so it puts
-// a new epoch in force instead of changing tat in place; a cancel that gives
-// nothing back changes nothing.
+// phantoms, which make the refund smaller. A refund other than the exact
+// undoing puts a new epoch in force instead of lowering tat in place: tat
+// could land on a value a stalled try loaded before a reservation that
+// still stands and counted it, letting the try swap after it. The exact
+// undoing is safe in place: a try it lets swap loaded t.prev, and every
+// reservation made after that load has been undone, t last. A cancel that
+// gives nothing back changes nothing.
 func (b *bucket) cancel(t ticket, ns int64, force bool) {
 	if t.n == 0 {
 		return
@@ -703,25 +715,29 @@ func (b *bucket) cancel(t ticket, ns int64, force bool) {
 	}
 	for {
 		x := e.tat.Load()
-		tat, refund := t.prev, float64(t.n)
-		if b.seq != t.seq || x != t.after {
-			later := b.q - t.q + float64(e.count()-t.fast)
-			debt := -p.tokens(x, ns)
-			pending := max(min(later-t.left, debt), 0)
-			// The refill t spent in advance, if it was made at a time later
-			// than ns: no other reservation counted on it (q counts none of
-			// it), so it goes back whole.
-			skipped := float64(max(max(t.fullNs, t.atNs)-max(t.fullNs, ns), 0)) * t.perNs
-			refund = float64(t.n) - pending + skipped
-			if refund <= 0 {
-				return
+		if b.seq == t.seq && x == t.after {
+			if !e.tat.CompareAndSwap(x, t.prev) {
+				continue // a lock-free admission came first: decide again
 			}
-			tat = x - int64(refund*float64(p.interval)) // rounded down: never more than refund
+			b.q -= float64(t.n)
+			b.seq++
+			return
+		}
+		later := b.q - t.q + float64(e.count()-t.fast)
+		debt := -p.tokens(x, ns)
+		pending := max(min(later-t.left, debt), 0)
+		// The refill t spent in advance, if it was made at a time later
+		// than ns: no other reservation counted on it (q counts none of
+		// it), so it goes back whole.
+		skipped := float64(max(max(t.fullNs, t.atNs)-max(t.fullNs, ns), 0)) * t.perNs
+		refund := float64(t.n) - pending + skipped
+		if refund <= 0 {
+			return
 		}
 		if !e.tat.CompareAndSwap(x, sealed) {
 			continue // a lock-free admission came first: decide again
 		}
-		b.publishLocked(e, &epoch{p: *p}, tat)
+		b.publishLocked(e, &epoch{p: *p}, x-int64(refund*float64(p.interval))) // rounded down: never more than refund
 		b.q -= refund
 		return
 	}

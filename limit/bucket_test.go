@@ -135,24 +135,53 @@ func TestStalledAllowCountedBeforeAReservation(t *testing.T) {
 	})
 }
 
-// TestStalledAllowAcrossAnExactRefund stalls a lock-free Allow across a
-// reservation and its cancel, which puts the state back to the very value
-// the stalled Allow loaded. Its swap must still fail: the stalled token was
-// counted before the reservation, so it must not be taken after it, and the
-// counts' reasoning (see bucket.cancel) rests on the state never coming
-// back down within an epoch. A refund therefore puts a new epoch in force.
-func TestStalledAllowAcrossAnExactRefund(t *testing.T) {
+// TestStalledAllowAcrossARefund stalls a lock-free Allow, then makes two
+// reservations (which count the stalled token as taken before them) and
+// refunds the first so that the state comes back to the very value the
+// stalled Allow loaded, while the second still stands. The stalled swap must
+// fail: it would take its token after the second reservation, which counts
+// it as taken before, and that reservation's refund would then miss it.
+// Such a refund therefore puts a new epoch in force.
+func TestStalledAllowAcrossARefund(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tb := limit.NewTokenBucket(limit.PerHour(1), 10)
 		now := time.Now()
-		require.True(t, tb.AllowN(now, 3)) // the state is not the full one
+		require.True(t, tb.AllowN(now, 3))
+		first := tb.ReserveN(now, 2) // 5 left
+		require.True(t, first.OK())
+		finish := limit.StalledAllow(tb, now, 1)
+		require.NotNil(t, finish)
+		second := tb.ReserveN(now, 2) // 3 left
+		require.True(t, second.OK())
+		first.CancelAt(now) // gives back 2: the state is again what finish loaded
+		require.InDelta(t, 5, tb.TokensAt(now), 1e-9)
+		assert.False(t, finish(), "a swap stalled across a reservation that still stands must fail")
+	})
+}
+
+// TestStalledAllowAcrossAnExactUndo stalls a lock-free Allow across a
+// reservation and its cancel with nothing changed in between, which puts
+// the state back in place to the very value the stalled Allow loaded. The
+// stalled swap then succeeds, and rightly: the state is what it decided on,
+// and the only reservation that counted its token as taken before it is
+// gone. Another reservation, made before the stall, is still refunded
+// exactly.
+func TestStalledAllowAcrossAnExactUndo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb := limit.NewTokenBucket(limit.PerHour(1), 10)
+		now := time.Now()
+		before := tb.ReserveN(now, 3) // 7 left
+		require.True(t, before.OK())
 		finish := limit.StalledAllow(tb, now, 1)
 		require.NotNil(t, finish)
 		r := tb.ReserveN(now, 5)
 		require.True(t, r.OK())
 		r.CancelAt(now)
 		require.InDelta(t, 7, tb.TokensAt(now), 1e-9, "the bucket is exactly as before r")
-		assert.False(t, finish(), "a swap stalled across a reservation and its refund must fail")
+		assert.True(t, finish(), "the state is the value the stalled Allow loaded")
+		assert.InDelta(t, 6, tb.TokensAt(now), 1e-9)
+		before.CancelAt(now)
+		assert.InDelta(t, 9, tb.TokensAt(now), 1e-9, "before is still refunded its 3")
 	})
 }
 
