@@ -3,12 +3,13 @@ package limit
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // This file holds the engine shared by every limiter of the package: GCRA
 // ("generic cell rate algorithm", the virtual-scheduling form of a token
-// bucket) under one short mutex.
+// bucket), admitting without a lock and holding a short mutex for the rest.
 //
 // The state of a bucket is one number, the theoretical arrival time (tat):
 // the time at which the bucket would be full again if nothing else were
@@ -31,20 +32,58 @@ import (
 // expired, or a time so far from the origin that its units would overflow)
 // first reverts the temporary limit or re-bases the origin.
 //
-// Beside tat the bucket counts the tokens reserved so far, net of refunds
-// (q). A cancelled reservation gives back its n tokens less those that
-// reservations made after it have counted on, and both are measured in
-// tokens, from q: a count of time would be wrong as soon as the rate
-// changed between the reservation and its cancel.
+// Epochs. The parameters live in an immutable epoch (params) beside the
+// state, tat, an atomic word of the epoch. A change of the parameters
+// (SetRate, SetBurst, a temporary limit and its end, a re-basing of the
+// origin) seals the epoch in force, setting its tat to sealed, which no
+// compare-and-swap expects and which is never replaced, and publishes a new
+// epoch whose state is converted from the sealed one. No operation ever
+// applies one epoch's parameters to another's state.
 //
-// Why a mutex: an earlier engine kept tat in one atomic word, changed by
-// compare-and-swap, with the parameters in immutable epochs swapped on every
-// change. It was a few nanoseconds faster serially, but it needed a
-// busy-wait backoff under contention, five copies of its retry loop and
-// hand-kept padding, and it could not keep q beside tat, which a correct
-// refund across a rate change needs. Measured side by side (see the
-// package's benchmarks and bench/), the mutex keeps Allow well below
-// golang.org/x/time/rate's, serial and contended, so the simpler design won.
+// Admission without the lock. Allow and AllowN, and Wait, WaitN or a
+// policy's Admit when the tokens are there at once or cannot come within
+// the wait allowed, load the epoch and its tat, then count their tokens and
+// admit with one compare-and-swap of tat, or refuse on the value loaded
+// (fast). They take the mutex instead when the epoch does not serve their
+// time or is sealed, and after fastTries lost compare-and-swaps. Everything
+// else holds the mutex: a reservation that waits, a refund, a drain, a
+// change of the limits, a read. Those that change only tat still do it by
+// compare-and-swap, recomputed from the fresh value, since lock-free
+// admissions race them.
+//
+// Within an epoch tat comes back down only to undo the last change: an
+// admission, a reservation and a drain raise it, sealing sets it to the
+// largest int64, and a refund lowers it in place only when it undoes the
+// last change exactly (the cancel of a reservation with nothing changed
+// since), restoring the value it replaced. Any other refund publishes a new
+// epoch, the one allocation outside changes of the parameters. A
+// compare-and-swap that expects a value loaded earlier therefore succeeds
+// only if nothing changed tat in between, or if whatever changed it was
+// undone exactly: either way the state at the swap is the value loaded, and
+// a decision made on it is right.
+//
+// Refunds in tokens. A cancelled reservation gives back its n tokens less
+// those that reservations made after it have counted on, and both are
+// measured in tokens: a count of time would be wrong as soon as the rate
+// changed between the reservation and its cancel. The bucket counts the
+// tokens taken under the mutex, net of refunds (q), and each epoch counts
+// the tokens lock-free admissions tried to take in it (taken): an admission
+// adds n before its compare-and-swap and never takes it back, so a lost
+// swap leaves a phantom token in the count, which can only make a later
+// refund smaller. cancel explains why the count a reservation records is
+// never above, and the count a cancel reads never below, what they must
+// be, so that a refund is never too large.
+//
+// Why not the mutex alone: it is as fast serially, but with a thousand
+// goroutines on two Ps a goroutine descheduled while holding it makes every
+// caller queued behind it wait for a scheduling slice (the load test
+// bench/cmd/loadlat measured a p99.9 of tens of milliseconds), where a
+// descheduled lock-free admission delays only itself. Why not lock-free
+// throughout: a correct refund needs q beside tat, which one word cannot
+// hold, and an earlier engine without it refunded wrongly across a rate
+// change. Reservations that wait and refunds are the rare path. Nothing
+// busy-waits: a lost compare-and-swap is retried at once, at most fastTries
+// times, and then the caller blocks on the mutex as on any Go mutex.
 
 var base = time.Now()
 
@@ -54,11 +93,11 @@ func nowNs() int64 { return int64(time.Since(base)) }
 
 // fresher returns a new clock reading if it is later than ns. The methods
 // that read the clock themselves (Allow, Wait, a policy's admission) call it
-// before refusing: a goroutine descheduled between its reading and taking
-// the bucket's lock (a GC assist, CPU throttling, a thousand goroutines on
-// two Ps) comes back with a reading that other callers have moved the
-// bucket past, and would be refused by a bucket that has tokens. The second
-// reading costs only refusals, never an admission.
+// before refusing: a goroutine descheduled between its reading and its
+// decision (a GC assist, CPU throttling, a thousand goroutines on two Ps)
+// comes back with a reading that other callers have moved the bucket past,
+// and would be refused by a bucket that has tokens. The second reading
+// costs only refusals, never an admission.
 func fresher(ns int64) (int64, bool) {
 	if now := nowNs(); now > ns {
 		return now, true
@@ -92,6 +131,13 @@ const (
 	maxIntervalNs = 1 << 80
 	// maxBurst bounds the burst, so that burst*interval fits in 60 bits.
 	maxBurst = 1 << 50
+	// sealed is the tat of a superseded epoch. It is above every state
+	// (maxTat), so a sealed epoch fails the admission test, where fast tells
+	// it from a refusal.
+	sealed = math.MaxInt64
+	// fastTries bounds the compare-and-swaps fast tries before it takes the
+	// mutex.
+	fastTries = 3
 	// exceeds is the wait reserve reports for n > burst.
 	exceeds = -1
 )
@@ -102,8 +148,10 @@ type limits struct {
 	burst int
 }
 
-// params are a bucket's parameters under one set of limits, and the
-// fixed-point scaling of its time.
+// params are an epoch's parameters: one set of limits and the fixed-point
+// scaling of its time. They are immutable once the epoch is published,
+// except perm, which is read and written only with the bucket's mu held
+// (fast never reads it).
 type params struct {
 	lo       int64  // the fast path serves lo <= ns < lo+width
 	width    uint64 //
@@ -251,12 +299,46 @@ func (p *params) tatFor(tok float64) int64 {
 	return int64(debt)
 }
 
+// epoch is a bucket's state under one set of parameters.
+//
+// tat and taken share a cache line of their own: under contention that line
+// moves between cores at every admission, while the parameters, which every
+// operation reads, stay shared in each core's cache. (An epoch allocated on
+// its own is 192 bytes, in a size class of 192-byte slots, so the line is
+// 64-byte aligned; the first epoch, embedded in its bucket, may not be,
+// which costs only the padding.)
+type epoch struct {
+	p params
+	// base is what the epochs before this one counted in taken, summed
+	// (wrapping, as taken does); set before the epoch is published.
+	base int64
+	_    [128 - paramsSize - 8]byte
+	// tat is the state, in units since p.origin; sealed once superseded. It
+	// comes back down only when the last change is undone exactly (see
+	// cancel).
+	tat atomic.Int64
+	// taken counts the tokens fast tried to take in this epoch: each try
+	// adds its n before its compare-and-swap, and a lost swap does not
+	// subtract it. It wraps around; only differences are used.
+	taken atomic.Int64
+	_     [48]byte
+}
+
+// paramsSize is the size of params, checked by a test.
+const paramsSize = 112
+
+// count returns the tokens lock-free admissions have tried to take since
+// the bucket's init, as the epochs up to e have counted them.
+func (e *epoch) count() int64 { return e.base + e.taken.Load() }
+
 // ticket records what a reservation took, so that it can be refunded.
 type ticket struct {
 	n     int64   // the tokens taken; 0: nothing was taken
 	seq   uint64  // the bucket's seq just after the reservation
 	prev  int64   // the bucket's tat just before it
-	q     float64 // the bucket's q just after the reservation
+	after int64   // the bucket's tat just after it
+	q     float64 // the bucket's q just after it
+	fast  int64   // the epoch's count, read before it (see cancel)
 	left  float64 // the tokens left in the bucket just after it (>= 0)
 	actNs int64   // the time to act, in ns
 	// A reservation made at a time later than its cancel (an all-or-nothing
@@ -273,27 +355,42 @@ type bucket struct {
 	// leaky-bucket view) instead of the tokens. Set before first use.
 	keepLevel bool
 
-	// mu guards the fields below. It is held for a few arithmetic
-	// operations and never while calling out.
+	// cur is the epoch in force, never nil after init. It is replaced only
+	// with mu held; fast loads it without.
+	cur atomic.Pointer[epoch]
+
+	// mu guards the fields below, and serializes every change of the state
+	// but fast's admissions. It is held for a few arithmetic operations and
+	// never while calling out.
 	mu  sync.Mutex
-	p   params  // the limits in force and the scaling of time
-	tat int64   // units since p.origin
-	q   float64 // tokens reserved since init, net of refunds (see cancel)
-	seq uint64  // counts the changes of tat and of the parameters
+	q   float64 // tokens reserved with mu held since init, net of refunds (see cancel)
+	seq uint64  // counts the changes made with mu held (see cancel)
+
+	// first is the first epoch, embedded so that init does not allocate.
+	first epoch
 }
 
 // init makes b a full bucket with limits l; ns is the current time.
 func (b *bucket) init(l limits, ns int64) {
-	b.p.setup(l, ns)
-	b.tat = fullTat
+	e := &b.first
+	e.p.setup(l, ns)
+	e.tat.Store(fullTat)
+	b.cur.Store(e)
+}
+
+// refill returns the time, in ns, the bucket takes to refill from empty
+// under the parameters in force.
+func (b *bucket) refill() int64 {
+	p := &b.cur.Load().p
+	return p.toNs(p.tau)
 }
 
 // snapshot returns the tokens available at ns and the limits in force.
 func (b *bucket) snapshot(ns int64) (float64, limits) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ns = b.settleLocked(ns)
-	return b.p.tokens(b.tat, ns), b.p.lim
+	e, ns := b.settleLocked(ns)
+	return e.p.tokens(e.tat.Load(), ns), e.p.lim
 }
 
 // tokensAt returns the tokens available at ns.
@@ -316,54 +413,72 @@ func (b *bucket) limitsAt(ns int64) limits {
 func (b *bucket) forgettable(ns, idle int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ns = b.settleLocked(ns)
-	p := &b.p
+	e, ns := b.settleLocked(ns)
+	p := &e.p
 	switch {
 	case p.inf:
 		return true
-	case p.temp || b.tat > p.units(ns):
+	case p.temp || e.tat.Load() > p.units(ns):
 		return false
 	}
 	return idle >= p.toNs(p.tau)
 }
 
-// settleLocked makes the parameters serve ns, reverting an expired
-// temporary limit and re-basing as needed, and returns the time to serve:
-// ns, or the window's bound nearest to it when ns lies in the distant past
-// (or past the clamped range of offsets). It must be called with b.mu held.
-func (b *bucket) settleLocked(ns int64) int64 {
+// settleLocked makes the epoch in force serve ns, reverting an expired
+// temporary limit and re-basing as needed, and returns it with the time to
+// serve: ns, or the window's bound nearest to it when ns lies in the
+// distant past (or past the clamped range of offsets). It must be called
+// with b.mu held.
+func (b *bucket) settleLocked(ns int64) (*epoch, int64) {
 	for {
-		p := &b.p
+		e := b.cur.Load()
+		p := &e.p
 		switch {
 		case p.temp && ns >= p.until:
 			// The revert takes effect at until, not at ns: the tokens
 			// accrued since then accrue at the restored rate.
-			b.replaceLocked(p.until, p.perm, false, 0, limits{})
+			b.replaceLocked(e, p.until, p.perm, false, 0, limits{})
 		case p.serves(ns) || p.inf || p.frozen:
-			return ns
-		case ns < p.lo && (p.temp || b.tat > p.units(p.lo)):
+			return e, ns
+		case ns < p.lo && (p.temp || e.tat.Load() > p.units(p.lo)):
 			// Far before the window, while the bucket is not full at its
 			// start (or a temporary limit is in force): serve the window's
 			// earliest time. That is no more permissive than any time the
 			// bucket has served since, and moving the origin back would
 			// have to clamp the state. A full bucket is re-based losslessly.
-			return p.lo
+			// (A concurrent admission only raises tat: a bucket not full
+			// stays so.)
+			return e, p.lo
 		default:
-			b.rebaseLocked(ns)
-			if !b.p.serves(ns) {
-				return b.p.clamp(ns) // only past the clamped range of offsets
+			b.rebaseLocked(e, ns)
+			if ne := b.cur.Load(); !ne.p.serves(ns) {
+				return ne, ne.p.clamp(ns) // only past the clamped range of offsets
 			}
 		}
 	}
 }
 
+// publishLocked puts ne in force, with state tat, in place of e, which the
+// caller has sealed, and carries e's count of lock-free admissions over to
+// it. It must be called with b.mu held.
+//
+// The count is read after the seal, so it includes every admission that
+// succeeded in e (each added to it before its compare-and-swap, which
+// preceded the seal). A try that adds to it later only fails: e is sealed.
+func (b *bucket) publishLocked(e, ne *epoch, tat int64) {
+	ne.base = e.count()
+	ne.tat.Store(tat)
+	b.seq++
+	b.cur.Store(ne)
+}
+
 // rebaseLocked moves the origin to (about) ns, keeping the parameters and
 // the state: exactly, unless ns is so far before the origin that the state
 // is past maxTat there, where it is clamped (no tokens at ns either way).
-// It must be called with b.mu held.
-func (b *bucket) rebaseLocked(ns int64) {
-	p := &b.p
-	old := b.tat
+// e is the epoch in force. It must be called with b.mu held.
+func (b *bucket) rebaseLocked(e *epoch, ns int64) {
+	p := &e.p
+	old := e.tat.Swap(sealed)
 	shift := (ns - p.origin) &^ (1<<p.shr - 1) // whole units, so the shift is exact
 	var tat int64
 	switch {
@@ -381,56 +496,100 @@ func (b *bucket) rebaseLocked(ns int64) {
 			tat = old - u
 		}
 	}
-	p.origin += shift
-	p.setWindow()
-	b.tat = tat
-	b.seq++
+	ne := &epoch{p: *p}
+	ne.p.origin += shift
+	ne.p.setWindow()
+	b.publishLocked(e, ne, tat)
 }
 
 // replaceLocked puts limits l in force from at (ns), keeping the tokens
 // available at at (the level, with keepLevel). With temp, l lasts until
-// until and perm is restored then. It must be called with b.mu held.
-func (b *bucket) replaceLocked(at int64, l limits, temp bool, until int64, perm limits) {
-	tok := b.p.tokens(b.tat, at)
+// until and perm is restored then. e is the epoch in force. It must be
+// called with b.mu held.
+func (b *bucket) replaceLocked(e *epoch, at int64, l limits, temp bool, until int64, perm limits) {
+	tok := e.p.tokens(e.tat.Swap(sealed), at)
 	if b.keepLevel {
-		tok += float64(l.burst) - float64(b.p.burst)
+		tok += float64(l.burst) - float64(e.p.burst)
 	}
-	b.seq++
-	b.p.setup(l, at)
+	ne := new(epoch)
+	ne.p.setup(l, at)
 	if temp {
-		b.p.temp, b.p.until, b.p.perm = true, until, perm
-		b.p.setWindow()
+		ne.p.temp, ne.p.until, ne.p.perm = true, until, perm
+		ne.p.setWindow()
 	}
-	b.tat = b.p.tatFor(tok)
+	b.publishLocked(e, ne, ne.p.tatFor(tok))
 }
 
-// take takes n > 0 tokens at ns if they are available at once, and reports
-// whether it did. It is reserve with maxWait 0, trimmed for Allow.
-func (b *bucket) take(ns, n int64) bool {
-	b.mu.Lock()
-	p := &b.p
-	if !p.serves(ns) { // the window ends at a temporary limit's end, so this covers its revert
-		ns = b.settleLocked(ns)
-	}
-	if p.inf {
-		b.mu.Unlock()
-		return true
-	}
-	if n > p.burst {
-		b.mu.Unlock()
-		return false
+// fast is the admission without the lock. It takes n > 0 tokens at ns if
+// they are available at once, and refuses if they cannot be had within
+// maxWait ns (>= 0), changing nothing then; both exactly as reserve would,
+// at the instant it loads tat. It returns the wait a refusal would have
+// needed (exceeds for n > burst, never when no wait is representable).
+//
+// It returns done = false, having taken nothing, when the mutex is needed:
+// the epoch does not serve ns (the window ends at a temporary limit's end,
+// so this covers its revert) or was just sealed; the tokens come after a
+// wait that fits in maxWait (a reservation, which needs a ticket); or its
+// compare-and-swap lost fastTries times in a row.
+func (b *bucket) fast(ns, n, maxWait int64) (wait int64, ok, done bool) {
+	e := b.cur.Load()
+	p := &e.p
+	switch {
+	case !p.serves(ns):
+		return 0, false, false
+	case p.inf:
+		return 0, true, true
+	case n > p.burst:
+		return exceeds, false, true
 	}
 	now, cost := p.units(ns), n*p.interval
 	// max(tat, now) + cost - now <= tau, and now <= now + tau - cost since
-	// cost <= tau: admitted exactly when tat <= now + tau - cost.
-	ok := b.tat <= now+p.tau-cost
-	if ok {
-		b.tat = max(b.tat, now) + cost
-		b.q += float64(n)
-		b.seq++
+	// cost <= tau: admitted exactly when tat <= limit.
+	limit := now + p.tau - cost
+	for range fastTries {
+		tat := e.tat.Load()
+		if tat > limit {
+			// Here tat > now, so the tokens come at tat + cost - tau > now.
+			switch {
+			case tat == sealed:
+				return 0, false, false
+			case tat+cost > maxTat:
+				return int64(never), false, true
+			}
+			wait = p.toNs(tat + cost - p.tau - now)
+			if wait > maxWait || wait >= int64(never) {
+				return wait, false, true
+			}
+			return 0, false, false
+		}
+		// Counted before the swap: see cancel.
+		e.taken.Add(n)
+		if e.tat.CompareAndSwap(tat, max(tat, now)+cost) {
+			return 0, true, true
+		}
 	}
-	b.mu.Unlock()
+	return 0, false, false
+}
+
+// take takes n > 0 tokens at ns if they are available at once, and reports
+// whether it did. It is reserve with maxWait 0, without the lock unless
+// fast needs it.
+func (b *bucket) take(ns, n int64) bool {
+	if _, ok, done := b.fast(ns, n, 0); done {
+		return ok
+	}
+	_, _, ok := b.reserve(ns, n, 0)
 	return ok
+}
+
+// admit is reserve for the callers that cancel only a reservation that
+// waits (WaitN, Admit): tokens available at once, and a refusal, take no
+// lock, and return an empty ticket.
+func (b *bucket) admit(ns, n, maxWait int64) (ticket, int64, bool) {
+	if wait, ok, done := b.fast(ns, n, maxWait); done {
+		return ticket{}, wait, ok
+	}
+	return b.reserve(ns, n, maxWait)
 }
 
 // reserve takes n > 0 tokens at ns if they can be had within maxWait ns. It
@@ -440,8 +599,8 @@ func (b *bucket) take(ns, n int64) bool {
 func (b *bucket) reserve(ns, n, maxWait int64) (ticket, int64, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	at := b.settleLocked(ns)
-	p := &b.p
+	e, at := b.settleLocked(ns)
+	p := &e.p
 	if p.inf {
 		return ticket{}, 0, true
 	}
@@ -449,27 +608,33 @@ func (b *bucket) reserve(ns, n, maxWait int64) (ticket, int64, bool) {
 		return ticket{}, exceeds, false
 	}
 	now := p.units(at)
-	newTat := max(b.tat, now) + n*p.interval
-	if newTat > maxTat {
-		return ticket{}, int64(never), false
-	}
-	act, wait, left := newTat-p.tau, int64(0), 0.0
-	if act > now {
-		wait = p.toNs(act - now)
-		if wait > maxWait || wait >= int64(never) {
-			return ticket{}, wait, false
+	for {
+		// Read before the swap: see cancel.
+		count := e.count()
+		prev := e.tat.Load()
+		newTat := max(prev, now) + n*p.interval
+		if newTat > maxTat {
+			return ticket{}, int64(never), false
 		}
-	} else {
-		left = float64(now-act) / float64(p.interval)
+		act, wait, left := newTat-p.tau, int64(0), 0.0
+		if act > now {
+			wait = p.toNs(act - now)
+			if wait > maxWait || wait >= int64(never) {
+				return ticket{}, wait, false
+			}
+		} else {
+			left = float64(now-act) / float64(p.interval)
+		}
+		if !e.tat.CompareAndSwap(prev, newTat) {
+			continue // a lock-free admission came first: decide again
+		}
+		b.q += float64(n)
+		b.seq++
+		return ticket{
+			n: n, seq: b.seq, prev: prev, after: newTat, q: b.q, fast: count, left: left,
+			actNs: min(at, maxOffset) + min(wait, maxOffset), fullNs: p.nsOf(prev), atNs: at, perNs: perNs(p),
+		}, wait, true
 	}
-	prev := b.tat
-	b.tat = newTat
-	b.q += float64(n)
-	b.seq++
-	return ticket{
-		n: n, seq: b.seq, prev: prev, q: b.q, left: left, actNs: min(at, maxOffset) + min(wait, maxOffset),
-		fullNs: p.nsOf(prev), atNs: at, perNs: perNs(p),
-	}, wait, true
 }
 
 // peek reports, without changing state, whether n > 0 tokens are available
@@ -477,8 +642,8 @@ func (b *bucket) reserve(ns, n, maxWait int64) (ticket, int64, bool) {
 func (b *bucket) peek(ns, n int64) (int64, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ns = b.settleLocked(ns)
-	p := &b.p
+	e, ns := b.settleLocked(ns)
+	p := &e.p
 	if p.inf {
 		return 0, true
 	}
@@ -486,7 +651,7 @@ func (b *bucket) peek(ns, n int64) (int64, bool) {
 		return exceeds, false
 	}
 	now := p.units(ns)
-	act := max(b.tat, now) + n*p.interval - p.tau
+	act := max(e.tat.Load(), now) + n*p.interval - p.tau
 	if act <= now {
 		return 0, true
 	}
@@ -497,62 +662,107 @@ func (b *bucket) peek(ns, n int64) (int64, bool) {
 // made after t have already counted on. Unless force is set, nothing is
 // given back once t's time to act has passed (the tokens are presumed used).
 //
-// When nothing has changed the bucket since t (no reservation, refund,
-// drain or change of the limits), the bucket is put back exactly as it was
-// before t, which also gives back the refill a reservation charged as of a
-// later slot skipped (see reserveAll).
+// When nothing has changed the bucket since t (no reservation, admission,
+// refund, drain or change of the limits: seq is t's and tat is what t left),
+// the bucket is put back exactly as it was before t, in place, which also
+// gives back the refill a reservation charged as of a later slot skipped
+// (see reserveAll). Lock-free admissions do not count in seq, but each
+// raises tat, and between two changes under the lock nothing lowers it.
 //
-// Otherwise both amounts are tokens, so that a change of the limits between the
-// reservation and the cancel changes nothing: the tokens reserved after t
-// are q - t.q (the reservations made since, net of refunds), less the
-// tokens t left in the bucket (a reservation that fitted in what t left did
-// not count on t's tokens), and never more than the bucket's debt at ns (a
-// debt already repaid counts on nothing).
+// Otherwise both amounts are tokens, so that a change of the limits between
+// the reservation and the cancel changes nothing: the tokens reserved after
+// t are those taken since (q - t.q, under the lock, net of refunds, plus the
+// epoch's count less t.fast, without it), less the tokens t left in the
+// bucket (a reservation that fitted in what t left did not count on t's
+// tokens), and never more than the bucket's debt at ns (a debt already
+// repaid counts on nothing).
+//
+// The lock-free count must not be under-estimated there, or the refund
+// would be too large, and it is not:
+//
+//   - t.fast is read before t's compare-and-swap. Each try it includes added
+//     to the count after loading the tat it expects, so before t's swap,
+//     which raised tat. While t stands, tat never comes back down in t's
+//     epoch to a value from before t: only the exact undoing of the last
+//     change lowers it in place, which undoes t's successors down to t's
+//     own value at most (t's seq forbids undoing anything made before t);
+//     any other refund seals the epoch. So a try t.fast includes either
+//     swapped before t (tokens taken before t), or never swaps while t
+//     stands (a phantom, which stays in the count).
+//   - The count here is read after loading tat, and the refund is made by a
+//     compare-and-swap that expects that tat: an admission that succeeded
+//     before it added to the count before loading (epochs sealed since were
+//     summed after their seal, see publishLocked).
+//
+// So the difference is at least the tokens taken since t, more only by
+// phantoms, which make the refund smaller. A refund other than the exact
+// undoing puts a new epoch in force instead of lowering tat in place: tat
+// could land on a value a stalled try loaded before a reservation that
+// still stands and counted it, letting the try swap after it. The exact
+// undoing is safe in place: a try it lets swap loaded t.prev, and every
+// reservation made after that load has been undone, t last. A cancel that
+// gives nothing back changes nothing.
 func (b *bucket) cancel(t ticket, ns int64, force bool) {
 	if t.n == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ns = b.settleLocked(ns)
-	p := &b.p
+	e, ns := b.settleLocked(ns)
+	p := &e.p
 	if p.inf || (!force && ns > t.actNs) {
 		return
 	}
-	if b.seq == t.seq {
-		b.tat, b.q = t.prev, b.q-float64(t.n)
-		b.seq++
+	for {
+		x := e.tat.Load()
+		if b.seq == t.seq && x == t.after {
+			if !e.tat.CompareAndSwap(x, t.prev) {
+				continue // a lock-free admission came first: decide again
+			}
+			b.q -= float64(t.n)
+			b.seq++
+			return
+		}
+		later := b.q - t.q + float64(e.count()-t.fast)
+		debt := -p.tokens(x, ns)
+		pending := max(min(later-t.left, debt), 0)
+		// The refill t spent in advance, if it was made at a time later
+		// than ns: no other reservation counted on it (q counts none of
+		// it), so it goes back whole.
+		skipped := float64(max(max(t.fullNs, t.atNs)-max(t.fullNs, ns), 0)) * t.perNs
+		refund := float64(t.n) - pending + skipped
+		if refund <= 0 {
+			return
+		}
+		if !e.tat.CompareAndSwap(x, sealed) {
+			continue // a lock-free admission came first: decide again
+		}
+		b.publishLocked(e, &epoch{p: *p}, x-int64(refund*float64(p.interval))) // rounded down: never more than refund
+		b.q -= refund
 		return
 	}
-	debt := -p.tokens(b.tat, ns)
-	pending := max(min(b.q-t.q-t.left, debt), 0)
-	// The refill t spent in advance, if it was made at a time later than
-	// ns: no other reservation counted on it (q counts none of it), so it
-	// goes back whole.
-	skipped := float64(max(max(t.fullNs, t.atNs)-max(t.fullNs, ns), 0)) * t.perNs
-	refund := float64(t.n) - pending + skipped
-	if refund <= 0 {
-		return
-	}
-	b.tat -= int64(refund * float64(p.interval)) // rounded down: never more than refund
-	b.q -= refund
-	b.seq++
 }
 
 // drainTo lowers the tokens available at ns to at most k (k >= 0).
 func (b *bucket) drainTo(ns, k int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ns = b.settleLocked(ns)
-	p := &b.p
+	e, ns := b.settleLocked(ns)
+	p := &e.p
 	if p.inf {
 		return
 	}
 	now := p.units(ns)
 	want := min(now+p.tau-min(k, p.burst)*p.interval, maxTat)
-	if want > b.tat {
-		b.tat = want
-		b.seq++
+	for {
+		tat := e.tat.Load()
+		if want <= tat {
+			return
+		}
+		if e.tat.CompareAndSwap(tat, want) {
+			b.seq++
+			return
+		}
 	}
 }
 
@@ -563,17 +773,17 @@ func (b *bucket) drainTo(ns, k int64) {
 func (b *bucket) update(ns int64, fn func(perm limits) (limits, error)) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ns = b.settleLocked(ns)
-	if !b.p.temp {
-		l, err := fn(b.p.lim)
+	e, ns := b.settleLocked(ns)
+	if !e.p.temp {
+		l, err := fn(e.p.lim)
 		if err == nil {
-			b.replaceLocked(ns, l, false, 0, limits{})
+			b.replaceLocked(e, ns, l, false, 0, limits{})
 		}
 		return err
 	}
-	l, err := fn(b.p.perm)
+	l, err := fn(e.p.perm)
 	if err == nil {
-		b.p.perm = l
+		e.p.perm = l // read only with mu held, so changed in place
 	}
 	return err
 }
@@ -584,20 +794,20 @@ func (b *bucket) update(ns int64, fn func(perm limits) (limits, error)) error {
 func (b *bucket) setTemp(ns int64, l limits, until int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ns = b.settleLocked(ns)
-	perm := b.p.lim
-	if b.p.temp {
-		perm = b.p.perm
+	e, ns := b.settleLocked(ns)
+	perm := e.p.lim
+	if e.p.temp {
+		perm = e.p.perm
 	}
-	b.replaceLocked(ns, l, true, until, perm)
+	b.replaceLocked(e, ns, l, true, until, perm)
 }
 
 // clearTemp restores the permanent limits at ns.
 func (b *bucket) clearTemp(ns int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ns = b.settleLocked(ns); b.p.temp {
-		b.replaceLocked(ns, b.p.perm, false, 0, limits{})
+	if e, ns := b.settleLocked(ns); e.p.temp {
+		b.replaceLocked(e, ns, e.p.perm, false, 0, limits{})
 	}
 }
 

@@ -26,15 +26,19 @@
 //
 // Every limiter runs the same engine, GCRA (the generic cell rate
 // algorithm), the virtual-scheduling form of a token bucket: its state is
-// one number, the time at which the bucket would be full again, guarded by
-// a mutex held for a few arithmetic operations. Allow is one monotonic
-// clock read, a lock, integer arithmetic and an unlock, with no
-// allocation; under contention a caller blocks on the mutex as on any Go
-// mutex, and never busy-waits. Time is fixed-point with 30 significant bits
-// per token interval, so rates from 1e-10 to 1e12 per second are exact to
-// about one part in a billion, nothing overflows, and the arithmetic never
-// drifts (the truncation and overflow bugs of golang.org/x/time/rate,
-// golang/go #34861, #39984 and #71154, cannot happen).
+// one number, the time at which the bucket would be full again. Allow is
+// one monotonic clock read, integer arithmetic, an atomic add and a
+// compare-and-swap of that number, with no lock and no allocation, and so
+// are Wait and Admit when the tokens are there at once (or cannot come in
+// time): a goroutine descheduled in the middle delays no other caller. A
+// lost compare-and-swap is retried at once, a few times, and then the
+// caller takes the bucket's mutex, which reservations that wait, refunds
+// and limit changes hold for a few arithmetic operations; nothing
+// busy-waits. Time is fixed-point with 30 significant bits per token
+// interval, so rates from 1e-10 to 1e12 per second are exact to about one
+// part in a billion, nothing overflows, and the arithmetic never drifts
+// (the truncation and overflow bugs of golang.org/x/time/rate, golang/go
+// #34861, #39984 and #71154, cannot happen).
 //
 // # Waiting and reservations
 //

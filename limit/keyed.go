@@ -28,11 +28,11 @@ import (
 // races a call into charging a forgotten bucket.
 //
 // Each call locks the set briefly to find the key (a map lookup and a move
-// to the front of the recency list), then the key's bucket. Use [Keyed.By]
-// to put a Keyed behind [Policy]. The zero value fails closed: every call
-// refuses, and those that return an error return one matching
-// ion.ErrInvalidConfig that says to use [NewKeyed]. A Keyed is safe for
-// concurrent use by multiple goroutines.
+// to the front of the recency list), then uses the key's bucket as
+// [TokenBucket] does. Use [Keyed.By] to put a Keyed behind [Policy]. The
+// zero value fails closed: every call refuses, and those that return an
+// error return one matching ion.ErrInvalidConfig that says to use
+// [NewKeyed]. A Keyed is safe for concurrent use by multiple goroutines.
 type Keyed[K comparable] struct {
 	s     store[K]
 	l     limits
@@ -132,10 +132,10 @@ func (lim *Keyed[K]) waitN(ctx context.Context, key K, n int, maxWait int64) err
 	ns := nowNs()
 	e := lim.s.get(key, ns, lim.l)
 	b := &e.b
-	t, wait, ok := b.reserve(ns, int64(n), budget(ctx, ns, maxWait))
+	t, wait, ok := b.admit(ns, int64(n), budget(ctx, ns, maxWait))
 	if !ok {
 		if now, later := fresher(ns); later {
-			t, wait, ok = b.reserve(now, int64(n), budget(ctx, now, maxWait))
+			t, wait, ok = b.admit(now, int64(n), budget(ctx, now, maxWait))
 		}
 	}
 	// The reservation (a debt while it waits) keeps the bucket from being

@@ -107,10 +107,10 @@ func (c *core) waitN(ctx context.Context, n int, maxWait int64, zero error) erro
 		return nil
 	}
 	ns := nowNs()
-	t, wait, ok := c.b.reserve(ns, int64(n), budget(ctx, ns, maxWait))
+	t, wait, ok := c.b.admit(ns, int64(n), budget(ctx, ns, maxWait))
 	if !ok {
 		if now, later := fresher(ns); later {
-			t, wait, ok = c.b.reserve(now, int64(n), budget(ctx, now, maxWait))
+			t, wait, ok = c.b.admit(now, int64(n), budget(ctx, now, maxWait))
 		}
 	}
 	if !ok {

@@ -91,7 +91,7 @@ func (s *store[K]) get(key K, ns int64, l limits) *entry[K] {
 	if inserted {
 		e = &entry[K]{key: key}
 		e.b.init(l, ns)
-		e.refill = e.b.p.toNs(e.b.p.tau)
+		e.refill = e.b.refill()
 		// Make room from the least recently used end, skipping entries in
 		// use; with more callers in flight than maxKeys, the store holds
 		// one entry per caller until they release them.

@@ -29,8 +29,10 @@ import (
 // [TokenBucket.Err] reports. The zero value fails closed: every call
 // refuses, and those that return an error return one matching
 // ion.ErrInvalidConfig that says to use [NewTokenBucket]. A TokenBucket is
-// safe for concurrent use by multiple goroutines; Allow and AllowN hold its
-// mutex for a few arithmetic operations and do not allocate.
+// safe for concurrent use by multiple goroutines. Allow, AllowN, and Wait
+// or Admit when they need not wait, take no lock (a compare-and-swap) and
+// do not allocate; reservations that wait, refunds and limit changes hold a
+// mutex for a few arithmetic operations.
 type TokenBucket struct {
 	c core
 }
