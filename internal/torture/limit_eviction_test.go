@@ -27,7 +27,7 @@ func TestLimitEvictionRacingUse(t *testing.T) {
 	}
 	subjects := func() []subject {
 		kd := limit.NewKeyed[int](limit.PerHour(1), burst)
-		ttl := limit.NewKeyed[int](limit.PerHour(1), burst, limit.WithIdleTTL(time.Hour), limit.WithMaxKeys(4*keys))
+		ttl := limit.NewKeyed[int](limit.PerHour(1), burst, limit.WithIdleTTL(time.Hour), limit.WithMaxKeys(keys+callers)) // room for every key
 		mt := httplimit.New(httplimit.WithTier(httplimit.Global, limit.Inf, 0),
 			httplimit.WithTier(httplimit.Route, limit.PerHour(1), burst), httplimit.WithTier(httplimit.Resource, limit.Inf, 0),
 			httplimit.WithTier(httplimit.User, limit.PerHour(1), burst))
