@@ -11,6 +11,7 @@ import (
 	"github.com/ionkit/ion/ionredis"
 	"github.com/ionkit/ion/limit"
 	"github.com/ionkit/ion/policy"
+	"github.com/ionkit/ion/sem"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -196,4 +197,35 @@ func TestFault_semaphoreRestartedRedis(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, l2.Token(), l.Token(), "fencing tokens increase across a restart")
 	require.NoError(t, l2.Release(ctx))
+}
+
+// TestFault_bulkheadMaxWaitShorterThanTimeout: a frozen Redis answers
+// nothing until the backend timeout; a bulkhead whose max wait is shorter
+// still takes that for a backend failure and falls back to its local
+// semaphore, rather than calling the fleet's semaphore full.
+func TestFault_bulkheadMaxWaitShorterThanTimeout(t *testing.T) {
+	srv := privateServer(t)
+	local := sem.NewWeighted(1)
+	s := ionredis.NewSemaphore(realClient(t, srv), uniq(t), 3,
+		ionredis.WithTimeout(200*time.Millisecond), ionredis.WithLocalSemaphore(local))
+	bulkhead := ionredis.Policy[int](s, ionredis.WithMaxWait(20*time.Millisecond))
+	_, err := policy.Run(context.Background(), bulkhead, okFn) // warm: loads the script, opens a connection
+	require.NoError(t, err)
+
+	srv.signal(t, syscall.SIGSTOP)
+	defer srv.signal(t, syscall.SIGCONT)
+	v, err := policy.Run(context.Background(), bulkhead, func(context.Context) (int, error) {
+		assert.Equal(t, int64(0), local.Available(), "the call holds the local permit")
+		return 7, nil
+	})
+	require.NoError(t, err, "the local semaphore admits the call")
+	assert.Equal(t, 7, v)
+	assert.Equal(t, int64(1), local.Available(), "and gets its permit back")
+
+	// With the local permit held, the call waits for it up to the max wait.
+	require.True(t, local.TryAcquire(1))
+	_, err = policy.Run(context.Background(), bulkhead, okFn)
+	require.ErrorIs(t, err, ionredis.ErrFull, "the local semaphore is full")
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "after the max wait")
+	require.NoError(t, local.Release(1))
 }

@@ -2,7 +2,6 @@ package ionredis
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/ionkit/ion/policy"
@@ -25,7 +24,11 @@ func (f policyOptionFunc) applyPolicy(c *policyConfig) { f(c) }
 // WithMaxWait lets a call wait up to d for a permit (see
 // [Semaphore.Acquire]) before it is rejected with an error matching
 // [ErrFull], ion.ErrRejected and context.DeadlineExceeded. The caller's ctx
-// still bounds the wait. The default 0 does not wait. A negative d makes
+// still bounds the wait. d bounds the waiting for a free permit, not a
+// round trip: each is bounded by the backend timeout, so a Redis that fails
+// or hangs is answered by the failure mode (with WithLocalSemaphore, a
+// wait for the local permit up to the same d), never taken for a full
+// semaphore. The default 0 does not wait. A negative d makes
 // the bulkhead fail closed with an error matching ion.ErrInvalidConfig.
 func WithMaxWait(d time.Duration) PolicyOption {
 	return policyOptionFunc(func(c *policyConfig) {
@@ -126,13 +129,7 @@ func (b *bulkhead[T]) acquire(ctx context.Context) (*Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, b.maxWait)
-	defer cancel()
-	l, err := b.s.Acquire(wctx)
-	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrBackend) {
-		return nil, &FullError{timedOut: true}
-	}
-	return l, err
+	return b.s.acquireUntil(ctx, time.Now().Add(b.maxWait))
 }
 
 // String describes the bulkhead, as in

@@ -2,6 +2,7 @@ package ionredis
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -187,6 +188,16 @@ func (s *Semaphore) TryAcquire(ctx context.Context) (*Lease, error) {
 // ctx ends first it returns ctx.Err() and holds nothing. Otherwise it
 // behaves as [Semaphore.TryAcquire].
 func (s *Semaphore) Acquire(ctx context.Context) (*Lease, error) {
+	return s.acquireUntil(ctx, time.Time{})
+}
+
+// acquireUntil is Acquire whose wait for a free permit ends at deadline
+// (the zero time: no end), with a *FullError that also matches
+// context.DeadlineExceeded. The deadline bounds the waiting, never a round
+// trip: each is bounded by the backend timeout alone, so a Redis that
+// fails (or hangs until the timeout) is a backend failure that the failure
+// mode answers, not a full semaphore.
+func (s *Semaphore) acquireUntil(ctx context.Context, deadline time.Time) (*Lease, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
@@ -195,17 +206,47 @@ func (s *Semaphore) Acquire(ctx context.Context) (*Lease, error) {
 		l, wait, err := s.try(ctx)
 		switch {
 		case err != nil:
-			return s.degraded(ctx, err, true)
+			return s.degradedUntil(ctx, err, deadline)
 		case l != nil:
 			return l, nil
 		}
 		d := min(backoff, max(wait, time.Millisecond))
 		d = d/2 + rand.N(d/2+1) // spread replicas that wait together
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil, &FullError{wait: wait, timedOut: true}
+			}
+			d = min(d, left)
+		}
 		if !sleepCtx(ctx, d) {
 			return nil, ctx.Err()
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
 	}
+}
+
+// degradedUntil is degraded for a caller that may wait for the local
+// fallback until deadline (the zero time: as long as ctx allows).
+func (s *Semaphore) degradedUntil(ctx context.Context, err error, deadline time.Time) (*Lease, error) {
+	if deadline.IsZero() || s.fallback == nil {
+		return s.degraded(ctx, err, true)
+	}
+	if time.Until(deadline) <= 0 {
+		// The round trip used up the wait: the local permit now or never.
+		l, derr := s.degraded(ctx, err, false)
+		if fe, ok := derr.(*FullError); ok {
+			fe.timedOut = true
+		}
+		return l, derr
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	l, derr := s.degraded(wctx, err, true)
+	if derr != nil && ctx.Err() == nil && errors.Is(derr, context.DeadlineExceeded) {
+		return nil, &FullError{timedOut: true}
+	}
+	return l, derr
 }
 
 // try makes one acquisition attempt: a lease, or the wait until the
