@@ -1,6 +1,7 @@
 package breaker_test
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -215,23 +216,31 @@ func TestTripFunc(t *testing.T) {
 }
 
 // TestSuccessCountWrapsIntoTheTotals drives a generation's success count
-// across the 2^31 that its result word holds, on the lock-free path and on
-// the paths that hold the breaker's lock (a rate rule, a half-open probe):
-// the carry loses nothing, the run goes on, and a generation that retires
-// after the wrap hands all its successes to the totals.
+// across the 2^31 that its result word holds, on the lock-free paths (the
+// two-step form's and the policy adapter's) and on the paths that hold the
+// breaker's lock (a rate rule, a half-open probe): the carry loses nothing,
+// the run goes on, and a generation that retires after the wrap hands all
+// its successes to the totals.
 func TestSuccessCountWrapsIntoTheTotals(t *testing.T) {
 	const wrap = int64(1) << 31
 	for _, tc := range []struct {
-		name string
-		opts []breaker.Option
+		name      string
+		opts      []breaker.Option
+		viaPolicy bool
 	}{
-		{"consecutive", nil},
-		{"failure rate", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithCountWindow(10, 10)}},
+		{"consecutive", nil, false},
+		{"consecutive-policy", nil, true},
+		{"failure rate", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithCountWindow(10, 10)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cb := breaker.New("w", tc.opts...)
 			breaker.SetGenerationSuccesses(cb, wrap-2)
 			for range 3 {
+				if tc.viaPolicy {
+					_, err := policy.Run(context.Background(), breaker.Policy[int](cb), ok)
+					require.NoError(t, err)
+					continue
+				}
 				tk, err := cb.Allow()
 				require.NoError(t, err)
 				tk.Done(policy.Success)

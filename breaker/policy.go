@@ -47,39 +47,55 @@ func (p breakerPolicy[T]) Err() error {
 }
 
 // Execute implements policy.Policy.
-func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (T, error) {
-	var zero T
+func (p breakerPolicy[T]) Execute(ctx context.Context, next policy.Next[T]) (v T, err error) {
 	b := p.b
 	if b == nil {
-		return zero, errNilBreaker
+		return v, errNilBreaker
+	}
+	// The closed path without the slow-call rule or a tracer comes first:
+	// Allow's closed path written out (Allow is over the inlining budget),
+	// without a Ticket, which would hold g alone. Loading g asks nothing of
+	// the breaker, so ctx may be checked after it.
+	if g := b.cur.Load(); g != nil && g.fast.Load() && b.tracer == nil {
+		if err := ctx.Err(); err != nil {
+			return v, err
+		}
+		// The deferred call records the outcome on every path: a success
+		// pays for one call, where recording after Classify and deferring
+		// a check of a flag would make two. o is still Failure when next or
+		// the pipeline's classifier panics (or calls runtime.Goexit): the
+		// call counts as a failure, and the panic goes on unchanged, with
+		// its original stack, since nothing recovers it. Both deferred
+		// calls in Execute are open-coded.
+		o := policy.Failure
+		defer func() {
+			if o != policy.Success || !g.b.closedSuccess(g) {
+				g.b.done(&Ticket{g: g}, g, o)
+			}
+		}()
+		v, err = next.Call(ctx)
+		o = next.Classify(ctx, v, err)
+		return v, err
 	}
 	if err := ctx.Err(); err != nil {
-		return zero, err
+		return v, err
 	}
 	if b.tracer != nil {
 		return p.traced(ctx, next)
 	}
-	// Allow's closed path, inlined by hand (Allow is over the inlining
-	// budget); everything else goes through allowSlow.
-	var t Ticket
-	if g := b.cur.Load(); g != nil && g.fast.Load() {
-		t = Ticket{g: g}
-	} else {
-		var err error
-		if t, err = b.allowSlow(); err != nil {
-			return zero, err
-		}
+	t, err := b.allowSlow()
+	if err != nil {
+		return v, err
 	}
 	// The flag, not recover, spots a panic (or runtime.Goexit) in next or
-	// in the pipeline's classifier: the panic keeps its original stack, and
-	// the deferred call is open-coded, so the success path pays a branch.
+	// in the pipeline's classifier: the panic keeps its original stack.
 	returned := false
 	defer func() {
 		if !returned {
 			t.Done(policy.Failure)
 		}
 	}()
-	v, err := next.Call(ctx)
+	v, err = next.Call(ctx)
 	o := next.Classify(ctx, v, err)
 	returned = true
 	t.Done(o)

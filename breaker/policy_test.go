@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -113,6 +114,41 @@ func TestPolicyPanicRecordsFailureAndRepanics(t *testing.T) {
 		_, err := policy.Run(context.Background(), p, func(context.Context) (int, error) { return 1, nil })
 		require.NoError(t, err, "the panicking probe's slot was released")
 		assert.Equal(t, breaker.Closed, cb.State())
+	})
+}
+
+// TestPolicyGoexitRecordsFailure: a call that ends its goroutine with
+// runtime.Goexit (t.FailNow in a test's function, which recover cannot see)
+// counts as a failure, on the closed path and as a half-open probe, whose
+// slot it frees.
+func TestPolicyGoexitRecordsFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cb := breaker.New("t", breaker.WithConsecutiveFailures(1), breaker.WithHalfOpenMaxCalls(1),
+			breaker.WithSuccessThreshold(1))
+		p := breaker.Policy[int](cb)
+		goexit := func() {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = policy.Run(context.Background(), p, func(context.Context) (int, error) {
+					runtime.Goexit()
+					return 0, nil
+				})
+			}()
+			<-done
+		}
+		goexit()
+		require.Equal(t, breaker.Open, cb.State(), "a call that called Goexit is a failure")
+		assert.Equal(t, int64(1), cb.Snapshot().Failures)
+
+		time.Sleep(30 * time.Second)
+		goexit()
+		require.Equal(t, breaker.Open, cb.State(), "so is such a probe: it re-opens the breaker")
+		time.Sleep(30 * time.Second)
+		_, err := policy.Run(context.Background(), p, ok)
+		require.NoError(t, err, "the probe's slot was freed")
+		assert.Equal(t, breaker.Closed, cb.State())
+		assert.Equal(t, int64(2), cb.Snapshot().Failures)
 	})
 }
 
