@@ -18,10 +18,9 @@ import (
 // rest of the pipeline as a [Next] value. A Pipeline is immutable and safe
 // for concurrent use by multiple goroutines.
 type Pipeline[T any] struct {
-	layers   []Policy[T]
-	classify Classifier[T]
-	discard  func(v T) // nil for the default, which closes an io.Closer
-	err      error     // set by Compose for a nil layer; every call returns it
+	layers []Policy[T]
+	h      *hooks[T] // the classifier and discard hook; nil when both are the defaults
+	err    error     // set by Compose for a nil layer; every call returns it
 }
 
 // Compose returns the pipeline that runs a call through layers, the first
@@ -49,7 +48,7 @@ func Compose[T any](layers ...Policy[T]) *Pipeline[T] {
 				p.err = x.err
 				return p
 			}
-			if x.classify == nil && x.discard == nil {
+			if x.h == nil {
 				p.layers = append(p.layers, x.layers...)
 				continue
 			}
@@ -67,7 +66,7 @@ func Compose[T any](layers ...Policy[T]) *Pipeline[T] {
 // the outer pipeline's classifier.
 func (p *Pipeline[T]) WithClassifier(c Classifier[T]) *Pipeline[T] {
 	q := *p
-	q.classify = c
+	q.h = newHooks(c, p.h.discardHook())
 	return &q
 }
 
@@ -90,7 +89,7 @@ func (p *Pipeline[T]) WithClassifier(c Classifier[T]) *Pipeline[T] {
 // Like the classifier, the hook applies to p's own layers only.
 func (p *Pipeline[T]) WithDiscard(fn func(v T)) *Pipeline[T] {
 	q := *p
-	q.discard = fn
+	q.h = newHooks(p.h.classifier(), fn)
 	return &q
 }
 
@@ -178,7 +177,7 @@ func (p *Pipeline[T]) Run(ctx context.Context, fn Func[T]) (T, error) {
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
-	return Next[T]{layers: p.layers, fn: fn, classify: p.classify, discard: p.discard}.Call(ctx)
+	return Next[T]{layers: p.layers, fn: fn, h: p.h}.Call(ctx)
 }
 
 // Do runs fn, a call with no result, through the pipeline and returns its
@@ -195,7 +194,7 @@ func (p *Pipeline[T]) Do(ctx context.Context, fn func(ctx context.Context) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := Next[T]{layers: p.layers, efn: fn, classify: p.classify, discard: p.discard}.Call(ctx)
+	_, err := Next[T]{layers: p.layers, efn: fn, h: p.h}.Call(ctx)
 	return err
 }
 
@@ -203,7 +202,8 @@ func (p *Pipeline[T]) Do(ctx context.Context, fn func(ctx context.Context) error
 // policy. p's layers use p's classifier and discard hook, or next's when p
 // has none; the layers of next keep next's. When next is the bare function
 // (the usual case) Execute adds no allocation; when next still has layers
-// of its own, it allocates once per call to keep the two scopes apart.
+// of its own, it allocates once per call to keep the two scopes apart, and
+// so it does when p and next each have a hook the other lacks.
 func (p *Pipeline[T]) Execute(ctx context.Context, next Next[T]) (T, error) {
 	if p.err != nil {
 		var zero T
@@ -211,18 +211,70 @@ func (p *Pipeline[T]) Execute(ctx context.Context, next Next[T]) (T, error) {
 	}
 	inner := next
 	inner.layers = p.layers
-	if p.classify != nil {
-		inner.classify = p.classify
-	}
-	if p.discard != nil {
-		inner.discard = p.discard
-	}
 	if len(next.layers) > 0 {
 		// p's hooks must not reach next's layers: run them after p's own
 		// layers through rest, which keeps next (and its hooks) intact.
-		inner.fn, inner.efn, inner.rest = nil, nil, &next
+		s := &scope[T]{next: next}
+		s.h = hooks[T]{classify: p.h.classifier(), discard: p.h.discardHook(), rest: &s.next}
+		if s.h.classify == nil {
+			s.h.classify = next.h.classifier()
+		}
+		if s.h.discard == nil {
+			s.h.discard = next.h.discardHook()
+		}
+		return Next[T]{layers: p.layers, h: &s.h}.Call(ctx)
+	}
+	switch {
+	case p.h == nil:
+		// next's hooks, if any, apply.
+	case next.h == nil || p.h.classify != nil && p.h.discard != nil:
+		inner.h = p.h
+	default:
+		// Each pipeline has a hook the other lacks: combine them, at the
+		// cost of one allocation.
+		h := *p.h
+		if h.classify == nil {
+			h.classify = next.h.classify
+		}
+		if h.discard == nil {
+			h.discard = next.h.discard
+		}
+		inner.h = &h
 	}
 	return inner.Call(ctx)
+}
+
+// scope is what a nested pipeline allocates, once per call, when the outer
+// pipeline's layers go on after its own: its hooks, and the outer Next they
+// hand over to.
+type scope[T any] struct {
+	h    hooks[T]
+	next Next[T]
+}
+
+// newHooks returns hooks with the classifier c and the discard hook fn, or
+// nil when both are nil (the defaults).
+func newHooks[T any](c Classifier[T], fn func(v T)) *hooks[T] {
+	if c == nil && fn == nil {
+		return nil
+	}
+	return &hooks[T]{classify: c, discard: fn}
+}
+
+// classifier returns h's classifier; nil for nil hooks.
+func (h *hooks[T]) classifier() Classifier[T] {
+	if h == nil {
+		return nil
+	}
+	return h.classify
+}
+
+// discardHook returns h's discard hook; nil for nil hooks.
+func (h *hooks[T]) discardHook() func(v T) {
+	if h == nil {
+		return nil
+	}
+	return h.discard
 }
 
 // Layers describes the pipeline's layers, outermost first: each layer's

@@ -22,8 +22,8 @@ import (
 // returns. Without a hook it adds no allocation for a T that is not an
 // io.Closer.
 func (n Next[T]) Discard(v T) {
-	if n.discard != nil {
-		n.discard(v)
+	if n.h != nil && n.h.discard != nil {
+		n.h.discard(v)
 		return
 	}
 	closeDiscarded(v)

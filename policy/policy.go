@@ -36,13 +36,21 @@ type Policy[T any] interface {
 // from another goroutine (pool), but only until the Execute it was passed to
 // returns.
 type Next[T any] struct {
-	layers   []Policy[T]                  // the inner policies, outermost first
-	fn       Func[T]                      // the user's function, or nil when efn is set
-	efn      func(context.Context) error  // the user's function for Do
+	layers []Policy[T]                 // the inner policies, outermost first
+	fn     Func[T]                     // the user's function, or nil when efn is set
+	efn    func(context.Context) error // the user's function for Do
+	h      *hooks[T]                   // the pipeline's hooks, or nil for the defaults
+	_      [0]func()                   // not comparable
+}
+
+// hooks are what a pipeline adds to its calls besides its layers. They sit
+// behind one pointer so that a Next is six words: with the ctx and the
+// policy's receiver it is then passed in registers, not copied through
+// memory, at each layer's Execute.
+type hooks[T any] struct {
 	classify func(v T, err error) Outcome // the pipeline's classifier, or nil for the default
 	discard  func(v T)                    // the pipeline's discard hook, or nil for the default
 	rest     *Next[T]                     // what runs after layers when a nested pipeline scopes its own hooks; fn and efn are then nil
-	_        [0]func()                    // not comparable
 }
 
 // Call runs the rest of the pipeline with ctx and returns its result.
@@ -60,12 +68,12 @@ func (n Next[T]) Call(ctx context.Context) (T, error) {
 // callFunc runs the user's function at the bottom of the pipeline.
 func (n Next[T]) callFunc(ctx context.Context) (T, error) {
 	switch {
-	case n.rest != nil:
-		// The end of a nested pipeline's layers: the rest of the outer
-		// pipeline runs with the outer classifier and discard hook.
-		return n.rest.Call(ctx)
 	case n.fn != nil:
 		return n.fn(ctx)
+	case n.h != nil && n.h.rest != nil:
+		// The end of a nested pipeline's layers: the rest of the outer
+		// pipeline runs with the outer classifier and discard hook.
+		return n.h.rest.Call(ctx)
 	case n.efn != nil:
 		var zero T
 		return zero, n.efn(ctx)
@@ -93,8 +101,8 @@ func (n Next[T]) Classify(ctx context.Context, v T, err error) Outcome {
 	if err != nil && (ctx.Err() != nil || errors.Is(err, ion.ErrRejected)) {
 		return Ignored
 	}
-	if n.classify != nil {
-		return n.classify(v, err)
+	if n.h != nil && n.h.classify != nil {
+		return n.h.classify(v, err)
 	}
 	if err != nil {
 		return Failure
