@@ -331,3 +331,26 @@ func TestRetryDiscardHookPanicPropagates(t *testing.T) {
 		_, _ = p.Run(context.Background(), policytest.FailTimes(1, errTransient, 1))
 	})
 }
+
+// A nested pipeline innermost, with a classifier and no discard hook, in a
+// pipeline with a discard hook and no classifier: its layers classify with
+// its classifier and discard with the outer hook.
+func TestNestedHooksCombine(t *testing.T) {
+	var outer recorded[int]
+	retry := policy.Retry[int](policy.WithBackoff(policy.Constant(0)), policy.WithAttempts(3))
+	small := func(v int, err error) policy.Outcome {
+		if err != nil || v < 3 {
+			return policy.Failure
+		}
+		return policy.Success
+	}
+	nested := policy.Compose(retry).WithClassifier(small)
+	p := policy.Compose(nested).WithDiscard(outer.hook)
+	var n atomic.Int32
+	got, err := p.Run(context.Background(), func(context.Context) (int, error) {
+		return int(n.Add(1)), nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 3, got, "the nested classifier made 1 and 2 failures")
+	assert.Equal(t, []int{1, 2}, outer.values(), "the nested Retry discards with the outer hook")
+}
