@@ -6,14 +6,12 @@ import (
 )
 
 // backoff spaces out the retries of a fast path that lost its
-// compare-and-swap on the semaphore's state to another core.
-//
-// Two cores taking and returning permits in a tight loop would move the
-// state's cache line between them at every operation, making each several
-// times slower than on one core. A caller that loses therefore waits a
-// little, touching no shared memory, so that the winner runs a batch of
-// operations with the line in its own cache; then it retries. This is what
-// a spinning mutex does, and a call that meets no contention never waits.
+// compare-and-swap on the semaphore's state to another core and could not
+// turn to the contended mode (see contended.go), because another caller
+// already sleeps on the lock. It waits a little, touching no shared memory,
+// so that the winner runs a batch of operations with the line in its own
+// cache; then it retries. This is what a spinning mutex does, and a call
+// that meets no contention never waits.
 //
 // The wait is bounded like the runtime's own mutex spin: each of the first
 // spins of a call lasts at most about a microsecond (an empty loop of at

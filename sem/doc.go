@@ -132,20 +132,29 @@
 // and allocates its queue entry (and a timer, with a timeout). The package
 // starts no goroutines.
 //
-// A fast path that loses its compare-and-swap to another caller spins for a
-// short random time, touching nothing shared, before it retries: at most
-// about a microsecond, the runtime's own mutex spin, and a call that keeps
-// losing yields the processor instead. Left alone, two cores taking and
-// returning permits in a tight loop would pass the semaphore's cache line
-// back and forth on every operation, making each several times slower; the
-// spin lets the winner run a batch of operations on its own cache line
-// instead, as a spinning mutex does, while a call that meets no contention
-// never waits.
+// Under contention the semaphore batches. Two cores taking and returning
+// permits in a tight loop, each with its own compare-and-swap, would pass
+// the semaphore's cache line back and forth on every operation, making each
+// several times slower than on one core. So a fast path that loses its
+// compare-and-swap to another caller turns the semaphore to a contended
+// mode, in which operations take its lock: while one runs a batch of
+// operations on its own cache line, another sleeps on the lock. The checks
+// and results are those of the fast paths; only the order changes. The mode
+// ends by itself when the lock has been found free many times in a row. At
+// most one caller at a time sleeps on the lock for it; the others, and
+// TryAcquire, which never waits, take the lock only when it is free and
+// otherwise retry their compare-and-swap after a spin of at most about a
+// microsecond, the runtime's own mutex spin, or a yield. This bound keeps
+// the batching from becoming a convoy when many more goroutines than
+// processors are runnable: a goroutine woken from a lock waits for the time
+// slice of the one that woke it, and a queue of them would make every
+// operation wait for milliseconds.
 //
 // Measured on a 2-core VM (Go 1.26, amd64) shared with other work, with
 // permits to spare: Acquire+Release takes 17-19 ns on one core
 // (golang.org/x/sync/semaphore: 28 ns), TryAcquire+Release 18-24 ns, and
-// 18-28 ns per pair with both cores calling at once (x/sync: 30-38 ns); a
+// 17-19 ns per pair with both cores calling at once (x/sync: 30-38 ns;
+// without the contended mode, 60-77 ns); a
 // call through the bulkhead takes about 40 ns alone and 41-44 ns with both
 // cores calling. With metrics, the recorder's instruments add their own cost.
 package sem

@@ -15,3 +15,13 @@ func ForceAvailable(s *Weighted, free int64) { s.state.Store(uint64(free)) }
 // Trim runs the end of a fast-path release of n whose count passed the
 // capacity.
 func Trim(s *Weighted, n int64) error { return s.trim(n) }
+
+// Contend turns the contended mode on, as a lost compare-and-swap would.
+func Contend(s *Weighted) { s.cont.Store(true) }
+
+// Contended reports whether the contended mode is on.
+func Contended(s *Weighted) bool { return s.cont.Load() }
+
+// CalmAfter is the number of operations in a row that found the lock free
+// and end the contended mode.
+const CalmAfter = calmAfter

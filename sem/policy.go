@@ -181,7 +181,7 @@ func (b *bulkhead[T]) acquire(ctx context.Context) error {
 		default:
 		}
 	}
-	if s.tryTake(b.weight) {
+	if s.tryTake(b.weight, true) {
 		return nil
 	}
 	if b.maxWait == 0 {

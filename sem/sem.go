@@ -66,8 +66,12 @@ type Weighted struct {
 
 	// state is the permit count and queuedBit; see the protocol below.
 	state atomic.Uint64
+	// The contended mode's flags (see contended.go) share state's cache
+	// line, which the fast paths that read them hold anyway.
+	cont   atomic.Bool // the mode is on: operations take mu
+	parked atomic.Bool // a caller is blocked in mu.Lock for the mode
 
-	_ [56]byte
+	_ [54]byte
 
 	// nwait mirrors q.len for Waiting; written with mu held.
 	nwait atomic.Int64
@@ -76,6 +80,7 @@ type Weighted struct {
 	mu    sync.Mutex
 	q     queue       // the waiters, oldest at the front
 	debt  int64       // permits in use beyond the capacity, retired as released; > 0 only with queuedBit set
+	calm  int         // the contended mode: operations in a row that found mu free
 	codel codel.State // WithCoDel's state (Target and Interval immutable); Target 0 never drops
 }
 
@@ -83,10 +88,12 @@ type Weighted struct {
 //
 // Acquire and TryAcquire take permits with one CAS on state; Release returns
 // them with one CAS. A fast path whose CAS loses to a concurrent update
-// reloads state and, if it may still proceed, backs off before retrying (see
-// backoff): the wait changes when the next CAS happens, never what it
-// checks or writes, so the points below hold with or without it. Waiters are
-// queued, granted and removed with mu held. The two meet in queuedBit:
+// turns to the contended mode (see contended.go), which makes the same
+// checks and the same CAS with mu held, or, when mu is busy, reloads state
+// and, if it may still proceed, backs off before retrying (see backoff).
+// Neither changes what a fast path checks or writes, only when and under
+// which lock, so the points below hold in every case. Waiters are queued,
+// granted and removed with mu held. The two meet in queuedBit:
 //
 //  1. The bit is set only with mu held, by a caller that is about to queue,
 //     in the same CAS that observed too few permits (takeLocked); it is
@@ -240,8 +247,8 @@ func (s *Weighted) Waiting() int { return int(s.nwait.Load()) }
 //
 // Acquire(ctx, 0) returns nil at once (unless ctx is done) and holds
 // nothing. Served without waiting, an Acquire is one CAS and does not
-// allocate (a CAS lost to a concurrent caller is retried after a spin of at
-// most about a microsecond, or a yield; see backoff); a caller that waits
+// allocate; under contention it may wait for the semaphore's short critical
+// section instead (see the package doc); a caller that waits
 // allocates its queue entry (and a timer with WithAcquireTimeout), and
 // reads the clock with WithCoDel or metrics.
 func (s *Weighted) Acquire(ctx context.Context, n int64) error {
@@ -256,7 +263,7 @@ func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 		default:
 		}
 	}
-	if s.tryTake(n) {
+	if s.tryTake(n, true) {
 		return nil
 	}
 	return s.wait(ctx, done, n, s.timeout)
@@ -289,8 +296,9 @@ func (s *Weighted) acquireChecked(ctx context.Context, n, c int64) error {
 // even if n permits are free, so it never barges past the queue. It returns
 // false, changing nothing, for n < 0, n > Capacity() and a fail-closed
 // semaphore; TryAcquire(0) returns true and holds nothing. It is one CAS
-// (retried after a spin of at most about a microsecond, or a yield, when
-// lost to a concurrent caller) and does not allocate.
+// and does not allocate; under contention it takes the semaphore's lock
+// only if it is free, and otherwise retries after a spin of at most about a
+// microsecond, or a yield.
 func (s *Weighted) TryAcquire(n int64) bool {
 	if c := s.capacity.Load(); uint64(n)-1 >= uint64(c) {
 		if c == 0 { // fail closed, or a zero Weighted
@@ -302,7 +310,7 @@ func (s *Weighted) TryAcquire(n int64) bool {
 		s.m.count(resInvalid)
 		return false
 	}
-	if s.tryTake(n) {
+	if s.tryTake(n, false) {
 		return true
 	}
 	s.m.count(resRejected)
@@ -311,8 +319,8 @@ func (s *Weighted) TryAcquire(n int64) bool {
 
 // Release gives back n permits and serves the waiters they unblock. It does
 // not block: it waits at most for a short critical section or, when it
-// loses its CAS to concurrent callers, spins for at most about a microsecond
-// or yields before it retries.
+// loses its CAS to concurrent callers and the lock is busy, spins for at
+// most about a microsecond or yields before it retries.
 // It returns nil when the permits were taken back, and never panics.
 //
 // After a [Weighted.SetCapacity] that left more permits in use than the new
@@ -337,12 +345,15 @@ func (s *Weighted) TryAcquire(n int64) bool {
 // A negative n returns [ErrInvalidWeight] and changes nothing; Release(0)
 // returns nil. A fail-closed or zero semaphore returns its [Weighted.Err].
 //
-// With nobody waiting and no debt owed, Release is one CAS (retried as
-// above when lost to a concurrent caller) and does not allocate.
+// With nobody waiting and no debt owed, Release is one CAS and does not
+// allocate; under contention it may take the lock instead, as above.
 func (s *Weighted) Release(n int64) error {
 	c := s.capacity.Load()
 	if uint64(n)-1 >= uint64(c) {
 		return s.releaseChecked(n, c)
+	}
+	if s.cont.Load() && s.lockContended(true) {
+		return s.releaseContended(n)
 	}
 	var bo backoff
 	st := s.state.Load()
@@ -364,9 +375,13 @@ func (s *Weighted) Release(n int64) error {
 			}
 			return nil
 		}
-		// Lost to a concurrent update: back off before retrying (see
-		// backoff), unless the new state sends the release to the slow
-		// path anyway (a waiter queued).
+		// Lost to a concurrent update: the first loss turns to the
+		// contended mode, when mu is free or nobody else waits for it.
+		if bo.losses == 0 && s.lockContended(true) {
+			return s.releaseContended(n)
+		}
+		// Back off before retrying (see backoff), unless the new state
+		// sends the release to the slow path anyway (a waiter queued).
 		if st = s.state.Load(); st&queuedBit == 0 && n <= c-int64(st) {
 			bo.wait()
 			st = s.state.Load()
@@ -394,8 +409,12 @@ func (s *Weighted) releaseChecked(n, c int64) error {
 }
 
 // tryTake takes n permits if they are free and, under FIFO, nobody waits
-// (protocol points 3 and 4).
-func (s *Weighted) tryTake(n int64) bool {
+// (protocol points 3 and 4). park says whether, in the contended mode, the
+// caller may block for mu (Acquire) or only take it when free (TryAcquire).
+func (s *Weighted) tryTake(n int64, park bool) bool {
+	if s.cont.Load() && s.lockContended(park) {
+		return s.takeContended(n)
+	}
 	var bo backoff
 	st := s.state.Load()
 	for {
@@ -410,8 +429,12 @@ func (s *Weighted) tryTake(n int64) bool {
 			}
 			return true
 		}
-		// Lost to a concurrent update: back off before retrying (see
-		// backoff), unless the new state refuses the take anyway.
+		// Lost to a concurrent update: as in Release.
+		if bo.losses == 0 && s.lockContended(park) {
+			return s.takeContended(n)
+		}
+		// Back off before retrying (see backoff), unless the new state
+		// refuses the take anyway.
 		if st = s.state.Load(); (st&queuedBit == 0 || s.barge) && int64(st&availMask) >= n {
 			bo.wait()
 			st = s.state.Load()
