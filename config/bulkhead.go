@@ -7,21 +7,30 @@ import (
 )
 
 // BulkheadConfig configures a bulkhead, a [sem.Weighted] used through
-// [sem.Policy]: at most Capacity permits are held at once.
+// [sem.Policy]: at most Capacity permits are held at once. Every field
+// changes in place on reload: the semaphore keeps its permits in use and its
+// waiters.
 type BulkheadConfig struct {
 	// Capacity is the number of permits, ≥ 1. Required. It changes in
-	// place on reload (sem.Weighted.SetCapacity).
+	// place on reload (sem.Weighted.SetCapacity): a shrink revokes no
+	// permit.
 	Capacity int64 `json:"capacity" yaml:"capacity"`
 	// Fairness is "fifo" (the default), "lifo" or "none" (sem.WithFairness).
+	// It changes in place on reload (sem.Weighted.Reconfigure), for the
+	// grants made from then on.
 	Fairness string `json:"fairness,omitempty" yaml:"fairness,omitempty"`
 	// AcquireTimeout bounds a queued Acquire (sem.WithAcquireTimeout), ≥ 0.
-	// Default 0: as long as ctx allows.
+	// Default 0: as long as ctx allows. It changes in place on reload, for
+	// the Acquires that queue after it; a bulkhead's calls wait for their
+	// pipeline's max_wait instead.
 	AcquireTimeout Duration `json:"acquire_timeout,omitempty" yaml:"acquire_timeout,omitempty"`
 	// CoDel sheds the waiters of a standing queue (sem.WithCoDel).
-	// Default: off.
+	// Default: off. It changes in place on reload: turned on, it starts
+	// afresh; a new target or interval keeps its state.
 	CoDel *CoDelConfig `json:"codel,omitempty" yaml:"codel,omitempty"`
 	// AdaptiveLIFO serves the newest waiter first from that many waiters on
-	// (sem.WithAdaptiveLIFO), ≥ 1. Default 0: off.
+	// (sem.WithAdaptiveLIFO), ≥ 1. Default 0: off. It changes in place on
+	// reload, from the next grant.
 	AdaptiveLIFO int `json:"adaptive_lifo,omitempty" yaml:"adaptive_lifo,omitempty"`
 }
 
@@ -51,20 +60,27 @@ func (c BulkheadConfig) Validate() error {
 
 // build returns the semaphore c describes. c must be valid.
 func (c BulkheadConfig) build(name string, s *sinks) *sem.Weighted {
-	opts := append(s.sem(), sem.WithName(name), sem.WithFairness(fairness[c.Fairness]),
-		sem.WithAcquireTimeout(c.AcquireTimeout.std()))
+	opts := append(s.sem(), sem.WithName(name))
+	return sem.NewWeighted(c.Capacity, append(opts, c.settings()...)...)
+}
+
+// settings returns the options of c that sem.Weighted.Reconfigure changes:
+// every field but the capacity, each given, so that they are the whole
+// queue configuration.
+func (c BulkheadConfig) settings() []sem.Option {
+	opts := []sem.Option{sem.WithFairness(fairness[c.Fairness]), sem.WithAcquireTimeout(c.AcquireTimeout.std())}
 	if d := c.CoDel; d != nil {
 		opts = append(opts, sem.WithCoDel(d.Target.std(), d.Interval.std()))
 	}
 	if c.AdaptiveLIFO > 0 {
 		opts = append(opts, sem.WithAdaptiveLIFO(c.AdaptiveLIFO))
 	}
-	return sem.NewWeighted(c.Capacity, opts...)
+	return opts
 }
 
-// sameButCapacity reports whether c and o differ at most in their
-// capacity, the one parameter a bulkhead changes in place.
-func (c BulkheadConfig) sameButCapacity(o BulkheadConfig) bool {
+// sameSettings reports whether c and o agree on every field but the
+// capacity, which a reload changes on its own.
+func (c BulkheadConfig) sameSettings(o BulkheadConfig) bool {
 	c.Capacity = o.Capacity
 	return reflect.DeepEqual(c, o)
 }

@@ -88,15 +88,15 @@
 // [Registry.Apply] puts a new document in force. Primitives are identified
 // by kind and name: one with the same identity keeps its state (a breaker's
 // state and window, a limiter's tokens, an adaptive limiter's learned
-// limit, a throttler's and a budget's windows, a pool's workers) and takes
-// its new parameters in place: a breaker's rules and durations, an adaptive
+// limit, a throttler's and a budget's windows, a bulkhead's permits in use
+// and waiters, a pool's workers and queued tasks) and takes its new
+// parameters in place: a breaker's rules and durations, an adaptive
 // limiter's bounds and tuning (clamping its limit), a throttler's K and
-// window, a budget's ratio and floor, a bucket's rate and burst, a
-// bulkhead's capacity (keeping its permits in use), a pool's size. What
-// cannot change in place is replaced, and its state starts afresh: a
-// bulkhead whose fairness, timeout or queue management changed, a pool
-// whose queue or other settings changed, a limiter of another kind; Apply's
-// doc lists the cases.
+// window, a budget's ratio and floor, a bucket's rate and burst, every field
+// of a bulkhead (its capacity, fairness, acquire timeout and queue
+// management) and of a pool (its size, queue size, idle timeout and queue
+// settings). Only a limiter of another kind is replaced, and its state
+// starts afresh; Apply's doc says what each change does.
 //
 // Each [Live] pipeline holds its current policy.Pipeline in an atomic
 // pointer, replaced by Apply after the whole document was built and

@@ -7,27 +7,35 @@ import (
 )
 
 // PoolConfig configures a [pool.Pool] whose workers run a pipeline's calls
-// ([pool.Policy]).
+// ([pool.Policy]). Every field changes in place on reload: the pool keeps
+// its workers, its queued tasks, its blocked submitters and its counters.
 type PoolConfig struct {
 	// Size is the number of workers, ≥ 1. Required. It changes in place on
-	// reload (Pool.Resize).
+	// reload (pool.Pool.Resize).
 	Size int `json:"size" yaml:"size"`
 	// QueueSize is the number of tasks that may wait for a worker, ≥ 0.
-	// Default 0: every submission is a hand-off.
+	// Default 0: every submission is a hand-off. It changes in place on
+	// reload (pool.Pool.SetQueueSize): a shrink keeps the tasks queued.
 	QueueSize int `json:"queue_size,omitempty" yaml:"queue_size,omitempty"`
 	// IdleTimeout is how long an idle worker lives (pool.WithIdleTimeout),
-	// ≥ 0. Default 10s (pool.DefaultIdleTimeout).
+	// ≥ 0. Default 10s (pool.DefaultIdleTimeout). It changes in place on
+	// reload (pool.Pool.Reconfigure, as the fields below), for the workers
+	// already idle too.
 	IdleTimeout *Duration `json:"idle_timeout,omitempty" yaml:"idle_timeout,omitempty"`
 	// MaxQueueWait bounds a task's wait in the queue
-	// (pool.WithMaxQueueWait), ≥ 0. Default 0: no bound.
+	// (pool.WithMaxQueueWait), ≥ 0. Default 0: no bound. It changes in
+	// place on reload, for the tasks already queued too.
 	MaxQueueWait Duration `json:"max_queue_wait,omitempty" yaml:"max_queue_wait,omitempty"`
 	// QueueOrder is "fifo" (the default) or "lifo" (pool.WithQueueOrder).
+	// It changes in place on reload, from the next task taken.
 	QueueOrder string `json:"queue_order,omitempty" yaml:"queue_order,omitempty"`
 	// CoDel sheds the old tasks of a standing queue (pool.WithCoDel).
-	// Default: off.
+	// Default: off. It changes in place on reload: turned on, it starts
+	// afresh; a new target or interval keeps its state.
 	CoDel *CoDelConfig `json:"codel,omitempty" yaml:"codel,omitempty"`
 	// AdaptiveLIFO makes workers take the newest task first from that queue
-	// length on (pool.WithAdaptiveLIFO), ≥ 1. Default 0: off.
+	// length on (pool.WithAdaptiveLIFO), ≥ 1. Default 0: off. It changes in
+	// place on reload, from the next task taken.
 	AdaptiveLIFO int `json:"adaptive_lifo,omitempty" yaml:"adaptive_lifo,omitempty"`
 }
 
@@ -64,8 +72,16 @@ func (c PoolConfig) Validate() error {
 
 // build returns the pool c describes. c must be valid.
 func (c PoolConfig) build(name string, s *sinks) *pool.Pool {
-	opts := append(s.pool(), pool.WithName(name), pool.WithMaxQueueWait(c.MaxQueueWait.std()),
-		pool.WithQueueOrder(queueOrder[c.QueueOrder]))
+	opts := append(s.pool(), pool.WithName(name))
+	return pool.New(c.Size, c.QueueSize, append(opts, c.settings()...)...)
+}
+
+// settings returns the options of c that pool.Pool.Reconfigure changes:
+// every field but the size and the queue's size, so that they are the whole
+// queue configuration (an idle timeout left out is the default, as New
+// takes it).
+func (c PoolConfig) settings() []pool.Option {
+	opts := []pool.Option{pool.WithMaxQueueWait(c.MaxQueueWait.std()), pool.WithQueueOrder(queueOrder[c.QueueOrder])}
 	if c.IdleTimeout != nil {
 		opts = append(opts, pool.WithIdleTimeout(c.IdleTimeout.std()))
 	}
@@ -75,12 +91,12 @@ func (c PoolConfig) build(name string, s *sinks) *pool.Pool {
 	if c.AdaptiveLIFO > 0 {
 		opts = append(opts, pool.WithAdaptiveLIFO(c.AdaptiveLIFO))
 	}
-	return pool.New(c.Size, c.QueueSize, opts...)
+	return opts
 }
 
-// sameButSize reports whether c and o differ at most in their size, the one
-// parameter a pool changes in place.
-func (c PoolConfig) sameButSize(o PoolConfig) bool {
-	c.Size = o.Size
+// sameSettings reports whether c and o agree on every field but the size
+// and the queue's size, which a reload changes on their own.
+func (c PoolConfig) sameSettings(o PoolConfig) bool {
+	c.Size, c.QueueSize = o.Size, o.QueueSize
 	return reflect.DeepEqual(c, o)
 }

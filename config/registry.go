@@ -40,8 +40,9 @@ type Registry struct {
 	// handles are the pipelines handed out by Pipeline that work, each
 	// rebuilt by every Apply; they live as long as the registry.
 	handles []handle
-	// retired are the pools that an Apply replaced; calls that started
-	// under an older document may still use them. Closed by Close.
+	// retired are the pools that an Apply removed from the document; calls
+	// that started under an older document may still use them. Closed by
+	// Close.
 	retired []*pool.Pool
 	// closed is set by the first Close.
 	closed bool
@@ -139,10 +140,10 @@ func New(doc Document, opts ...Option) (*Registry, error) {
 //
 // A primitive keeps its identity, and its state, when doc has one of the
 // same kind and name: a breaker keeps its state, counts and window, a
-// limiter its tokens, a bulkhead its permits in use, a pool its workers and
-// queue, an adaptive limiter the limit it has learned, a throttler and a
-// budget their windows. Its parameters change in place where the primitive
-// can change them:
+// limiter its tokens, a bulkhead its permits in use and its waiters, a pool
+// its workers, queued tasks and counters, an adaptive limiter the limit it
+// has learned, a throttler and a budget their windows. Its parameters
+// change in place:
 //
 //   - a breaker's, with breaker.Breaker.Reconfigure: its state (an open
 //     breaker stays open, with a deadline that follows a new open duration),
@@ -154,23 +155,26 @@ func New(doc Document, opts ...Option) (*Registry, error) {
 //   - a budget's, with policy.Budget.SetLimits: its window of calls and
 //     extra attempts;
 //   - a token or leaky bucket's rate and burst (or capacity): its tokens;
-//   - a bulkhead's capacity, with sem.Weighted.SetCapacity: its permits in
-//     use and its queue (a shrink revokes no permit: callers are admitted
-//     again once the permits in use fall below the new capacity);
-//   - a pool's size.
+//   - a bulkhead's capacity, with sem.Weighted.SetCapacity, and its
+//     fairness, acquire timeout, CoDel and adaptive LIFO, with
+//     sem.Weighted.Reconfigure: its permits in use and its queue (a shrink
+//     revokes no permit: callers are admitted again once the permits in use
+//     fall below the new capacity; the waiters keep their place, and a new
+//     fairness orders the grants from then on);
+//   - a pool's size, with pool.Pool.Resize, its queue size, with
+//     pool.Pool.SetQueueSize, and its idle timeout, max queue wait, queue
+//     order, CoDel and adaptive LIFO, with pool.Pool.Reconfigure: its
+//     workers, its queued tasks and its blocked submitters (a shrunk queue
+//     keeps every task it holds and admits new ones once below its size).
 //
 // Such a change applies at once to every call that uses the primitive
 // after it, including calls of older pipelines still waiting for it and
 // calls in flight that report to it later (see each method for the
 // details).
 //
-// A change the primitive cannot make in place replaces it with a new one
-// whose state starts afresh: any change of a bulkhead but its capacity, any
-// change of a pool but its size, or a limiter's kind. A replaced bulkhead
-// does not count the
-// calls still holding permits of the old one, so for a while both may admit
-// calls; a replaced pool stays open for the calls still using it until
-// [Registry.Close].
+// Only a limiter whose kind changes is replaced by a new one, whose state
+// starts afresh. A pool removed from doc stays open for the calls still
+// using it until [Registry.Close].
 //
 // Each pipeline handed out by [Pipeline] switches to doc atomically, between
 // calls: a call in flight finishes under the pipeline it started with,
@@ -301,27 +305,41 @@ func (r *Registry) build(old *generation, doc Document) (*generation, []func() e
 		p.merge(path("limiters", name), e.err())
 	}
 	for name, c := range doc.Bulkheads {
-		if s, ok := old.bulkheads[name]; ok && c.sameButCapacity(old.doc.Bulkheads[name]) {
-			g.bulkheads[name] = s
-			if capacity := c.Capacity; capacity != old.doc.Bulkheads[name].Capacity {
-				changes = append(changes, func() error { return s.SetCapacity(capacity) })
-			}
+		s, ok := old.bulkheads[name]
+		if !ok {
+			g.bulkheads[name] = c.build(name, &r.sinks)
+			p.merge(path("bulkheads", name), g.bulkheads[name].Err())
 			continue
 		}
-		g.bulkheads[name] = c.build(name, &r.sinks)
-		p.merge(path("bulkheads", name), g.bulkheads[name].Err())
+		g.bulkheads[name] = s
+		oc := old.doc.Bulkheads[name]
+		if capacity := c.Capacity; capacity != oc.Capacity {
+			changes = append(changes, func() error { return s.SetCapacity(capacity) })
+		}
+		if !c.sameSettings(oc) {
+			opts := c.settings()
+			changes = append(changes, func() error { return s.Reconfigure(opts...) })
+		}
 	}
 	for name, c := range doc.Pools {
 		prev, ok := old.pools[name]
-		if ok && c.sameButSize(old.doc.Pools[name]) {
-			g.pools[name] = prev
-			if size := c.Size; size != old.doc.Pools[name].Size {
-				changes = append(changes, func() error { return prev.Resize(size) })
-			}
+		if !ok {
+			g.pools[name] = c.build(name, &r.sinks)
+			p.merge(path("pools", name), g.pools[name].Err())
 			continue
 		}
-		g.pools[name] = c.build(name, &r.sinks)
-		p.merge(path("pools", name), g.pools[name].Err())
+		g.pools[name] = prev
+		oc := old.doc.Pools[name]
+		if size := c.Size; size != oc.Size {
+			changes = append(changes, func() error { return prev.Resize(size) })
+		}
+		if n := c.QueueSize; n != oc.QueueSize {
+			changes = append(changes, func() error { return prev.SetQueueSize(n) })
+		}
+		if !c.sameSettings(oc) {
+			opts := c.settings()
+			changes = append(changes, func() error { return prev.Reconfigure(opts...) })
+		}
 	}
 	for name, prev := range old.pools {
 		if g.pools[name] != prev {
@@ -383,10 +401,10 @@ func closeNew(old, g *generation) {
 }
 
 // Close closes every pool of the registry, those of the document in force
-// and those replaced by earlier Applies, waiting for their tasks as
-// pool.Pool.Close does, bounded by ctx; later Applies return ErrClosed.
-// The other primitives need no closing. It returns the pools' errors
-// joined.
+// and those that earlier Applies removed from the document, waiting for
+// their tasks as pool.Pool.Close does, bounded by ctx; later Applies return
+// ErrClosed. The other primitives need no closing. It returns the pools'
+// errors joined.
 func (r *Registry) Close(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -124,11 +124,14 @@ func TestApply_changesInPlace(t *testing.T) {
 	})
 }
 
+// A limiter of a new kind is a new limiter; a pool whose queue changes is
+// the same pool.
 func TestApply_replacesWhatCannotChangeInPlace(t *testing.T) {
 	r := newRegistry(t, reloadBase)
 	pooled := config.Pipeline[string](r, "pooled")
 	_, err := pooled.Run(context.Background(), succeed)
 	require.NoError(t, err)
+	w := config.PoolOf(r, "workers")
 
 	require.NoError(t, r.Apply(doc(t, `{
 		"breakers": {"db": {"consecutive_failures": 2, "open_duration": "1m"}},
@@ -137,10 +140,11 @@ func TestApply_replacesWhatCannotChangeInPlace(t *testing.T) {
 		"pipelines": {"p": {"breaker": "db", "limiter": {"use": "api"}}, "pooled": {"pool": "workers"}}}`)))
 	s := r.Snapshot()
 	assert.Equal(t, "leaky-bucket", s.Limiters["api"].Kind, "a limiter of a new kind is a new limiter")
-	assert.Equal(t, 8, s.Pools["workers"].QueueSize, "a pool with a new queue is a new pool")
-	assert.Equal(t, uint64(0), s.Pools["workers"].Completed)
+	assert.Same(t, w, config.PoolOf(r, "workers"), "a pool with a new queue size is the same pool")
+	assert.Equal(t, 8, s.Pools["workers"].QueueSize)
+	assert.Equal(t, uint64(1), s.Pools["workers"].Completed, "and keeps its counters")
 	_, err = pooled.Run(context.Background(), succeed)
-	assert.NoError(t, err, "the pipeline uses the new pool")
+	assert.NoError(t, err)
 }
 
 // A breaker whose parameters change is the same breaker: an open one stays
@@ -278,9 +282,12 @@ func TestApply_refusedChangesNoPrimitive(t *testing.T) {
 			"adaptive": {"a": {"initial_limit": 30}},
 			"throttlers": {"t": {"seed": 1}},
 			"budgets": {"b": {"min_per_second": 1}},
+			"bulkheads": {"h": {"capacity": 2}},
+			"pools": {"w": {"size": 1, "queue_size": 2}},
 			"pipelines": {"p": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"},
 				"breaker": "db", "throttler": "t", "adaptive": "a"},
-				"r": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}}, "q": {}}}`
+				"r": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}},
+				"s": {"bulkhead": {"use": "h"}, "pool": "w"}, "q": {}}}`
 		r := newRegistry(t, base)
 		p := config.Pipeline[string](r, "p")
 		retries := config.Pipeline[string](r, "r")
@@ -290,17 +297,23 @@ func TestApply_refusedChangesNoPrimitive(t *testing.T) {
 		require.ErrorIs(t, err, breaker.ErrOpen)
 		time.Sleep(time.Second / 2)
 		before := r.Snapshot()
+		bulkhead := sem.Policy[int](config.BulkheadOf(r, "h")).(fmt.Stringer)
+		bulkheadBefore := bulkhead.String()
 
 		err = r.Apply(doc(t, `{
 			"breakers": {"db": {"consecutive_failures": 5, "open_duration": "1s"}},
 			"adaptive": {"a": {"max_limit": 10}},
 			"throttlers": {"t": {"k": 1.5}},
 			"budgets": {"b": {"ratio": 1, "min_per_second": 5}},
+			"bulkheads": {"h": {"capacity": 3, "fairness": "lifo", "adaptive_lifo": 2}},
+			"pools": {"w": {"size": 2, "queue_size": 4, "queue_order": "lifo"}},
 			"pipelines": {"p": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"},
 				"breaker": "db", "throttler": "t", "adaptive": "a"},
-				"r": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}}}}`))
+				"r": {"retry": {"attempts": 3, "backoff": {"kind": "constant", "initial": "0s"}, "budget": "b"}},
+				"s": {"bulkhead": {"use": "h"}, "pool": "w"}}}`))
 		assert.Equal(t, []string{"pipelines.q"}, params(t, err), "q is in use")
-		assert.Equal(t, before, r.Snapshot(), "the breaker's deadline, the limit, the rates: nothing changed")
+		assert.Equal(t, before, r.Snapshot(), "the breaker's deadline, the limit, the rates, the capacity, the pool's sizes: nothing changed")
+		assert.Equal(t, bulkheadBefore, bulkhead.String(), "nor the bulkhead's settings")
 
 		attempts := 0
 		_, err = retries.Run(context.Background(), func(context.Context) (string, error) { attempts++; return "", errDown })
@@ -315,9 +328,9 @@ func TestApply_refusedChangesNoPrimitive(t *testing.T) {
 	})
 }
 
-// Every change of a breaker, an adaptive limiter, a throttler or a budget
-// that validation accepts, the primitive accepts in place: Apply never fails
-// half-way through its commit.
+// Every change of a breaker, an adaptive limiter, a throttler, a budget, a
+// bulkhead or a pool that validation accepts, the primitive accepts in
+// place: Apply never fails half-way through its commit.
 func TestApply_everyValidChangeInPlace(t *testing.T) {
 	for kind, confs := range map[string][]string{
 		"breakers": {`{}`, `{"preset": "aggressive"}`, `{"consecutive_failures": 3, "open_duration": "1s", "open_backoff": {"factor": 2, "limit": "1m"}}`,
@@ -330,12 +343,17 @@ func TestApply_everyValidChangeInPlace(t *testing.T) {
 			`{"max_wait": "1s", "max_queue": 3, "codel": {"target": "5ms", "interval": "100ms"}, "adaptive_lifo": 2, "min_limit": 100}`},
 		"throttlers": {`{}`, `{"k": 1}`, `{"k": 10, "window": "20ns", "seed": 5}`, `{"window": "1h", "seed": 6}`},
 		"budgets":    {`{}`, `{"ratio": 0.1}`, `{"ratio": 1000, "min_per_second": 10}`, `{"min_per_second": 1}`},
+		"bulkheads": {`{"capacity": 1}`, `{"capacity": 4, "fairness": "lifo", "acquire_timeout": "1s"}`,
+			`{"capacity": 2, "fairness": "none", "codel": {"target": "5ms", "interval": "100ms"}, "adaptive_lifo": 2}`},
+		"pools": {`{"size": 1}`, `{"size": 4, "queue_size": 8, "idle_timeout": "0s", "queue_order": "lifo"}`,
+			`{"size": 2, "max_queue_wait": "1s", "codel": {"target": "5ms", "interval": "100ms"}, "adaptive_lifo": 3, "idle_timeout": "1m"}`},
 	} {
 		for i, from := range confs {
 			for j, to := range confs {
 				d := func(c string) string {
 					layer := map[string]string{"breakers": `"breaker": "x"`, "adaptive": `"adaptive": "x"`,
-						"throttlers": `"throttler": "x"`, "budgets": `"retry": {"budget": "x"}`}[kind]
+						"throttlers": `"throttler": "x"`, "budgets": `"retry": {"budget": "x"}`,
+						"bulkheads": `"bulkhead": {"use": "x"}`, "pools": `"pool": "x"`}[kind]
 					return fmt.Sprintf(`{%q: {"x": %s}, "pipelines": {"p": {%s}}}`, kind, c, layer)
 				}
 				r := newRegistry(t, d(from))
@@ -587,8 +605,8 @@ func TestApply_bucketChangesInPlace(t *testing.T) {
 
 // A bulkhead whose capacity changes is the same semaphore: the permits of
 // calls in flight stay counted, a shrink revokes none of them, and the new
-// capacity admits calls once the permits in use fall below it. A change of
-// its queue management replaces it.
+// capacity admits calls once the permits in use fall below it. So does a
+// change of its queue management.
 func TestApply_bulkheadCapacityInPlace(t *testing.T) {
 	d := func(capacity int, extra string) string {
 		return fmt.Sprintf(`{"bulkheads": {"h": {"capacity": %d%s}},
@@ -622,8 +640,9 @@ func TestApply_bulkheadCapacityInPlace(t *testing.T) {
 	_, err = p.Run(context.Background(), succeed)
 	assert.NoError(t, err)
 
-	// A change of queue management replaces the semaphore: one whose
-	// permit is held shows none held afterwards.
+	// A change of queue management keeps the semaphore and the permit
+	// held.
+	h := config.BulkheadOf(r, "h")
 	hold = make(chan struct{})
 	wg.Go(func() {
 		_, _ = p.Run(context.Background(), func(context.Context) (string, error) {
@@ -635,7 +654,8 @@ func TestApply_bulkheadCapacityInPlace(t *testing.T) {
 	<-held
 	require.Equal(t, int64(1), r.Snapshot().Bulkheads["h"].InUse)
 	require.NoError(t, r.Apply(doc(t, d(2, `, "codel": {"target": "5ms", "interval": "100ms"}, "adaptive_lifo": 4`))))
-	assert.Equal(t, int64(0), r.Snapshot().Bulkheads["h"].InUse, "a new semaphore")
+	assert.Same(t, h, config.BulkheadOf(r, "h"), "the same semaphore")
+	assert.Equal(t, int64(1), r.Snapshot().Bulkheads["h"].InUse, "with its permit in use")
 	close(hold)
 	wg.Wait()
 

@@ -78,7 +78,7 @@ func (p *Pool) releaseReservationLocked(now int64, skip *[]skipped) {
 
 // takeQueuedLocked is takeLocked without p.ready.
 func (p *Pool) takeQueuedLocked(now int64, skip *[]skipped, dst *item) bool {
-	if p.cfg.maxWait > 0 && p.queue.len() > 0 {
+	if p.maxWait > 0 && p.queue.len() > 0 {
 		p.expireLocked(now, skip)
 		p.refillLocked(now)
 	}
@@ -116,7 +116,7 @@ func (p *Pool) shedLocked(now int64, it *item, skip *[]skipped) bool {
 	if !p.codel.Drop(p.epoch.Add(time.Duration(now)), wait) {
 		return false
 	}
-	*skip = append(*skip, skipped{it: *it, shedAfter: wait})
+	*skip = append(*skip, skipped{it: *it, shedAfter: wait, target: p.codel.Target})
 	*it = item{} // the caller's buffer must not keep it alive
 	p.shed++
 	return true
@@ -138,7 +138,7 @@ func (p *Pool) refillLocked(now int64) {
 // task, whatever order workers take tasks in, so only the front needs
 // looking at.
 func (p *Pool) expireLocked(now int64, out *[]skipped) {
-	limit := int64(p.cfg.maxWait)
+	limit := int64(p.maxWait)
 	for p.queue.len() > 0 && now-p.queue.at(0).enq > limit {
 		*out = append(*out, skipped{it: p.queue.popFront()})
 		p.expired++

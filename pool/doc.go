@@ -24,6 +24,16 @@
 //     their results in order; the first error cancels the rest (errgroup
 //     with SetLimit and typed results).
 //
+// # Changing the settings
+//
+// A pool changes in place, for a live configuration reload: [Pool.Resize]
+// sets the number of workers, [Pool.SetQueueSize] the queue's capacity, and
+// [Pool.Reconfigure] the queue settings (order, max queue wait, idle
+// timeout, CoDel, adaptive LIFO). The workers, the queued tasks, the
+// blocked submitters and the counters stay. A shrunk queue keeps every task
+// it holds and admits new ones once it is below its new size; a grown one
+// admits blocked submitters at once.
+//
 // # Nothing is lost
 //
 // Every accepted task runs exactly once, unless it is reported instead: a
@@ -115,8 +125,8 @@
 //     SetLimit(0), which would run nothing, is refused.
 //   - Close returns (number of tasks discarded, error) rather than a typed
 //     error, so the count needs no errors.As.
-//   - Resize(n <= 0) is per-call bad input: it returns an error matching
-//     ion.ErrInvalidConfig and changes nothing.
+//   - Resize(n <= 0) and SetQueueSize(n < 0) are per-call bad input: they
+//     return an error matching ion.ErrInvalidConfig and change nothing.
 //   - Expired tasks are found when a worker takes a task or a submitter finds
 //     the queue full; shed ones when a worker takes a task. The pool's only timer retires idle workers: one timer
 //     per pool, armed only while some worker is idle.

@@ -266,3 +266,64 @@ func ExampleGroup_SetPolicy() {
 	// Output:
 	// [ok] <nil> after 3 attempts
 }
+
+// Reconfigure changes a pool's queue settings in place, as a live
+// configuration reload does: its workers, queued tasks and counters stay.
+// Options left out return to their defaults; the options only New takes
+// are refused, changing nothing.
+func ExamplePool_Reconfigure() {
+	p := pool.New(1, 8, pool.WithName("exports"))
+	defer p.Close(context.Background())
+
+	// One worker busy, three tasks queued.
+	release := make(chan struct{})
+	p.Submit(context.Background(), func(context.Context) error { <-release; return nil })
+	var order []int
+	for i := 1; i <= 3; i++ {
+		p.TrySubmit(func(context.Context) error { order = append(order, i); return nil })
+	}
+
+	// The queued tasks now run newest first, and any that waits more than a
+	// minute from now on expires.
+	fmt.Println(p.Reconfigure(pool.WithQueueOrder(pool.LIFO), pool.WithMaxQueueWait(time.Minute)))
+	fmt.Println(p.Reconfigure(pool.WithName("reports")))
+	fmt.Println(p.Reconfigure(pool.WithIdleTimeout(-time.Second)))
+
+	close(release)
+	p.Wait(context.Background())
+	fmt.Println(order, p.Snapshot().Completed)
+	// Output:
+	// <nil>
+	// pool: invalid configuration: WithName: only New takes it; Reconfigure keeps the pool's name, base context, handlers, sinks and task policy
+	// pool: invalid configuration: WithIdleTimeout: must not be negative, got -1s
+	// [3 2 1] 4
+}
+
+// SetQueueSize resizes the queue in place: growing admits blocked
+// submitters at once, and shrinking keeps every task already queued.
+func ExamplePool_SetQueueSize() {
+	p := pool.New(1, 4)
+	defer p.Close(context.Background())
+
+	release := make(chan struct{})
+	p.Submit(context.Background(), func(context.Context) error { <-release; return nil })
+	for range 4 {
+		p.TrySubmit(func(context.Context) error { return nil })
+	}
+
+	fmt.Println(p.SetQueueSize(2))
+	s := p.Snapshot()
+	fmt.Println("queue size:", s.QueueSize, "queued:", s.Queued)
+	fmt.Println(p.TrySubmit(func(context.Context) error { return nil }))
+	fmt.Println(p.SetQueueSize(-1))
+
+	close(release)
+	p.Wait(context.Background())
+	fmt.Println("completed:", p.Snapshot().Completed)
+	// Output:
+	// <nil>
+	// queue size: 2 queued: 4
+	// pool: queue full
+	// pool: invalid configuration: n: SetQueueSize: must not be negative, got -1
+	// completed: 5
+}

@@ -8,10 +8,24 @@ func (p *Pool) armSweepLocked() {
 	p.period++
 	p.sweepArmed = true
 	if p.sweeper == nil {
-		p.sweeper = time.AfterFunc(p.cfg.idle, p.sweep)
+		gen := p.sweepGen
+		p.sweeper = time.AfterFunc(p.idleTimeout, func() { p.sweep(gen) })
 		return
 	}
-	p.sweeper.Reset(p.cfg.idle)
+	p.sweeper.Reset(p.idleTimeout)
+}
+
+// discardSweepLocked stops the sweeper for good, for a new idle timeout: a
+// callback of it that has already started (it fired, and waits for mu) finds
+// sweepGen changed and does nothing. The next armSweepLocked makes a new
+// sweeper. Must be called with p.mu held.
+func (p *Pool) discardSweepLocked() {
+	if p.sweeper != nil {
+		p.sweeper.Stop()
+		p.sweeper = nil
+	}
+	p.sweepArmed = false
+	p.sweepGen++
 }
 
 // sweep runs on the timer's goroutine at the end of a sweep period: it
@@ -19,10 +33,15 @@ func (p *Pool) armSweepLocked() {
 // least the idle timeout) to exit, and starts another period while workers
 // are still idle. p.idle is ordered by the time each worker parked, oldest
 // first (workers are taken from the back), so those are a prefix of it. The
-// workers set aside for tasks in p.ready are kept, from the back.
-func (p *Pool) sweep() {
+// workers set aside for tasks in p.ready are kept, from the back. gen is
+// the sweepGen of the sweeper that fired: a discarded sweeper's call does
+// nothing.
+func (p *Pool) sweep(gen uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if gen != p.sweepGen {
+		return
+	}
 	p.sweepArmed = false
 	if p.closed {
 		return

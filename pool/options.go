@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"time"
 
@@ -38,7 +39,10 @@ func (o Order) String() string {
 }
 
 // Option configures a [Pool]. Options are applied in order by [New]; a
-// later option of the same kind replaces an earlier one.
+// later option of the same kind replaces an earlier one. [Pool.Reconfigure]
+// takes the queue settings ([WithQueueOrder], [WithMaxQueueWait],
+// [WithIdleTimeout], [WithCoDel], [WithAdaptiveLIFO]) and refuses the
+// others, which only New takes.
 type Option interface {
 	apply(*config)
 }
@@ -59,6 +63,29 @@ type config struct {
 	idle      time.Duration // idle timeout; 0 keeps idle workers until Close
 	startHook func()        // set only by tests (export_test.go): runs on a worker woken with a task before it counts itself started
 	err       error         // the first invalid option; makes the pool fail closed
+	// fixed names the first option given that only New takes (the name,
+	// the base context, a handler, a sink or the task policy); Reconfigure
+	// refuses it.
+	fixed string
+}
+
+// stamps reports whether a pool of c stamps its items with their enqueue
+// time: a max queue wait, CoDel and the wait histogram need it.
+func (c *config) stamps() bool {
+	return c.maxWait > 0 || c.codel.Target > 0 || c.metrics != nil
+}
+
+// takeNewestFrom returns the queue length from which workers take the
+// newest task first. One comparison per take serves every order: LIFO takes
+// the newest at any length, FIFO never, adaptive LIFO from its threshold.
+func (c *config) takeNewestFrom() int {
+	switch {
+	case c.order == LIFO:
+		return 1
+	case c.lifoAt > 0:
+		return c.lifoAt
+	}
+	return math.MaxInt
 }
 
 // DefaultIdleTimeout is how long a worker stays idle before it exits, unless
@@ -93,14 +120,31 @@ func (c *config) setErr(err error) {
 	}
 }
 
+// setFixed records that the option named param, which only New takes, was
+// given.
+func (c *config) setFixed(param string) {
+	if c.fixed == "" {
+		c.fixed = param
+	}
+}
+
 type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
+// fixed returns an option that only New takes: it applies f and records
+// name, for Reconfigure to refuse.
+func fixed(name string, f func(*config)) Option {
+	return optionFunc(func(c *config) {
+		c.setFixed(name)
+		f(c)
+	})
+}
+
 // WithName names the pool. The name labels its metrics and log records and
 // appears in the adapter's String ("pool(name)").
 func WithName(name string) Option {
-	return optionFunc(func(c *config) { c.name = name })
+	return fixed("WithName", func(c *config) { c.name = name })
 }
 
 // WithBaseContext sets the context every task context is derived from: its
@@ -109,7 +153,7 @@ func WithName(name string) Option {
 // context.Background(). A task still queued when ctx ends is not run (see
 // [ErrNotStarted]). A nil ctx makes the pool fail closed.
 func WithBaseContext(ctx context.Context) Option {
-	return optionFunc(func(c *config) {
+	return fixed("WithBaseContext", func(c *config) {
 		if ctx == nil {
 			c.fail("WithBaseContext", "nil context")
 			return
@@ -124,7 +168,7 @@ func WithBaseContext(ctx context.Context) Option {
 // same error. The task counts as panicked, never as completed. A panic in fn
 // itself is recovered and logged. A nil fn makes the pool fail closed.
 func WithPanicHandler(fn func(*ion.PanicError)) Option {
-	return optionFunc(func(c *config) {
+	return fixed("WithPanicHandler", func(c *config) {
 		if fn == nil {
 			c.fail("WithPanicHandler", "nil function")
 			return
@@ -144,7 +188,7 @@ func WithPanicHandler(fn func(*ion.PanicError)) Option {
 // held, on the goroutine that discarded the task; a panic in fn is recovered
 // and logged. A nil fn makes the pool fail closed.
 func WithDiscardHandler(fn func(ctx context.Context, task Task, err error)) Option {
-	return optionFunc(func(c *config) {
+	return fixed("WithDiscardHandler", func(c *config) {
 		if fn == nil {
 			c.fail("WithDiscardHandler", "nil function")
 			return
@@ -154,17 +198,18 @@ func WithDiscardHandler(fn func(ctx context.Context, task Task, err error)) Opti
 }
 
 // WithLogger sets the Logger for rare events: task panics (Error), forced
-// closes (Warn), resizes (Info) and panics in hooks (Error). A nil logger
+// closes (Warn), resizes of the workers or the queue (Info) and panics in
+// hooks (Error). A nil logger
 // makes the pool fail closed.
 func WithLogger(l observe.Logger) Option {
-	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.logger, l, "pool", "WithLogger")) })
+	return fixed("WithLogger", func(c *config) { c.setErr(sink.Set(&c.logger, l, "pool", "WithLogger")) })
 }
 
 // WithMetrics sets the Metrics sink; the instruments are resolved once, by
 // [New]. The package doc lists the metrics. A nil sink makes the pool fail
 // closed.
 func WithMetrics(m observe.Metrics) Option {
-	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.metrics, m, "pool", "WithMetrics")) })
+	return fixed("WithMetrics", func(c *config) { c.setErr(sink.Set(&c.metrics, m, "pool", "WithMetrics")) })
 }
 
 // WithTracer sets the Tracer: one span "pool.task" per task run on a worker
@@ -172,7 +217,7 @@ func WithMetrics(m observe.Metrics) Option {
 // per [Policy] execution on the caller's goroutine. A nil tracer makes the
 // pool fail closed.
 func WithTracer(t observe.Tracer) Option {
-	return optionFunc(func(c *config) { c.setErr(sink.Set(&c.tracer, t, "pool", "WithTracer")) })
+	return fixed("WithTracer", func(c *config) { c.setErr(sink.Set(&c.tracer, t, "pool", "WithTracer")) })
 }
 
 // WithTaskPolicy runs every task under pol, on the worker: a per-task
@@ -193,7 +238,7 @@ func WithTracer(t observe.Tracer) Option {
 // of its own and returns it as a [*ion.PanicError]. A nil pol makes the pool
 // fail closed.
 func WithTaskPolicy(pol policy.Policy[any]) Option {
-	return optionFunc(func(c *config) {
+	return fixed("WithTaskPolicy", func(c *config) {
 		if pol == nil {
 			c.fail("WithTaskPolicy", "nil policy")
 			return
@@ -205,7 +250,8 @@ func WithTaskPolicy(pol policy.Policy[any]) Option {
 // WithQueueOrder sets the order in which workers take queued tasks; the
 // default is [FIFO]. Submitters blocked on a full queue are always admitted
 // in FIFO order. [WithAdaptiveLIFO] overrides FIFO while the queue is long.
-// An unknown order makes the pool fail closed.
+// An unknown order makes the pool fail closed. [Pool.Reconfigure] changes it
+// in place, from the next task taken.
 func WithQueueOrder(o Order) Option {
 	return optionFunc(func(c *config) {
 		if o != FIFO && o != LIFO {
@@ -223,6 +269,7 @@ func WithQueueOrder(o Order) Option {
 // full, so an expired task is reported as soon as a worker or a submitter
 // looks at the queue. 0, the default, means no limit; a negative d makes the
 // pool fail closed. With a limit set, each submission reads the clock once.
+// [Pool.Reconfigure] changes it in place, for the tasks already queued too.
 func WithMaxQueueWait(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d < 0 {
@@ -240,7 +287,8 @@ func WithMaxQueueWait(d time.Duration) Option {
 // [DefaultIdleTimeout]; 0 keeps idle workers until Close or a shrinking
 // Resize; a negative d makes the pool fail closed. Retiring workers changes
 // only Snapshot.Workers: the size, the queue and blocked submitters are
-// unaffected.
+// unaffected. [Pool.Reconfigure] changes it in place, for the workers
+// already idle too.
 func WithIdleTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d < 0 {
@@ -262,7 +310,8 @@ func WithIdleTimeout(d time.Duration) Option {
 // With [WithQueueOrder](LIFO) the newest task is taken first at every
 // length, so it changes nothing. It costs nothing per task beyond the
 // comparison every take already makes. Off by default; an n below 1 makes
-// the pool fail closed naming WithAdaptiveLIFO.
+// the pool fail closed naming WithAdaptiveLIFO. [Pool.Reconfigure] changes
+// it in place, from the next task taken.
 func WithAdaptiveLIFO(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 {
@@ -298,7 +347,8 @@ func WithAdaptiveLIFO(n int) Option {
 // about 50ns per task on a 2-core VM, mostly the clock
 // (BenchmarkQueueManagement). Facebook's servers use 5ms and 100ms.
 // Off by default; a target or interval that is not positive makes the pool
-// fail closed naming WithCoDel.
+// fail closed naming WithCoDel. [Pool.Reconfigure] turns it on or off, or
+// changes target and interval, in place.
 func WithCoDel(target, interval time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if target <= 0 || interval <= 0 {

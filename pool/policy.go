@@ -184,10 +184,14 @@ func (a *adapter[T]) String() string {
 // finish will be (or has been) called.
 func (p *Pool) withdraw(c runner) bool {
 	var now int64
-	if p.stamp {
+	stamp := p.stamp.Load()
+	if stamp {
 		now = p.now()
 	}
 	p.mu.Lock()
+	if !stamp && p.stamp.Load() {
+		now = p.now() // a Reconfigure turned stamping on since the load above
+	}
 	var skip []skipped
 	ok := p.queue.removeCall(c)
 	if ok {

@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"math"
 	"reflect"
 	"runtime"
 	"sync"
@@ -15,10 +14,11 @@ import (
 
 // Pool is a bounded worker pool: at most Size tasks run at once, on worker
 // goroutines started on demand (an idle one exits after the idle timeout);
-// up to queueSize more wait in a queue. Every accepted task is accounted
-// for: it runs exactly once, or it is reported (expired, shed, not started,
-// or discarded by a forced Close) to its caller or to the discard handler,
-// and counted.
+// up to queueSize more wait in a queue. [Pool.Resize], [Pool.SetQueueSize]
+// and [Pool.Reconfigure] change the size, the queue's capacity and the
+// queue settings in place. Every accepted task is accounted for: it runs
+// exactly once, or it is reported (expired, shed, not started, or discarded
+// by a forced Close) to its caller or to the discard handler, and counted.
 //
 // Most callers want [Pool.Submit] for fire-and-forget work, [Go] for a typed
 // result, or [Policy] to run a pipeline's calls on the pool, and
@@ -28,13 +28,13 @@ import (
 // ion.ErrInvalidConfig that says to use [New]. A Pool is safe for
 // concurrent use by multiple goroutines, including its own tasks.
 type Pool struct {
+	// cfg is the configuration New was given. Its queue settings (order,
+	// max queue wait, idle timeout, CoDel) are New's: those in force, which
+	// Reconfigure changes, are the fields below mu.
 	cfg       config
 	ok        bool  // made by New with a valid configuration; false in the zero Pool
 	err       error // configuration error; every call returns it
-	qcap      int
-	lifoAt    int  // workers take the newest queued task while the queue holds at least lifoAt (1 for LIFO, MaxInt for plain FIFO)
-	stamp     bool // items carry their enqueue time (max queue wait, CoDel or metrics)
-	baseCmp   bool // the base context's dynamic type is comparable
+	baseCmp   bool  // the base context's dynamic type is comparable
 	epoch     time.Time
 	marked    context.Context         // the base context, marked as p's (see ownerKey)
 	runCtx    context.Context         // parent of every detached task ctx; cancelled by a forced Close
@@ -50,10 +50,20 @@ type Pool struct {
 	waking atomic.Int32
 	readyN atomic.Int32
 	procs  atomic.Int32 // runtime.GOMAXPROCS(0) at New or the last Resize (reading it takes a runtime lock)
+	// stamp reports whether items carry their enqueue time (a max queue
+	// wait, CoDel or metrics). Written under mu by New and Reconfigure, and
+	// read before locking by the paths that read the clock for the items
+	// they handle; a path that read it clear and finds it set once it holds
+	// mu reads the clock then (see Reconfigure).
+	stamp atomic.Bool
 
 	// mu guards the fields below.
 	mu          sync.Mutex
 	size        int             // target number of workers; changed by Resize
+	qcap        int             // the queue's capacity; changed by SetQueueSize (the queue may hold more after a shrink)
+	lifoAt      int             // workers take the newest queued task while the queue holds at least lifoAt (1 for LIFO, MaxInt for plain FIFO); changed by Reconfigure
+	maxWait     time.Duration   // WithMaxQueueWait; 0 for none; changed by Reconfigure
+	idleTimeout time.Duration   // WithIdleTimeout; 0 keeps idle workers; changed by Reconfigure
 	workers     int             // live worker goroutines
 	exiting     int             // workers woken to exit that have not exited yet
 	running     int             // tasks taken by a worker and not yet accounted
@@ -65,8 +75,9 @@ type Pool struct {
 	blocked     submitters      // submitters waiting for room, FIFO
 	watchers    []chan struct{} // closed and cleared when the pool goes quiet
 	closed      bool            // set by the first Close or Drain; never cleared
-	sweeper     *time.Timer     // retires idle workers; made by the first worker to park, stopped by Close
+	sweeper     *time.Timer     // retires idle workers; made by the first worker to park, stopped by Close, replaced by a Reconfigure of the idle timeout
 	sweepArmed  bool            // sweeper will fire
+	sweepGen    uint64          // incremented when sweeper is discarded: a callback of a discarded sweeper does nothing
 	period      uint64          // incremented each time sweeper is armed
 	doneClosed  bool            // done has been closed
 	completed   uint64
@@ -90,12 +101,14 @@ type Pool struct {
 func New(size, queueSize int, opts ...Option) *Pool {
 	cfg := newConfig(opts)
 	p := &Pool{
-		cfg:   cfg,
-		err:   cfg.err,
-		qcap:  max(queueSize, 0),
-		size:  size,
-		epoch: time.Now(),
-		done:  make(chan struct{}),
+		cfg:         cfg,
+		err:         cfg.err,
+		qcap:        max(queueSize, 0),
+		size:        size,
+		maxWait:     cfg.maxWait,
+		idleTimeout: cfg.idle,
+		epoch:       time.Now(),
+		done:        make(chan struct{}),
 	}
 	switch {
 	case p.err != nil:
@@ -112,18 +125,9 @@ func New(size, queueSize int, opts ...Option) *Pool {
 	p.marked = context.WithValue(cfg.base, ownerKey{p}, struct{}{})
 	p.runCtx, p.cancelRun = context.WithCancelCause(p.marked)
 	p.baseCmp = reflect.TypeOf(cfg.base).Comparable()
-	p.stamp = cfg.maxWait > 0 || cfg.codel.Target > 0 || cfg.metrics != nil
+	p.stamp.Store(cfg.stamps())
 	p.codel = cfg.codel
-	// One comparison per take serves every order: LIFO takes the newest at
-	// any length, FIFO never, adaptive LIFO from its threshold.
-	switch {
-	case cfg.order == LIFO:
-		p.lifoAt = 1
-	case cfg.lifoAt > 0:
-		p.lifoAt = cfg.lifoAt
-	default:
-		p.lifoAt = math.MaxInt
-	}
+	p.lifoAt = cfg.takeNewestFrom()
 	if cfg.metrics != nil {
 		p.inst = newInstruments(cfg.metrics, cfg.name)
 		p.inst.size.Set(float64(size))

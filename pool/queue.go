@@ -33,6 +33,7 @@ func (it *item) submitterCtx() context.Context {
 type skipped struct {
 	it        item
 	shedAfter time.Duration // how long a shed task waited; 0 for an expired one (a shed one waited more than CoDel's target)
+	target    time.Duration // CoDel's target when it shed the task
 }
 
 // deque is a growable ring buffer of items: FIFO pops the front, LIFO the

@@ -413,7 +413,7 @@ func TestStressQueueManagement(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := stressQueueManagement(t, tc.opts)
+			m := stressQueueManagement(t, tc.opts, nil)
 			if tc.wantShed {
 				assert.NotZero(t, m.Shed, "a queue kept full for the whole run must stand")
 			}
@@ -421,7 +421,11 @@ func TestStressQueueManagement(t *testing.T) {
 	}
 }
 
-func stressQueueManagement(t *testing.T, opts []pool.Option) pool.Snapshot {
+// stressQueueManagement runs the callers of TestStressQueueManagement on a
+// pool of opts and checks the accounting. If change is not nil, another
+// goroutine calls it with the pool and a count, over and over, until the
+// callers are done.
+func stressQueueManagement(t *testing.T, opts []pool.Option, change func(p *pool.Pool, i int)) pool.Snapshot {
 	const workers, loops = 6, 400
 	var (
 		accepted, ran         atomic.Int64 // tasks accepted; task bodies run
@@ -505,7 +509,23 @@ func stressQueueManagement(t *testing.T, opts []pool.Option) pool.Snapshot {
 			}
 		})
 	}
+	done := make(chan struct{}) // closed when the callers are done
+	var changer sync.WaitGroup
+	if change != nil {
+		changer.Go(func() { // owner: this test; exits once done is closed; joined by changer.Wait
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				change(p, i)
+			}
+		})
+	}
 	wg.Wait()
+	close(done)
+	changer.Wait()
 	n, err := p.Close(context.Background())
 	require.NoError(t, err)
 	require.Zero(t, n)

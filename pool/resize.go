@@ -24,7 +24,8 @@ func (p *Pool) Resize(n int) error {
 		return ion.NewConfigError("pool", "n", "Resize: must be positive, got %d", n)
 	}
 	var now int64
-	if p.stamp {
+	stamp := p.stamp.Load()
+	if stamp {
 		now = p.now()
 	}
 	type start struct {
@@ -37,6 +38,9 @@ func (p *Pool) Resize(n int) error {
 	if p.closed {
 		p.mu.Unlock()
 		return ErrClosed
+	}
+	if !stamp && p.stamp.Load() {
+		now = p.now() // a Reconfigure turned stamping on since the load above
 	}
 	old := p.size
 	p.size = n
@@ -65,6 +69,58 @@ func (p *Pool) Resize(n int) error {
 	}
 	if p.cfg.logger != nil && old != n {
 		p.cfg.logger.Log(context.Background(), slog.LevelInfo, "pool: resized",
+			slog.String("name", p.cfg.name), slog.Int("from", old), slog.Int("to", n))
+	}
+	return nil
+}
+
+// SetQueueSize sets the queue's capacity to n, keeping the tasks queued and
+// the submitters blocked, for a live reconfiguration.
+//
+// Growing admits blocked submitters into the new room at once, oldest
+// first, as a worker taking a task would. Shrinking never drops or rejects
+// a task already accepted: the tasks queued beyond the new size stay queued
+// and run (or expire, or are shed) as usual, and until the queue is below
+// n again a new [Pool.Submit] blocks, [Pool.TrySubmit] returns
+// [ErrQueueFull], and blocked submitters stay blocked. [Pool.Snapshot]'s
+// Queued may therefore exceed its QueueSize for a while. A size of 0 makes
+// every later submission a hand-off, once the queued tasks have been taken.
+//
+// n < 0 returns an error matching ion.ErrInvalidConfig that names n and
+// changes nothing; a closed pool returns [ErrClosed]. SetQueueSize does not
+// block beyond the pool's short critical section; it allocates only when
+// admitting blocked submitters grows the queue's buffer.
+func (p *Pool) SetQueueSize(n int) error {
+	if !p.ok {
+		return p.Err()
+	}
+	if n < 0 {
+		return ion.NewConfigError("pool", "n", "SetQueueSize: must not be negative, got %d", n)
+	}
+	var now int64
+	stamp := p.stamp.Load()
+	if stamp {
+		now = p.now()
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if !stamp && p.stamp.Load() {
+		now = p.now() // a Reconfigure turned stamping on since the load above
+	}
+	old := p.qcap
+	p.qcap = n
+	// No worker is idle and free while submitters are blocked (they
+	// would have taken the task), so the admitted tasks wait for a
+	// worker that finishes, as any queued task does.
+	p.refillLocked(now)
+	queued := p.queue.len() + p.ready.len()
+	p.mu.Unlock()
+	p.gaugeQueued(queued)
+	if p.cfg.logger != nil && old != n {
+		p.cfg.logger.Log(context.Background(), slog.LevelInfo, "pool: queue resized",
 			slog.String("name", p.cfg.name), slog.Int("from", old), slog.Int("to", n))
 	}
 	return nil

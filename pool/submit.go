@@ -56,11 +56,17 @@ func (p *Pool) TrySubmit(task Task) error {
 // between Submit and TrySubmit. ctx bounds the wait.
 func (p *Pool) submit(ctx context.Context, it item, block bool) error {
 	var now int64
-	if p.stamp {
+	stamp := p.stamp.Load()
+	if stamp {
 		now = p.now()
 		it.enq = now
 	}
 	p.mu.Lock()
+	if !stamp && p.stamp.Load() {
+		// A Reconfigure turned stamping on since the load above.
+		now = p.now()
+		it.enq = now
+	}
 	if p.closed {
 		p.rejected++
 		p.mu.Unlock()
@@ -107,7 +113,7 @@ func (p *Pool) submit(ctx context.Context, it item, block bool) error {
 		return nil
 	}
 	var skip []skipped
-	if p.cfg.maxWait > 0 && p.queue.len() == p.qcap {
+	if p.maxWait > 0 && p.queue.len() >= p.qcap {
 		p.expireLocked(now, &skip)
 		p.refillLocked(now)
 	}

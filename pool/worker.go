@@ -107,13 +107,17 @@ const (
 // size.
 func (p *Pool) next(w *worker, fin outcome, it *item) step {
 	var now int64
-	if p.stamp {
+	stamp := p.stamp.Load()
+	if stamp {
 		now = p.now()
 	}
 	// A plain lock: sync.Mutex spins briefly before it parks. A longer
 	// spin after a failed TryLock was measured no faster on two cores and
 	// busy-waits for tens of microseconds.
 	p.mu.Lock()
+	if !stamp && p.stamp.Load() {
+		now = p.now() // a Reconfigure turned stamping on since the load above
+	}
 	switch fin {
 	case completed:
 		p.completed++
@@ -161,7 +165,7 @@ func (p *Pool) next(w *worker, fin outcome, it *item) step {
 	} else {
 		w.parkedAt = p.period
 		p.idle = append(p.idle, w)
-		if !p.sweepArmed && p.cfg.idle > 0 {
+		if !p.sweepArmed && p.idleTimeout > 0 {
 			p.armSweepLocked()
 		}
 		if p.inst != nil {
@@ -322,7 +326,7 @@ func (p *Pool) flushSkipped(skip []skipped) {
 			}
 			continue
 		}
-		p.discard(&s.it, &shedError{wait: s.shedAfter, target: p.cfg.codel.Target})
+		p.discard(&s.it, &shedError{wait: s.shedAfter, target: s.target})
 		if p.inst != nil {
 			p.inst.shed.Add(1)
 		}

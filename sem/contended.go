@@ -65,7 +65,7 @@ func (s *Weighted) unlockContended() {
 func (s *Weighted) takeContended(n int64) bool {
 	for {
 		st := s.state.Load()
-		if st&queuedBit != 0 && !s.barge || int64(st&availMask) < n {
+		if st&queuedBit != 0 && !s.barge.Load() || int64(st&availMask) < n {
 			s.unlockContended()
 			return false
 		}

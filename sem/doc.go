@@ -17,7 +17,7 @@
 //	}
 //	defer s.Release(3)
 //
-// # Changing the capacity
+// # Changing the capacity and the settings
 //
 // [Weighted.SetCapacity] resizes a semaphore in place, for a live
 // configuration reload: the permits in use stay held and the waiters stay
@@ -29,6 +29,13 @@
 // Releases are judged against the permits in use, so releasing permits
 // acquired under the old capacity is never an over-release. Waiters heavier
 // than a shrunk capacity leave with [ErrWeightExceedsCapacity].
+//
+// [Weighted.Reconfigure] changes the other settings in place the same way:
+// the fairness, the acquire timeout, CoDel and adaptive LIFO. The permits in
+// use stay held and the waiters stay queued, in arrival order; a new
+// fairness or threshold orders the grants from then on, a new acquire
+// timeout bounds the Acquires that queue after it, and CoDel turned on
+// counts the waits of those already queued from then.
 //
 // # Fairness
 //

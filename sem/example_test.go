@@ -216,3 +216,36 @@ func ExampleWithAdaptiveLIFO() {
 	// bulkhead(api, capacity 8, FIFO, adaptive LIFO from 16, weight 1, max wait 1s)
 	// sem: invalid configuration: WithAdaptiveLIFO: must be at least 1, got 0
 }
+
+// Reconfigure changes a semaphore's queue settings in place, as a live
+// configuration reload does: the permits in use stay held and the waiters
+// stay queued. Options left out return to their defaults, and the options
+// only NewWeighted takes are refused, changing nothing.
+func ExampleWeighted_Reconfigure() {
+	s := sem.NewWeighted(4, sem.WithName("db"))
+	bulkhead := sem.Policy[string](s, sem.WithMaxWait(time.Second))
+	fmt.Println(bulkhead)
+	s.TryAcquire(3) // three calls in flight
+
+	err := s.Reconfigure(sem.WithFairness(sem.LIFO), sem.WithCoDel(5*time.Millisecond, 100*time.Millisecond))
+	fmt.Println(err)
+	fmt.Println(bulkhead)
+	fmt.Println("in use:", s.InUse())
+
+	fmt.Println(s.Reconfigure(sem.WithName("cache")))
+	fmt.Println(s.Reconfigure(sem.WithAdaptiveLIFO(0)))
+	fmt.Println(bulkhead)
+
+	fmt.Println(s.Reconfigure()) // the defaults
+	fmt.Println(bulkhead)
+	// Output:
+	// bulkhead(db, capacity 4, FIFO, weight 1, max wait 1s)
+	// <nil>
+	// bulkhead(db, capacity 4, LIFO, CoDel 5ms/100ms, weight 1, max wait 1s)
+	// in use: 3
+	// sem: invalid configuration: WithName: only NewWeighted takes it; Reconfigure keeps the semaphore's name and sinks
+	// sem: invalid configuration: WithAdaptiveLIFO: must be at least 1, got 0
+	// bulkhead(db, capacity 4, LIFO, CoDel 5ms/100ms, weight 1, max wait 1s)
+	// <nil>
+	// bulkhead(db, capacity 4, FIFO, weight 1, max wait 1s)
+}

@@ -1,5 +1,7 @@
 package sem
 
+import "time"
+
 // InUse returns the permits in use (acquired and not released), debt
 // included: what Capacity() - Available() says only while no debt is owed.
 func InUse(s *Weighted) int64 {
@@ -25,3 +27,24 @@ func Contended(s *Weighted) bool { return s.cont.Load() }
 // CalmAfter is the number of operations in a row that found the lock free
 // and end the contended mode.
 const CalmAfter = calmAfter
+
+// Settings are a semaphore's queue settings, with the mirrors that the fast
+// paths read, for tests that check what Reconfigure changed.
+type Settings struct {
+	Fairness                   Fairness
+	Timeout                    time.Duration
+	LIFOAt                     int
+	CoDelTarget, CoDelInterval time.Duration
+	Barge, CoDelOn             bool
+}
+
+// SettingsOf returns the settings of s in force.
+func SettingsOf(s *Weighted) Settings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Settings{
+		Fairness: s.fairness, Timeout: time.Duration(s.timeout.Load()), LIFOAt: s.lifoAt,
+		CoDelTarget: s.codel.Target, CoDelInterval: s.codel.Interval,
+		Barge: s.barge.Load(), CoDelOn: s.codelOn.Load(),
+	}
+}

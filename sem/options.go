@@ -23,6 +23,9 @@ type config struct {
 	metrics                    observe.Metrics
 	tracer                     observe.Tracer
 	err                        error // the first invalid option; the semaphore fails closed
+	// fixed names the first option given that only NewWeighted takes (the
+	// name or a sink); Reconfigure refuses it.
+	fixed string
 }
 
 // newConfig returns the defaults (FIFO, no acquire timeout, no queue
@@ -46,19 +49,32 @@ func (c *config) fail(err error) {
 	}
 }
 
+// setFixed records that the option named param, which only NewWeighted
+// takes, was given.
+func (c *config) setFixed(param string) {
+	if c.fixed == "" {
+		c.fixed = param
+	}
+}
+
 type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
 // WithName names the semaphore in metrics (the "name" label), logs and the
-// bulkhead's String and spans. The default is "".
+// bulkhead's String and spans. The default is "". Only [NewWeighted] takes
+// it: [Weighted.Reconfigure] refuses it.
 func WithName(name string) Option {
-	return optionFunc(func(c *config) { c.name = name })
+	return optionFunc(func(c *config) {
+		c.name = name
+		c.setFixed("WithName")
+	})
 }
 
 // WithFairness sets the order in which callers are served: [FIFO] (the
 // default), [LIFO] or [None]. An unknown value makes the semaphore fail
-// closed with an error matching ion.ErrInvalidConfig.
+// closed with an error matching ion.ErrInvalidConfig. [Weighted.Reconfigure]
+// changes it in place, for the grants made from then on.
 func WithFairness(f Fairness) Option {
 	return optionFunc(func(c *config) {
 		if f < FIFO || f > None {
@@ -75,7 +91,8 @@ func WithFairness(f Fairness) Option {
 // starts only when a caller has to queue, so an Acquire that is served at
 // once costs nothing extra. The default 0 waits as long as ctx allows; a
 // negative d makes the semaphore fail closed with an error matching
-// ion.ErrInvalidConfig.
+// ion.ErrInvalidConfig. [Weighted.Reconfigure] changes it in place for the
+// Acquires that queue after it; waiters keep the bound they queued with.
 func WithAcquireTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d < 0 {
@@ -104,7 +121,8 @@ func WithAcquireTimeout(d time.Duration) Option {
 // takes the slow path to queue, and one by each release (or departure, or
 // SetCapacity) that hands permits to waiters; the fast paths read no clock. Off by default; a target or interval that is not positive
 // makes the semaphore fail closed with an error matching
-// ion.ErrInvalidConfig that names WithCoDel.
+// ion.ErrInvalidConfig that names WithCoDel. [Weighted.Reconfigure] turns it
+// on or off, or changes target and interval, in place.
 func WithCoDel(target, interval time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if target <= 0 || interval <= 0 {
@@ -129,7 +147,8 @@ func WithCoDel(target, interval time.Duration) Option {
 // over the queue starts from the newest waiter instead of the oldest while
 // at least n wait. Off by default; an n below 1 makes the semaphore fail
 // closed with an error matching ion.ErrInvalidConfig that names
-// WithAdaptiveLIFO.
+// WithAdaptiveLIFO. [Weighted.Reconfigure] changes it in place, from the
+// next grant on.
 func WithAdaptiveLIFO(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 {
@@ -142,20 +161,31 @@ func WithAdaptiveLIFO(n int) Option {
 
 // WithLogger sends the semaphore's rare events (a release of more than is
 // held, a negative release) to l. A nil l makes the semaphore fail closed.
+// Only [NewWeighted] takes it: [Weighted.Reconfigure] refuses it.
 func WithLogger(l observe.Logger) Option {
-	return optionFunc(func(c *config) { c.fail(sink.Set(&c.logger, l, "sem", "WithLogger")) })
+	return optionFunc(func(c *config) {
+		c.fail(sink.Set(&c.logger, l, "sem", "WithLogger"))
+		c.setFixed("WithLogger")
+	})
 }
 
 // WithMetrics records the metrics listed in the package doc into m. The
 // instruments are resolved once, here; recording does not allocate. A nil m
-// makes the semaphore fail closed.
+// makes the semaphore fail closed. Only [NewWeighted] takes it:
+// [Weighted.Reconfigure] refuses it.
 func WithMetrics(m observe.Metrics) Option {
-	return optionFunc(func(c *config) { c.fail(sink.Set(&c.metrics, m, "sem", "WithMetrics")) })
+	return optionFunc(func(c *config) {
+		c.fail(sink.Set(&c.metrics, m, "sem", "WithMetrics"))
+		c.setFixed("WithMetrics")
+	})
 }
 
 // WithTracer makes the bulkhead ([Policy]) start one span per call. Acquire,
 // TryAcquire and Release do not trace. A nil t makes the semaphore fail
-// closed.
+// closed. Only [NewWeighted] takes it: [Weighted.Reconfigure] refuses it.
 func WithTracer(t observe.Tracer) Option {
-	return optionFunc(func(c *config) { c.fail(sink.Set(&c.tracer, t, "sem", "WithTracer")) })
+	return optionFunc(func(c *config) {
+		c.fail(sink.Set(&c.tracer, t, "sem", "WithTracer"))
+		c.setFixed("WithTracer")
+	})
 }

@@ -101,10 +101,12 @@ func Policy[T any](s *Weighted, opts ...PolicyOption) policy.Policy[T] {
 	case c.weight < 1 || c.weight > s.Capacity():
 		b.err = ion.NewConfigError("sem", "WithWeight", "must be in 1..%d (the capacity), got %d", s.Capacity(), c.weight)
 	}
-	b.desc = b.describe()
 	if b.err == nil {
-		b.descCap = s.Capacity()
+		// Read before describing: a change in between makes String
+		// describe afresh, never miss it.
+		b.descCap, b.descGen = s.Capacity(), s.reconfigs.Load()
 	}
+	b.desc = b.describe()
 	return b
 }
 
@@ -115,6 +117,7 @@ type bulkhead[T any] struct {
 	maxWait time.Duration
 	desc    string // String and the span name, built once
 	descCap int64  // the capacity desc names
+	descGen uint64 // the count of Reconfigures of s that desc follows
 	err     error  // non-nil: every call returns it
 }
 
@@ -195,10 +198,10 @@ func (b *bulkhead[T]) acquire(ctx context.Context) error {
 
 // String describes the bulkhead, as in
 // "bulkhead(db, capacity 10, FIFO, weight 1, no wait)", with the
-// semaphore's current capacity.
+// semaphore's current capacity and queue settings.
 func (b *bulkhead[T]) String() string {
-	if b.err == nil && b.s.Capacity() != b.descCap {
-		return b.describe() // the capacity changed since Policy
+	if b.err == nil && (b.s.Capacity() != b.descCap || b.s.reconfigs.Load() != b.descGen) {
+		return b.describe() // SetCapacity or Reconfigure changed s since Policy
 	}
 	return b.desc
 }
@@ -211,13 +214,7 @@ func (b *bulkhead[T]) describe() string {
 	if b.s.name != "" {
 		d += b.s.name + ", "
 	}
-	d += "capacity " + strconv.FormatInt(b.s.Capacity(), 10) + ", " + b.s.fairness.String()
-	if b.s.lifoAt > 0 {
-		d += ", adaptive LIFO from " + strconv.Itoa(b.s.lifoAt)
-	}
-	if b.s.codelOn {
-		d += ", CoDel " + b.s.codel.Target.String() + "/" + b.s.codel.Interval.String()
-	}
+	d += "capacity " + strconv.FormatInt(b.s.Capacity(), 10) + ", " + b.s.describeQueue()
 	d += ", weight " + strconv.FormatInt(b.weight, 10)
 	if b.maxWait > 0 {
 		d += ", max wait " + b.maxWait.String()
@@ -225,4 +222,20 @@ func (b *bulkhead[T]) describe() string {
 		d += ", no wait"
 	}
 	return d + ")"
+}
+
+// describeQueue describes the queue settings in force, as in
+// "FIFO, adaptive LIFO from 4, CoDel 5ms/100ms". It takes s.mu briefly.
+func (s *Weighted) describeQueue() string {
+	s.mu.Lock()
+	f, lifoAt, target, interval := s.fairness, s.lifoAt, s.codel.Target, s.codel.Interval
+	s.mu.Unlock()
+	d := f.String()
+	if lifoAt > 0 {
+		d += ", adaptive LIFO from " + strconv.Itoa(lifoAt)
+	}
+	if target > 0 {
+		d += ", CoDel " + target.String() + "/" + interval.String()
+	}
+	return d
 }

@@ -6,7 +6,7 @@ import "time"
 // path, when the caller has to wait.
 type waiter struct {
 	n     int64         // permits requested; immutable
-	enq   time.Time     // when it queued, for CoDel; zero without it; immutable
+	enq   time.Time     // when it queued, for CoDel (or when Reconfigure turned CoDel on); zero without it; guarded by Weighted.mu
 	ready chan struct{} // closed by the grant or the rejection, under Weighted.mu
 
 	// The fields below are guarded by Weighted.mu; granted and err are
@@ -114,7 +114,7 @@ func (s *Weighted) grantLocked() {
 // it, puts them back and sheds w. now is the time of this grant, read on
 // first use. It must be called with s.mu held.
 func (s *Weighted) serveLocked(w *waiter, now *time.Time) {
-	if s.codelOn {
+	if s.codel.Target > 0 {
 		if now.IsZero() {
 			*now = time.Now()
 		}

@@ -29,10 +29,12 @@ const (
 // [Policy] to bound the concurrency of calls through a pipeline (the
 // bulkhead). [Weighted.TryAcquire] never blocks.
 //
-// The capacity can be changed in place with [Weighted.SetCapacity], keeping
-// the permits in use and the queue. Optional queue management sheds waiters
-// of a standing queue ([WithCoDel]) and serves the newest waiter first under
-// a backlog ([WithAdaptiveLIFO]).
+// The capacity can be changed in place with [Weighted.SetCapacity], and the
+// queue settings (fairness, acquire timeout, queue management) with
+// [Weighted.Reconfigure], keeping the permits in use and the queue.
+// Optional queue management sheds waiters of a standing queue
+// ([WithCoDel]) and serves the newest waiter first under a backlog
+// ([WithAdaptiveLIFO]).
 //
 // A Weighted built from an invalid configuration fails closed: [Weighted.Err]
 // reports the error, every Acquire and Release returns it, and TryAcquire
@@ -47,17 +49,19 @@ type Weighted struct {
 	// the configuration below.
 	capacity atomic.Int64
 
+	// The queue settings that callers read without mu, mirrors of those
+	// below mu. Reconfigure stores them with mu held; like the capacity,
+	// they are written rarely and share the read-mostly cache line.
+	barge   atomic.Bool  // LIFO and None: a caller may take free permits while others wait (protocol point 8)
+	codelOn atomic.Bool  // WithCoDel: a caller about to queue reads the clock first
+	timeout atomic.Int64 // WithAcquireTimeout, in nanoseconds; 0 for none
+
 	// Immutable after NewWeighted.
-	fairness Fairness
-	barge    bool          // LIFO and None: a caller may take free permits while others wait
-	lifoAt   int           // WithAdaptiveLIFO: serve the newest first from this many waiters; 0 for never
-	codelOn  bool          // WithCoDel
-	timeout  time.Duration // WithAcquireTimeout; 0 for none
-	name     string
-	err      error          // non-nil: fail closed
-	logger   observe.Logger // nil without WithLogger
-	tracer   observe.Tracer // nil without WithTracer
-	m        *instruments   // nil without WithMetrics
+	name   string
+	err    error          // non-nil: fail closed
+	logger observe.Logger // nil without WithLogger
+	tracer observe.Tracer // nil without WithTracer
+	m      *instruments   // nil without WithMetrics
 
 	// The padding keeps state, written by every Acquire and Release, on a
 	// cache line of its own, so that the fields above stay shared in every
@@ -76,12 +80,18 @@ type Weighted struct {
 	// nwait mirrors q.len for Waiting; written with mu held.
 	nwait atomic.Int64
 
+	// reconfigs counts the calls of Reconfigure that took effect,
+	// so that a bulkhead knows when to describe itself afresh.
+	reconfigs atomic.Uint64
+
 	// mu guards the fields below.
-	mu    sync.Mutex
-	q     queue       // the waiters, oldest at the front
-	debt  int64       // permits in use beyond the capacity, retired as released; > 0 only with queuedBit set
-	calm  int         // the contended mode: operations in a row that found mu free
-	codel codel.State // WithCoDel's state (Target and Interval immutable); Target 0 never drops
+	mu       sync.Mutex
+	q        queue       // the waiters, oldest at the front
+	debt     int64       // permits in use beyond the capacity, retired as released; > 0 only with queuedBit set
+	calm     int         // the contended mode: operations in a row that found mu free
+	fairness Fairness    // WithFairness; set by NewWeighted and Reconfigure
+	lifoAt   int         // WithAdaptiveLIFO: serve the newest first from this many waiters; 0 for never; set likewise
+	codel    codel.State // WithCoDel's state, its Target and Interval set likewise; Target 0 never drops
 }
 
 // The protocol between the lock-free fast paths and the queue.
@@ -148,6 +158,21 @@ type Weighted struct {
 //     more than is held) can, and the release re-reads the capacity after
 //     its CAS: if the count passed it, it trims the excess under mu and
 //     reports the over-release, as the slow path would have.
+//
+//  8. Reconfigure changes the queue settings with mu held and, in the same
+//     critical section, serves the waiters that the new order lets through
+//     (grantLocked); so the settings read under mu (the fairness, the
+//     adaptive LIFO threshold, CoDel's state) change between two grants,
+//     never during one, and queuedBit keeps the meaning of point 1, which
+//     depends on the queue, not on the settings. The fast paths read barge
+//     without mu, after their load of state, at every attempt: a call that
+//     starts after Reconfigure returns reads the new value, so points 3
+//     and 4 hold for the new fairness from then on. A take that read barge
+//     set just before a change to FIFO may still complete its CAS after
+//     the change, taking free permits past the queue once, as it could
+//     have an instant earlier; it is a call concurrent with Reconfigure,
+//     and, being a take, it only lowers the count, so by point 4 no waiter
+//     misses a release because of it.
 
 // NewWeighted returns a semaphore of capacity permits, all available,
 // configured by opts. It never panics: a capacity below 1 or an invalid
@@ -161,16 +186,16 @@ func NewWeighted(capacity int64, opts ...Option) *Weighted {
 	}
 	s := &Weighted{
 		fairness: c.fairness,
-		barge:    c.fairness != FIFO,
 		lifoAt:   c.lifoAt,
-		codelOn:  c.codelTarget > 0,
-		timeout:  c.timeout,
 		name:     c.name,
 		err:      c.err,
 		logger:   c.logger,
 		tracer:   c.tracer,
 		codel:    codel.State{Target: c.codelTarget, Interval: c.codelInterval},
 	}
+	s.barge.Store(c.fairness != FIFO)
+	s.codelOn.Store(c.codelTarget > 0)
+	s.timeout.Store(int64(c.timeout))
 	if s.err != nil {
 		return s
 	}
@@ -266,7 +291,7 @@ func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 	if s.tryTake(n, true) {
 		return nil
 	}
-	return s.wait(ctx, done, n, s.timeout)
+	return s.wait(ctx, done, n, time.Duration(s.timeout.Load()))
 }
 
 // acquireChecked handles the calls that the fast path's single comparison
@@ -418,7 +443,7 @@ func (s *Weighted) tryTake(n int64, park bool) bool {
 	var bo backoff
 	st := s.state.Load()
 	for {
-		if st&queuedBit != 0 && !s.barge || int64(st&availMask) < n {
+		if st&queuedBit != 0 && !s.barge.Load() || int64(st&availMask) < n {
 			return false
 		}
 		if s.state.CompareAndSwap(st, st-uint64(n)) {
@@ -435,7 +460,7 @@ func (s *Weighted) tryTake(n int64, park bool) bool {
 		}
 		// Back off before retrying (see backoff), unless the new state
 		// refuses the take anyway.
-		if st = s.state.Load(); (st&queuedBit == 0 || s.barge) && int64(st&availMask) >= n {
+		if st = s.state.Load(); (st&queuedBit == 0 || s.barge.Load()) && int64(st&availMask) >= n {
 			bo.wait()
 			st = s.state.Load()
 		}
@@ -446,7 +471,7 @@ func (s *Weighted) tryTake(n int64, park bool) bool {
 // grant, a rejection, done or the timeout (none when timeout is 0).
 func (s *Weighted) wait(ctx context.Context, done <-chan struct{}, n int64, timeout time.Duration) error {
 	var enq time.Time
-	if s.codelOn {
+	if s.codelOn.Load() {
 		// Read before the lock, to keep the clock out of the critical
 		// section; wasted only when takeLocked below succeeds.
 		enq = time.Now()
@@ -462,6 +487,11 @@ func (s *Weighted) wait(ctx context.Context, done <-chan struct{}, n int64, time
 		s.mu.Unlock()
 		s.acquiredAfter(time.Time{})
 		return nil
+	}
+	if enq.IsZero() && s.codel.Target > 0 {
+		// A Reconfigure turned CoDel on since the read above: rare
+		// enough to read the clock under the lock.
+		enq = time.Now()
 	}
 	w := &waiter{n: n, enq: enq, ready: make(chan struct{})}
 	s.q.pushBack(w)
@@ -612,7 +642,7 @@ func (s *Weighted) takeLocked(n int64) bool {
 	// While adaptive LIFO is in force, the caller, were it to queue, would
 	// be the newest waiter and served first: it may take free permits now,
 	// as under LIFO.
-	barge := s.barge || s.lifoAt > 0 && s.q.len+1 >= s.lifoAt
+	barge := s.barge.Load() || s.lifoAt > 0 && s.q.len+1 >= s.lifoAt
 	for {
 		st := s.state.Load()
 		queued := st&queuedBit != 0
