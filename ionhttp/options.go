@@ -215,7 +215,9 @@ func WithHosts(maxHosts int, idleTTL time.Duration) TransportOption {
 // rather than policy.Retry, so that a request that may be sent once is not
 // retried in vain (the transport never sends it twice either way). The
 // transport installs [Classify], or the classifier of [WithClassifier], on
-// p. A nil p is invalid.
+// p. Its policies must run each attempt with a ctx derived from the one
+// they received, as every Ion policy does: an attempt run with another ctx
+// cannot find its request and fails without sending it. A nil p is invalid.
 func WithPipeline(p *policy.Pipeline[*http.Response]) TransportOption {
 	return transportOption(func(c *transportConfig) {
 		if p == nil {

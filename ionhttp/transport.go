@@ -136,11 +136,27 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := &call{Context: req.Context(), t: t, req: req}
 	c.once = !replayable(req, t.unsafe)
-	resp, err := t.pipe.Run(c, c.attempt)
+	resp, err := t.pipe.Run(c, sendAttempt)
 	return c.finish(resp, err)
 }
 
 var errNilRequest = errors.New("ionhttp: nil request or URL")
+
+// sendAttempt is the innermost function of every transport's pipeline. It
+// is a plain function that finds its call in ctx, which the pipeline's
+// layers derive from the call, rather than the method value c.attempt,
+// which would cost an allocation per request.
+func sendAttempt(ctx context.Context) (*http.Response, error) {
+	c, ok := ctx.Value(callKey{}).(*call)
+	if !ok {
+		return nil, errLostCall
+	}
+	return c.attempt(ctx)
+}
+
+// errLostCall is the error of an attempt that a policy of a custom pipeline
+// ran with a ctx not derived from the one it received.
+var errLostCall = errors.New("ionhttp: the pipeline ran an attempt with a ctx not derived from the transport's")
 
 func closeRequestBody(req *http.Request) {
 	if req != nil && req.Body != nil {
