@@ -56,14 +56,13 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	if n > 1 {
 		a = new(attemptState)
 	}
-	actx, cancel := context.WithCancelCause(c) // c's Value finds the call from the response
-	a.ctx.Context, a.ctx.cancel = actx, cancel
+	a.ctx.call = c // c's Value finds the call from the response
 	if pctx != context.Context(c) {
-		a.ctx.values = pctx // else every value is already on actx's side
+		a.ctx.values = pctx // else every value is already on c's side
 	}
 	var stop func() bool
 	if pd := pctx.Done(); pd != nil && pd != c.Context.Done() {
-		stop = context.AfterFunc(pctx, func() { cancel(context.Cause(pctx)) })
+		stop = context.AfterFunc(pctx, func() { a.ctx.end(context.Cause(pctx)) })
 	}
 	if d := c.t.headerTimeout; d > 0 {
 		a.ctx.startHeaderTimeout(d)
@@ -91,7 +90,7 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 		err = cut
 	}
 	if err != nil {
-		cancel(err)
+		a.ctx.end(err)
 		if c.once {
 			c.mu.Lock()
 			c.firstErr = err
@@ -100,9 +99,9 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	a.body = body{rc: resp.Body, ctx: actx, cancel: cancel}
+	a.body.rc, a.body.ctx = resp.Body, &a.ctx
 	if d := c.t.bodyTimeout; d > 0 {
-		a.body.timer = time.AfterFunc(d, func() { cancel(ErrBodyTimeout) })
+		a.body.timer = time.AfterFunc(d, func() { a.ctx.end(ErrBodyTimeout) })
 	}
 	resp.Body = &a.body
 	if !c.track(resp, n) {
@@ -154,35 +153,48 @@ func (e *headerTimeoutError) Unwrap() []error {
 	return []error{policy.ErrTimeout, e.err}
 }
 
-// attemptCtx is the ctx an attempt is sent with: it ends like actx (with the
-// request's ctx, or when the body is done), and it sees the values of the
-// pipeline's ctx as well, so the base transport reads what the policies put
-// there (policy.Attempt, a tracing span). actx is asked first: that keeps
-// the context package's own lookups (its cancellation parent) on actx, so
-// ctxs derived from this one need no goroutine.
+// attemptCtx is the ctx an attempt is sent with. It ends when the
+// request's ctx does, when the attempt fails or is cut, or when its body is
+// read to its end or closed; and it sees the values of the pipeline's ctx
+// as well, so the base transport reads what the policies put there
+// (policy.Attempt, a tracing span).
+//
+// Its ending is made by a cancelable ctx (actx) that is made only when
+// something can wait on the attempt's ctx: the first call of Done, which
+// every wait (a select, a derived ctx, context.AfterFunc) makes first.
+// Until then Err tells the state by itself, and the ctx costs no
+// allocation: a base transport that answers from memory never waits on it.
+// Once actx is made, it is asked first for values too, which keeps the
+// context package's own lookups (its cancellation parent, the cause) on
+// actx, so ctxs derived from this one need no goroutine. An attempt that
+// ends before its actx is made, under a request ctx that can end, makes it
+// then, so that context.Cause never finds the request's ctx instead; under
+// one that cannot, context.Cause reports what Err does.
 //
 // It also holds the attempt's header timeout ([WithTimeout]), whose timer
-// is armed only when something can wait on the ctx: the first call of
-// Done, which every wait on it (a select, a derived ctx, context.AfterFunc)
-// makes first. A base transport that never waits on its request's ctx (one
-// that answers from memory) cannot be interrupted by a timer anyway; for
-// it the timeout is checked against the clock when the headers arrive,
-// which saves a timer and its function per attempt (about a quarter of a
-// request's own cost in the transport). Err checks the clock as well, so a
-// base that polls Err sees the timeout on time.
+// is armed by the first Done as well. A base that never waits on the ctx
+// cannot be interrupted by a timer anyway; for it the timeout is checked
+// against the clock when the headers arrive, which saves a timer and its
+// function per attempt. Err checks the clock as well, so a base that polls
+// Err sees the timeout on time.
 type attemptCtx struct {
-	context.Context                         // actx
-	values          context.Context         // the pipeline's ctx, or nil when it is the call itself
-	cancel          context.CancelCauseFunc // actx's
+	call   *call           // the parent: the request's ctx, and the call as a value
+	values context.Context // the pipeline's ctx, or nil when it is the call itself
 
 	headerTimeout time.Duration // 0 when there is none
-	start         time.Time     // when the attempt was sent
+	start         time.Time     // when the attempt was sent, with a header timeout
 	hdr           atomic.Uint32 // the header timeout's state: hdrOff, hdrWaiting, hdrArmed or hdrFired
 
-	// mu serializes arming the header timer with the arrival of the
-	// headers; a state other than hdrWaiting is read under it.
-	mu    sync.Mutex
-	timer *time.Timer // the header timer, set by arm
+	// mu guards the fields below, each set once, and arm's move of the
+	// header timeout out of hdrWaiting. ready and ended may be loaded
+	// without it: each is stored after the fields it announces.
+	mu     sync.Mutex
+	ready  atomic.Bool             // actx and cancel are set
+	actx   context.Context         // the cancelable ctx behind this one, made by back
+	cancel context.CancelCauseFunc // actx's
+	ended  atomic.Bool             // the ctx ended before actx was made
+	cause  error                   // why it ended, when ended; nil for context.Canceled
+	timer  *time.Timer             // the header timer, set by arm
 }
 
 // The states of an attempt's header timeout. It goes from hdrWaiting to
@@ -192,31 +204,111 @@ const (
 	hdrOff     uint32 = iota // no header timeout, or the headers arrived
 	hdrWaiting               // the timeout runs, its timer not armed yet
 	hdrArmed                 // the timer is armed
-	hdrFired                 // the time was up when the timer was to be armed: the ctx is cancelled
+	hdrFired                 // the time was up when the timer was to be armed: the ctx ended
 )
 
+func (a *attemptCtx) Deadline() (time.Time, bool) { return a.call.Deadline() }
+
+// Done makes actx and arms the header timer, if not done yet, and returns
+// actx's channel.
+func (a *attemptCtx) Done() <-chan struct{} {
+	if !a.ready.Load() {
+		a.back()
+	}
+	if a.hdr.Load() == hdrWaiting {
+		a.arm()
+	}
+	return a.actx.Done()
+}
+
+// Err ends the ctx at once if its header timeout is up but its timer was
+// never armed, and returns why the ctx ended, or nil.
+func (a *attemptCtx) Err() error {
+	if a.hdr.Load() == hdrWaiting && time.Since(a.start) >= a.headerTimeout {
+		a.arm()
+	}
+	switch {
+	case a.ready.Load():
+		return a.actx.Err()
+	case a.ended.Load():
+		return context.Canceled
+	}
+	return a.call.Err()
+}
+
 func (a *attemptCtx) Value(key any) any {
-	if v := a.Context.Value(key); v != nil || a.values == nil {
+	var v any
+	if a.ready.Load() {
+		v = a.actx.Value(key)
+	} else {
+		v = a.call.Value(key)
+	}
+	if v != nil || a.values == nil {
 		return v
 	}
 	return a.values.Value(key)
 }
 
-// Done arms the header timer, if it waits, and returns actx's channel.
-func (a *attemptCtx) Done() <-chan struct{} {
-	if a.hdr.Load() == hdrWaiting {
-		a.arm()
-	}
-	return a.Context.Done()
+// back makes actx, once; if the ctx already ended, actx ends at once.
+func (a *attemptCtx) back() {
+	a.mu.Lock()
+	a.backLocked()
+	a.mu.Unlock()
 }
 
-// Err cancels the ctx at once if its header timeout is up but its timer was
-// never armed, and returns actx's error.
-func (a *attemptCtx) Err() error {
-	if a.hdr.Load() == hdrWaiting && time.Since(a.start) >= a.headerTimeout {
-		a.arm()
+// backLocked is back; it must be called with a.mu held. Cancelling a new
+// actx calls nothing of a user's: it has no children yet.
+func (a *attemptCtx) backLocked() {
+	if a.ready.Load() {
+		return
 	}
-	return a.Context.Err()
+	a.actx, a.cancel = context.WithCancelCause(a.call)
+	if a.ended.Load() {
+		a.cancel(a.cause)
+	}
+	a.ready.Store(true)
+}
+
+// end ends the ctx with cause (nil for context.Canceled); only the first
+// end counts. Without actx, it only records the end, unless the request's
+// ctx can end: then context.Cause would find the request's ctx, so actx is
+// made and ended.
+func (a *attemptCtx) end(cause error) {
+	if !a.ready.Load() {
+		a.mu.Lock()
+		if !a.ready.Load() {
+			if !a.ended.Load() {
+				a.cause = cause
+				a.ended.Store(true)
+				if a.call.Done() != nil {
+					a.backLocked()
+				}
+			}
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+	}
+	a.cancel(cause)
+}
+
+// causeOf returns why the ctx ended, as context.Cause would, or nil.
+func (a *attemptCtx) causeOf() error {
+	if a.ready.Load() {
+		return context.Cause(a.actx)
+	}
+	if a.ended.Load() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.ready.Load() {
+			return context.Cause(a.actx)
+		}
+		if a.cause == nil {
+			return context.Canceled
+		}
+		return a.cause
+	}
+	return context.Cause(a.call)
 }
 
 // startHeaderTimeout starts the header timeout d, before the request is
@@ -241,11 +333,11 @@ func (a *attemptCtx) arm() {
 	}
 	a.hdr.Store(hdrFired)
 	a.mu.Unlock()
-	a.cancel(errHeaderTimeout)
+	a.end(errHeaderTimeout)
 }
 
 // timeout is the header timer's function.
-func (a *attemptCtx) timeout() { a.cancel(errHeaderTimeout) }
+func (a *attemptCtx) timeout() { a.end(errHeaderTimeout) }
 
 // headersIn ends the header timeout when the base transport returned, and
 // reports whether the timeout was up first (its timer fired, or, unarmed,

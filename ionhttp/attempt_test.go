@@ -2,6 +2,8 @@ package ionhttp_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -116,7 +118,9 @@ func TestTransportHeaderTimeoutStops(t *testing.T) {
 
 // TestTransportBodyCloseEndsAttempt checks that the attempt's ctx ends when
 // the caller closes the body or reads it to its end, and not before, over
-// a loopback server (the base waits on the ctx) and in memory.
+// a loopback server (the base waits on the ctx) and in memory (it does
+// not), under a request ctx that can end and one that cannot: Err, Done and
+// context.Cause all agree.
 func TestTransportBodyCloseEndsAttempt(t *testing.T) {
 	s := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	memory := roundTripper(func(r *http.Request) (*http.Response, error) { return respond(r, 200, nil, "ok"), nil })
@@ -130,29 +134,126 @@ func TestTransportBodyCloseEndsAttempt(t *testing.T) {
 		{"memory", ionhttp.NewClient(memory, ionhttp.WithRetry(), ionhttp.WithTimeout(time.Minute)), "http://api.test/"},
 		{"memory without timeout", ionhttp.NewClient(memory), "http://api.test/"},
 	} {
-		for _, end := range []string{"close", "EOF"} {
-			t.Run(tc.name+"/"+end, func(t *testing.T) {
-				resp, err := tc.c.Get(tc.url)
-				require.NoError(t, err)
-				ctx := resp.Request.Context()
-				require.NoError(t, ctx.Err(), "the attempt's ctx outlives RoundTrip")
-				if end == "close" {
-					require.NoError(t, resp.Body.Close())
-				} else {
-					b, err := io.ReadAll(resp.Body)
+		for _, cancelable := range []bool{false, true} {
+			for _, end := range []string{"close", "EOF"} {
+				name := fmt.Sprintf("%s/cancelable=%v/%s", tc.name, cancelable, end)
+				t.Run(name, func(t *testing.T) {
+					reqCtx := context.Background()
+					if cancelable {
+						var cancel context.CancelFunc
+						reqCtx, cancel = context.WithCancel(reqCtx)
+						defer cancel()
+					}
+					req, err := http.NewRequestWithContext(reqCtx, "GET", tc.url, nil)
 					require.NoError(t, err)
-					assert.Equal(t, "ok", string(b))
-				}
-				select {
-				case <-ctx.Done():
-				default:
-					t.Fatal("the attempt's ctx did not end with its body")
-				}
-				assert.ErrorIs(t, ctx.Err(), context.Canceled)
-				assert.ErrorIs(t, context.Cause(ctx), context.Canceled)
-				resp.Body.Close()
-			})
+					resp, err := tc.c.Do(req)
+					require.NoError(t, err)
+					ctx := resp.Request.Context()
+					require.NoError(t, ctx.Err(), "the attempt's ctx outlives RoundTrip")
+					require.NoError(t, context.Cause(ctx))
+					if end == "close" {
+						require.NoError(t, resp.Body.Close())
+					} else {
+						b, err := io.ReadAll(resp.Body)
+						require.NoError(t, err)
+						assert.Equal(t, "ok", string(b))
+					}
+					assert.ErrorIs(t, ctx.Err(), context.Canceled, "the attempt's ctx ends with its body")
+					assert.ErrorIs(t, context.Cause(ctx), context.Canceled)
+					select {
+					case <-ctx.Done():
+					default:
+						t.Fatal("the attempt's ctx did not end with its body")
+					}
+					assert.NoError(t, reqCtx.Err(), "the request's ctx goes on")
+					resp.Body.Close()
+				})
+			}
 		}
+	}
+}
+
+// TestTransportAttemptCtxFollowsRequestCtx ends the request's ctx while
+// the caller holds the body of an answer from memory (whose base never
+// waited on the attempt's ctx): the attempt's ctx ends with it, with its
+// cause.
+func TestTransportAttemptCtxFollowsRequestCtx(t *testing.T) {
+	errGone := errors.New("caller gone")
+	memory := roundTripper(func(r *http.Request) (*http.Response, error) { return respond(r, 200, nil, "ok"), nil })
+	for _, watch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("watched=%v", watch), func(t *testing.T) {
+			reqCtx, cancel := context.WithCancelCause(context.Background())
+			req, err := http.NewRequestWithContext(reqCtx, "GET", "http://api.test/", nil)
+			require.NoError(t, err)
+			resp, err := ionhttp.NewClient(memory, ionhttp.WithTimeout(time.Minute)).Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			ctx := resp.Request.Context()
+			var done <-chan struct{}
+			if watch {
+				done = ctx.Done()
+			}
+			cancel(errGone)
+			assert.ErrorIs(t, ctx.Err(), context.Canceled)
+			assert.ErrorIs(t, context.Cause(ctx), errGone)
+			if !watch {
+				done = ctx.Done()
+			}
+			select {
+			case <-done:
+			default:
+				t.Fatal("the attempt's ctx did not end with the request's")
+			}
+		})
+	}
+}
+
+// TestTransportAttemptCtxEndsFirst ends an attempt's ctx with its body,
+// then the request's ctx with a cause of its own: the attempt's ctx keeps
+// the cause it ended with, though its base never waited on it.
+func TestTransportAttemptCtxEndsFirst(t *testing.T) {
+	memory := roundTripper(func(r *http.Request) (*http.Response, error) { return respond(r, 200, nil, "ok"), nil })
+	reqCtx, cancel := context.WithCancelCause(context.Background())
+	req, err := http.NewRequestWithContext(reqCtx, "GET", "http://api.test/", nil)
+	require.NoError(t, err)
+	resp, err := ionhttp.NewClient(memory).Do(req)
+	require.NoError(t, err)
+	ctx := resp.Request.Context()
+	resp.Body.Close()
+	cancel(errors.New("caller gone"))
+	assert.Equal(t, context.Canceled, context.Cause(ctx), "the attempt ended with its body, before its request")
+}
+
+// TestTransportPipelineTimeoutCutsAttempt runs a policy.Timeout in a custom
+// pipeline against a base that waits on its ctx (it is interrupted at the
+// timeout) and one that does not (its late answer is cut when it comes).
+func TestTransportPipelineTimeoutCutsAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wait func(r *http.Request)
+		want time.Duration
+	}{
+		{"waits on ctx", func(r *http.Request) { <-r.Context().Done() }, time.Second},
+		{"ignores ctx", func(*http.Request) { time.Sleep(3 * time.Second) }, 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				late := &closeCounter{}
+				base := roundTripper(func(r *http.Request) (*http.Response, error) {
+					tc.wait(r)
+					resp := respond(r, 200, nil, "late")
+					late.Reader = resp.Body
+					resp.Body = late
+					return resp, nil
+				})
+				c := ionhttp.NewClient(base, ionhttp.WithPipeline(policy.Compose(policy.Timeout[*http.Response](time.Second))))
+				start := time.Now()
+				_, err := c.Get("http://api.test/")
+				assert.ErrorIs(t, err, policy.ErrTimeout)
+				assert.Equal(t, tc.want, time.Since(start))
+				assert.Equal(t, 1, late.closed, "the late answer was discarded")
+			})
+		})
 	}
 }
 
