@@ -67,7 +67,10 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	if d := c.t.headerTimeout; d > 0 {
 		a.ctx.startHeaderTimeout(d)
 	}
-	ar := withPriority(r.WithContext(&a.ctx))
+	// The request copy lives in the attempt's state too: WithContext's own
+	// copy stays on the stack, which saves an allocation per attempt.
+	a.req = *r.WithContext(&a.ctx)
+	ar := withPriority(&a.req)
 	if replayed != nil {
 		ar.Body = replayed
 	}
@@ -125,9 +128,11 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	return resp, nil
 }
 
-// attemptState is what one attempt allocates: its ctx and its body.
+// attemptState is what one attempt allocates: its ctx, its request and its
+// body.
 type attemptState struct {
 	ctx  attemptCtx
+	req  http.Request // the request sent, with ctx
 	body body
 }
 
@@ -181,9 +186,8 @@ type attemptCtx struct {
 	call   *call           // the parent: the request's ctx, and the call as a value
 	values context.Context // the pipeline's ctx, or nil when it is the call itself
 
-	headerTimeout time.Duration // 0 when there is none
-	start         time.Time     // when the attempt was sent, with a header timeout
-	hdr           atomic.Uint32 // the header timeout's state: hdrOff, hdrWaiting, hdrArmed or hdrFired
+	headerDeadline time.Duration // on the clock, when the header timeout is up
+	hdr            atomic.Uint32 // the header timeout's state: hdrOff, hdrWaiting, hdrArmed or hdrFired
 
 	// mu guards the fields below, each set once, and arm's move of the
 	// header timeout out of hdrWaiting. ready and ended may be loaded
@@ -224,7 +228,7 @@ func (a *attemptCtx) Done() <-chan struct{} {
 // Err ends the ctx at once if its header timeout is up but its timer was
 // never armed, and returns why the ctx ended, or nil.
 func (a *attemptCtx) Err() error {
-	if a.hdr.Load() == hdrWaiting && time.Since(a.start) >= a.headerTimeout {
+	if a.hdr.Load() == hdrWaiting && clock() >= a.headerDeadline {
 		a.arm()
 	}
 	switch {
@@ -314,7 +318,7 @@ func (a *attemptCtx) causeOf() error {
 // startHeaderTimeout starts the header timeout d, before the request is
 // sent; its timer is armed by the first Done.
 func (a *attemptCtx) startHeaderTimeout(d time.Duration) {
-	a.headerTimeout, a.start = d, time.Now()
+	a.headerDeadline = clock() + d
 	a.hdr.Store(hdrWaiting)
 }
 
@@ -326,7 +330,7 @@ func (a *attemptCtx) arm() {
 		a.mu.Unlock()
 		return // armed by another call, or the headers are in
 	}
-	if left := a.headerTimeout - time.Since(a.start); left > 0 {
+	if left := a.headerDeadline - clock(); left > 0 {
 		a.timer = time.AfterFunc(left, a.timeout)
 		a.mu.Unlock()
 		return
@@ -351,7 +355,7 @@ func (a *attemptCtx) headersIn() bool {
 		// Nothing waited on the ctx: no timer to stop. The CAS fails if a
 		// Done or an Err arms one meanwhile.
 		if a.hdr.CompareAndSwap(hdrWaiting, hdrOff) {
-			return time.Since(a.start) >= a.headerTimeout
+			return clock() >= a.headerDeadline
 		}
 	}
 	a.mu.Lock() // waits for an arm in progress to set the timer
@@ -359,3 +363,12 @@ func (a *attemptCtx) headersIn() bool {
 	a.mu.Unlock()
 	return s == hdrFired || (s == hdrArmed && !a.timer.Stop())
 }
+
+// epoch is the origin of clock.
+var epoch = time.Now()
+
+// clock returns the monotonic time since epoch: one clock read, where
+// time.Now makes two (the wall clock and the monotonic one). Inside a
+// synctest bubble, where time.Now has no monotonic reading, it is the fake
+// time since epoch, so the differences are right there too.
+func clock() time.Duration { return time.Since(epoch) }

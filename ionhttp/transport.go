@@ -177,10 +177,10 @@ type call struct {
 	context.Context // the request's ctx
 	t               *Transport
 	req             *http.Request
-	once            bool // req may be sent only once
 
-	firstAttempt attemptState // the first attempt's ctx and body
+	firstAttempt attemptState // the first attempt's ctx, request and body
 	attempts     atomic.Int32 // attempts started
+	once         bool         // req may be sent only once (beside attempts: no padding)
 
 	// mu guards the fields below.
 	mu       sync.Mutex
