@@ -216,13 +216,21 @@ func (a *attemptCtx) Deadline() (time.Time, bool) { return a.call.Deadline() }
 // Done makes actx and arms the header timer, if not done yet, and returns
 // actx's channel.
 func (a *attemptCtx) Done() <-chan struct{} {
-	if !a.ready.Load() {
-		a.back()
-	}
-	if a.hdr.Load() == hdrWaiting {
-		a.arm()
+	if !a.ready.Load() || a.hdr.Load() == hdrWaiting {
+		a.watch()
 	}
 	return a.actx.Done()
+}
+
+// watch makes actx and arms the header timer under one lock.
+func (a *attemptCtx) watch() {
+	a.mu.Lock()
+	a.backLocked()
+	fired := a.armLocked()
+	a.mu.Unlock()
+	if fired {
+		a.end(errHeaderTimeout)
+	}
 }
 
 // Err ends the ctx at once if its header timeout is up but its timer was
@@ -241,11 +249,14 @@ func (a *attemptCtx) Err() error {
 }
 
 func (a *attemptCtx) Value(key any) any {
+	if key == (callKey{}) {
+		return a.call // which actx, made from the request's ctx, would not find
+	}
 	var v any
 	if a.ready.Load() {
 		v = a.actx.Value(key)
 	} else {
-		v = a.call.Value(key)
+		v = a.call.Context.Value(key)
 	}
 	if v != nil || a.values == nil {
 		return v
@@ -253,20 +264,16 @@ func (a *attemptCtx) Value(key any) any {
 	return a.values.Value(key)
 }
 
-// back makes actx, once; if the ctx already ended, actx ends at once.
-func (a *attemptCtx) back() {
-	a.mu.Lock()
-	a.backLocked()
-	a.mu.Unlock()
-}
-
-// backLocked is back; it must be called with a.mu held. Cancelling a new
-// actx calls nothing of a user's: it has no children yet.
+// backLocked makes actx, once; if the ctx already ended, actx ends at once.
+// It must be called with a.mu held. Cancelling a new actx calls nothing of
+// a user's: it has no children yet. actx derives from the request's ctx
+// itself, not from the call: that keeps every value lookup through actx one
+// step shorter; Value answers for the call.
 func (a *attemptCtx) backLocked() {
 	if a.ready.Load() {
 		return
 	}
-	a.actx, a.cancel = context.WithCancelCause(a.call)
+	a.actx, a.cancel = context.WithCancelCause(a.call.Context)
 	if a.ended.Load() {
 		a.cancel(a.cause)
 	}
@@ -312,7 +319,7 @@ func (a *attemptCtx) causeOf() error {
 		}
 		return a.cause
 	}
-	return context.Cause(a.call)
+	return context.Cause(a.call.Context)
 }
 
 // startHeaderTimeout starts the header timeout d, before the request is
@@ -322,22 +329,31 @@ func (a *attemptCtx) startHeaderTimeout(d time.Duration) {
 	a.hdr.Store(hdrWaiting)
 }
 
-// arm arms the header timer for the time left, or cancels the ctx at once
-// if none is left. Only the first of concurrent calls does it.
+// arm arms the header timer for the time left, or ends the ctx at once if
+// none is left.
 func (a *attemptCtx) arm() {
 	a.mu.Lock()
+	fired := a.armLocked()
+	a.mu.Unlock()
+	if fired {
+		a.end(errHeaderTimeout)
+	}
+}
+
+// armLocked arms the header timer, if the header timeout waits for it, and
+// reports whether the time is already up: the caller must then end the ctx
+// with errHeaderTimeout, after unlocking. It must be called with a.mu held;
+// only the first of concurrent calls arms.
+func (a *attemptCtx) armLocked() (fired bool) {
 	if !a.hdr.CompareAndSwap(hdrWaiting, hdrArmed) {
-		a.mu.Unlock()
-		return // armed by another call, or the headers are in
+		return false // no header timeout, armed by another call, or the headers are in
 	}
 	if left := a.headerDeadline - clock(); left > 0 {
 		a.timer = time.AfterFunc(left, a.timeout)
-		a.mu.Unlock()
-		return
+		return false
 	}
 	a.hdr.Store(hdrFired)
-	a.mu.Unlock()
-	a.end(errHeaderTimeout)
+	return true
 }
 
 // timeout is the header timer's function.

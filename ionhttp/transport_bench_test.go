@@ -1,6 +1,7 @@
 package ionhttp_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,8 +22,24 @@ var instant = roundTripper(func(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
 })
 
-func guarded() *ionhttp.Transport {
-	return ionhttp.NewTransport(instant,
+// watching answers at once too, after waiting on the request's ctx as
+// net/http's transport does (it derives a ctx of its own from it): the
+// attempt's cancelable ctx and its header timer are made.
+var watching = roundTripper(func(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	select {
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	default:
+	}
+	return instant(r)
+})
+
+func guarded() *ionhttp.Transport { return guardedOver(instant) }
+
+func guardedOver(base http.RoundTripper) *ionhttp.Transport {
+	return ionhttp.NewTransport(base,
 		ionhttp.WithRetry(policy.WithAttempts(3)),
 		ionhttp.WithBreaker(breaker.New("bench")),
 		ionhttp.WithTimeout(time.Second))
@@ -60,6 +77,8 @@ func BenchmarkTransport(b *testing.B) {
 		{"base", instant},
 		{"empty", ionhttp.NewTransport(instant)},
 		{"retry+breaker+timeout", guarded()},
+		{"base-watching", watching},
+		{"retry+breaker+timeout-watching", guardedOver(watching)},
 		{"all", ionhttp.NewTransport(instant,
 			ionhttp.WithRetry(policy.WithAttempts(3)),
 			ionhttp.WithHostBreaker(func(h string) *breaker.Breaker { return breaker.New(h) }),
