@@ -56,7 +56,7 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	if n > 1 {
 		a = new(attemptState)
 	}
-	a.ctx.call = c // c's Value finds the call from the response
+	a.ctx.call = c // through which callOf finds the call from the response
 	if pctx != context.Context(c) {
 		a.ctx.values = pctx // else every value is already on c's side
 	}
@@ -189,16 +189,16 @@ type attemptCtx struct {
 	headerDeadline time.Duration // on the clock, when the header timeout is up
 	hdr            atomic.Uint32 // the header timeout's state: hdrOff, hdrWaiting, hdrArmed or hdrFired
 
-	// mu guards the fields below, each set once, and arm's move of the
+	// mu guards the fields below, each set once, and armLocked's move of the
 	// header timeout out of hdrWaiting. ready and ended may be loaded
 	// without it: each is stored after the fields it announces.
 	mu     sync.Mutex
 	ready  atomic.Bool             // actx and cancel are set
-	actx   context.Context         // the cancelable ctx behind this one, made by back
+	actx   context.Context         // the cancelable ctx behind this one, made by backLocked
 	cancel context.CancelCauseFunc // actx's
 	ended  atomic.Bool             // the ctx ended before actx was made
 	cause  error                   // why it ended, when ended; nil for context.Canceled
-	timer  *time.Timer             // the header timer, set by arm
+	timer  *time.Timer             // the header timer, set by armLocked
 }
 
 // The states of an attempt's header timeout. It goes from hdrWaiting to
