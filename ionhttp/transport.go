@@ -124,9 +124,9 @@ func (t *Transport) String() string {
 // end or closed, or when req's own ctx ends; never when RoundTrip returns.
 // RoundTrip blocks for as long as the pipeline does. Besides what the base
 // transport and the policies allocate, it allocates the call's state (with
-// the first attempt's ctx and body wrapper), a copy of the request per
-// attempt, a state per further attempt, and, once the base waits on an
-// attempt's ctx (net/http's does), a cancelable ctx and the header timer.
+// the first attempt's ctx, request copy and body wrapper), a state per
+// further attempt, and, once the base waits on an attempt's ctx (net/http's
+// does), a cancelable ctx and the header timer.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.err != nil {
 		closeRequestBody(req)
