@@ -1,7 +1,6 @@
 package ionhttp
 
 import (
-	"context"
 	"errors"
 	"io"
 	"sync/atomic"
@@ -22,18 +21,17 @@ const drainLimit = 64 << 10
 // or closed, never before: the caller always gets the whole body it was
 // given, whatever the policies did with their own ctxs.
 type body struct {
-	rc     io.ReadCloser
-	ctx    context.Context // the attempt's ctx, for the cause of a failed read
-	cancel context.CancelCauseFunc
-	timer  *time.Timer // the body timeout, or nil
-	done   atomic.Bool // set by the first EOF or Close
+	rc    io.ReadCloser
+	ctx   *attemptCtx // the attempt's ctx, ended by finish
+	timer *time.Timer // the body timeout, or nil
+	done  atomic.Bool // set by the first EOF or Close
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
 		b.finish()
-	} else if err != nil && errors.Is(context.Cause(b.ctx), ErrBodyTimeout) {
+	} else if err != nil && errors.Is(b.ctx.causeOf(), ErrBodyTimeout) {
 		err = &bodyTimeoutError{err: err}
 	}
 	return n, err
@@ -51,7 +49,7 @@ func (b *body) finish() {
 		if b.timer != nil {
 			b.timer.Stop()
 		}
-		b.cancel(nil)
+		b.ctx.end(nil)
 	}
 }
 

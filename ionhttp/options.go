@@ -167,7 +167,10 @@ func WithBulkhead(s *sem.Weighted) TransportOption {
 // WithTimeout bounds each attempt's wait for the response headers to d. A
 // timeout is a Failure, so it is retried and counts against the breaker.
 // It never cuts the body: once the headers arrived, the body is bounded only
-// by [WithBodyTimeout] and the request's own ctx. d must be positive.
+// by [WithBodyTimeout] and the request's own ctx. Its timer is armed only
+// when the base transport waits on the request's ctx (net/http's does); a
+// base that never does cannot be interrupted, and an answer it returns
+// after d is discarded and counts as a timeout. d must be positive.
 func WithTimeout(d time.Duration) TransportOption {
 	return layer(func(c *transportConfig) {
 		if d <= 0 {
@@ -215,7 +218,9 @@ func WithHosts(maxHosts int, idleTTL time.Duration) TransportOption {
 // rather than policy.Retry, so that a request that may be sent once is not
 // retried in vain (the transport never sends it twice either way). The
 // transport installs [Classify], or the classifier of [WithClassifier], on
-// p. A nil p is invalid.
+// p. Its policies must run each attempt with a ctx derived from the one
+// they received, as every Ion policy does: an attempt run with another ctx
+// cannot find its request and fails without sending it. A nil p is invalid.
 func WithPipeline(p *policy.Pipeline[*http.Response]) TransportOption {
 	return transportOption(func(c *transportConfig) {
 		if p == nil {

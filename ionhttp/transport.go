@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -124,8 +123,10 @@ func (t *Transport) String() string {
 // [Replayable]. The ctx of each attempt ends when its body is read to its
 // end or closed, or when req's own ctx ends; never when RoundTrip returns.
 // RoundTrip blocks for as long as the pipeline does. Besides what the base
-// transport and the policies allocate, it allocates the call's state, each
-// attempt's ctx and the body wrapper.
+// transport and the policies allocate, it allocates the call's state (with
+// the first attempt's ctx, request copy and body wrapper), a state per
+// further attempt, and, once the base waits on an attempt's ctx (net/http's
+// does), a cancelable ctx and the header timer.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.err != nil {
 		closeRequestBody(req)
@@ -136,7 +137,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := &call{Context: req.Context(), t: t, req: req}
 	c.once = !replayable(req, t.unsafe)
-	resp, err := t.pipe.Run(c, c.attempt)
+	resp, err := t.pipe.Run(c, sendAttempt)
 	return c.finish(resp, err)
 }
 
@@ -176,10 +177,10 @@ type call struct {
 	context.Context // the request's ctx
 	t               *Transport
 	req             *http.Request
-	once            bool // req may be sent only once
 
-	firstAttempt attemptState // the first attempt's ctx and body
+	firstAttempt attemptState // the first attempt's ctx, request and body
 	attempts     atomic.Int32 // attempts started
+	once         bool         // req may be sent only once (beside attempts: no padding)
 
 	// mu guards the fields below.
 	mu       sync.Mutex
@@ -222,129 +223,6 @@ func Host(ctx context.Context) (string, error) {
 		return "", ErrNoRequest
 	}
 	return req.URL.Host, nil
-}
-
-// attempt sends the request once: the innermost function of the pipeline.
-func (c *call) attempt(pctx context.Context) (*http.Response, error) {
-	n := int(c.attempts.Add(1))
-	if n > 1 && c.once {
-		return nil, &attemptError{err: ErrNotReplayable}
-	}
-	r := c.req
-	var replayed io.ReadCloser
-	if n > 1 && r.Body != nil && r.Body != http.NoBody {
-		b, err := r.GetBody()
-		if err != nil {
-			return nil, fmt.Errorf("ionhttp: replaying the body: %w", err)
-		}
-		replayed = b
-	}
-
-	// The attempt's ctx derives from the request's own ctx, not from the
-	// pipeline's: a Timeout or a Hedge in the pipeline cancels its ctx when
-	// it returns, which would cut the body the caller is about to read. The
-	// pipeline's ctx is linked only until the headers arrive; after that
-	// the attempt's ctx ends when the body is done (or the request's ctx
-	// ends). The first attempt's state lives in the call: one allocation
-	// fewer per request.
-	a := &c.firstAttempt
-	if n > 1 {
-		a = new(attemptState)
-	}
-	actx, cancel := context.WithCancelCause(c) // c's Value finds the call from the response
-	a.ctx = attemptCtx{Context: actx, values: pctx}
-	var stop func() bool
-	if pd := pctx.Done(); pd != nil && pd != c.Context.Done() {
-		stop = context.AfterFunc(pctx, func() { cancel(context.Cause(pctx)) })
-	}
-	var timer *time.Timer
-	if d := c.t.headerTimeout; d > 0 {
-		timer = time.AfterFunc(d, func() { cancel(errHeaderTimeout) })
-	}
-	ar := withPriority(r.WithContext(&a.ctx))
-	if replayed != nil {
-		ar.Body = replayed
-	}
-	resp, err := c.t.base.RoundTrip(ar)
-	var cut error // why the attempt was cut while the headers arrived
-	if timer != nil && !timer.Stop() {
-		cut = &headerTimeoutError{d: c.t.headerTimeout, err: err}
-	}
-	if stop != nil && !stop() && cut == nil {
-		cut = context.Cause(pctx) // a policy's timeout fired, a hedge won
-		if err != nil {
-			cut = err
-		}
-	}
-	if cut != nil {
-		if resp != nil {
-			discard(resp.Body)
-			resp = nil
-		}
-		err = cut
-	}
-	if err != nil {
-		cancel(err)
-		if c.once {
-			c.mu.Lock()
-			c.firstErr = err
-			c.mu.Unlock()
-			return nil, &onceError{err: err}
-		}
-		return nil, err
-	}
-	a.body = body{rc: resp.Body, ctx: actx, cancel: cancel}
-	if d := c.t.bodyTimeout; d > 0 {
-		a.body.timer = time.AfterFunc(d, func() { cancel(ErrBodyTimeout) })
-	}
-	resp.Body = &a.body
-	if !c.track(resp, n) {
-		return nil, context.Canceled // the call is over; nobody reads this
-	}
-	switch resp.StatusCode {
-	case http.StatusTooManyRequests:
-		if c.t.classify == nil || c.t.classify(resp, nil) != policy.Failure {
-			d, _ := RetryAfter(resp.Header, time.Now())
-			return resp, &RejectedError{Response: resp, Delay: d}
-		}
-	case http.StatusServiceUnavailable:
-		// A busy server that says when to come back: still a failure, but
-		// a retry waits at least that long.
-		if resp.Header.Get("Retry-After") != "" {
-			if d, ok := RetryAfter(resp.Header, time.Now()); ok {
-				return resp, &UnavailableError{Response: resp, Delay: d}
-			}
-		}
-	}
-	return resp, nil
-}
-
-// attemptState is what one attempt allocates: its ctx and its body.
-type attemptState struct {
-	ctx  attemptCtx
-	body body
-}
-
-// errHeaderTimeout is the cause of an attempt's ctx when WithTimeout fired.
-var errHeaderTimeout = fmt.Errorf("ionhttp: no response headers in time: %w", policy.ErrTimeout)
-
-// headerTimeoutError is the error of an attempt whose headers did not
-// arrive within WithTimeout. It matches policy.ErrTimeout (and so
-// context.DeadlineExceeded) and the base transport's error.
-type headerTimeoutError struct {
-	d   time.Duration
-	err error
-}
-
-func (e *headerTimeoutError) Error() string {
-	return "ionhttp: no response headers within " + e.d.String()
-}
-
-func (e *headerTimeoutError) Unwrap() []error {
-	if e.err == nil {
-		return []error{policy.ErrTimeout}
-	}
-	return []error{policy.ErrTimeout, e.err}
 }
 
 // track records resp as one of the call's responses. It returns false, after
@@ -465,22 +343,4 @@ func callOf(resp *http.Response) (*call, bool) {
 	}
 	c, ok := resp.Request.Context().Value(callKey{}).(*call)
 	return c, ok
-}
-
-// attemptCtx is the ctx an attempt is sent with: it ends like actx (with the
-// request's ctx, or when the body is done), and it sees the values of the
-// pipeline's ctx as well, so the base transport reads what the policies put
-// there (policy.Attempt, a tracing span). actx is asked first: that keeps
-// the context package's own lookups (its cancellation parent) on actx, so
-// ctxs derived from this one need no goroutine.
-type attemptCtx struct {
-	context.Context                 // actx
-	values          context.Context // the pipeline's ctx
-}
-
-func (a *attemptCtx) Value(key any) any {
-	if v := a.Context.Value(key); v != nil {
-		return v
-	}
-	return a.values.Value(key)
 }

@@ -727,3 +727,18 @@ func TestTransportStress(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d requests over %d connections", s.hits.Load(), s.conns.Load())
 }
+
+func TestTransportAttemptNeedsTheCallsCtx(t *testing.T) {
+	var sent atomic.Int64
+	base := roundTripper(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return respond(r, 200, nil, "ok"), nil
+	})
+	detach := policy.New("detach", func(_ context.Context, next policy.Next[*http.Response]) (*http.Response, error) {
+		return next.Call(context.Background()) // a ctx not derived from the one received
+	})
+	c := ionhttp.NewClient(base, ionhttp.WithPipeline(policy.Compose(detach)))
+	_, err := c.Get("http://api.test/")
+	require.Error(t, err, "an attempt run outside the transport's ctx cannot find its request")
+	assert.Zero(t, sent.Load(), "nothing was sent")
+}

@@ -1,0 +1,302 @@
+package ionhttp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ionkit/ion/ionhttp"
+	"github.com/ionkit/ion/policy"
+)
+
+// TestTransportHeaderTimeoutWaits runs the header timeout (1 s) against
+// base transports that wait for the headers in each way a base can: the
+// first attempt's headers come late or never, and it must be cut at 1 s
+// (or when the base returns, for a base that cannot be interrupted) and
+// retried; the second answers at once.
+func TestTransportHeaderTimeoutWaits(t *testing.T) {
+	cases := []struct {
+		name string
+		wait func(r *http.Request) // the first attempt's wait; it returns no headers
+		want time.Duration         // when the retry's answer is in
+	}{
+		{"select on Done", func(r *http.Request) { <-r.Context().Done() }, time.Second},
+		{"derived ctx", func(r *http.Request) {
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			<-ctx.Done()
+		}, time.Second},
+		{"context.AfterFunc", func(r *http.Request) {
+			fired := make(chan struct{})
+			context.AfterFunc(r.Context(), func() { close(fired) })
+			<-fired
+		}, time.Second},
+		{"polls Err", func(r *http.Request) {
+			for i := 0; i < 50 && r.Context().Err() == nil; i++ {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}, time.Second},
+		// A base that never looks at its ctx cannot be interrupted: its
+		// late answer is cut when it comes.
+		{"ignores ctx", func(*http.Request) { time.Sleep(3 * time.Second) }, 3 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls atomic.Int64
+				late := &closeCounter{Reader: nil}
+				base := roundTripper(func(r *http.Request) (*http.Response, error) {
+					if calls.Add(1) == 1 {
+						tc.wait(r)
+						resp := respond(r, 200, nil, "")
+						late.Reader = resp.Body
+						resp.Body = late
+						return resp, nil // headers, but too late
+					}
+					return respond(r, 200, nil, "ok"), nil
+				})
+				c := ionhttp.NewClient(base, ionhttp.WithRetry(noWait), ionhttp.WithTimeout(time.Second))
+				start := time.Now()
+				resp, err := c.Get("http://api.test/")
+				require.NoError(t, err)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				assert.Equal(t, "ok", string(b), "the retry's answer")
+				assert.Equal(t, tc.want, time.Since(start), "when the first attempt was cut and retried")
+				assert.Equal(t, int64(2), calls.Load())
+				assert.Equal(t, 1, late.closed, "the late answer was discarded")
+			})
+		})
+	}
+}
+
+// TestTransportHeaderTimeoutStops checks that headers in time end the
+// header timeout, whether or not the base waited on the ctx (which arms its
+// timer): long after the timeout, the body still reads and the attempt's
+// ctx has not ended.
+func TestTransportHeaderTimeoutStops(t *testing.T) {
+	for _, watch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unwatched", true: "watched"}[watch], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				pr, pw := io.Pipe()
+				base := roundTripper(func(r *http.Request) (*http.Response, error) {
+					if watch {
+						context.AfterFunc(r.Context(), func() { pw.CloseWithError(context.Cause(r.Context())) })
+					}
+					resp := respond(r, 200, nil, "")
+					resp.Body = pr
+					return resp, nil
+				})
+				c := ionhttp.NewClient(base, ionhttp.WithTimeout(time.Second))
+				resp, err := c.Get("http://api.test/")
+				require.NoError(t, err)
+				time.Sleep(5 * time.Second)
+				ctx := resp.Request.Context()
+				assert.NoError(t, ctx.Err(), "the header timeout ended with the headers")
+				go func() {
+					_, _ = pw.Write([]byte("late body"))
+					pw.Close()
+				}()
+				b, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				assert.Equal(t, "late body", string(b))
+				resp.Body.Close()
+				assert.ErrorIs(t, ctx.Err(), context.Canceled, "the attempt's ctx ends with its body")
+			})
+		})
+	}
+}
+
+// TestTransportBodyCloseEndsAttempt checks that the attempt's ctx ends when
+// the caller closes the body or reads it to its end, and not before, over
+// a loopback server (the base waits on the ctx) and in memory (it does
+// not), under a request ctx that can end and one that cannot: Err, Done and
+// context.Cause all agree.
+func TestTransportBodyCloseEndsAttempt(t *testing.T) {
+	s := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	memory := roundTripper(func(r *http.Request) (*http.Response, error) { return respond(r, 200, nil, "ok"), nil })
+	_, loop := newTransport(t, ionhttp.WithRetry(), ionhttp.WithTimeout(time.Minute))
+	for _, tc := range []struct {
+		name string
+		c    *http.Client
+		url  string
+	}{
+		{"loopback", loop, s.URL},
+		{"memory", ionhttp.NewClient(memory, ionhttp.WithRetry(), ionhttp.WithTimeout(time.Minute)), "http://api.test/"},
+		{"memory without timeout", ionhttp.NewClient(memory), "http://api.test/"},
+	} {
+		for _, cancelable := range []bool{false, true} {
+			for _, end := range []string{"close", "EOF"} {
+				name := fmt.Sprintf("%s/cancelable=%v/%s", tc.name, cancelable, end)
+				t.Run(name, func(t *testing.T) {
+					reqCtx := context.Background()
+					if cancelable {
+						var cancel context.CancelFunc
+						reqCtx, cancel = context.WithCancel(reqCtx)
+						defer cancel()
+					}
+					req, err := http.NewRequestWithContext(reqCtx, "GET", tc.url, nil)
+					require.NoError(t, err)
+					resp, err := tc.c.Do(req)
+					require.NoError(t, err)
+					ctx := resp.Request.Context()
+					require.NoError(t, ctx.Err(), "the attempt's ctx outlives RoundTrip")
+					require.NoError(t, context.Cause(ctx))
+					if end == "close" {
+						require.NoError(t, resp.Body.Close())
+					} else {
+						b, err := io.ReadAll(resp.Body)
+						require.NoError(t, err)
+						assert.Equal(t, "ok", string(b))
+					}
+					assert.ErrorIs(t, ctx.Err(), context.Canceled, "the attempt's ctx ends with its body")
+					assert.ErrorIs(t, context.Cause(ctx), context.Canceled)
+					select {
+					case <-ctx.Done():
+					default:
+						t.Fatal("the attempt's ctx did not end with its body")
+					}
+					assert.NoError(t, reqCtx.Err(), "the request's ctx goes on")
+					resp.Body.Close()
+				})
+			}
+		}
+	}
+}
+
+// TestTransportAttemptCtxFollowsRequestCtx ends the request's ctx while
+// the caller holds the body of an answer from memory (whose base never
+// waited on the attempt's ctx): the attempt's ctx ends with it, with its
+// cause.
+func TestTransportAttemptCtxFollowsRequestCtx(t *testing.T) {
+	errGone := errors.New("caller gone")
+	memory := roundTripper(func(r *http.Request) (*http.Response, error) { return respond(r, 200, nil, "ok"), nil })
+	for _, watch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("watched=%v", watch), func(t *testing.T) {
+			reqCtx, cancel := context.WithCancelCause(context.Background())
+			req, err := http.NewRequestWithContext(reqCtx, "GET", "http://api.test/", nil)
+			require.NoError(t, err)
+			resp, err := ionhttp.NewClient(memory, ionhttp.WithTimeout(time.Minute)).Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			ctx := resp.Request.Context()
+			var done <-chan struct{}
+			if watch {
+				done = ctx.Done()
+			}
+			cancel(errGone)
+			assert.ErrorIs(t, ctx.Err(), context.Canceled)
+			assert.ErrorIs(t, context.Cause(ctx), errGone)
+			if !watch {
+				done = ctx.Done()
+			}
+			select {
+			case <-done:
+			default:
+				t.Fatal("the attempt's ctx did not end with the request's")
+			}
+		})
+	}
+}
+
+// TestTransportAttemptCtxEndsFirst ends an attempt's ctx with its body,
+// then the request's ctx with a cause of its own: the attempt's ctx keeps
+// the cause it ended with, though its base never waited on it.
+func TestTransportAttemptCtxEndsFirst(t *testing.T) {
+	memory := roundTripper(func(r *http.Request) (*http.Response, error) { return respond(r, 200, nil, "ok"), nil })
+	reqCtx, cancel := context.WithCancelCause(context.Background())
+	req, err := http.NewRequestWithContext(reqCtx, "GET", "http://api.test/", nil)
+	require.NoError(t, err)
+	resp, err := ionhttp.NewClient(memory).Do(req)
+	require.NoError(t, err)
+	ctx := resp.Request.Context()
+	resp.Body.Close()
+	cancel(errors.New("caller gone"))
+	assert.Equal(t, context.Canceled, context.Cause(ctx), "the attempt ended with its body, before its request")
+}
+
+// TestTransportPipelineTimeoutCutsAttempt runs a policy.Timeout in a custom
+// pipeline against a base that waits on its ctx (it is interrupted at the
+// timeout) and one that does not (its late answer is cut when it comes).
+func TestTransportPipelineTimeoutCutsAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wait func(r *http.Request)
+		want time.Duration
+	}{
+		{"waits on ctx", func(r *http.Request) { <-r.Context().Done() }, time.Second},
+		{"ignores ctx", func(*http.Request) { time.Sleep(3 * time.Second) }, 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				late := &closeCounter{}
+				base := roundTripper(func(r *http.Request) (*http.Response, error) {
+					tc.wait(r)
+					resp := respond(r, 200, nil, "late")
+					late.Reader = resp.Body
+					resp.Body = late
+					return resp, nil
+				})
+				c := ionhttp.NewClient(base, ionhttp.WithPipeline(policy.Compose(policy.Timeout[*http.Response](time.Second))))
+				start := time.Now()
+				_, err := c.Get("http://api.test/")
+				assert.ErrorIs(t, err, policy.ErrTimeout)
+				assert.Equal(t, tc.want, time.Since(start))
+				assert.Equal(t, 1, late.closed, "the late answer was discarded")
+			})
+		})
+	}
+}
+
+// TestTransportAttemptCtxCause checks what context.Cause reports for an
+// attempt cut by the header timeout, as a base transport sees it.
+func TestTransportAttemptCtxCause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cause error
+		base := roundTripper(func(r *http.Request) (*http.Response, error) {
+			<-r.Context().Done()
+			cause = context.Cause(r.Context())
+			return nil, r.Context().Err()
+		})
+		c := ionhttp.NewClient(base, ionhttp.WithTimeout(time.Second))
+		_, err := c.Get("http://api.test/")
+		assert.ErrorIs(t, err, policy.ErrTimeout)
+		assert.ErrorIs(t, cause, policy.ErrTimeout, "the base sees why its ctx ended")
+	})
+}
+
+// TestTransportHeaderTimeoutRace races the arming of the header timer (a
+// Done or an Err from another goroutine of the base) with the arrival of
+// the headers, under -race: whichever comes first, no timer outlives its
+// headers, so no answer's ctx ends before its body does.
+func TestTransportHeaderTimeoutRace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := roundTripper(func(r *http.Request) (*http.Response, error) {
+			ctx := r.Context()
+			go func() { <-ctx.Done() }() // ends with the body
+			go func() { _ = ctx.Err() }()
+			return respond(r, 200, nil, "ok"), nil
+		})
+		c := ionhttp.NewClient(base, ionhttp.WithTimeout(time.Second))
+		var resps []*http.Response
+		for range 200 {
+			resp, err := c.Get("http://api.test/")
+			require.NoError(t, err)
+			resps = append(resps, resp)
+		}
+		time.Sleep(2 * time.Second)
+		for _, resp := range resps {
+			assert.NoError(t, resp.Request.Context().Err(), "no header timer fired after the headers")
+			resp.Body.Close()
+		}
+	})
+}
