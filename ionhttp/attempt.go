@@ -2,7 +2,6 @@ package ionhttp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/policy"
 )
 
@@ -26,8 +26,9 @@ func sendAttempt(ctx context.Context) (*http.Response, error) {
 }
 
 // errLostCall is the error of an attempt that a policy of a custom pipeline
-// ran with a ctx not derived from the one it received.
-var errLostCall = errors.New("ionhttp: the pipeline ran an attempt with a ctx not derived from the transport's")
+// ran with a ctx not derived from the one it received: a misconfigured
+// pipeline, so it matches ion.ErrInvalidConfig and names the option.
+var errLostCall = ion.NewConfigError("ionhttp", "WithPipeline", "a policy ran an attempt with a ctx not derived from the one it received")
 
 // attempt sends the request once: the innermost function of the pipeline.
 func (c *call) attempt(pctx context.Context) (*http.Response, error) {

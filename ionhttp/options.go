@@ -220,7 +220,8 @@ func WithHosts(maxHosts int, idleTTL time.Duration) TransportOption {
 // transport installs [Classify], or the classifier of [WithClassifier], on
 // p. Its policies must run each attempt with a ctx derived from the one
 // they received, as every Ion policy does: an attempt run with another ctx
-// cannot find its request and fails without sending it. A nil p is invalid.
+// cannot find its request and fails without sending it, with an error
+// matching ion.ErrInvalidConfig that names WithPipeline. A nil p is invalid.
 func WithPipeline(p *policy.Pipeline[*http.Response]) TransportOption {
 	return transportOption(func(c *transportConfig) {
 		if p == nil {

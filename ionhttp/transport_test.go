@@ -739,6 +739,7 @@ func TestTransportAttemptNeedsTheCallsCtx(t *testing.T) {
 	})
 	c := ionhttp.NewClient(base, ionhttp.WithPipeline(policy.Compose(detach)))
 	_, err := c.Get("http://api.test/")
-	require.Error(t, err, "an attempt run outside the transport's ctx cannot find its request")
+	require.ErrorIs(t, err, ion.ErrInvalidConfig, "an attempt run outside the transport's ctx cannot find its request")
+	assert.Contains(t, err.Error(), "WithPipeline")
 	assert.Zero(t, sent.Load(), "nothing was sent")
 }
