@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ionkit/ion"
+	"github.com/ionkit/ion/internal/contend"
 	"github.com/ionkit/ion/observe"
 	"github.com/ionkit/ion/policy"
 )
@@ -60,7 +61,11 @@ type Breaker struct {
 	// mu guards the fields below. It is held for transitions, half-open
 	// admission and results, windowed results, the failure-burst rule and
 	// the notification queue; never while user code runs.
-	mu        sync.Mutex
+	mu sync.Mutex
+	// mode is the contended mode of the generations' result words (see
+	// internal/contend): while it is on, closed successes are counted with
+	// mu held. Beside mu, whose line it is written with.
+	mode      contend.Mode
 	succBase  int64      // the successes of retired generations
 	trips     int        // openings since the breaker last closed, for the backoff
 	win       window     // the rate rules' window; reset on entering Closed

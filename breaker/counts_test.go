@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,13 +80,15 @@ func TestCountsOfTheCurrentGeneration(t *testing.T) {
 // the run is that of the last result.
 func TestCountsExactUnderConcurrency(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		opts []breaker.Option
+		name    string
+		opts    []breaker.Option
+		contend bool // turn the contended mode on again and again
 	}{
-		{"consecutive", []breaker.Option{breaker.WithConsecutiveFailures(1 << 30)}},
-		{"failure rate", []breaker.Option{breaker.WithFailureRate(1), breaker.WithCountWindow(1000, 1000)}},
-		{"burst", []breaker.Option{breaker.WithFailuresWithin(1<<16, time.Nanosecond)}},
-		{"trip func", []breaker.Option{breaker.WithTripFunc(func(breaker.Counts) bool { return false })}},
+		{"consecutive", []breaker.Option{breaker.WithConsecutiveFailures(1 << 30)}, false},
+		{"consecutive, contended", []breaker.Option{breaker.WithConsecutiveFailures(1 << 30)}, true},
+		{"failure rate", []breaker.Option{breaker.WithFailureRate(1), breaker.WithCountWindow(1000, 1000)}, false},
+		{"burst", []breaker.Option{breaker.WithFailuresWithin(1<<16, time.Nanosecond)}, false},
+		{"trip func", []breaker.Option{breaker.WithTripFunc(func(breaker.Counts) bool { return false })}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cb := breaker.New("c", tc.opts...)
@@ -97,6 +100,23 @@ func TestCountsExactUnderConcurrency(t *testing.T) {
 				wg.Go(func() {
 					start.Wait()
 					for j := range calls {
+						if tc.contend && j%32 == i {
+							breaker.Contend(cb)
+						}
+						if tc.contend && j%2 == 0 {
+							// Through the policy adapter, whose closed
+							// success has its own fast path.
+							if _, err := policy.Run(context.Background(), breaker.Policy[int](cb), func(context.Context) (int, error) {
+								if (i+j)%4 == 0 {
+									return 0, errors.New("fail")
+								}
+								return 1, nil
+							}); err != nil && (i+j)%4 != 0 {
+								t.Error(err)
+								return
+							}
+							continue
+						}
 						tk, err := cb.Allow()
 						if err != nil {
 							t.Error(err)

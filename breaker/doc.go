@@ -1,7 +1,7 @@
 // Package breaker provides a circuit breaker: it stops calls to a
 // dependency that keeps failing, lets a few probes through after a while,
-// and resumes when they succeed. Its closed path is lock-free, and with the
-// default rule it does not read the clock.
+// and resumes when they succeed. Its closed path takes no lock unless cores
+// contend for it, and with the default rule it does not read the clock.
 //
 // # Use
 //
@@ -135,10 +135,16 @@
 // policy.Run is a few atomic loads (the current generation, two flags that
 // Reconfigure may flip, which are plain loads on amd64 and arm64, and the
 // generation's result word) and one compare-and-swap on that word (see
-// [Counts]), with no lock, no clock read and no allocation. Concurrent successes share that word's cache line, so with
-// two cores calling at once each success costs more than alone; it stays
-// below what a mutex-guarded breaker costs uncontended. BenchmarkClosedSuccess
-// and BenchmarkAllowDone measure it. The burst and trip-function rules keep
+// [Counts]), with no lock, no clock read and no allocation. Concurrent
+// successes share that word's cache line: two cores counting at once would
+// pass it back and forth on every success. So a success that loses its
+// compare-and-swap to another result turns the breaker to a contended mode
+// in which successes are counted under the breaker's lock, one core running
+// a batch while the other sleeps on the lock (at most one caller at a time
+// sleeps for it; the others count without it). The mode ends by itself once
+// the lock has been found free many times in a row. With two cores calling
+// at once a success then costs under twice what it costs alone.
+// BenchmarkClosedSuccess and BenchmarkAllowDone measure it. The burst and trip-function rules keep
 // successes on this path; their failures take a short lock or call the
 // function.
 //

@@ -15,3 +15,10 @@ func SetGenerationSuccesses(b *Breaker, n int64) {
 		}
 	}
 }
+
+// Contend turns on the contended mode of b's result words, as a lost
+// compare-and-swap would.
+func Contend(b *Breaker) { b.mode.Enter() }
+
+// Contended reports whether b's contended mode is on.
+func Contended(b *Breaker) bool { return b.mode.On() }

@@ -160,8 +160,10 @@ func (b *Breaker) countRejection() {
 // breaker that a probe failure opened again.
 //
 // Done never blocks beyond a short lock. In the closed state with the
-// consecutive-failure rule it is lock-free and does not read the clock: a
-// success is one compare-and-swap on the generation's result word. Done may
+// consecutive-failure rule it does not read the clock: a success is one
+// compare-and-swap on the generation's result word, or, while several cores
+// report at once, the same under the breaker's lock (see the package doc's
+// Cost). Done may
 // run listeners (see [WithListener]) and the trip function (see
 // [WithTripFunc]) when the outcome is a failure.
 func (t *Ticket) Done(o policy.Outcome) {
@@ -180,11 +182,18 @@ func (t *Ticket) Done(o policy.Outcome) {
 // policy adapter's closed path pays for no call. When it reports false it
 // has done nothing, and done records the success.
 func (b *Breaker) closedSuccess(g *generation) bool {
-	if b.windowed.Load() || b.inst != nil {
+	if b.windowed.Load() || b.inst != nil || b.mode.On() {
 		return false
 	}
 	w := g.word.Load()
-	return w>>runShift-1 < math.MaxInt32-1 && w&succMask != succMask && g.word.CompareAndSwap(w, w+1<<runShift+1)
+	return plainSuccess(w) && g.word.CompareAndSwap(w, w+1<<runShift+1)
+}
+
+// plainSuccess reports whether a success on result word w adds one to its
+// count and its run and nothing else: w's generation is current, in a run
+// of successes that neither saturates nor wraps its counts.
+func plainSuccess(w uint64) bool {
+	return w>>runShift-1 < math.MaxInt32-1 && w&succMask != succMask
 }
 
 // done records the outcome of t's call, which started in generation g.
@@ -196,7 +205,22 @@ func (b *Breaker) done(t *Ticket, g *generation, o policy.Outcome) {
 		if b.closedSuccess(g) {
 			return
 		}
-		if _, wrapped := b.success(g); wrapped {
+		// In the contended mode, or when closedSuccess lost its
+		// compare-and-swap to another result, count under mu if it can be
+		// had (see internal/contend); success's loop stays, for results
+		// counted without mu meanwhile.
+		locked := false
+		if b.mode.On() || b.inst == nil && plainSuccess(g.word.Load()) {
+			locked = b.mode.Lock(&b.mu, true)
+		}
+		_, wrapped := b.success(g)
+		switch {
+		case locked:
+			if wrapped {
+				b.carryLocked(g)
+			}
+			b.mode.Unlock(&b.mu)
+		case wrapped:
 			b.mu.Lock()
 			b.carryLocked(g)
 			b.mu.Unlock()

@@ -1,6 +1,10 @@
 package sem
 
-import "time"
+import (
+	"time"
+
+	"github.com/ionkit/ion/internal/contend"
+)
 
 // InUse returns the permits in use (acquired and not released), debt
 // included: what Capacity() - Available() says only while no debt is owed.
@@ -19,14 +23,14 @@ func ForceAvailable(s *Weighted, free int64) { s.state.Store(uint64(free)) }
 func Trim(s *Weighted, n int64) error { return s.trim(n) }
 
 // Contend turns the contended mode on, as a lost compare-and-swap would.
-func Contend(s *Weighted) { s.cont.Store(true) }
+func Contend(s *Weighted) { s.mode.Enter() }
 
 // Contended reports whether the contended mode is on.
-func Contended(s *Weighted) bool { return s.cont.Load() }
+func Contended(s *Weighted) bool { return s.mode.On() }
 
 // CalmAfter is the number of operations in a row that found the lock free
 // and end the contended mode.
-const CalmAfter = calmAfter
+var CalmAfter = contend.CalmAfter()
 
 // Settings are a semaphore's queue settings, with the mirrors that the fast
 // paths read, for tests that check what Reconfigure changed.

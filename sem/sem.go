@@ -9,6 +9,7 @@ import (
 
 	"github.com/ionkit/ion"
 	"github.com/ionkit/ion/internal/codel"
+	"github.com/ionkit/ion/internal/contend"
 	"github.com/ionkit/ion/observe"
 )
 
@@ -70,12 +71,11 @@ type Weighted struct {
 
 	// state is the permit count and queuedBit; see the protocol below.
 	state atomic.Uint64
-	// The contended mode's flags (see contended.go) share state's cache
-	// line, which the fast paths that read them hold anyway.
-	cont   atomic.Bool // the mode is on: operations take mu
-	parked atomic.Bool // a caller is blocked in mu.Lock for the mode
+	// mode is the contended mode (see contended.go). It shares state's
+	// cache line, which the fast paths that read it hold anyway.
+	mode contend.Mode
 
-	_ [54]byte
+	_ [40]byte
 
 	// nwait mirrors q.len for Waiting; written with mu held.
 	nwait atomic.Int64
@@ -88,7 +88,6 @@ type Weighted struct {
 	mu       sync.Mutex
 	q        queue       // the waiters, oldest at the front
 	debt     int64       // permits in use beyond the capacity, retired as released; > 0 only with queuedBit set
-	calm     int         // the contended mode: operations in a row that found mu free
 	fairness Fairness    // WithFairness; set by NewWeighted and Reconfigure
 	lifoAt   int         // WithAdaptiveLIFO: serve the newest first from this many waiters; 0 for never; set likewise
 	codel    codel.State // WithCoDel's state, its Target and Interval set likewise; Target 0 never drops
@@ -377,7 +376,7 @@ func (s *Weighted) Release(n int64) error {
 	if uint64(n)-1 >= uint64(c) {
 		return s.releaseChecked(n, c)
 	}
-	if s.cont.Load() && s.lockContended(true) {
+	if s.mode.On() && s.mode.Lock(&s.mu, true) {
 		return s.releaseContended(n)
 	}
 	var bo backoff
@@ -402,7 +401,7 @@ func (s *Weighted) Release(n int64) error {
 		}
 		// Lost to a concurrent update: the first loss turns to the
 		// contended mode, when mu is free or nobody else waits for it.
-		if bo.losses == 0 && s.lockContended(true) {
+		if bo.losses == 0 && s.mode.Lock(&s.mu, true) {
 			return s.releaseContended(n)
 		}
 		// Back off before retrying (see backoff), unless the new state
@@ -437,7 +436,7 @@ func (s *Weighted) releaseChecked(n, c int64) error {
 // (protocol points 3 and 4). park says whether, in the contended mode, the
 // caller may block for mu (Acquire) or only take it when free (TryAcquire).
 func (s *Weighted) tryTake(n int64, park bool) bool {
-	if s.cont.Load() && s.lockContended(park) {
+	if s.mode.On() && s.mode.Lock(&s.mu, park) {
 		return s.takeContended(n)
 	}
 	var bo backoff
@@ -455,7 +454,7 @@ func (s *Weighted) tryTake(n int64, park bool) bool {
 			return true
 		}
 		// Lost to a concurrent update: as in Release.
-		if bo.losses == 0 && s.lockContended(park) {
+		if bo.losses == 0 && s.mode.Lock(&s.mu, park) {
 			return s.takeContended(n)
 		}
 		// Back off before retrying (see backoff), unless the new state
