@@ -406,7 +406,7 @@ func TestStressQueueManagement(t *testing.T) {
 		opts     []pool.Option
 		wantShed bool // the queue stands long enough for CoDel to shed, on any machine
 	}{
-		{"CoDel", []pool.Option{pool.WithCoDel(10*us, 100*us)}, true},
+		{"CoDel", []pool.Option{pool.WithCoDel(us, 50*us)}, true},
 		{"CoDel and max queue wait", []pool.Option{pool.WithCoDel(20*us, 200*us), pool.WithMaxQueueWait(300 * us)}, false},
 		{"CoDel and adaptive LIFO", []pool.Option{pool.WithCoDel(5*us, 100*us), pool.WithAdaptiveLIFO(4)}, false},
 		{"everything", []pool.Option{pool.WithCoDel(us, 50*us), pool.WithMaxQueueWait(500 * us), pool.WithAdaptiveLIFO(2), pool.WithMetrics(&atomicSink{})}, false},
