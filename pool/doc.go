@@ -173,8 +173,11 @@
 //
 // Submit is one short critical section: it hands the task to a parked worker
 // (see above), starts a worker, or appends to a ring buffer of value items.
-// A worker takes its next task in one critical section too, under a plain
-// mutex (no busy-waiting beyond the mutex's own brief spin). Neither
+// A worker takes its next task in one critical section too. A worker that
+// finds the mutex held tries it a few times, pausing for well under a
+// microsecond in all, before it sleeps on it: the mutex's own spin does not
+// run while a submitter waits for the same processor, and sleeping costs
+// microseconds where the critical section takes nanoseconds. Neither
 // allocates: a blocked submitter's state is
 // recycled, and the queue grows by doubling only up to queueSize. On a 2-core
 // VM, BenchmarkSubmitToCompletion runs about 14 million tasks/s with a queue

@@ -95,3 +95,46 @@ func (m *Mode) Enter() {
 // CalmAfter returns the number of operations in a row that found the mutex
 // free and end the mode.
 func CalmAfter() int { return calmAfter }
+
+// Spins before Lock blocks: TryLock is tried spins times, after pauses that
+// double from firstPause iterations of an empty loop, about 0.3 µs in all
+// (BenchmarkLongestPause).
+const (
+	spins      = 4
+	firstPause = 64
+)
+
+// LockSpinning locks mu for a critical section of tens of nanoseconds that
+// more goroutines than processors contend for. It tries mu.TryLock a few
+// times, pausing between tries without touching shared memory, for well
+// under a microsecond in all (the runtime's own mutex spins about as long),
+// and then blocks in mu.Lock.
+//
+// sync.Mutex spins on its own only while the processor has no other
+// goroutine to run; when submitters and workers share the processors, it
+// parks the caller at once, and a park and a wake-up cost microseconds
+// where the holder needed nanoseconds. The pool's workers take its lock
+// with it: with two submitters and two workers on two processors, a queued
+// task then costs about 85 ns instead of 200 to 300. Its submitters do not:
+// there the tries were measured slower (hand-offs to two workers 30 % and
+// to 64 workers 35 % slower), since a submitter that keeps the lock's line
+// busy delays the workers that would make room for it.
+func LockSpinning(mu *sync.Mutex) {
+	for i := range spins {
+		if mu.TryLock() {
+			return
+		}
+		pause(firstPause << i)
+	}
+	mu.Lock()
+}
+
+// pause runs an empty loop of n iterations. It is not inlined, so that the
+// compiler keeps the loop; it reads and writes no memory, so that it leaves
+// the contended cache line to the other cores.
+//
+//go:noinline
+func pause(n uint32) {
+	for range n {
+	}
+}

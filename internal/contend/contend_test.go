@@ -68,3 +68,34 @@ func TestLockBoundsSleepers(t *testing.T) {
 	}
 	m.Unlock(&mu)
 }
+
+// LockSpinning takes a free mutex at once, and a held one once it is
+// unlocked, whether that happens during its tries or after it has blocked.
+func TestLockSpinning(t *testing.T) {
+	var mu sync.Mutex
+	LockSpinning(&mu)
+	if mu.TryLock() {
+		t.Fatal("LockSpinning did not lock a free mutex")
+	}
+	got := make(chan struct{})
+	go func() { // owner: this test; exits with the mutex; joined by <-got
+		LockSpinning(&mu)
+		close(got)
+	}()
+	mu.Unlock()
+	<-got
+	if mu.TryLock() {
+		t.Fatal("the second LockSpinning does not hold the mutex")
+	}
+	mu.Unlock()
+}
+
+// BenchmarkLongestPause measures the pauses of one LockSpinning that finds
+// the mutex held at every try: they must stay under about a microsecond.
+func BenchmarkLongestPause(b *testing.B) {
+	for b.Loop() {
+		for i := range spins {
+			pause(firstPause << i)
+		}
+	}
+}
