@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ionkit/ion/internal/contend"
 )
 
 // This file holds the engine shared by every limiter of the package: GCRA
@@ -84,6 +86,14 @@ import (
 // change. Reservations that wait and refunds are the rare path. Nothing
 // busy-waits: a lost compare-and-swap is retried at once, at most fastTries
 // times, and then the caller blocks on the mutex as on any Go mutex.
+//
+// Contention. Two cores admitting in a tight loop would pass tat's cache
+// line between them at every admission. A fast that lost its
+// compare-and-swaps turns on the bucket's contended mode (internal/contend,
+// admitFast): while it is on, admissions run fast with the mutex held when
+// they can have it, so one core runs a batch with the line in its cache
+// while the other sleeps on the mutex (at most one sleeps for the mode; the
+// others admit without it). The decision is fast's own either way.
 
 var base = time.Now()
 
@@ -362,9 +372,13 @@ type bucket struct {
 	// mu guards the fields below, and serializes every change of the state
 	// but fast's admissions. It is held for a few arithmetic operations and
 	// never while calling out.
-	mu  sync.Mutex
-	q   float64 // tokens reserved with mu held since init, net of refunds (see cancel)
-	seq uint64  // counts the changes made with mu held (see cancel)
+	mu sync.Mutex
+	// mode is the contended mode of the epochs' tat (see internal/contend
+	// and admitFast): while it is on, fast runs with mu held. Beside mu,
+	// whose line it is written with.
+	mode contend.Mode
+	q    float64 // tokens reserved with mu held since init, net of refunds (see cancel)
+	seq  uint64  // counts the changes made with mu held (see cancel)
 
 	// first is the first epoch, embedded so that init does not allocate.
 	first epoch
@@ -530,17 +544,17 @@ func (b *bucket) replaceLocked(e *epoch, at int64, l limits, temp bool, until in
 // the epoch does not serve ns (the window ends at a temporary limit's end,
 // so this covers its revert) or was just sealed; the tokens come after a
 // wait that fits in maxWait (a reservation, which needs a ticket); or its
-// compare-and-swap lost fastTries times in a row.
-func (b *bucket) fast(ns, n, maxWait int64) (wait int64, ok, done bool) {
+// compare-and-swap lost fastTries times in a row, which it reports as lost.
+func (b *bucket) fast(ns, n, maxWait int64) (wait int64, ok, done, lost bool) {
 	e := b.cur.Load()
 	p := &e.p
 	switch {
 	case !p.serves(ns):
-		return 0, false, false
+		return 0, false, false, false
 	case p.inf:
-		return 0, true, true
+		return 0, true, true, false
 	case n > p.burst:
-		return exceeds, false, true
+		return exceeds, false, true, false
 	}
 	now, cost := p.units(ns), n*p.interval
 	// max(tat, now) + cost - now <= tau, and now <= now + tau - cost since
@@ -552,30 +566,30 @@ func (b *bucket) fast(ns, n, maxWait int64) (wait int64, ok, done bool) {
 			// Here tat > now, so the tokens come at tat + cost - tau > now.
 			switch {
 			case tat == sealed:
-				return 0, false, false
+				return 0, false, false, false
 			case tat+cost > maxTat:
-				return int64(never), false, true
+				return int64(never), false, true, false
 			}
 			wait = p.toNs(tat + cost - p.tau - now)
 			if wait > maxWait || wait >= int64(never) {
-				return wait, false, true
+				return wait, false, true, false
 			}
-			return 0, false, false
+			return 0, false, false, false
 		}
 		// Counted before the swap: see cancel.
 		e.taken.Add(n)
 		if e.tat.CompareAndSwap(tat, max(tat, now)+cost) {
-			return 0, true, true
+			return 0, true, true, false
 		}
 	}
-	return 0, false, false
+	return 0, false, false, true
 }
 
 // take takes n > 0 tokens at ns if they are available at once, and reports
 // whether it did. It is reserve with maxWait 0, without the lock unless
 // fast needs it.
 func (b *bucket) take(ns, n int64) bool {
-	if _, ok, done := b.fast(ns, n, 0); done {
+	if _, ok, done := b.admitFast(ns, n, 0); done {
 		return ok
 	}
 	_, _, ok := b.reserve(ns, n, 0)
@@ -586,10 +600,33 @@ func (b *bucket) take(ns, n int64) bool {
 // waits (WaitN, Admit): tokens available at once, and a refusal, take no
 // lock, and return an empty ticket.
 func (b *bucket) admit(ns, n, maxWait int64) (ticket, int64, bool) {
-	if wait, ok, done := b.fast(ns, n, maxWait); done {
+	if wait, ok, done := b.admitFast(ns, n, maxWait); done {
 		return ticket{}, wait, ok
 	}
 	return b.reserve(ns, n, maxWait)
+}
+
+// admitFast is fast, in the contended mode with mu held (see
+// internal/contend): a fast that lost a compare-and-swap on tat turns the
+// mode on, and while it is on, admissions run fast under mu when they can
+// have it, so that one core runs a batch with tat's line in its cache while
+// the other sleeps on mu. fast under mu is the same decision (it never
+// takes mu itself, and its compare-and-swaps stay in their loop for the
+// admissions that run without mu meanwhile).
+func (b *bucket) admitFast(ns, n, maxWait int64) (wait int64, ok, done bool) {
+	if !b.mode.On() {
+		var lost bool
+		if wait, ok, done, lost = b.fast(ns, n, maxWait); done || !lost {
+			return wait, ok, done
+		}
+	}
+	if !b.mode.Lock(&b.mu, true) {
+		wait, ok, done, _ = b.fast(ns, n, maxWait)
+		return wait, ok, done
+	}
+	wait, ok, done, _ = b.fast(ns, n, maxWait)
+	b.mode.Unlock(&b.mu)
+	return wait, ok, done
 }
 
 // reserve takes n > 0 tokens at ns if they can be had within maxWait ns. It

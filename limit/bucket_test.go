@@ -242,11 +242,12 @@ func TestStalledAllowAcrossALimitChange(t *testing.T) {
 // limits and drains. The rate is so slow that nothing refills during the
 // run (and never more than 2 per hour), so the tokens used (admissions,
 // reservations kept, and whatever is left at the end) can never exceed the
-// burst, whatever the interleaving: a refund too large, a lost count or a
-// state applied to another epoch's parameters would show as more.
+// burst, whatever the interleaving (with and without the contended mode): a
+// refund too large, a lost count or a state applied to another epoch's
+// parameters would show as more.
 func TestLockFreeAdmissionStressNeverOverAdmits(t *testing.T) {
 	const burst, goroutines, calls = 300, 8, 1500
-	for _, mix := range []string{"admissions and refunds", "everything"} {
+	for _, mix := range []string{"admissions and refunds", "everything", "everything, contended"} {
 		t.Run(mix, func(t *testing.T) {
 			tb := limit.NewTokenBucket(limit.PerHour(1), burst)
 			var used atomic.Int64
@@ -255,10 +256,13 @@ func TestLockFreeAdmissionStressNeverOverAdmits(t *testing.T) {
 				wg.Go(func() {
 					rng := rand.New(rand.NewPCG(uint64(g), 3))
 					ops := 5
-					if mix == "everything" {
+					if mix != "admissions and refunds" {
 						ops = 10
 					}
-					for range calls {
+					for i := range calls {
+						if mix == "everything, contended" && i%16 == g {
+							limit.Contend(tb) // admissions run under the mutex until it is found free
+						}
 						n := 1 + rng.IntN(3)
 						switch rng.IntN(ops) {
 						case 0:

@@ -59,3 +59,7 @@ func EpochLayout() (tat, params, want uintptr) {
 	var e epoch
 	return unsafe.Offsetof(e.tat), unsafe.Sizeof(e.p), paramsSize
 }
+
+// Contend turns on the contended mode of lim's bucket, as a lost
+// compare-and-swap on its tat would.
+func Contend(lim *TokenBucket) { lim.c.b.mode.Enter() }
