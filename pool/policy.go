@@ -183,15 +183,7 @@ func (a *adapter[T]) String() string {
 // queued; if it was not, it has been taken by a worker or reported, and its
 // finish will be (or has been) called.
 func (p *Pool) withdraw(c runner) bool {
-	var now int64
-	stamp := p.stamp.Load()
-	if stamp {
-		now = p.now()
-	}
-	p.mu.Lock()
-	if !stamp && p.stamp.Load() {
-		now = p.now() // a Reconfigure turned stamping on since the load above
-	}
+	now := p.lockStamped(false)
 	var skip []skipped
 	ok := p.queue.removeCall(c)
 	if ok {

@@ -55,18 +55,8 @@ func (p *Pool) TrySubmit(task Task) error {
 // submit accepts it (or refuses it) as described for Submit; block selects
 // between Submit and TrySubmit. ctx bounds the wait.
 func (p *Pool) submit(ctx context.Context, it item, block bool) error {
-	var now int64
-	stamp := p.stamp.Load()
-	if stamp {
-		now = p.now()
-		it.enq = now
-	}
-	p.mu.Lock()
-	if !stamp && p.stamp.Load() {
-		// A Reconfigure turned stamping on since the load above.
-		now = p.now()
-		it.enq = now
-	}
+	now := p.lockStamped(false)
+	it.enq = now
 	if p.closed {
 		p.rejected++
 		p.mu.Unlock()

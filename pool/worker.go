@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ionkit/ion"
-	"github.com/ionkit/ion/internal/contend"
 	"github.com/ionkit/ion/observe"
 )
 
@@ -107,19 +106,7 @@ const (
 // w exits when the pool is closed and drained, or has more workers than its
 // size.
 func (p *Pool) next(w *worker, fin outcome, it *item) step {
-	var now int64
-	stamp := p.stamp.Load()
-	if stamp {
-		now = p.now()
-	}
-	// sync.Mutex would park at once whenever a submitter waits to run on
-	// this P; a few tries first, well under a microsecond in all, cut the
-	// time per task of two submitters and two workers on two cores by two
-	// thirds (see contend.LockSpinning).
-	contend.LockSpinning(&p.mu)
-	if !stamp && p.stamp.Load() {
-		now = p.now() // a Reconfigure turned stamping on since the load above
-	}
+	now := p.lockStamped(true)
 	switch fin {
 	case completed:
 		p.completed++

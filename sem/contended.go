@@ -4,7 +4,7 @@ package sem
 // compare-and-swap on state turns it on, and from then on the fast paths
 // first take mu (s.mode.Lock), then make their usual checks and
 // compare-and-swap under it, as takeContended and releaseContended do.
-// Acquire and Release may block for mu (as one caller at a time does);
+// Acquire and Release may block for mu (one caller at a time may);
 // TryAcquire, which never blocks, takes mu only when it is free. Fast paths
 // that saw the mode off may still run their compare-and-swap without mu
 // while an operation holds it, so those under mu stay in loops, as those of
