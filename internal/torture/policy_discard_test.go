@@ -111,6 +111,13 @@ func runDiscard(t *testing.T, seed uint64) {
 	p := policy.Compose(layers...)
 
 	callers := min(*callersFlag, 100)
+	if raceEnabled {
+		// The race detector's runtime (go1.26.8, amd64) was seen to crash
+		// in this test (a failed internal CHECK, or a fault in its stack
+		// depot) in about one run in five, with library code that this test
+		// does not reach changed only; 30 callers still race every policy.
+		callers = min(callers, 30)
+	}
 	var wg sync.WaitGroup
 	var early atomic.Int64 // results a caller got already closed
 	for c := range callers {
