@@ -105,7 +105,12 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	}
 	a.body.rc, a.body.ctx = resp.Body, &a.ctx
 	if d := c.t.bodyTimeout; d > 0 {
-		a.body.timer = time.AfterFunc(d, func() { a.ctx.end(ErrBodyTimeout) })
+		if now, bubbled := clockBubbled(); bubbled && !sharedTimersInBubbles {
+			a.body.timer = time.AfterFunc(d, a.ctx.bodyTimeout)
+		} else {
+			c.t.bodies.start(&a.body.deadline, &a.ctx, now+d)
+			a.body.shared = true
+		}
 	}
 	resp.Body = &a.body
 	if !c.track(resp, n) {
@@ -177,12 +182,13 @@ func (e *headerTimeoutError) Unwrap() []error {
 // then, so that context.Cause never finds the request's ctx instead; under
 // one that cannot, context.Cause reports what Err does.
 //
-// It also holds the attempt's header timeout ([WithTimeout]), whose timer
-// is armed by the first Done as well. A base that never waits on the ctx
-// cannot be interrupted by a timer anyway; for it the timeout is checked
-// against the clock when the headers arrive, which saves a timer and its
-// function per attempt. Err checks the clock as well, so a base that polls
-// Err sees the timeout on time.
+// It also holds the attempt's header timeout ([WithTimeout]), which the
+// first Done arms as well: it joins the transport's queue of header
+// timeouts (deadlines), whose one timer ends it; inside a synctest bubble
+// it gets a timer of its own. A base that never waits on the ctx cannot be
+// interrupted by a timer anyway; for it the timeout is checked against the
+// clock when the headers arrive. Err checks the clock as well, so a base
+// that polls Err sees the timeout on time.
 type attemptCtx struct {
 	call   *call           // the parent: the request's ctx, and the call as a value
 	values context.Context // the pipeline's ctx, or nil when it is the call itself
@@ -199,7 +205,8 @@ type attemptCtx struct {
 	cancel context.CancelCauseFunc // actx's
 	ended  atomic.Bool             // the ctx ended before actx was made
 	cause  error                   // why it ended, when ended; nil for context.Canceled
-	timer  *time.Timer             // the header timer, set by armLocked
+	timer  *time.Timer             // the header timer, when armLocked armed one of its own
+	shared deadline                // the header timeout's place in the transport's queue, else
 }
 
 // The states of an attempt's header timeout. It goes from hdrWaiting to
@@ -349,8 +356,13 @@ func (a *attemptCtx) armLocked() (fired bool) {
 	if !a.hdr.CompareAndSwap(hdrWaiting, hdrArmed) {
 		return false // no header timeout, armed by another call, or the headers are in
 	}
-	if left := a.headerDeadline - clock(); left > 0 {
-		a.timer = time.AfterFunc(left, a.timeout)
+	now, bubbled := clockBubbled()
+	if left := a.headerDeadline - now; left > 0 {
+		if bubbled && !sharedTimersInBubbles {
+			a.timer = time.AfterFunc(left, a.timeout)
+		} else {
+			a.call.t.headers.start(&a.shared, a, a.headerDeadline)
+		}
 		return false
 	}
 	a.hdr.Store(hdrFired)
@@ -359,6 +371,9 @@ func (a *attemptCtx) armLocked() (fired bool) {
 
 // timeout is the header timer's function.
 func (a *attemptCtx) timeout() { a.end(errHeaderTimeout) }
+
+// bodyTimeout is the body timer's function.
+func (a *attemptCtx) bodyTimeout() { a.end(ErrBodyTimeout) }
 
 // headersIn ends the header timeout when the base transport returned, and
 // reports whether the timeout was up first (its timer fired, or, unarmed,
@@ -378,7 +393,17 @@ func (a *attemptCtx) headersIn() bool {
 	a.mu.Lock() // waits for an arm in progress to set the timer
 	s := a.hdr.Swap(hdrOff)
 	a.mu.Unlock()
-	return s == hdrFired || (s == hdrArmed && !a.timer.Stop())
+	return s == hdrFired || (s == hdrArmed && !a.stopTimer())
+}
+
+// stopTimer stops the armed header timeout and reports whether it had not
+// fired yet. It must be called after headersIn's lock, which orders it
+// after armLocked.
+func (a *attemptCtx) stopTimer() bool {
+	if a.timer != nil {
+		return a.timer.Stop()
+	}
+	return a.call.t.headers.stop(&a.shared)
 }
 
 // epoch is the origin of clock.
@@ -389,3 +414,16 @@ var epoch = time.Now()
 // synctest bubble, where time.Now has no monotonic reading, it is the fake
 // time since epoch, so the differences are right there too.
 func clock() time.Duration { return time.Since(epoch) }
+
+// clockBubbled returns clock() and whether the caller runs inside a
+// synctest bubble, where time.Now has no monotonic reading: a transport's
+// shared timers are not used there (see deadlines).
+func clockBubbled() (time.Duration, bool) {
+	now := time.Now()
+	return now.Sub(epoch), now == now.Round(0)
+}
+
+// sharedTimersInBubbles makes attempts inside a synctest bubble use their
+// transport's shared timers too: the tests set it to run the shared timers
+// on the bubble's clock, each bubble with transports of its own.
+var sharedTimersInBubbles = false

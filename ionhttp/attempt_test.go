@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -17,6 +18,70 @@ import (
 	"github.com/ionkit/ion/ionhttp"
 	"github.com/ionkit/ion/policy"
 )
+
+// timedTest runs f in a synctest bubble twice: with each attempt arming a
+// timer of its own, as every attempt inside a bubble does, and with the
+// transport's shared timers, as attempts outside one do.
+func timedTest(t *testing.T, f func(t *testing.T)) {
+	t.Run("own timers", func(t *testing.T) { synctest.Test(t, f) })
+	t.Run("shared timers", func(t *testing.T) {
+		ionhttp.UseSharedTimers(t)
+		synctest.Test(t, f)
+	})
+}
+
+// TestTransportHeaderTimeouts runs many attempts at once, started 10 ms
+// apart, each waiting on its ctx: those whose headers never come are cut
+// at 1 s from their own start, the others answer at 500 ms and their ctx
+// lasts until their body is closed.
+func TestTransportHeaderTimeouts(t *testing.T) {
+	timedTest(t, func(t *testing.T) {
+		base := roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Header.Get("Answer") == "" {
+				<-r.Context().Done()
+				return nil, context.Cause(r.Context())
+			}
+			select {
+			case <-r.Context().Done():
+				return nil, context.Cause(r.Context())
+			case <-time.After(500 * time.Millisecond):
+				return respond(r, 200, nil, "ok"), nil
+			}
+		})
+		c := ionhttp.NewClient(base, ionhttp.WithTimeout(time.Second))
+		const n = 30
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		took := make([]time.Duration, n)
+		resps := make([]*http.Response, n)
+		for i := range n {
+			wg.Go(func() {
+				req, _ := http.NewRequest("GET", "http://api.test/", nil)
+				if i%2 == 1 {
+					req.Header.Set("Answer", "yes")
+				}
+				start := time.Now()
+				resps[i], errs[i] = c.Do(req)
+				took[i] = time.Since(start)
+			})
+			time.Sleep(10 * time.Millisecond)
+		}
+		wg.Wait()
+		time.Sleep(2 * time.Second)
+		for i := range n {
+			if i%2 == 0 {
+				assert.ErrorIs(t, errs[i], policy.ErrTimeout, "attempt %d", i)
+				assert.Equal(t, time.Second, took[i], "attempt %d was cut at its own deadline", i)
+				continue
+			}
+			if assert.NoError(t, errs[i], "attempt %d", i) {
+				assert.Equal(t, 500*time.Millisecond, took[i], "attempt %d", i)
+				assert.NoError(t, resps[i].Request.Context().Err(), "attempt %d: its ctx lasts until its body is closed", i)
+				resps[i].Body.Close()
+			}
+		}
+	})
+}
 
 // TestTransportHeaderTimeoutWaits runs the header timeout (1 s) against
 // base transports that wait for the headers in each way a base can: the
@@ -51,7 +116,7 @@ func TestTransportHeaderTimeoutWaits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			timedTest(t, func(t *testing.T) {
 				var calls atomic.Int64
 				late := &closeCounter{Reader: nil}
 				base := roundTripper(func(r *http.Request) (*http.Response, error) {
@@ -86,7 +151,7 @@ func TestTransportHeaderTimeoutWaits(t *testing.T) {
 func TestTransportHeaderTimeoutStops(t *testing.T) {
 	for _, watch := range []bool{false, true} {
 		t.Run(map[bool]string{false: "unwatched", true: "watched"}[watch], func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			timedTest(t, func(t *testing.T) {
 				pr, pw := io.Pipe()
 				base := roundTripper(func(r *http.Request) (*http.Response, error) {
 					if watch {
@@ -260,7 +325,7 @@ func TestTransportPipelineTimeoutCutsAttempt(t *testing.T) {
 // TestTransportAttemptCtxCause checks what context.Cause reports for an
 // attempt cut by the header timeout, as a base transport sees it.
 func TestTransportAttemptCtxCause(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	timedTest(t, func(t *testing.T) {
 		var cause error
 		base := roundTripper(func(r *http.Request) (*http.Response, error) {
 			<-r.Context().Done()
@@ -279,7 +344,7 @@ func TestTransportAttemptCtxCause(t *testing.T) {
 // the headers, under -race: whichever comes first, no timer outlives its
 // headers, so no answer's ctx ends before its body does.
 func TestTransportHeaderTimeoutRace(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	timedTest(t, func(t *testing.T) {
 		base := roundTripper(func(r *http.Request) (*http.Response, error) {
 			ctx := r.Context()
 			go func() { <-ctx.Done() }() // ends with the body

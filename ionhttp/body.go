@@ -23,8 +23,12 @@ const drainLimit = 64 << 10
 type body struct {
 	rc    io.ReadCloser
 	ctx   *attemptCtx // the attempt's ctx, ended by finish
-	timer *time.Timer // the body timeout, or nil
-	done  atomic.Bool // set by the first EOF or Close
+	timer *time.Timer // the body timeout's own timer, or nil
+	// deadline is the body timeout's place in the transport's queue, when
+	// shared is set.
+	deadline deadline
+	shared   bool
+	done     atomic.Bool // set by the first EOF or Close
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -48,6 +52,8 @@ func (b *body) finish() {
 	if b.done.CompareAndSwap(false, true) {
 		if b.timer != nil {
 			b.timer.Stop()
+		} else if b.shared {
+			b.ctx.call.t.bodies.stop(&b.deadline)
 		}
 		b.ctx.end(nil)
 	}

@@ -167,10 +167,12 @@ func WithBulkhead(s *sem.Weighted) TransportOption {
 // WithTimeout bounds each attempt's wait for the response headers to d. A
 // timeout is a Failure, so it is retried and counts against the breaker.
 // It never cuts the body: once the headers arrived, the body is bounded only
-// by [WithBodyTimeout] and the request's own ctx. Its timer is armed only
+// by [WithBodyTimeout] and the request's own ctx. The timeout is armed only
 // when the base transport waits on the request's ctx (net/http's does); a
 // base that never does cannot be interrupted, and an answer it returns
-// after d is discarded and counts as a timeout. d must be positive.
+// after d is discarded and counts as a timeout. The transport's attempts
+// share one timer for it: arming and ending an attempt's timeout costs a
+// lock and a few pointer writes, no allocation. d must be positive.
 func WithTimeout(d time.Duration) TransportOption {
 	return layer(func(c *transportConfig) {
 		if d <= 0 {
@@ -184,7 +186,8 @@ func WithTimeout(d time.Duration) TransportOption {
 // WithBodyTimeout bounds the reading of the body the caller gets: d after
 // the headers arrived, a read still pending fails with an error matching
 // [ErrBodyTimeout]. Without it (the default) the body is bounded only by
-// the request's ctx. It works with [WithPipeline] too. d must be positive.
+// the request's ctx. It works with [WithPipeline] too. Like [WithTimeout],
+// the transport's bodies share one timer for it. d must be positive.
 func WithBodyTimeout(d time.Duration) TransportOption {
 	return transportOption(func(c *transportConfig) {
 		if d <= 0 {

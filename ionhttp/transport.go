@@ -36,6 +36,8 @@ type Transport struct {
 	unsafe        bool // WithUnsafeRetries: POST and PATCH may be repeated
 	follow        *ServerLimits
 	err           error
+
+	headers, bodies deadlines // the header and body timeouts' shared timers
 }
 
 // NewTransport returns a Transport that sends requests through base under
@@ -65,6 +67,8 @@ func NewTransport(base http.RoundTripper, opts ...TransportOption) *Transport {
 		o.applyTransport(&c)
 	}
 	t := &Transport{base: base, classify: c.classify, bodyTimeout: c.bodyTimeout, headerTimeout: c.timeout, unsafe: c.unsafe, follow: c.follow}
+	t.headers.expire = (*attemptCtx).timeout
+	t.bodies.expire = (*attemptCtx).bodyTimeout
 	if base == nil {
 		c.fail(ion.NewConfigError("ionhttp", "base", "nil http.RoundTripper (use http.DefaultTransport)"))
 	}
@@ -126,7 +130,8 @@ func (t *Transport) String() string {
 // transport and the policies allocate, it allocates the call's state (with
 // the first attempt's ctx, request copy and body wrapper), a state per
 // further attempt, and, once the base waits on an attempt's ctx (net/http's
-// does), a cancelable ctx and the header timer.
+// does), a cancelable ctx. The header and body timeouts allocate nothing
+// per request: each runs on one timer that the transport's attempts share.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.err != nil {
 		closeRequestBody(req)

@@ -426,7 +426,7 @@ func TestTransportHedgeCancelsLoser(t *testing.T) {
 }
 
 func TestTransportBodyTimeout(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	timedTest(t, func(t *testing.T) {
 		pr, pw := io.Pipe()
 		base := roundTripper(func(r *http.Request) (*http.Response, error) {
 			// The body ends when the request's ctx does.
@@ -451,7 +451,7 @@ func TestTransportBodyTimeout(t *testing.T) {
 }
 
 func TestTransportHeaderTimeout(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	timedTest(t, func(t *testing.T) {
 		var calls atomic.Int64
 		base := roundTripper(func(r *http.Request) (*http.Response, error) {
 			if calls.Add(1) == 1 {

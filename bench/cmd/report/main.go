@@ -40,14 +40,21 @@ type key struct {
 	cpu         int
 }
 
-// sample is one line of benchmark output.
-type sample struct{ ns, bytes, allocs float64 }
+// sample is one line of benchmark output. added is the added-ns/op metric
+// of a paired benchmark (one that times its implementation against the
+// base in alternation), when hasAdded.
+type sample struct {
+	ns, bytes, allocs, added float64
+	hasAdded                 bool
+}
 
 // stats are the medians of a key's samples.
 type stats struct {
 	n                int
 	ns, bytes, alloc float64
 	spread           float64 // (max-min)/median of ns/op
+	added            float64 // the median added-ns/op, when paired
+	paired           bool    // every sample has added-ns/op
 }
 
 // run is a parsed raw benchmark output.
@@ -105,6 +112,8 @@ func parse(r io.Reader) (*run, error) {
 				s.bytes = v
 			case "allocs/op":
 				s.allocs = v
+			case "added-ns/op":
+				s.added, s.hasAdded = v, true
 			}
 		}
 		if !seen {
@@ -167,13 +176,19 @@ func (r *run) stat(k key) (stats, bool) {
 	if len(ss) == 0 {
 		return stats{}, false
 	}
-	var ns, b, a []float64
+	var ns, b, a, added []float64
+	paired := true
 	for _, s := range ss {
 		ns = append(ns, s.ns)
 		b = append(b, s.bytes)
 		a = append(a, s.allocs)
+		added = append(added, s.added)
+		paired = paired && s.hasAdded
 	}
-	st := stats{n: len(ss), ns: median(ns), bytes: median(b), alloc: median(a)}
+	st := stats{n: len(ss), ns: median(ns), bytes: median(b), alloc: median(a), paired: paired}
+	if paired {
+		st.added = median(added)
+	}
 	if st.ns > 0 {
 		st.spread = (slices.Max(ns) - slices.Min(ns)) / st.ns
 	}
@@ -294,6 +309,19 @@ func checkBars(r *run, lr []loadResult) [][]verdict {
 					where := fmt.Sprintf("%s %s", g, cpuLabel(cpu))
 					if !ok1 || !ok2 || !ok3 {
 						vs = append(vs, verdict{where, "not measured", false})
+						continue
+					}
+					// A paired group measured what each adds in the same
+					// moments as the base; its baseline's added-ns/op (its
+					// twin against itself) is the method's noise.
+					if ion.paired && peer.paired {
+						ratio := ion.added / peer.added
+						ok := peer.added > 0 && ratio <= bar.Max
+						m := fmt.Sprintf("%.2f× (paired: adds %s vs %s ns/op over %s ns/op", ratio, fmtNs(ion.added), fmtNs(peer.added), fmtNs(base.ns))
+						if base.paired {
+							m += fmt.Sprintf("; base against itself %s", fmtNs(base.added))
+						}
+						vs = append(vs, verdict{where, m + ")", ok})
 						continue
 					}
 					ionAdds, peerAdds := ion.ns-base.ns, peer.ns-base.ns

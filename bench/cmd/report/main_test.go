@@ -26,6 +26,14 @@ BenchmarkComposedTimeout/baseline-withtimeoutcause	1000	       400 ns/op	     27
 BenchmarkComposedTimeout/ion-2	1000	       500 ns/op	     272 B/op	       4 allocs/op
 BenchmarkComposedTimeout/failsafe-2	1000	       1500 ns/op	     1280 B/op	       30 allocs/op
 BenchmarkComposedTimeout/baseline-withtimeoutcause-2	1000	       400 ns/op	     272 B/op	       4 allocs/op
+BenchmarkHTTPClient/baseline-direct	1000	       400 ns/op	     240 B/op	       4 allocs/op
+BenchmarkHTTPClient/ion	1000	       800 ns/op	     944 B/op	       5 allocs/op
+BenchmarkHTTPClient/failsafe	1000	       2000 ns/op	     2000 B/op	       30 allocs/op
+BenchmarkHTTPClientLoopback/baseline-direct	1000	       16000 ns/op	        20.0 added-ns/op	    4800 B/op	      58 allocs/op
+BenchmarkHTTPClientLoopback/ion	1000	       20000 ns/op	       800.0 added-ns/op	    5900 B/op	      64 allocs/op
+BenchmarkHTTPClientLoopback/ion	1000	       16000 ns/op	       900.0 added-ns/op	    5900 B/op	      64 allocs/op
+BenchmarkHTTPClientLoopback/ion	1000	       16000 ns/op	       700.0 added-ns/op	    5900 B/op	      64 allocs/op
+BenchmarkHTTPClientLoopback/failsafe	1000	       17000 ns/op	      1700.0 added-ns/op	    6800 B/op	      93 allocs/op
 PASS
 ok  	github.com/ionkit/ion/bench	1.0s
 `
@@ -49,6 +57,12 @@ func TestParseMedians(t *testing.T) {
 	}
 	if len(r.cpus) != 2 || r.meta["count"] != "3" || r.meta["cpu"] != "Test CPU" {
 		t.Errorf("cpus %v, meta %v", r.cpus, r.meta)
+	}
+	if st, _ := r.stat(key{"HTTPClientLoopback", "ion", 1}); !st.paired || st.added != 800 || st.ns != 16000 {
+		t.Errorf("HTTPClientLoopback/ion: %+v, want paired, median added 800, median 16000 ns/op", st)
+	}
+	if st, _ := r.stat(key{"HTTPClient", "ion", 1}); st.paired {
+		t.Errorf("HTTPClient/ion has no added-ns/op but parsed as paired: %+v", st)
 	}
 	if _, err := parse(strings.NewReader("PASS\n")); err == nil {
 		t.Error("output with no results parsed without error")
@@ -77,6 +91,28 @@ func TestBarsVerdicts(t *testing.T) {
 	for what, ok := range want {
 		if got[what] != ok {
 			t.Errorf("bar %q holds = %v, want %v", what, got[what], ok)
+		}
+	}
+	// The paired loopback group: the ratio of the median added-ns/op, not
+	// of the ns/op differences (which would give 0).
+	for i, vs := range checkBars(r, nil) {
+		if suite.Bars[i].Kind != suite.AddedCost {
+			continue
+		}
+		found := false
+		for _, v := range vs {
+			if v.where == "HTTPClientLoopback -cpu=1" {
+				found = true
+				if !v.ok || !strings.Contains(v.measured, "0.47× (paired: adds 800 vs 1700 ns/op") || !strings.Contains(v.measured, "base against itself 20.0") {
+					t.Errorf("paired verdict %+v", v)
+				}
+			}
+			if v.where == "HTTPClient -cpu=1" && (!v.ok || !strings.HasPrefix(v.measured, "0.25× (adds 400 vs 1600")) {
+				t.Errorf("in-memory verdict %+v", v)
+			}
+		}
+		if !found {
+			t.Error("no verdict for HTTPClientLoopback -cpu=1")
 		}
 	}
 	for i, vs := range checkBars(r, []loadResult{{Impl: "ion", P99Ns: 2_500}}) {
