@@ -105,11 +105,14 @@ func (c *call) attempt(pctx context.Context) (*http.Response, error) {
 	}
 	a.body.rc, a.body.ctx = resp.Body, &a.ctx
 	if d := c.t.bodyTimeout; d > 0 {
+		// The header timeout is over (headersIn): its timer and its place
+		// in the queue serve the body timeout now.
+		a.ctx.timer = nil
 		if now, bubbled := clockBubbled(); bubbled && !sharedTimersInBubbles {
-			a.body.timer = time.AfterFunc(d, a.ctx.bodyTimeout)
+			a.ctx.timer = time.AfterFunc(d, a.ctx.bodyTimeout)
 		} else {
-			c.t.bodies.start(&a.body.deadline, &a.ctx, now+d)
-			a.body.shared = true
+			a.ctx.shared.setWhen(now + d)
+			c.t.bodies.start(&a.ctx.shared, &a.ctx)
 		}
 	}
 	resp.Body = &a.body
@@ -170,17 +173,28 @@ func (e *headerTimeoutError) Unwrap() []error {
 // as well, so the base transport reads what the policies put there
 // (policy.Attempt, a tracing span).
 //
-// Its ending is made by a cancelable ctx (actx) that is made only when
-// something can wait on the attempt's ctx: the first call of Done, which
-// every wait (a select, a derived ctx, context.AfterFunc) makes first.
-// Until then Err tells the state by itself, and the ctx costs no
-// allocation: a base transport that answers from memory never waits on it.
-// Once actx is made, it is asked first for values too, which keeps the
-// context package's own lookups (its cancellation parent, the cause) on
-// actx, so ctxs derived from this one need no goroutine. An attempt that
-// ends before its actx is made, under a request ctx that can end, makes it
-// then, so that context.Cause never finds the request's ctx instead; under
-// one that cannot, context.Cause reports what Err does.
+// Until something waits on it (the first call of Done, which every wait, a
+// select, a derived ctx or context.AfterFunc, makes first), Err tells its
+// state by itself and it costs no allocation: a base transport that
+// answers from memory never waits on it. The first Done settles how it
+// ends, by the request's ctx:
+//
+//   - Under a request ctx that can end (modeBacked), its ending is made by a
+//     cancelable ctx (actx) derived from the request's ctx, so the request's
+//     end reaches it, and every ctx derived from it, at once, with its cause.
+//     actx is asked first for values too, which keeps the context package's
+//     own lookups (its cancellation parent, the cause) on actx, so ctxs
+//     derived from this one need no goroutine. An attempt that ends before
+//     it is waited on makes actx then, so that context.Cause never finds
+//     the request's ctx instead.
+//   - Under a request ctx that cannot end (modeLight: context.Background,
+//     the ctx of http.Get), only the attempt itself ends it, and it does so
+//     with a channel of its own and an AfterFunc method, through which the
+//     context package attaches derived ctxs (net/http derives one per
+//     request) without the cancelable ctx, its children map and their
+//     locks. When it ends with a cause of its own (a timeout), it keeps the
+//     cause in a ctx that context.Cause finds (why); ended by its body it
+//     needs none, since context.Cause then reports what Err does.
 //
 // It also holds the attempt's header timeout ([WithTimeout]), which the
 // first Done arms as well: it joins the transport's queue of header
@@ -193,21 +207,55 @@ type attemptCtx struct {
 	call   *call           // the parent: the request's ctx, and the call as a value
 	values context.Context // the pipeline's ctx, or nil when it is the call itself
 
-	headerDeadline time.Duration // on the clock, when the header timeout is up
-	hdr            atomic.Uint32 // the header timeout's state: hdrOff, hdrWaiting, hdrArmed or hdrFired
+	hdr atomic.Uint32 // the header timeout's state: hdrOff, hdrWaiting, hdrArmed or hdrFired
 
-	// mu guards the fields below, each set once, and armLocked's move of the
-	// header timeout out of hdrWaiting. ready and ended may be loaded
-	// without it: each is stored after the fields it announces.
-	mu     sync.Mutex
-	ready  atomic.Bool             // actx and cancel are set
-	actx   context.Context         // the cancelable ctx behind this one, made by backLocked
+	// mu guards the fields below, each set once but afters, and armLocked's
+	// move of the header timeout out of hdrWaiting. mode and ended may be
+	// loaded without it: each is stored after the fields it announces.
+	mode  atomic.Uint32 // modeUnset, modeLight or modeBacked
+	ended atomic.Bool   // the ctx ended before actx was made, or in modeLight
+	mu    sync.Mutex    //
+
+	actx   context.Context         // modeBacked: the cancelable ctx behind this one, made by backLocked
 	cancel context.CancelCauseFunc // actx's
-	ended  atomic.Bool             // the ctx ended before actx was made
 	cause  error                   // why it ended, when ended; nil for context.Canceled
-	timer  *time.Timer             // the header timer, when armLocked armed one of its own
-	shared deadline                // the header timeout's place in the transport's queue, else
+	why    context.Context         // modeLight, ended with a cause: a ctx ended with it, for context.Cause
+	done   chan struct{}           // modeLight: closed when the ctx ends
+	afters []afterFunc             // modeLight: what runs when the ctx ends
+	nextID uint32                  // modeLight: the next afterFunc's id
+
+	// The attempt's timeouts: the header timeout's until the headers are in,
+	// then the body timeout's (WithBodyTimeout). Each has a timer of its
+	// own inside a synctest bubble, else a place in its transport's queue.
+	// The header timer is set under mu, by armLocked; the body's by attempt,
+	// once the header timeout is over. shared holds the timeout's deadline
+	// in either case, set before the request is sent (the header timeout)
+	// or before the body is handed over (the body timeout).
+	timer  *time.Timer
+	shared deadline
 }
+
+// The modes of an attempt's ctx, settled by the first Done.
+const (
+	modeUnset  uint32 = iota // nothing waited on the ctx yet
+	modeLight                // the request's ctx cannot end: done and afters
+	modeBacked               // the request's ctx can end: actx
+)
+
+// afterFunc is a function that an attemptCtx in modeLight runs when it
+// ends.
+type afterFunc struct {
+	id uint32
+	f  func()
+}
+
+// closedChan is the Done of a modeLight ctx that ended before its first
+// Done.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // The states of an attempt's header timeout. It goes from hdrWaiting to
 // hdrArmed when Done arms the timer, or straight to hdrFired when the time
@@ -221,16 +269,21 @@ const (
 
 func (a *attemptCtx) Deadline() (time.Time, bool) { return a.call.Deadline() }
 
-// Done makes actx and arms the header timer, if not done yet, and returns
-// actx's channel.
+// Done settles the ctx's mode and arms the header timer, if not done yet,
+// and returns the channel that closes when the ctx ends.
 func (a *attemptCtx) Done() <-chan struct{} {
-	if !a.ready.Load() || a.hdr.Load() == hdrWaiting {
+	m := a.mode.Load()
+	if m == modeUnset || a.hdr.Load() == hdrWaiting {
 		a.watch()
+		m = a.mode.Load()
+	}
+	if m == modeLight {
+		return a.done
 	}
 	return a.actx.Done()
 }
 
-// watch makes actx and arms the header timer under one lock.
+// watch settles the mode and arms the header timer under one lock.
 func (a *attemptCtx) watch() {
 	a.mu.Lock()
 	a.backLocked()
@@ -244,11 +297,11 @@ func (a *attemptCtx) watch() {
 // Err ends the ctx at once if its header timeout is up but its timer was
 // never armed, and returns why the ctx ended, or nil.
 func (a *attemptCtx) Err() error {
-	if a.hdr.Load() == hdrWaiting && clock() >= a.headerDeadline {
+	if a.hdr.Load() == hdrWaiting && clock() >= a.shared.when() {
 		a.arm()
 	}
 	switch {
-	case a.ready.Load():
+	case a.mode.Load() == modeBacked:
 		return a.actx.Err()
 	case a.ended.Load():
 		return context.Canceled
@@ -261,9 +314,14 @@ func (a *attemptCtx) Value(key any) any {
 		return a.call // which actx, made from the request's ctx, would not find
 	}
 	var v any
-	if a.ready.Load() {
+	if a.mode.Load() == modeBacked {
 		v = a.actx.Value(key)
 	} else {
+		if a.ended.Load() && a.why != nil {
+			if v = a.why.Value(key); v != nil {
+				return v // only the context package's own key: why's parent is Background
+			}
+		}
 		v = a.call.Context.Value(key)
 	}
 	if v != nil || a.values == nil {
@@ -272,54 +330,118 @@ func (a *attemptCtx) Value(key any) any {
 	return a.values.Value(key)
 }
 
-// backLocked makes actx, once; if the ctx already ended, actx ends at once.
-// It must be called with a.mu held. Cancelling a new actx calls nothing of
-// a user's: it has no children yet. actx derives from the request's ctx
+// AfterFunc arranges for f to run when the ctx ends, as context.AfterFunc
+// does, and returns a function that undoes it, reporting whether it did.
+// It is how the context package attaches the ctxs derived from this one:
+// in modeLight, f runs in the goroutine that ends the ctx (in a goroutine
+// of its own when the ctx already ended); in modeBacked, it is
+// context.AfterFunc's on actx.
+func (a *attemptCtx) AfterFunc(f func()) (stop func() bool) {
+	a.Done() // settles the mode
+	if a.mode.Load() == modeBacked {
+		return context.AfterFunc(a.actx, f)
+	}
+	a.mu.Lock()
+	if a.ended.Load() {
+		a.mu.Unlock()
+		go f() // the caller may hold a lock that f takes
+		return func() bool { return false }
+	}
+	a.nextID++
+	id := a.nextID
+	a.afters = append(a.afters, afterFunc{id: id, f: f})
+	a.mu.Unlock()
+	return func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for i, af := range a.afters {
+			if af.id == id {
+				a.afters = append(a.afters[:i], a.afters[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// backLocked settles the mode, once. In modeBacked it makes actx, ended at
+// once if the ctx already ended; cancelling a new actx calls nothing of a
+// user's: it has no children yet. actx derives from the request's ctx
 // itself, not from the call: that keeps every value lookup through actx one
-// step shorter; Value answers for the call.
+// step shorter; Value answers for the call. It must be called with a.mu
+// held.
 func (a *attemptCtx) backLocked() {
-	if a.ready.Load() {
+	if a.mode.Load() != modeUnset {
+		return
+	}
+	if a.call.Context.Done() == nil {
+		if a.ended.Load() {
+			a.done = closedChan
+		} else {
+			a.done = make(chan struct{})
+		}
+		a.mode.Store(modeLight)
 		return
 	}
 	a.actx, a.cancel = context.WithCancelCause(a.call.Context)
 	if a.ended.Load() {
 		a.cancel(a.cause)
 	}
-	a.ready.Store(true)
+	a.mode.Store(modeBacked)
 }
 
 // end ends the ctx with cause (nil for context.Canceled); only the first
-// end counts. Without actx, it only records the end, unless the request's
-// ctx can end: then context.Cause would find the request's ctx, so actx is
-// made and ended.
+// end counts. In modeBacked it cancels actx. Otherwise it records the end,
+// keeps a cause in why, and in modeLight closes done and runs the
+// functions of AfterFunc; before the mode is settled, under a request ctx
+// that can end, it settles modeBacked, since context.Cause would find the
+// request's ctx.
 func (a *attemptCtx) end(cause error) {
-	if !a.ready.Load() {
-		a.mu.Lock()
-		if !a.ready.Load() {
-			if !a.ended.Load() {
-				a.cause = cause
-				a.ended.Store(true)
-				if a.call.Done() != nil {
-					a.backLocked()
-				}
-			}
-			a.mu.Unlock()
-			return
-		}
-		a.mu.Unlock()
+	if a.mode.Load() == modeBacked {
+		a.cancel(cause)
+		return
 	}
-	a.cancel(cause)
+	a.mu.Lock()
+	if a.mode.Load() == modeBacked {
+		a.mu.Unlock()
+		a.cancel(cause)
+		return
+	}
+	if a.ended.Load() {
+		a.mu.Unlock()
+		return
+	}
+	a.cause = cause
+	callCanEnd := a.call.Done() != nil
+	if cause != nil && !callCanEnd {
+		why, cancel := context.WithCancelCause(context.Background())
+		cancel(cause)
+		a.why = why
+	}
+	a.ended.Store(true)
+	var afters []afterFunc
+	switch {
+	case a.mode.Load() == modeLight:
+		close(a.done)
+		afters, a.afters = a.afters, nil
+	case callCanEnd:
+		a.backLocked()
+	}
+	a.mu.Unlock()
+	for _, af := range afters {
+		af.f()
+	}
 }
 
 // causeOf returns why the ctx ended, as context.Cause would, or nil.
 func (a *attemptCtx) causeOf() error {
-	if a.ready.Load() {
+	if a.mode.Load() == modeBacked {
 		return context.Cause(a.actx)
 	}
 	if a.ended.Load() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if a.ready.Load() {
+		if a.mode.Load() == modeBacked {
 			return context.Cause(a.actx)
 		}
 		if a.cause == nil {
@@ -333,7 +455,7 @@ func (a *attemptCtx) causeOf() error {
 // startHeaderTimeout starts the header timeout d, before the request is
 // sent; its timer is armed by the first Done.
 func (a *attemptCtx) startHeaderTimeout(d time.Duration) {
-	a.headerDeadline = clock() + d
+	a.shared.setWhen(clock() + d)
 	a.hdr.Store(hdrWaiting)
 }
 
@@ -357,11 +479,11 @@ func (a *attemptCtx) armLocked() (fired bool) {
 		return false // no header timeout, armed by another call, or the headers are in
 	}
 	now, bubbled := clockBubbled()
-	if left := a.headerDeadline - now; left > 0 {
+	if left := a.shared.when() - now; left > 0 {
 		if bubbled && !sharedTimersInBubbles {
 			a.timer = time.AfterFunc(left, a.timeout)
 		} else {
-			a.call.t.headers.start(&a.shared, a, a.headerDeadline)
+			a.call.t.headers.start(&a.shared, a)
 		}
 		return false
 	}
@@ -387,7 +509,7 @@ func (a *attemptCtx) headersIn() bool {
 		// Nothing waited on the ctx: no timer to stop. The CAS fails if a
 		// Done or an Err arms one meanwhile.
 		if a.hdr.CompareAndSwap(hdrWaiting, hdrOff) {
-			return clock() >= a.headerDeadline
+			return clock() >= a.shared.when()
 		}
 	}
 	a.mu.Lock() // waits for an arm in progress to set the timer

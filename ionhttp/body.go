@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
-	"time"
 )
 
 // ErrBodyTimeout is the cause of an attempt's ctx when the body timeout
@@ -21,14 +20,9 @@ const drainLimit = 64 << 10
 // or closed, never before: the caller always gets the whole body it was
 // given, whatever the policies did with their own ctxs.
 type body struct {
-	rc    io.ReadCloser
-	ctx   *attemptCtx // the attempt's ctx, ended by finish
-	timer *time.Timer // the body timeout's own timer, or nil
-	// deadline is the body timeout's place in the transport's queue, when
-	// shared is set.
-	deadline deadline
-	shared   bool
-	done     atomic.Bool // set by the first EOF or Close
+	rc   io.ReadCloser
+	ctx  *attemptCtx // the attempt's ctx, ended by finish
+	done atomic.Bool // set by the first EOF or Close
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -47,13 +41,15 @@ func (b *body) Close() error {
 	return err
 }
 
-// finish releases the attempt's ctx and its body timer, once.
+// finish releases the attempt's ctx and its body timeout, once.
 func (b *body) finish() {
 	if b.done.CompareAndSwap(false, true) {
-		if b.timer != nil {
-			b.timer.Stop()
-		} else if b.shared {
-			b.ctx.call.t.bodies.stop(&b.deadline)
+		if b.ctx.call.t.bodyTimeout > 0 {
+			if b.ctx.timer != nil {
+				b.ctx.timer.Stop()
+			} else {
+				b.ctx.call.t.bodies.stop(&b.ctx.shared)
+			}
 		}
 		b.ctx.end(nil)
 	}

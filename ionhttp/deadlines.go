@@ -2,6 +2,7 @@ package ionhttp
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,22 +31,25 @@ type deadlines struct {
 
 // deadline is one attempt's place in a deadlines queue.
 type deadline struct {
-	at         time.Duration // on clock
-	a          *attemptCtx   // the attempt to end
+	at         atomic.Int64 // the deadline, on clock: atomic, as Err reads it unlocked
+	a          *attemptCtx  // the attempt to end while queued; nil once stopped or fired
 	prev, next *deadline
-	queued     bool // in the queue: neither stopped nor fired
 }
 
-// start queues e to end a at the clock time at. Its cost is a lock and a
-// few pointer writes; it arms the timer only when none is pending before
-// at.
-func (d *deadlines) start(e *deadline, a *attemptCtx, at time.Duration) {
-	e.at, e.a = at, a
+func (e *deadline) when() time.Duration      { return time.Duration(e.at.Load()) }
+func (e *deadline) setWhen(at time.Duration) { e.at.Store(int64(at)) }
+
+// start queues e to end a at e.when(), a clock time the caller set. Its cost
+// is a lock and a few pointer writes; it arms the timer only when none is
+// pending before it.
+func (d *deadlines) start(e *deadline, a *attemptCtx) {
+	at := e.when()
 	d.mu.Lock()
+	e.a = a
 	// Deadlines arrive in order but for races between starters: walk back
 	// past the few that are later.
 	p := d.tail
-	for p != nil && p.at > at {
+	for p != nil && p.when() > at {
 		p = p.prev
 	}
 	e.prev = p
@@ -59,7 +63,6 @@ func (d *deadlines) start(e *deadline, a *attemptCtx, at time.Duration) {
 	} else {
 		e.next.prev = e
 	}
-	e.queued = true
 	if d.armed == 0 || at < d.armed {
 		d.armLocked(at)
 	}
@@ -70,7 +73,7 @@ func (d *deadlines) start(e *deadline, a *attemptCtx, at time.Duration) {
 // false means its timeout fired (or is firing).
 func (d *deadlines) stop(e *deadline) bool {
 	d.mu.Lock()
-	queued := e.queued
+	queued := e.a != nil
 	if queued {
 		d.unlinkLocked(e)
 	}
@@ -89,7 +92,7 @@ func (d *deadlines) unlinkLocked(e *deadline) {
 	} else {
 		e.next.prev = e.prev
 	}
-	e.prev, e.next, e.queued = nil, nil, false
+	e.prev, e.next, e.a = nil, nil, nil
 }
 
 // armLocked arms a timer for the clock time at. A timer it supersedes still
@@ -109,12 +112,12 @@ func (d *deadlines) fire(at time.Duration) {
 	}
 	now := clock()
 	var due []*attemptCtx
-	for e := d.head; e != nil && e.at <= now; e = d.head {
+	for e := d.head; e != nil && e.when() <= now; e = d.head {
 		due = append(due, e.a)
 		d.unlinkLocked(e)
 	}
 	if d.head != nil && d.armed == 0 {
-		d.armLocked(d.head.at)
+		d.armLocked(d.head.when())
 	}
 	d.mu.Unlock()
 	for _, a := range due {

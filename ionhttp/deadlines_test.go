@@ -33,7 +33,8 @@ func TestDeadlinesFire(t *testing.T) {
 			if i%7 == 3 {
 				at[i] -= 15 * time.Millisecond // started a little earlier, queued later
 			}
-			d.start(&es[i], &as[i], at[i])
+			es[i].setWhen(at[i])
+			d.start(&es[i], &as[i])
 			time.Sleep(10 * time.Millisecond)
 		}
 		for i := range n {
@@ -84,7 +85,8 @@ func TestDeadlinesStress(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(w), 1))
 				es := make([]deadline, each)
 				for i := range each {
-					d.start(&es[i], &as[w][i], clock()+time.Duration(r.IntN(50))*time.Millisecond)
+					es[i].setWhen(clock() + time.Duration(r.IntN(50))*time.Millisecond)
+					d.start(&es[i], &as[w][i])
 					time.Sleep(time.Duration(r.IntN(3)) * time.Millisecond)
 					if j := r.IntN(i + 1); r.IntN(2) == 0 && !stopped[w][j] {
 						stopped[w][j] = d.stop(&es[j])

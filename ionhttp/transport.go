@@ -130,8 +130,9 @@ func (t *Transport) String() string {
 // transport and the policies allocate, it allocates the call's state (with
 // the first attempt's ctx, request copy and body wrapper), a state per
 // further attempt, and, once the base waits on an attempt's ctx (net/http's
-// does), a cancelable ctx. The header and body timeouts allocate nothing
-// per request: each runs on one timer that the transport's attempts share.
+// does), a channel, or a cancelable ctx when req's ctx can end. The header
+// and body timeouts allocate nothing per request: each runs on one timer
+// that the transport's attempts share.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.err != nil {
 		closeRequestBody(req)
@@ -186,14 +187,14 @@ type call struct {
 	firstAttempt attemptState // the first attempt's ctx, request and body
 	attempts     atomic.Int32 // attempts started
 	once         bool         // req may be sent only once (beside attempts: no padding)
+	done         bool         // guarded by mu; set by finish: later responses are discarded at once
 
-	// mu guards the fields below.
+	// mu guards done and the fields below.
 	mu       sync.Mutex
 	resps    []*http.Response  // every response an attempt got, in arrival order
 	resps0   [2]*http.Response // resps' first backing array
 	first    *http.Response    // the first attempt's response when once
 	firstErr error             // the first attempt's error when once
-	done     bool              // set by finish: later responses are discarded at once
 }
 
 func (c *call) Value(key any) any {
