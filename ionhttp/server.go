@@ -35,7 +35,7 @@ type Middleware struct {
 // Handler returns next wrapped by the middleware. A nil next is answered 500
 // with the configuration error.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
-	err := m.err
+	err := m.Err()
 	if err == nil && next == nil {
 		err = ion.NewConfigError("ionhttp", "next", "nil http.Handler")
 	}
@@ -47,8 +47,17 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return m.wrap(next)
 }
 
-// Err returns the configuration error that makes m fail closed, or nil.
-func (m *Middleware) Err() error { return m.err }
+// Err returns the configuration error that makes m fail closed, or nil. A
+// zero Middleware, made by none of this package's functions, fails closed
+// too.
+func (m *Middleware) Err() error {
+	if m.err == nil && m.wrap == nil {
+		return errZeroMiddleware
+	}
+	return m.err
+}
+
+var errZeroMiddleware = ion.NewConfigError("ionhttp", "Middleware", "zero value: use a constructor such as RateLimit")
 
 func failed(err error) *Middleware { return &Middleware{err: err} }
 

@@ -253,6 +253,7 @@ func TestMiddlewareBadInput(t *testing.T) {
 		{"bad semaphore", ionhttp.ConcurrencyLimit(sem.NewWeighted(0), time.Second), ""},
 		{"negative retry-after", ionhttp.ConcurrencyLimit(sem.NewWeighted(1), -time.Second), "retryAfter"},
 		{"zero timeout", ionhttp.Timeout(0), "d"},
+		{"zero value", &ionhttp.Middleware{}, "Middleware"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,14 +54,28 @@ func NewServerLimits(maxHosts int) *ServerLimits {
 	return s
 }
 
+// errZeroServerLimits is the error of a ServerLimits not made by
+// NewServerLimits.
+var errZeroServerLimits = ion.NewConfigError("ionhttp", "ServerLimits", "zero value: use NewServerLimits")
+
+// failure returns the configuration error that makes s fail closed, or
+// nil. A zero ServerLimits (maxHosts 0 with no error: NewServerLimits sets
+// one for any maxHosts below 1) fails too.
+func (s *ServerLimits) failure() error {
+	if s.err == nil && s.maxHosts == 0 {
+		return errZeroServerLimits
+	}
+	return s.err
+}
+
 // Admit implements limit.Limiter: it admits an attempt of the request in
 // ctx (see [Request]) unless its host is held. With maxWait > 0 it waits for
 // a hold that ends within maxWait, and within ctx's deadline; otherwise it
 // returns a *limit.LimitedError at once. A ctx outside a transport's call is
 // admitted. An already-done ctx returns ctx.Err().
 func (s *ServerLimits) Admit(ctx context.Context, maxWait time.Duration) error {
-	if s.err != nil {
-		return s.err
+	if err := s.failure(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -117,7 +131,7 @@ func (s *ServerLimits) take(host string, now time.Time) time.Duration {
 
 // observe reads the limits resp publishes.
 func (s *ServerLimits) observe(resp *http.Response) {
-	if s.err != nil || resp.Request == nil || resp.Request.URL == nil {
+	if s.failure() != nil || resp.Request == nil || resp.Request.URL == nil {
 		return
 	}
 	now := time.Now()

@@ -98,13 +98,24 @@ func NewClient(base http.RoundTripper, opts ...TransportOption) *http.Client {
 	return &http.Client{Transport: NewTransport(base, opts...)}
 }
 
-// Err returns the configuration error that makes t fail closed, or nil.
-func (t *Transport) Err() error { return t.err }
+// Err returns the configuration error that makes t fail closed, or nil. A
+// zero Transport, not made by NewTransport, fails closed too.
+func (t *Transport) Err() error {
+	if t.pipe == nil && t.err == nil {
+		return errZeroTransport
+	}
+	return t.err
+}
+
+var errZeroTransport = ion.NewConfigError("ionhttp", "Transport", "zero value: use NewTransport")
 
 // String describes the transport's pipeline, for example
 // "retry(attempts=3 backoff=exponential(100ms..10s)) → headers-timeout(2s) → fn"
 // ([WithTimeout] is applied by each attempt, shown as headers-timeout).
 func (t *Transport) String() string {
+	if t.pipe == nil {
+		return errZeroTransport.Error()
+	}
 	s := t.pipe.String()
 	if t.headerTimeout > 0 && t.err == nil {
 		s = strings.TrimSuffix(s, "fn") + "headers-timeout(" + t.headerTimeout.String() + ") → fn"
@@ -134,9 +145,9 @@ func (t *Transport) String() string {
 // and body timeouts allocate nothing per request: each runs on one timer
 // that the transport's attempts share.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.err != nil {
+	if t.err != nil || t.pipe == nil {
 		closeRequestBody(req)
-		return nil, t.err
+		return nil, t.Err()
 	}
 	if req == nil || req.URL == nil {
 		return nil, errNilRequest

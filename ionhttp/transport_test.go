@@ -526,6 +526,7 @@ func TestTransportBadInput(t *testing.T) {
 		{"nil classifier", ionhttp.NewTransport(http.DefaultTransport, ionhttp.WithClassifier(nil)), "WithClassifier"},
 		{"nil server limits", ionhttp.NewTransport(http.DefaultTransport, ionhttp.WithServerLimits(nil)), "WithServerLimits"},
 		{"bad retry", ionhttp.NewTransport(http.DefaultTransport, ionhttp.WithRetry(policy.WithAttempts(0))), "WithAttempts"},
+		{"zero value", &ionhttp.Transport{}, "Transport"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -550,6 +551,18 @@ func TestTransportBadInput(t *testing.T) {
 			_, err := c.Get("http://api.test/")
 			assert.ErrorIs(t, err, ion.ErrInvalidConfig)
 		})
+	})
+	t.Run("zero ServerLimits", func(t *testing.T) {
+		var zero ionhttp.ServerLimits
+		policytest.AssertInvalidConfig(t, zero.Admit(context.Background(), 0), "ServerLimits")
+		synctest.Test(t, func(t *testing.T) {
+			base := roundTripper(func(r *http.Request) (*http.Response, error) { return respond(r, 200, nil, ""), nil })
+			_, err := ionhttp.NewClient(base, ionhttp.WithServerLimits(&zero)).Get("http://api.test/")
+			policytest.AssertInvalidConfig(t, err, "ServerLimits")
+		})
+	})
+	t.Run("zero Transport's String", func(t *testing.T) {
+		assert.Contains(t, (&ionhttp.Transport{}).String(), "NewTransport")
 	})
 	t.Run("Host outside a transport", func(t *testing.T) {
 		_, err := ionhttp.Host(context.Background())
