@@ -245,8 +245,16 @@ func build[T any](c *clientConfig) *policy.Pipeline[T] {
 	return policy.Compose(layers...)
 }
 
-// Err returns the configuration error that makes c fail closed, or nil.
-func (c *Client) Err() error { return c.err }
+// Err returns the configuration error that makes c fail closed, or nil. A
+// zero Client, not made by NewClient, fails closed too.
+func (c *Client) Err() error {
+	if c.err == nil && c.unary == nil {
+		return errZeroClient
+	}
+	return c.err
+}
+
+var errZeroClient = ion.NewConfigError("iongrpc", "Client", "zero value: use NewClient")
 
 // Unary returns the unary client interceptor: each call runs through the
 // pipeline, each attempt is one invocation. A ResourceExhausted answer with a
@@ -258,8 +266,8 @@ func (c *Client) Err() error { return c.err }
 // written in place, so do not hedge such calls.
 func (c *Client) Unary() grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if c.err != nil {
-			return c.err
+		if err := c.Err(); err != nil {
+			return err
 		}
 		ctx = withPriority(ctx)
 		msg, isProto := reply.(proto.Message)
@@ -335,8 +343,8 @@ func unwrapRejection(err error) error {
 // open is retried, but nothing after it.
 func (c *Client) Stream() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-		if c.err != nil {
-			return nil, c.err
+		if err := c.Err(); err != nil {
+			return nil, err
 		}
 		ctx = withPriority(ctx)
 		open := func(pctx context.Context) (*attemptStream, error) {

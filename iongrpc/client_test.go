@@ -315,6 +315,7 @@ func TestClientBadInput(t *testing.T) {
 		{"nil classifier", iongrpc.NewClient(iongrpc.WithClassifier(nil)), "WithClassifier"},
 		{"bad retry", iongrpc.NewClient(iongrpc.WithRetry(policy.WithAttempts(0))), "WithAttempts"},
 		{"pipelines and layers", iongrpc.NewClient(iongrpc.WithRetry(), iongrpc.WithPipelines(nil, nil)), "WithPipelines"},
+		{"zero value", &iongrpc.Client{}, "Client"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -157,8 +157,16 @@ func NewServer(opts ...ServerOption) *Server {
 	return s
 }
 
-// Err returns the configuration error that makes s fail closed, or nil.
-func (s *Server) Err() error { return s.err }
+// Err returns the configuration error that makes s fail closed, or nil. A
+// zero Server, not made by NewServer, fails closed too.
+func (s *Server) Err() error {
+	if s.err == nil && s.report == nil {
+		return errZeroServer
+	}
+	return s.err
+}
+
+var errZeroServer = ion.NewConfigError("iongrpc", "Server", "zero value: use NewServer")
 
 // Unary returns the unary server interceptor.
 func (s *Server) Unary() grpc.UnaryServerInterceptor {
@@ -201,8 +209,8 @@ func noRelease() {}
 // admit applies the concurrency and rate limits to a call. It returns the
 // ctx to serve it with and the release to defer.
 func (s *Server) admit(ctx context.Context, method string, trailer func(metadata.MD)) (context.Context, func(), error) {
-	if s.err != nil {
-		return ctx, noRelease, status.Error(codes.Internal, s.err.Error())
+	if err := s.Err(); err != nil {
+		return ctx, noRelease, status.Error(codes.Internal, err.Error())
 	}
 	ctx = s.priorityFrom(ctx)
 	release := noRelease

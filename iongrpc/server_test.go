@@ -150,6 +150,7 @@ func TestServerBadInput(t *testing.T) {
 		{"nil key", iongrpc.NewServer(iongrpc.WithRateLimit(limit.NewTokenBucket(1, 1), nil)), "WithRateLimit"},
 		{"nil semaphore", iongrpc.NewServer(iongrpc.WithConcurrencyLimit(nil, 0)), "WithConcurrencyLimit"},
 		{"nil report", iongrpc.NewServer(iongrpc.WithPanicReport(nil)), "WithPanicReport"},
+		{"zero value", &iongrpc.Server{}, "Server"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
