@@ -50,11 +50,11 @@ func NewMetrics(meter metric.Meter) *Metrics {
 }
 
 // Err returns the configuration error that makes every Ion option refuse
-// m, or nil. It matches ion.ErrInvalidConfig. A nil *Metrics reports
-// an error too, so an option refuses it rather than panic on it.
+// m, or nil. It matches ion.ErrInvalidConfig. A nil or zero *Metrics
+// reports an error too, so an option refuses it rather than panic on it.
 func (m *Metrics) Err() error {
-	if m == nil {
-		return ion.NewConfigError("ionotel", "Metrics", "nil *ionotel.Metrics; build one with NewMetrics")
+	if m == nil || (m.err == nil && m.meter == nil) {
+		return ion.NewConfigError("ionotel", "Metrics", "nil *ionotel.Metrics, or a zero one; build one with NewMetrics")
 	}
 	return m.err
 }

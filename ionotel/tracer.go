@@ -44,11 +44,11 @@ func NewTracer(tr trace.Tracer) *Tracer {
 }
 
 // Err returns the configuration error that makes every Ion option refuse
-// t, or nil. It matches ion.ErrInvalidConfig. A nil *Tracer reports
-// an error too, so an option refuses it rather than panic on it.
+// t, or nil. It matches ion.ErrInvalidConfig. A nil or zero *Tracer
+// reports an error too, so an option refuses it rather than panic on it.
 func (t *Tracer) Err() error {
-	if t == nil {
-		return ion.NewConfigError("ionotel", "Tracer", "nil *ionotel.Tracer; build one with NewTracer")
+	if t == nil || (t.err == nil && t.tr == nil) {
+		return ion.NewConfigError("ionotel", "Tracer", "nil *ionotel.Tracer, or a zero one; build one with NewTracer")
 	}
 	return t.err
 }

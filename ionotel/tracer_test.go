@@ -288,4 +288,12 @@ func TestNilPointerRefused(t *testing.T) {
 	if err := b.Err(); !errors.Is(err, ion.ErrInvalidConfig) || !strings.Contains(err.Error(), "nil *ionotel.Metrics") {
 		t.Errorf("breaker with a nil *Metrics: Err() = %v", err)
 	}
+	b = breaker.New("db", breaker.WithTracer(&ionotel.Tracer{}))
+	if err := b.Err(); !errors.Is(err, ion.ErrInvalidConfig) || !strings.Contains(err.Error(), "zero one") {
+		t.Errorf("breaker with a zero Tracer: Err() = %v", err)
+	}
+	b = breaker.New("db", breaker.WithMetrics(&ionotel.Metrics{}))
+	if err := b.Err(); !errors.Is(err, ion.ErrInvalidConfig) || !strings.Contains(err.Error(), "zero one") {
+		t.Errorf("breaker with a zero Metrics: Err() = %v", err)
+	}
 }

@@ -121,11 +121,11 @@ func New(reg prometheus.Registerer) *Metrics {
 
 // Err returns the configuration error that makes every Ion option refuse
 // m, or nil: a nil registerer, or one of Ion's metrics refused by the
-// registry. It matches ion.ErrInvalidConfig. A nil *Metrics reports an
-// error too, so an option refuses it rather than panic on it.
+// registry. It matches ion.ErrInvalidConfig. A nil or zero *Metrics
+// reports an error too, so an option refuses it rather than panic on it.
 func (m *Metrics) Err() error {
-	if m == nil {
-		return ion.NewConfigError("ionprom", "Metrics", "nil *ionprom.Metrics; build one with New")
+	if m == nil || (m.err == nil && m.reg == nil) {
+		return ion.NewConfigError("ionprom", "Metrics", "nil *ionprom.Metrics, or a zero one; build one with New")
 	}
 	return m.err
 }

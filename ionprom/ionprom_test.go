@@ -363,4 +363,8 @@ func TestNilPointerRefused(t *testing.T) {
 	if err := b.Err(); !errors.Is(err, ion.ErrInvalidConfig) || !strings.Contains(err.Error(), "nil *ionprom.Metrics") {
 		t.Errorf("breaker with a nil *Metrics: Err() = %v", err)
 	}
+	b = breaker.New("db", breaker.WithMetrics(&ionprom.Metrics{}))
+	if err := b.Err(); !errors.Is(err, ion.ErrInvalidConfig) || !strings.Contains(err.Error(), "zero one") {
+		t.Errorf("breaker with a zero Metrics: Err() = %v", err)
+	}
 }
