@@ -214,12 +214,25 @@ func NewSharedBreaker(client redis.UniversalClient, name string, b *breaker.Brea
 }
 
 // Err returns the configuration error that made the shared breaker fail
-// closed, or nil.
-func (s *SharedBreaker) Err() error { return s.err }
+// closed, or nil. A zero SharedBreaker, not made by NewSharedBreaker,
+// reports one too.
+func (s *SharedBreaker) Err() error {
+	if s.err == nil && s.stop == nil {
+		return errZeroShared
+	}
+	return s.err
+}
+
+var errZeroShared = configError("SharedBreaker", "the zero value is not usable: use NewSharedBreaker")
 
 // Close stops sharing: it stops the sync goroutine and waits for it. The
-// breaker keeps its current state. Close is idempotent and returns nil.
+// breaker keeps its current state. Close is idempotent and returns nil; on
+// a zero SharedBreaker, which shares nothing, it returns [SharedBreaker.Err]'s
+// error.
 func (s *SharedBreaker) Close() error {
+	if s.stop == nil {
+		return errZeroShared
+	}
 	s.closeMu.Do(func() { close(s.stop) })
 	<-s.done
 	return nil
@@ -301,8 +314,8 @@ func (s *SharedBreaker) release(snap breaker.Snapshot) {
 // String describes the shared breaker, as in
 // "redis-shared-breaker(payments) sync every 1s".
 func (s *SharedBreaker) String() string {
-	if s.err != nil {
-		return "redis-shared-breaker invalid: " + s.err.Error()
+	if err := s.Err(); err != nil {
+		return "redis-shared-breaker invalid: " + err.Error()
 	}
 	return "redis-shared-breaker(" + s.name + ") sync every " + s.every.String()
 }

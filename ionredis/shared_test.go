@@ -162,4 +162,10 @@ func TestSharedBreaker_badInput(t *testing.T) {
 		assert.Equal(t, param, ce.Param)
 		assert.NoError(t, s.Close(), "a failed shared breaker started nothing")
 	}
+	var zero ionredis.SharedBreaker
+	var ce *ion.ConfigError
+	require.ErrorAs(t, zero.Err(), &ce)
+	assert.Equal(t, "SharedBreaker", ce.Param)
+	assert.ErrorIs(t, zero.Close(), ion.ErrInvalidConfig, "a zero shared breaker's Close neither panics nor blocks")
+	assert.Contains(t, zero.String(), "NewSharedBreaker")
 }
