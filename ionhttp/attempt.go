@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -356,7 +357,7 @@ func (a *attemptCtx) AfterFunc(f func()) (stop func() bool) {
 		defer a.mu.Unlock()
 		for i, af := range a.afters {
 			if af.id == id {
-				a.afters = append(a.afters[:i], a.afters[i+1:]...)
+				a.afters = slices.Delete(a.afters, i, i+1)
 				return true
 			}
 		}
