@@ -17,10 +17,11 @@ import (
 // armed again for the new head, if any. It is left armed when the queue
 // empties: it then fires once, finds nothing due and stays unarmed.
 //
-// A goroutine inside a synctest bubble must not use it: its timer would
-// belong to the bubble that armed it, and a bubble's timers run on the
-// bubble's clock only. Such attempts arm a timer each (see
-// attemptCtx.armLocked).
+// Attempts inside a synctest bubble do not use it (see attemptCtx.armLocked),
+// but arm a timer each: the queue's timer belongs to the bubble that armed
+// it and runs on that bubble's clock only, so a transport shared by
+// bubbles, or used outside one after it, would wait on a timer that never
+// fires. (The tests use it in bubbles, each with transports of its own.)
 type deadlines struct {
 	expire func(*attemptCtx) // what a timeout does to its attempt
 
