@@ -98,14 +98,15 @@ func Classify(resp *http.Response, err error) policy.Outcome {
 // RateLimit-Reset) when the remaining quota is 0, else X-RateLimit-Reset-After
 // or X-RateLimit-Reset (a Unix time) when X-RateLimit-Remaining is 0. It
 // returns false when the response says nothing usable. now is the time to
-// measure an HTTP date against.
+// measure an HTTP date against. The delay is capped at a day, whatever its
+// source: a server asking for more is treated as asking for a day.
 func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if d, ok := parseSeconds(v); ok {
 			return d, true
 		}
 		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), 0), true
+			return capDay(t.Sub(now)), true
 		}
 	}
 	q, ok := ParseQuota(h, now)
@@ -120,7 +121,7 @@ func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 type Quota struct {
 	Limit     int64         // the quota's size; -1 when not sent
 	Remaining int64         // what remains of it
-	Reset     time.Duration // when it is reset, from now
+	Reset     time.Duration // when it is reset, from now; at most a day
 }
 
 // ParseQuota reads the quota a response reports, trying in turn the IETF
@@ -129,14 +130,15 @@ type Quota struct {
 // RateLimit-Remaining and RateLimit-Reset, and X-RateLimit-Limit,
 // X-RateLimit-Remaining with X-RateLimit-Reset-After (seconds) or
 // X-RateLimit-Reset (a Unix time). It returns false when none is present
-// and well formed.
+// and well formed. A reset further than a day is read as a day, as
+// [RetryAfter] reads a delay.
 func ParseQuota(h http.Header, now time.Time) (Quota, bool) {
 	q := Quota{Limit: -1, Remaining: -1}
 	if v := h.Get("RateLimit"); v != "" {
 		if r, ok := param(v, "r"); ok {
 			q.Remaining = r
 			if t, ok := param(v, "t"); ok {
-				q.Reset = time.Duration(t) * time.Second
+				q.Reset = seconds(t)
 			}
 			if p := h.Get("RateLimit-Policy"); p != "" {
 				if l, ok := param(p, "q"); ok {
@@ -159,7 +161,7 @@ func ParseQuota(h http.Header, now time.Time) (Quota, bool) {
 			q.Reset = d
 		} else if v := h.Get(prefix + "Reset"); v != "" {
 			if n, ok := count(v); ok && prefix == "X-RateLimit-" && n > 1e9 {
-				q.Reset = max(time.Unix(n, 0).Sub(now), 0) // a Unix time
+				q.Reset = capDay(time.Unix(n, 0).Sub(now)) // a Unix time
 			} else if d, ok := parseSeconds(v); ok {
 				q.Reset = d
 			}
@@ -186,6 +188,20 @@ func count(v string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
+// day is the longest delay a server's answer can ask for.
+const day = 24 * time.Hour
+
+// capDay bounds d to [0, day].
+func capDay(d time.Duration) time.Duration { return min(max(d, 0), day) }
+
+// seconds returns n seconds, at most a day (n is not negative).
+func seconds(n int64) time.Duration {
+	if n >= int64(day/time.Second) {
+		return day
+	}
+	return time.Duration(n) * time.Second
+}
+
 // parseSeconds parses a non-negative, finite number of seconds, capped at a
 // day: a server asking for more is treated as asking for a day.
 func parseSeconds(v string) (time.Duration, bool) {
@@ -197,7 +213,6 @@ func parseSeconds(v string) (time.Duration, bool) {
 	if err != nil || !(f >= 0) || math.IsInf(f, 0) {
 		return 0, false
 	}
-	const day = 24 * time.Hour
 	if f >= day.Seconds() {
 		return day, true
 	}
