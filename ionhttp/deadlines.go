@@ -17,6 +17,11 @@ import (
 // armed again for the new head, if any. It is left armed when the queue
 // empties: it then fires once, finds nothing due and stays unarmed.
 //
+// Its one lock is taken twice per request, for tens of nanoseconds each:
+// against requests that take tens of microseconds at the least, it stays a
+// small part of a transport's cost even with every core sending
+// (BenchmarkTransport's watching cases, serial and parallel).
+//
 // Attempts inside a synctest bubble do not use it (see attemptCtx.armLocked),
 // but arm a timer each: the queue's timer belongs to the bubble that armed
 // it and runs on that bubble's clock only, so a transport shared by
