@@ -69,6 +69,22 @@ func TestTransportAllocs(t *testing.T) {
 	}
 }
 
+// TestTransportAllocsWatched guards the allocations per request over a
+// base that waits on the attempt's ctx as net/http does, under a request
+// ctx that cannot end: the call, the attempt's channel, and the four of
+// the ctx the base derives from it (its attachment through AfterFunc and
+// the function that undoes it). The header timeout allocates nothing: it
+// runs on the transport's shared timer.
+func TestTransportAllocsWatched(t *testing.T) {
+	req := httptest.NewRequest("GET", "http://bench.test/", nil)
+	base := testing.AllocsPerRun(200, func() { roundTrip(t, watching, req) })
+	tr := guardedOver(watching)
+	with := testing.AllocsPerRun(200, func() { roundTrip(t, tr, req) })
+	if extra := with - base; extra > 6 {
+		t.Errorf("RoundTrip through retry, breaker and timeout over a watching base allocates %v more than the base, want at most 6", extra)
+	}
+}
+
 func BenchmarkTransport(b *testing.B) {
 	for _, tc := range []struct {
 		name string
