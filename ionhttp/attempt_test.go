@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -364,4 +366,75 @@ func TestTransportHeaderTimeoutRace(t *testing.T) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// TestTransportHTTP2 runs the transport over a real HTTP/2 server (TLS over
+// loopback TCP), whose client side waits on the attempt's ctx from a
+// goroutine of its own: retried answers arrive whole on one connection,
+// each attempt's ctx ends with its body, under a request ctx that cannot
+// end and one that can; and a request whose ctx ends while the server
+// holds it is cancelled at the server.
+func TestTransportHTTP2(t *testing.T) {
+	var hits atomic.Int64
+	held := make(chan struct{})
+	released := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			close(held)
+			<-r.Context().Done()
+			close(released)
+			return
+		}
+		if hits.Add(1)%2 == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the first attempt of each request
+			return
+		}
+		_, _ = io.WriteString(w, "ok over "+r.Proto)
+	}))
+	var conns atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	base := srv.Client().Transport.(*http.Transport)
+	defer base.CloseIdleConnections()
+	c := ionhttp.NewClient(base, ionhttp.WithRetry(noWait), ionhttp.WithTimeout(time.Minute))
+
+	for i := range 20 {
+		reqCtx := context.Background()
+		if i%2 == 1 {
+			var cancel context.CancelFunc
+			reqCtx, cancel = context.WithCancel(reqCtx)
+			defer cancel()
+		}
+		req, err := http.NewRequestWithContext(reqCtx, "GET", srv.URL+"/", nil)
+		require.NoError(t, err)
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		assert.Equal(t, "HTTP/2.0", resp.Proto)
+		ctx := resp.Request.Context()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Equal(t, "ok over HTTP/2.0", string(b))
+		resp.Body.Close()
+		assert.ErrorIs(t, ctx.Err(), context.Canceled, "request %d: the attempt's ctx ends with its body", i)
+		assert.NoError(t, reqCtx.Err())
+	}
+	assert.Equal(t, int64(40), hits.Load(), "every request was retried once")
+	assert.Equal(t, int64(1), conns.Load(), "one connection for all of them")
+
+	reqCtx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(reqCtx, "GET", srv.URL+"/hold", nil)
+	require.NoError(t, err)
+	go func() {
+		<-held
+		cancel()
+	}()
+	_, err = c.Do(req)
+	assert.ErrorIs(t, err, context.Canceled)
+	<-released // the server saw the request end
 }
