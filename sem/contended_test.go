@@ -3,7 +3,6 @@ package sem_test
 import (
 	"context"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,15 +102,7 @@ func TestContendedModeStress(t *testing.T) {
 							t.Errorf("Acquire: %v", err)
 							return
 						}
-						if v := inUse.Add(n); v > capacity {
-							t.Errorf("in use = %d, exceeds capacity %d", v, capacity)
-						}
-						if i%3 == 0 {
-							runtime.Gosched() // not synchronization: a yield while holding permits varies the interleavings
-						}
-						inUse.Add(-n)
-						if err := s.Release(n); err != nil {
-							t.Errorf("Release: %v", err)
+						if !holdThenRelease(t, s, &inUse, nil, n, capacity, i%3 == 0) {
 							return
 						}
 					}

@@ -395,16 +395,7 @@ func TestReconfigureStress(t *testing.T) {
 					}
 					continue
 				}
-				if v := inUse.Add(n); v > capacity {
-					t.Errorf("in use = %d, above the capacity %d", v, capacity)
-				}
-				if i%3 == 0 {
-					runtime.Gosched() // not synchronization: holding permits across a yield varies the interleavings
-				}
-				inUse.Add(-n)
-				if err := s.Release(n); err != nil {
-					t.Errorf("Release(%d) of permits held: %v", n, err)
-				}
+				holdThenRelease(t, s, &inUse, nil, n, capacity, i%3 == 0)
 			}
 		})
 	}

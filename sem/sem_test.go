@@ -577,21 +577,9 @@ func TestSeedSemaphoreLostWakeup(t *testing.T) {
 							continue
 						}
 						acquired.Add(1)
-						v := inUse.Add(n)
-						if v > capacity {
-							t.Errorf("in use = %d, exceeds capacity %d", v, capacity)
+						if !holdThenRelease(t, s, &inUse, &maxInUse, n, capacity, i%3 == 0) {
+							return
 						}
-						for {
-							m := maxInUse.Load()
-							if v <= m || maxInUse.CompareAndSwap(m, v) {
-								break
-							}
-						}
-						if i%3 == 0 {
-							runtime.Gosched() // not synchronization: a yield while holding permits varies the interleavings
-						}
-						inUse.Add(-n)
-						s.Release(n)
 					}
 				})
 			}
@@ -953,4 +941,31 @@ func FuzzWeighted(f *testing.F) {
 		require.Equal(t, capacity, s.Available(), "an over-release never grows the capacity")
 		require.Zero(t, s.Waiting())
 	})
+}
+
+// holdThenRelease counts the n permits just acquired from s in inUse and
+// fails t if that takes the count above capacity (raising peak to it, when
+// peak is not nil), yields the processor while holding them when yield is
+// set (not synchronization: it varies the interleavings), and releases
+// them. It reports false, having failed t, when the release fails.
+func holdThenRelease(t *testing.T, s *sem.Weighted, inUse, peak *atomic.Int64, n, capacity int64, yield bool) bool {
+	v := inUse.Add(n)
+	if v > capacity {
+		t.Errorf("in use = %d, exceeds capacity %d", v, capacity)
+	}
+	for peak != nil {
+		m := peak.Load()
+		if v <= m || peak.CompareAndSwap(m, v) {
+			break
+		}
+	}
+	if yield {
+		runtime.Gosched()
+	}
+	inUse.Add(-n)
+	if err := s.Release(n); err != nil {
+		t.Errorf("Release(%d) of permits held: %v", n, err)
+		return false
+	}
+	return true
 }
