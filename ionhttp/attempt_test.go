@@ -154,15 +154,7 @@ func TestTransportHeaderTimeoutStops(t *testing.T) {
 	for _, watch := range []bool{false, true} {
 		t.Run(map[bool]string{false: "unwatched", true: "watched"}[watch], func(t *testing.T) {
 			timedTest(t, func(t *testing.T) {
-				pr, pw := io.Pipe()
-				base := roundTripper(func(r *http.Request) (*http.Response, error) {
-					if watch {
-						context.AfterFunc(r.Context(), func() { pw.CloseWithError(context.Cause(r.Context())) })
-					}
-					resp := respond(r, 200, nil, "")
-					resp.Body = pr
-					return resp, nil
-				})
+				base, pw := pipeBase(watch)
 				c := ionhttp.NewClient(base, ionhttp.WithTimeout(time.Second))
 				resp, err := c.Get("http://api.test/")
 				require.NoError(t, err)

@@ -427,14 +427,7 @@ func TestTransportHedgeCancelsLoser(t *testing.T) {
 
 func TestTransportBodyTimeout(t *testing.T) {
 	timedTest(t, func(t *testing.T) {
-		pr, pw := io.Pipe()
-		base := roundTripper(func(r *http.Request) (*http.Response, error) {
-			// The body ends when the request's ctx does.
-			context.AfterFunc(r.Context(), func() { pw.CloseWithError(context.Cause(r.Context())) })
-			resp := respond(r, 200, nil, "")
-			resp.Body = pr
-			return resp, nil
-		})
+		base, pw := pipeBase(true)
 		c := ionhttp.NewClient(base, ionhttp.WithBodyTimeout(time.Second))
 		resp, err := c.Get("http://api.test/")
 		require.NoError(t, err)
@@ -582,6 +575,22 @@ func (c *closeCounter) Close() error { c.closed++; return nil }
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// pipeBase returns a base transport that answers at once with a body read
+// from the returned pipe, which the test writes and closes. With watch,
+// the body also ends, with the ctx's cause, when the request's ctx does,
+// as net/http's does; that waits on the ctx.
+func pipeBase(watch bool) (roundTripper, *io.PipeWriter) {
+	pr, pw := io.Pipe()
+	return func(r *http.Request) (*http.Response, error) {
+		if watch {
+			context.AfterFunc(r.Context(), func() { pw.CloseWithError(context.Cause(r.Context())) })
+		}
+		resp := respond(r, 200, nil, "")
+		resp.Body = pr
+		return resp, nil
+	}, pw
+}
 
 func respond(r *http.Request, status int, h http.Header, body string) *http.Response {
 	if h == nil {
