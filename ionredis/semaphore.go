@@ -435,10 +435,12 @@ func (l *Lease) markLost() {
 	l.gone = true
 	f := l.onLost
 	l.mu.Unlock()
-	close(l.lost)
+	// Counted before Lost is closed, so that whoever Lost wakes sees the
+	// count.
 	if m := l.s.be.m; m != nil {
 		m.lost.Add(1)
 	}
+	close(l.lost)
 	if f != nil {
 		f()
 	}
